@@ -1,0 +1,39 @@
+# Run `make help` for the list. Every target creates/uses the project's own virtual environment.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo stop test lint unit clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned dependencies
+
+demo: install ## run the system on the synthetic default (local broker + Redis, no Docker)
+	$(BIN)/recsys stack up
+	$(BIN)/recsys data generate
+	$(BIN)/recsys data inspect data/synthetic --preset case_study --report artifacts/cleaning_report.json
+
+stop: ## stop everything `make demo` started
+	$(BIN)/recsys stack down
+
+lint: install ## ruff + mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+test: lint ## lint, then every test: unit, integration (real Tansu + redis-server) and end-to-end
+	$(BIN)/pytest
+
+unit: install ## unit tests only (no servers)
+	$(BIN)/pytest tests/unit
+
+clean: ## remove the venv and generated files
+	rm -rf $(VENV) .run data artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,19 @@
+"""The `recsys` command: one subcommand group per job."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import data_cmd, stack_cmd
+
+app = typer.Typer(
+    help="Event-driven product recommender: local stack, data, stream, batch, API and UI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack_cmd.app, name="stack")
+app.add_typer(data_cmd.app, name="data")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The shared contract: settings, event schemas, Redis key layout, data loading."""

@@ -1,0 +1,109 @@
+"""Event schemas on the wire (JSON on Kafka, key = customer id)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+ID_MAX_LEN = 64
+
+
+def _utc(value: datetime) -> datetime:
+    """Event times are compared across sources, so a naive time is read as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=ID_MAX_LEN, pattern=r"^[A-Za-z0-9_.\-]+$")]
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class _Event(BaseModel):
+    # strict: a number sent as a string (or a bool as a number) is a malformed event, not something to coerce.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class PurchaseEvent(_Event):
+    """One order line."""
+
+    schema_version: Literal[1] = 1
+    event_id: Identifier
+    order_id: Identifier
+    customer_id: Identifier
+    product_id: Identifier
+    category: str = Field(default="", max_length=128)
+    units: int = Field(gt=0)
+    amount: Annotated[float, AfterValidator(_finite)] = Field(ge=0)
+    event_time: UtcTime
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> PurchaseEvent:
+        return cls.model_validate_json(raw)
+
+
+class DeadLetter(_Event):
+    """A payload that could not be applied, with why and where it came from."""
+
+    raw_b64: str
+    reason: str
+    source_topic: str
+    partition: int
+    offset: int
+    dead_lettered_at: UtcTime
+
+    @classmethod
+    def of(cls, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> DeadLetter:
+        return cls(
+            raw_b64=base64.b64encode(raw).decode(),
+            reason=reason,
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
+            dead_lettered_at=datetime.now(UTC),
+        )
+
+    @property
+    def raw(self) -> bytes:
+        return base64.b64decode(self.raw_b64)
+
+
+class ExposureEvent(_Event):
+    """One recommendation list shown to one customer."""
+
+    schema_version: Literal[1] = 1
+    request_id: Identifier
+    customer_id: Identifier
+    experiment: str = Field(min_length=1, max_length=64)
+    group: Literal["control", "treatment"]
+    strategy: str = Field(min_length=1, max_length=64)
+    model_version: str = Field(max_length=64)
+    product_ids: list[Identifier] = Field(max_length=100)
+    event_time: UtcTime
+
+
+def purchase_event_id(order_id: str, product_id: str, line_no: int) -> str:
+    """Same order line -> same id on every replay, whatever the replay speed or start point."""
+    digest = hashlib.blake2b(f"{order_id}\x1f{product_id}\x1f{line_no}".encode(), digest_size=10)
+    return digest.hexdigest()
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """A one-line reason for the dead-letter topic, e.g. 'units: Input should be greater than 0'."""
+    parts = []
+    for item in error.errors(include_url=False)[:3]:
+        where = ".".join(str(p) for p in item["loc"]) or "payload"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

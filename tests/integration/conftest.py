@@ -1,0 +1,67 @@
+"""The real local stack (Tansu + redis-server), started once per session by the project's own stack code."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from common.keys import KeyLayout
+from common.settings import Settings
+from stack import LocalStack
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stack_settings(run_dir: Path) -> Settings:
+    return Settings(
+        broker_url=f"kafka://127.0.0.1:{free_port()}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        run_dir=run_dir,
+        _env_file=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = stack_settings(tmp_path_factory.mktemp("stack"))
+    local = LocalStack(settings)
+    local.up()
+    yield settings
+    local.down()
+
+
+@dataclass(frozen=True)
+class Isolated:
+    """One test's own topic names and key prefix on the shared stack."""
+
+    settings: Settings
+    keys: KeyLayout
+    redis: redis.Redis
+
+
+@pytest.fixture
+def isolated(stack: Settings) -> Iterator[Isolated]:
+    tag = uuid.uuid4().hex[:10]
+    settings = stack.model_copy(
+        update={
+            "key_prefix": f"t{tag}",
+            "topic_purchases": f"purchases-{tag}",
+            "topic_dead_letters": f"purchases-dlq-{tag}",
+            "topic_exposures": f"exposures-{tag}",
+        }
+    )
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    yield Isolated(settings, KeyLayout(settings.key_prefix), client)
+    for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
+        client.delete(key)
+    client.close()

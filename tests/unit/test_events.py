@@ -1,0 +1,83 @@
+import json
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from common.events import (
+    DeadLetter,
+    ExposureEvent,
+    PurchaseEvent,
+    describe_validation_error,
+    purchase_event_id,
+)
+
+GOOD = {
+    "event_id": "e1", "order_id": "36260001", "customer_id": "a" * 32, "product_id": "101",
+    "category": "Galletas", "units": 2, "amount": 15030.0, "event_time": "2023-01-05T00:00:00Z",
+}
+
+
+def test_round_trip() -> None:
+    event = PurchaseEvent.from_bytes(json.dumps(GOOD).encode())
+    again = PurchaseEvent.from_bytes(event.to_bytes())
+    assert again == event
+    assert again.event_time == datetime(2023, 1, 5, tzinfo=UTC)
+
+
+def test_naive_time_is_utc() -> None:
+    event = PurchaseEvent.from_bytes(json.dumps(GOOD | {"event_time": "2023-01-05T10:00:00"}).encode())
+    assert event.event_time.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"units": -1}, "units"),
+        ({"units": 0}, "units"),
+        ({"units": "2"}, "units"),
+        ({"amount": "NaN"}, "amount"),
+        ({"schema_version": 2}, "schema_version"),
+        ({"customer_id": ""}, "customer_id"),
+        ({"customer_id": "x" * 65}, "customer_id"),
+        ({"event_time": "yesterday"}, "event_time"),
+    ],
+)
+def test_invalid_purchases_are_rejected_with_the_field(change: dict[str, object], where: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        PurchaseEvent.from_bytes(json.dumps(GOOD | change).encode())
+    assert describe_validation_error(caught.value).startswith(where)
+
+
+def test_non_finite_amount_in_json() -> None:
+    raw = json.dumps(GOOD).replace("15030.0", "Infinity").encode()
+    with pytest.raises(ValidationError, match="amount"):
+        PurchaseEvent.from_bytes(raw)
+
+
+def test_missing_field() -> None:
+    body = dict(GOOD)
+    del body["product_id"]
+    with pytest.raises(ValidationError) as caught:
+        PurchaseEvent.from_bytes(json.dumps(body).encode())
+    assert describe_validation_error(caught.value) == "product_id: Field required"
+
+
+def test_event_id_is_deterministic_and_line_specific() -> None:
+    assert purchase_event_id("1", "2", 0) == purchase_event_id("1", "2", 0)
+    assert purchase_event_id("1", "2", 0) != purchase_event_id("1", "2", 1)
+    assert purchase_event_id("1", "23", 0) != purchase_event_id("12", "3", 0)
+
+
+def test_dead_letter_keeps_raw_bytes() -> None:
+    letter = DeadLetter.of(b"\xffnot json", "not JSON", "purchases", 3, 42)
+    again = DeadLetter.model_validate_json(letter.to_bytes())
+    assert again.raw == b"\xffnot json" and again.partition == 3 and again.offset == 42
+
+
+def test_exposure_group_is_constrained() -> None:
+    with pytest.raises(ValidationError):
+        ExposureEvent(
+            request_id="r", customer_id="c", experiment="x", group="other",  # type: ignore[arg-type]
+            strategy="s", model_version="v1", product_ids=[], event_time=datetime.now(UTC),
+        )

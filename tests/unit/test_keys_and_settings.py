@@ -1,0 +1,31 @@
+import pytest
+from pydantic import ValidationError
+
+from common.keys import KeyLayout
+from common.settings import Settings
+
+
+def test_keys_live_under_the_prefix() -> None:
+    keys = KeyLayout("t1")
+    assert keys.customer_rfm("c9") == "t1:cust:c9:rfm"
+    assert keys.model_key("v3", "topn", "c9") == "t1:model:v3:topn:c9"
+    assert keys.all_keys_pattern() == "t1:*"
+
+
+def test_different_prefixes_never_share_keys() -> None:
+    assert KeyLayout("a").product_popularity() != KeyLayout("b").product_popularity()
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSYS_BROKER_URL", "kafka://127.0.0.1:29999")
+    monkeypatch.setenv("RECSYS_REDIS_URL", "redis://127.0.0.1:26379/2")
+    monkeypatch.setenv("RECSYS_KEY_PREFIX", "shop2")
+    settings = Settings()
+    assert settings.bootstrap_servers == "127.0.0.1:29999"
+    assert (settings.redis_host, settings.redis_port) == ("127.0.0.1", 26379)
+    assert settings.key_prefix == "shop2"
+
+
+def test_prefix_may_not_contain_the_separator() -> None:
+    with pytest.raises(ValidationError):
+        Settings(key_prefix="a:b")

@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from common.data import DataError, load_history, load_mapping
+
+
+def test_uci_fixture_counts_every_removed_row_by_reason(fixtures: Path) -> None:
+    loaded = load_history(fixtures / "uci_small.csv", load_mapping("uci"))
+    report = loaded.report
+
+    assert report.raw_rows == 12
+    assert report.kept_rows == 4 == len(loaded.lines)
+    assert report.removed == {
+        "missing_customer": 1,
+        "cancellation": 1,
+        "non_positive_units": 1,
+        "non_positive_amount": 1,
+        "missing_value": 0,
+        "unparseable_number": 1,
+        "unparseable_date": 1,
+        "fractional_units": 0,
+        "non_product_code": 1,
+        "duplicate": 1,
+    }
+    assert report.reconciles
+    assert report.kept_after["non_positive_amount"] == 8
+
+
+def test_uci_fixture_canonical_values(fixtures: Path) -> None:
+    lines = load_history(fixtures / "uci_small.csv", load_mapping("uci")).lines
+
+    assert list(lines["customer_id"]) == ["17850", "17850", "13047", "13047"]
+    assert list(lines["product_id"]) == ["85123A", "71053", "85123A", "21730"]
+    assert list(lines["amount"]) == [15.30, 20.34, 5.10, 17.00]
+    assert list(lines["line_no"]) == [0, 1, 0, 0]
+    assert lines["product_name"].iloc[3] == "21730"  # no description: the code stands in
+    assert lines["event_time"].iloc[0] == pd.Timestamp("2010-12-01 08:26:00")
+
+
+def test_uci_customers_come_from_transactions(fixtures: Path) -> None:
+    customers = load_history(fixtures / "uci_small.csv", load_mapping("uci")).customers
+    assert set(customers["customer_id"]) == {"17850", "13047"}
+    assert set(customers["region"]) == {"United Kingdom"}
+
+
+def test_case_study_two_tables(fixtures: Path) -> None:
+    loaded = load_history(
+        fixtures / "case_study_lines.csv", load_mapping("case_study"), fixtures / "case_study_customers.csv"
+    )
+    report = loaded.report
+
+    assert report.raw_rows == 9
+    assert {k: v for k, v in report.removed.items() if v} == {
+        "missing_customer": 1,
+        "non_positive_units": 1,
+        "unparseable_date": 1,
+        "duplicate": 1,
+        "unknown_customer": 1,
+    }
+    assert report.kept_rows == 4 and report.reconciles
+    assert report.filled == {"category_unknown": 1}
+    assert list(loaded.lines["category"]) == ["Galletas", "Esparcibles", "unknown", "Galletas"]
+    assert report.customers["rows"] == 5
+    assert report.customers["duplicate_rows"] == 2
+    assert report.customers["missing_birth_date"] == 1
+    assert report.customers["implausible_age"] == 1
+
+    customers = loaded.customers.set_index("customer_id")
+    assert customers.loc["a" * 32, "age"] == 38  # born 1984-05-03, last event 2023-03-02
+    assert customers["age"].isna()["c" * 32]  # born 1890: not a plausible age
+    assert customers.loc["b" * 32, "gender"] == "M"
+
+
+def test_folder_path_uses_the_preset_file_names(tmp_path: Path, fixtures: Path) -> None:
+    (tmp_path / "dataset_sample_1.csv").write_bytes((fixtures / "case_study_lines.csv").read_bytes())
+    (tmp_path / "dataset_sample_2.csv").write_bytes((fixtures / "case_study_customers.csv").read_bytes())
+    loaded = load_history(tmp_path, load_mapping("case_study"))
+    assert loaded.report.removed["unknown_customer"] == 1
+
+
+def test_parquet_input(tmp_path: Path, fixtures: Path) -> None:
+    frame = pd.read_csv(fixtures / "uci_small.csv", dtype={"InvoiceNo": str, "StockCode": str})
+    frame.to_parquet(tmp_path / "retail.parquet")
+    loaded = load_history(tmp_path / "retail.parquet", load_mapping("uci"))
+    assert loaded.report.kept_rows == 4
+
+
+def test_missing_column_names_the_column_and_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("UUID_CLIENTE_CONSUMIDOR,PEDIDO,FECHA_SOLUCION,COD_PRODUCTO,UNIDADES_BRUTAS\nx,1,2023-01-01,2,1\n")
+    with pytest.raises(DataError, match=r"t\.csv: missing column\(s\) 'VENTA_BRUTA_CON_IVA', 'CATEGORIA'"):
+        load_history(path, load_mapping("case_study"))
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"transactions file not found: .*nope\.csv"):
+        load_history(tmp_path / "nope.csv", load_mapping("uci"))
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.csv.gz"
+    path.write_bytes(b"this is not gzip")
+    with pytest.raises(DataError, match=r"cannot read transactions file .*broken\.csv\.gz"):
+        load_history(path, load_mapping("uci"))
