@@ -14,7 +14,7 @@ class KeyLayout:
 
     # --- per customer (stream state) ---
     def customer_rfm(self, customer_id: str) -> str:
-        """Hash: first_ts, last_ts (epoch seconds), orders, lines, units, monetary."""
+        """Hash: first_ts, last_ts (epoch seconds), orders, lines, units, monetary_cents."""
         return self._k("cust", customer_id, "rfm")
 
     def customer_orders(self, customer_id: str) -> str:
@@ -37,6 +37,10 @@ class KeyLayout:
         """Hash: category -> lines bought."""
         return self._k("cust", customer_id, "cats")
 
+    def customer_applied(self, customer_id: str) -> str:
+        """Sorted set: applied event id -> event time; the idempotency guard, trimmed to a retention window."""
+        return self._k("cust", customer_id, "applied")
+
     def customers_index(self) -> str:
         """Sorted set: customer id -> last purchase time (for pickers and 'latest customers')."""
         return self._k("customers")
@@ -55,9 +59,9 @@ class KeyLayout:
         return self._k("prod", "cat")
 
     # --- stream bookkeeping ---
-    def applied_events(self, bucket: str) -> str:
-        """Set of applied event ids for one bucket (idempotency guard with a bounded lifetime)."""
-        return self._k("stream", "applied", bucket)
+    def stream_dead_letters(self) -> str:
+        """Set of dead-letter ids, so a redelivered bad record is counted once."""
+        return self._k("stream", "dlq")
 
     def stream_stats(self) -> str:
         """Hash of live counters: processed, dead_lettered, duplicates, last_event_ts, ..."""

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     # Largest event payload accepted; bigger ones are dead-lettered.
     max_event_bytes: int = 4096
 
+    # Stream worker.
+    stream_app_id: str = "recsys-stream"  # also the consumer group
+    stream_batch_size: int = Field(default=1000, ge=1)
+    stream_batch_within_s: float = Field(default=0.2, gt=0)
+    recent_products: int = Field(default=20, ge=1)  # per-customer recent list length
+    guard_retention_days: int = Field(default=400, ge=1)  # event-time window of the idempotency guard
+
     @field_validator("key_prefix")
     @classmethod
     def _prefix_has_no_separator(cls, value: str) -> str:

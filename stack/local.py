@@ -13,7 +13,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,10 +213,12 @@ class LocalStack:
             return "no log"
         return lines[-1][:200] if lines else "empty log"
 
-    def down(self, timeout_s: float = 10.0) -> list[str]:
-        """Stop what we started; returns the names of the services stopped."""
+    def down(self, timeout_s: float = 10.0, only: Sequence[str] | None = None) -> list[str]:
+        """Stop what we started (or only the named services); returns the names of the services stopped."""
         stopped = []
         for service in self._services():
+            if only is not None and service.name not in only:
+                continue
             pid = self._recorded_pid(service.name)
             if pid is None:
                 continue

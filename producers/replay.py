@@ -1,0 +1,137 @@
+"""Replay a purchase history into the purchases topic, one event per order line, in event-time order."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from aiokafka import AIOKafkaProducer
+
+from common.events import PurchaseEvent, purchase_event_id
+from common.settings import Settings
+
+FLUSH_EVERY = 2000
+
+
+@dataclass(frozen=True)
+class Pace:
+    """speed: seconds of history per wall-clock second (86400 = a day per second); max_rate: events/s cap.
+    Neither: as fast as possible."""
+
+    speed: float | None = None
+    max_rate: float | None = None
+
+
+@dataclass
+class ReplaySummary:
+    sent: int
+    seconds: float
+    first_event: str
+    last_event: str
+    interrupted: bool
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+def select(lines: pd.DataFrame, start: datetime | None = None, limit: int | None = None) -> pd.DataFrame:
+    if start is not None:
+        lines = lines[lines["event_time"] >= pd.Timestamp(start).tz_localize(None)]
+    if limit is not None:
+        lines = lines.head(limit)
+    return lines
+
+
+def to_events(lines: pd.DataFrame) -> Iterator[PurchaseEvent]:
+    """Canonical lines (already in event-time order) as events with deterministic ids."""
+    columns = ["customer_id", "order_id", "line_no", "product_id", "category", "units", "amount", "event_time"]
+    for cid, order, line_no, product, category, units, amount, ts in lines[columns].itertuples(index=False):
+        yield PurchaseEvent(
+            event_id=purchase_event_id(order, product, int(line_no)), order_id=order, customer_id=cid,
+            product_id=product, category=category, units=int(units), amount=float(amount),
+            event_time=ts.to_pydatetime().replace(tzinfo=UTC),
+        )
+
+
+class Pacer:
+    """Maps event time to wall time (speed) and/or caps the send rate."""
+
+    def __init__(self, pace: Pace, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pace = pace
+        self._clock = clock
+        self._start_wall: float | None = None
+        self._start_event: float | None = None
+        self._sent = 0
+
+    def delay(self, event_ts: float) -> float:
+        """Seconds to wait before sending the event with this event time."""
+        now = self._clock()
+        if self._start_wall is None:
+            self._start_wall, self._start_event = now, event_ts
+        assert self._start_event is not None
+        due = self._start_wall
+        if self._pace.speed:
+            due = max(due, self._start_wall + (event_ts - self._start_event) / self._pace.speed)
+        if self._pace.max_rate:
+            due = max(due, self._start_wall + self._sent / self._pace.max_rate)
+        self._sent += 1
+        return max(0.0, due - now)
+
+
+ProgressFn = Callable[[int, datetime], None]
+
+
+async def replay(
+    settings: Settings, events: Iterator[PurchaseEvent], pace: Pace, progress: ProgressFn | None = None
+) -> ReplaySummary:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5, acks=1)
+    await producer.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    pacer = Pacer(pace)
+    sent, first, last = 0, "", ""
+    started = time.perf_counter()
+    pending: list[asyncio.Future[object]] = []
+    try:
+        for event in events:
+            if stop.is_set():
+                break
+            wait = pacer.delay(event.event_time.timestamp())
+            if wait > 0:
+                await _flush(pending)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                    break
+                except TimeoutError:
+                    pass
+            pending.append(await producer.send(
+                settings.topic_purchases, value=event.to_bytes(), key=event.customer_id.encode()
+            ))
+            sent += 1
+            first = first or event.event_time.isoformat()
+            last = event.event_time.isoformat()
+            if len(pending) >= FLUSH_EVERY:
+                await _flush(pending)
+            if progress is not None:
+                progress(sent, event.event_time)
+        await _flush(pending)
+    finally:
+        await producer.stop()
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+    return ReplaySummary(sent, time.perf_counter() - started, first, last, stop.is_set())
+
+
+async def _flush(pending: list[asyncio.Future[object]]) -> None:
+    """Wait for the broker's acknowledgements, so a failed send surfaces here and Ctrl-C loses nothing sent."""
+    if pending:
+        await asyncio.gather(*pending)
+        pending.clear()

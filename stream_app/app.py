@@ -1,0 +1,123 @@
+"""The Faust worker: purchases -> validated -> one atomic Redis script per batch; bad events -> dead-letter topic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
+
+import faust
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from common.events import DeadLetter, PurchaseEvent
+from common.keys import KeyLayout
+from common.settings import Settings
+from stream_app.meter import RateMeter, freshness_summary, lag
+from stream_app.state import BatchResult, StateWriter, dead_letter_id
+from stream_app.validate import parse_purchase
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 5.0
+
+
+def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -> faust.App:
+    app = faust.App(
+        settings.stream_app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        web_enabled=False,
+    )
+    purchases = app.topic(settings.topic_purchases, partitions=settings.topic_partitions)
+    dead_letters = app.topic(settings.topic_dead_letters, partitions=settings.topic_partitions)
+    client = redis_client or aioredis.from_url(settings.redis_url)
+    writer = StateWriter(
+        client, KeyLayout(settings.key_prefix), recent_n=settings.recent_products,
+        retention_s=settings.guard_retention_days * 86400,
+    )
+    meter = RateMeter()
+    positions: dict[Any, int] = {}
+
+    @app.agent(purchases)
+    async def process(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for events in cast(faust.Stream[bytes], stream).take_events(settings.stream_batch_size, within=settings.stream_batch_within_s):
+            good, dead_ids = await _split(events, dead_letters, settings.max_event_bytes)
+            for event in events:
+                positions[event.message.tp] = event.message.offset
+            result = await _apply_until_done(writer, good, dead_ids)
+            meter.add(len(events))
+            ages = [time.time() * 1000 - e.message.timestamp * 1000 for e in events]
+            await _publish_progress(writer, app, meter, positions, ages)
+            log.debug("batch of %d: %s", len(events), result)
+            yield None
+
+    return app
+
+
+async def _split(
+    events: Sequence[faust.types.EventT[Any]], dead_letters: faust.types.TopicT, max_bytes: int
+) -> tuple[list[PurchaseEvent], list[str]]:
+    good: list[PurchaseEvent] = []
+    dead_ids: list[str] = []
+    for event in events:
+        raw = event.value
+        parsed = parse_purchase(raw, max_bytes)
+        if isinstance(parsed, PurchaseEvent):
+            good.append(parsed)
+            continue
+        message = event.message
+        letter = DeadLetter.of(raw or b"", parsed, message.topic, message.partition, message.offset)
+        await dead_letters.send(key=event.key, value=letter.to_bytes())
+        dead_ids.append(dead_letter_id(message.partition, message.offset, raw or b""))
+    return good, dead_ids
+
+
+async def _apply_until_done(writer: StateWriter, good: list[PurchaseEvent], dead_ids: list[str]) -> BatchResult:
+    """Redis down stalls the stream instead of acknowledging events that were never applied."""
+    backoff = 0.1
+    while True:
+        try:
+            return await writer.apply(good, dead_ids)
+        except (RedisError, OSError) as exc:
+            log.warning("Redis write failed (%s); retrying in %.1fs", exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(MAX_BACKOFF_S, backoff * 2)
+
+
+async def _publish_progress(
+    writer: StateWriter, app: faust.App, meter: RateMeter, positions: dict[Any, int], ages: list[float]
+) -> None:
+    highwaters: dict[Any, int | None] = {}
+    for tp in positions:
+        try:
+            highwaters[tp] = app.consumer.highwater(tp)
+        except (KeyError, AttributeError, AssertionError):
+            highwaters[tp] = None
+    current_lag = lag(highwaters, positions)
+    fields: dict[str, float | int | str] = {
+        "rate_eps": round(meter.rate, 1),
+        "last_batch_at": round(time.time(), 3),
+        "lag": "" if current_lag is None else current_lag,
+        **freshness_summary(ages),
+    }
+    try:
+        await writer.record_progress(fields)
+    except (RedisError, OSError) as exc:
+        log.warning("could not publish progress: %s", exc)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Blocking: run one worker until SIGINT/SIGTERM."""
+    from faust.worker import Worker
+
+    app = create_app(settings)
+    Worker(app, loglevel=loglevel).execute_from_commandline()
