@@ -10,7 +10,7 @@ from tqdm import tqdm
 from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
 from common.settings import get_settings
-from producers.replay import Pace, replay, select, to_events
+from producers.replay import Pace, replay_until_signal, select, to_events
 
 
 def replay_command(
@@ -41,7 +41,7 @@ def replay_command(
             bar.update(sent - bar.n)
             bar.set_postfix_str(f"history at {clock:%Y-%m-%d %H:%M}", refresh=False)
 
-    summary = asyncio.run(replay(settings, to_events(lines), Pace(speed, max_rate), progress))
+    summary = asyncio.run(replay_until_signal(settings, to_events(lines), Pace(speed, max_rate), progress))
     bar.update(summary.sent - bar.n)
     bar.close()
     state = "stopped early (flushed)" if summary.interrupted else "done"

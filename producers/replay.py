@@ -87,15 +87,28 @@ class Pacer:
 ProgressFn = Callable[[int, datetime], None]
 
 
-async def replay(
+async def replay_until_signal(
     settings: Settings, events: Iterator[PurchaseEvent], pace: Pace, progress: ProgressFn | None = None
 ) -> ReplaySummary:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5, acks=1)
-    await producer.start()
+    """For the command line: Ctrl-C or SIGTERM stops after flushing what was sent."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await replay(settings, events, pace, progress, stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def replay(
+    settings: Settings, events: Iterator[PurchaseEvent], pace: Pace, progress: ProgressFn | None = None,
+    stop: asyncio.Event | None = None,
+) -> ReplaySummary:
+    stop = stop or asyncio.Event()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5, acks=1)
+    await producer.start()
     pacer = Pacer(pace)
     sent, first, last = 0, "", ""
     started = time.perf_counter()
@@ -125,8 +138,6 @@ async def replay(
         await _flush(pending)
     finally:
         await producer.stop()
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
     return ReplaySummary(sent, time.perf_counter() - started, first, last, stop.is_set())
 
 

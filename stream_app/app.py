@@ -49,7 +49,10 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
 
     @app.agent(purchases)
     async def process(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for events in cast(faust.Stream[bytes], stream).take_events(settings.stream_batch_size, within=settings.stream_batch_within_s):
+        batches = cast(faust.Stream[bytes], stream).take_events(
+            settings.stream_batch_size, within=settings.stream_batch_within_s
+        )
+        async for events in batches:
             good, dead_ids = await _split(events, dead_letters, settings.max_event_bytes)
             for event in events:
                 positions[event.message.tp] = event.message.offset

@@ -1,0 +1,119 @@
+"""Helpers for stream tests: run the worker as a user does, replay, wait, and compare Redis with pandas."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import redis
+
+from common.data import load_history, load_mapping
+from common.data.synthetic import SyntheticSpec, write
+from common.keys import KeyLayout
+from common.settings import Settings
+from producers.replay import Pace, replay, to_events
+from stream_app.state import to_cents
+
+RECSYS = str(Path(sys.executable).parent / "recsys")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return os.environ | {
+        "RECSYS_BROKER_URL": settings.broker_url,
+        "RECSYS_REDIS_URL": settings.redis_url,
+        "RECSYS_KEY_PREFIX": settings.key_prefix,
+        "RECSYS_TOPIC_PURCHASES": settings.topic_purchases,
+        "RECSYS_TOPIC_DEAD_LETTERS": settings.topic_dead_letters,
+        "RECSYS_TOPIC_EXPOSURES": settings.topic_exposures,
+        "RECSYS_STREAM_APP_ID": settings.stream_app_id,
+        "RECSYS_RUN_DIR": str(settings.run_dir),
+    }
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [RECSYS, "stream", "--loglevel", "warning"], env=settings_env(settings), stdout=out,
+            stderr=subprocess.STDOUT, cwd=log.parent,
+        )
+
+
+def stop_worker(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if worker.poll() is None:
+        worker.send_signal(sig)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def history(folder: Path, customers: int = 1200, lines: int = 24_000, seed: int = 11) -> pd.DataFrame:
+    write(SyntheticSpec(customers=customers, products=300, lines=lines, seed=seed), folder)
+    return load_history(folder, load_mapping("case_study")).lines
+
+
+def send(settings: Settings, lines: pd.DataFrame, pace: Pace | None = None) -> int:
+    return asyncio.run(replay(settings, to_events(lines), pace or Pace())).sent
+
+
+def stats(client: redis.Redis, keys: KeyLayout) -> dict[str, int]:
+    raw = client.hgetall(keys.stream_stats())
+    return {k: int(v) for k, v in raw.items() if k in ("processed", "duplicates", "late", "dead_lettered")}
+
+
+def wait_for(client: redis.Redis, keys: KeyLayout, timeout_s: float = 120, **expected: int) -> dict[str, int]:
+    deadline = time.monotonic() + timeout_s
+    current: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        current = stats(client, keys)
+        if all(current.get(k, 0) >= v for k, v in expected.items()):
+            return current
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {expected}; stream stats are {current}")
+
+
+def truth(lines: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Per-customer RFM fields and per-(customer, product) units, computed directly with pandas."""
+    frame = lines.assign(
+        ts=(lines["event_time"] - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1),
+        cents=lines["amount"].map(to_cents),
+    )
+    per_customer = frame.groupby("customer_id").agg(
+        orders=("order_id", "nunique"), lines=("order_id", "size"), units=("units", "sum"),
+        monetary_cents=("cents", "sum"), first_ts=("ts", "min"), last_ts=("ts", "max"),
+    )
+    units = frame.groupby(["customer_id", "product_id"])["units"].sum()
+    return per_customer.astype("int64"), units.astype("int64")
+
+
+def differences(client: redis.Redis, keys: KeyLayout, lines: pd.DataFrame) -> list[str]:
+    """Every field where Redis disagrees with the pandas ground truth (empty list = identical)."""
+    per_customer, units = truth(lines)
+    customers = list(per_customer.index)
+    pipe = client.pipeline(transaction=False)
+    for cid in customers:
+        pipe.hgetall(keys.customer_rfm(cid))
+        pipe.hgetall(keys.customer_product_units(cid))
+    replies = pipe.execute()
+    diffs = []
+    for i, cid in enumerate(customers):
+        rfm, product_units = replies[2 * i], replies[2 * i + 1]
+        for field, expected in per_customer.loc[cid].items():
+            got = int(rfm.get(field, -1))
+            if got != expected:
+                diffs.append(f"{cid} {field}: redis {got} != truth {expected}")
+        expected_units = units.loc[cid].to_dict()
+        got_units = {p: int(u) for p, u in product_units.items()}
+        if got_units != expected_units:
+            diffs.append(f"{cid} product units differ")
+    n_customers = client.zcard(keys.customers_index())
+    if n_customers != len(customers):
+        diffs.append(f"customers index has {n_customers}, truth {len(customers)}")
+    return diffs
