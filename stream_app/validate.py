@@ -8,7 +8,7 @@ from common.events import PurchaseEvent, describe_validation_error
 
 
 def parse_purchase(raw: bytes | None, max_bytes: int) -> PurchaseEvent | str:
-    if raw is None:
+    if not raw:
         return "empty payload"
     if len(raw) > max_bytes:
         return f"oversized payload ({len(raw)} bytes > {max_bytes})"

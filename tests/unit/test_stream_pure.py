@@ -1,0 +1,91 @@
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from common.events import PurchaseEvent
+from common.keys import KeyLayout
+from producers.replay import Pace, Pacer, select, to_events
+from stream_app.meter import RateMeter, freshness_summary, lag
+from stream_app.state import ARGS_PER_EVENT, GLOBAL_KEYS, HEADER_ARGS, KEYS_PER_EVENT, batch_call, to_cents
+from stream_app.validate import parse_purchase
+
+
+def _event(i: int, customer: str = "c1") -> PurchaseEvent:
+    return PurchaseEvent(
+        event_id=f"e{i}", order_id="o1", customer_id=customer, product_id=f"p{i}", category="k", units=2,
+        amount=10.05, event_time=datetime(2023, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+
+
+def test_batch_call_layout() -> None:
+    keys = KeyLayout("t")
+    call_keys, args = batch_call(keys, [_event(1), _event(2, "c2")], ["d1"], recent_n=5, retention_s=99, latest_n=7)
+    assert len(call_keys) == GLOBAL_KEYS + 2 * KEYS_PER_EVENT
+    assert len(args) == HEADER_ARGS + 1 + 2 * ARGS_PER_EVENT
+    assert args[:6] == [2, 5, 99, 7, 1, "d1"]
+    second = call_keys[GLOBAL_KEYS + KEYS_PER_EVENT:]
+    assert second[0] == keys.customer_rfm("c2")
+    assert second[-1] == keys.product_popularity_day("20230102")
+    first_args = args[6:6 + ARGS_PER_EVENT]
+    assert first_args[:8] == ["e1", "o1", "c1", "p1", "k", 2, 1005, 1672628645]
+
+
+def test_cents_are_exact() -> None:
+    assert to_cents(0.1) + to_cents(0.2) == 30
+    assert to_cents(15.30) == 1530
+    assert to_cents(20952000.0) == 2_095_200_000
+
+
+def test_pacer_maps_event_time_to_wall_time() -> None:
+    now = [100.0]
+    pacer = Pacer(Pace(speed=86400), clock=lambda: now[0])
+    assert pacer.delay(0) == 0
+    assert pacer.delay(86400) == 1.0  # a day of history per second
+    now[0] = 101.5
+    assert pacer.delay(86400) == 0
+
+
+def test_pacer_caps_the_rate() -> None:
+    pacer = Pacer(Pace(max_rate=10), clock=lambda: 0.0)
+    delays = [pacer.delay(0) for _ in range(3)]
+    assert delays == [0.0, 0.1, 0.2]
+
+
+def test_unpaced_never_waits() -> None:
+    pacer = Pacer(Pace(), clock=lambda: 0.0)
+    assert {pacer.delay(ts) for ts in (0, 1e6, 5)} == {0.0}
+
+
+def test_events_have_stable_ids_and_select_filters() -> None:
+    lines = pd.DataFrame({
+        "customer_id": ["a", "b"], "order_id": ["1", "2"], "line_no": [0, 0], "product_id": ["x", "y"],
+        "category": ["k", "k"], "units": [1, 2], "amount": [1.5, 2.5],
+        "event_time": pd.to_datetime(["2023-01-01", "2023-02-01"]),
+    })
+    first = [e.event_id for e in to_events(lines)]
+    assert first == [e.event_id for e in to_events(lines)]
+    assert len(select(lines, start=datetime(2023, 1, 15))) == 1
+    assert len(select(lines, limit=1)) == 1
+
+
+def test_rate_meter() -> None:
+    now = [0.0]
+    meter = RateMeter(window_s=10, clock=lambda: now[0])
+    for _ in range(5):
+        meter.add(100)
+        now[0] += 1
+    assert meter.rate == 100.0
+
+
+def test_lag_sums_partitions_and_admits_unknown() -> None:
+    assert lag({"p0": 10, "p1": 5}, {"p0": 4, "p1": 4}) == 5 + 0
+    assert lag({"p0": None}, {"p0": 4}) is None
+
+
+def test_freshness_summary() -> None:
+    summary = freshness_summary([float(i) for i in range(1, 101)])
+    assert summary == {"freshness_p50_ms": 50.5, "freshness_p99_ms": 100.0}
+
+
+def test_oversized_payload_is_rejected_before_parsing() -> None:
+    assert parse_purchase(b"x" * 11, max_bytes=10) == "oversized payload (11 bytes > 10)"
