@@ -67,6 +67,10 @@ class KeyLayout:
         """Hash of live counters: processed, dead_lettered, duplicates, last_event_ts, ..."""
         return self._k("stream", "stats")
 
+    def stream_freshness(self) -> str:
+        """List of the newest event-to-Redis ages in ms (producer timestamp to state written), bounded."""
+        return self._k("stream", "freshness")
+
     def stream_latest(self) -> str:
         """List of the latest purchases as JSON, newest first, bounded."""
         return self._k("stream", "latest")

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     stream_app_id: str = "recsys-stream"  # also the consumer group
     stream_batch_size: int = Field(default=1000, ge=1)
     stream_batch_within_s: float = Field(default=0.2, gt=0)
+    stream_fetch_max_wait_ms: int = Field(default=100, ge=1)  # see stream_app/tuning.py
     recent_products: int = Field(default=20, ge=1)  # per-customer recent list length
     guard_retention_days: int = Field(default=400, ge=1)  # event-time window of the idempotency guard
 

@@ -17,6 +17,7 @@ from common.keys import KeyLayout
 from common.settings import Settings
 from stream_app.meter import RateMeter, freshness_summary, lag
 from stream_app.state import BatchResult, StateWriter, dead_letter_id
+from stream_app.tuning import set_fetch_max_wait
 from stream_app.validate import parse_purchase
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ MAX_BACKOFF_S = 5.0
 
 
 def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -> faust.App:
+    set_fetch_max_wait(settings.stream_fetch_max_wait_ms)
     app = faust.App(
         settings.stream_app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
@@ -113,7 +115,7 @@ async def _publish_progress(
         **freshness_summary(ages),
     }
     try:
-        await writer.record_progress(fields)
+        await writer.record_progress(fields, ages)
     except (RedisError, OSError) as exc:
         log.warning("could not publish progress: %s", exc)
 

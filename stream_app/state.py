@@ -22,66 +22,116 @@ from common.events import PurchaseEvent
 from common.keys import KeyLayout
 
 GLOBAL_KEYS = 6
-KEYS_PER_EVENT = 8
-ARGS_PER_EVENT = 9
-HEADER_ARGS = 5
+KEYS_PER_CUSTOMER = 7
+HEADER_ARGS = 6
+FRESHNESS_SAMPLES = 20_000
 
+# Lua's redis.call cost dominates (~3.5 us a call measured here), so the script works per customer and per
+# product: one guard lookup (ZMSCORE) and one write per field for all of a customer's events in the batch, and
+# popularity increments summed over the batch before they are written.
 APPLY_BATCH_LUA = """
-local n_events = tonumber(ARGV[1])
-local recent_n = tonumber(ARGV[2])
-local retention = tonumber(ARGV[3])
-local latest_n = tonumber(ARGV[4])
-local n_dead = tonumber(ARGV[5])
+local function chunked(cmd, key, values, prefix)
+  for i = 1, #values, 1000 do
+    local part = {unpack(values, i, math.min(i + 999, #values))}
+    if prefix then redis.call(cmd, key, prefix, unpack(part)) else redis.call(cmd, key, unpack(part)) end
+  end
+end
+
+local n_customers, n_days = tonumber(ARGV[1]), tonumber(ARGV[2])
+local recent_n, retention, latest_n, n_dead = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local pop, prodcat, stats, latest, customers, dead_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 local dead_new = 0
-for d = 1, n_dead do
-  dead_new = dead_new + redis.call('SADD', dead_ids, ARGV[5 + d])
+if n_dead > 0 then
+  for d = 1, n_dead do dead_new = dead_new + redis.call('SADD', dead_ids, ARGV[6 + d]) end
 end
 
 local applied, duplicates, late, max_ts = 0, 0, 0, 0
-local a0 = 5 + n_dead
-for i = 0, n_events - 1 do
-  local k = 6 + i * 8
-  local rfm, orders, units_h, amount_h, recent, cats, guard, pop_day =
-    KEYS[k+1], KEYS[k+2], KEYS[k+3], KEYS[k+4], KEYS[k+5], KEYS[k+6], KEYS[k+7], KEYS[k+8]
-  local a = a0 + i * 9
-  local event_id, order_id, customer, product, category =
-    ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+4], ARGV[a+5]
-  local units, cents, ts, latest_json = tonumber(ARGV[a+6]), tonumber(ARGV[a+7]), tonumber(ARGV[a+8]), ARGV[a+9]
-
-  local last = tonumber(redis.call('HGET', rfm, 'last_ts') or '-1')
-  if redis.call('ZSCORE', guard, event_id) then
-    duplicates = duplicates + 1
-  elseif last >= 0 and ts < last - retention then
-    late = late + 1
-  else
-    redis.call('ZADD', guard, ts, event_id)
-    local first = tonumber(redis.call('HGET', rfm, 'first_ts') or '-1')
-    if first < 0 or ts < first then redis.call('HSET', rfm, 'first_ts', ts) end
-    if ts > last then
-      redis.call('HSET', rfm, 'last_ts', ts)
-      redis.call('ZREMRANGEBYSCORE', guard, '-inf', '(' .. (ts - retention))
+local pop_incr, day_incr, categories, latest_vals = {}, {}, {}, {}
+local batch = cjson.decode(ARGV[7 + n_dead])
+for c = 0, n_customers - 1 do
+  local k = 6 + n_days + c * 7
+  local rfm, orders, units_h, amount_h, recent, cats, guard =
+    KEYS[k+1], KEYS[k+2], KEYS[k+3], KEYS[k+4], KEYS[k+5], KEYS[k+6], KEYS[k+7]
+  local customer, evs = batch[c + 1][1], batch[c + 1][2]
+  local n = #evs
+  local ids = {}
+  for e = 1, n do ids[e] = evs[e][1] end
+  local known = redis.call('ZMSCORE', guard, unpack(ids))
+  local state = redis.call('HMGET', rfm, 'first_ts', 'last_ts')
+  local first, last = tonumber(state[1] or '-1'), tonumber(state[2] or '-1')
+  local new_first, new_last = first, last
+  local seen, guard_args, order_ids, recent_ts, cat_incr = {}, {}, {}, {}, {}
+  local lines, units_sum, cents_sum = 0, 0, 0
+  for e = 1, n do
+    local ev = evs[e]
+    local id, ts = ev[1], ev[7]
+    if known[e] or seen[id] then
+      duplicates = duplicates + 1
+    elseif last >= 0 and ts < last - retention then
+      late = late + 1
+    else
+      seen[id] = true
+      local order_id, product, category = ev[2], ev[3], ev[4]
+      local units, cents, day = ev[5], ev[6], ev[8]
+      guard_args[#guard_args + 1] = ts
+      guard_args[#guard_args + 1] = id
+      order_ids[#order_ids + 1] = order_id
+      lines, units_sum, cents_sum = lines + 1, units_sum + units, cents_sum + cents
+      redis.call('HINCRBY', units_h, product, units)
+      redis.call('HINCRBY', amount_h, product, cents)
+      if not recent_ts[product] or ts > recent_ts[product] then recent_ts[product] = ts end
+      cat_incr[category] = (cat_incr[category] or 0) + 1
+      pop_incr[product] = (pop_incr[product] or 0) + units
+      day_incr[day] = day_incr[day] or {}
+      day_incr[day][product] = (day_incr[day][product] or 0) + units
+      categories[product] = category
+      if ev[9] ~= '' then latest_vals[#latest_vals + 1] = ev[9] end
+      if new_first < 0 or ts < new_first then new_first = ts end
+      if ts > new_last then new_last = ts end
     end
-    if redis.call('SADD', orders, order_id) == 1 then redis.call('HINCRBY', rfm, 'orders', 1) end
-    redis.call('HINCRBY', rfm, 'lines', 1)
-    redis.call('HINCRBY', rfm, 'units', units)
-    redis.call('HINCRBY', rfm, 'monetary_cents', cents)
-    redis.call('HINCRBY', units_h, product, units)
-    redis.call('HINCRBY', amount_h, product, cents)
-    redis.call('ZADD', recent, 'GT', ts, product)
+  end
+  if lines > 0 then
+    applied = applied + lines
+    chunked('ZADD', guard, guard_args)
+    redis.call('HSET', rfm, 'first_ts', new_first, 'last_ts', new_last)
+    if new_last > last then redis.call('ZREMRANGEBYSCORE', guard, '-inf', '(' .. (new_last - retention)) end
+    local new_orders = 0
+    for i = 1, #order_ids, 1000 do
+      new_orders = new_orders + redis.call('SADD', orders, unpack(order_ids, i, math.min(i + 999, #order_ids)))
+    end
+    if new_orders > 0 then redis.call('HINCRBY', rfm, 'orders', new_orders) end
+    redis.call('HINCRBY', rfm, 'lines', lines)
+    redis.call('HINCRBY', rfm, 'units', units_sum)
+    redis.call('HINCRBY', rfm, 'monetary_cents', cents_sum)
+    local recent_args = {}
+    for product, ts in pairs(recent_ts) do
+      recent_args[#recent_args + 1] = ts
+      recent_args[#recent_args + 1] = product
+    end
+    chunked('ZADD', recent, recent_args, 'GT')
     redis.call('ZREMRANGEBYRANK', recent, 0, -(recent_n + 1))
-    redis.call('HINCRBY', cats, category, 1)
-    redis.call('ZINCRBY', pop, units, product)
-    redis.call('ZINCRBY', pop_day, units, product)
-    redis.call('HSET', prodcat, product, category)
-    redis.call('ZADD', customers, 'GT', ts, customer)
-    redis.call('LPUSH', latest, latest_json)
-    applied = applied + 1
-    if ts > max_ts then max_ts = ts end
+    for category, count in pairs(cat_incr) do redis.call('HINCRBY', cats, category, count) end
+    redis.call('ZADD', customers, 'GT', new_last, customer)
+    if new_last > max_ts then max_ts = new_last end
   end
 end
-if applied > 0 then redis.call('LTRIM', latest, 0, latest_n - 1) end
+
+local cat_args = {}
+for product, units in pairs(pop_incr) do
+  redis.call('ZINCRBY', pop, units, product)
+  cat_args[#cat_args + 1] = product
+  cat_args[#cat_args + 1] = categories[product]
+end
+for day, products in pairs(day_incr) do
+  for product, units in pairs(products) do redis.call('ZINCRBY', KEYS[6 + day], units, product) end
+end
+if #cat_args > 0 then chunked('HSET', prodcat, cat_args) end
+if #latest_vals > 0 then
+  local from = math.max(1, #latest_vals - latest_n + 1)
+  redis.call('LPUSH', latest, unpack(latest_vals, from, #latest_vals))
+  redis.call('LTRIM', latest, 0, latest_n - 1)
+end
 redis.call('HINCRBY', stats, 'processed', applied)
 redis.call('HINCRBY', stats, 'duplicates', duplicates)
 redis.call('HINCRBY', stats, 'late', late)
@@ -124,28 +174,47 @@ def batch_call(
     retention_s: int,
     latest_n: int,
 ) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV for one script call (pure: unit-tested without Redis)."""
+    """KEYS and ARGV for one script call, events grouped by customer (pure: unit-tested without Redis)."""
+    by_customer: dict[str, list[PurchaseEvent]] = {}
+    for event in events:
+        by_customer.setdefault(event.customer_id, []).append(event)
+    # Only the newest `latest_n` can survive the LTRIM, so only those are serialised.
+    shown = {id(event) for event in events[-latest_n:]}
+    day_index: dict[str, int] = {}
+    customer_keys: list[str] = []
+    payload: list[tuple[str, list[tuple[str | int, ...]]]] = []
+    for cid, mine in by_customer.items():
+        customer_keys += [
+            keys.customer_rfm(cid), keys.customer_orders(cid), keys.customer_product_units(cid),
+            keys.customer_product_amount(cid), keys.customer_recent(cid), keys.customer_categories(cid),
+            keys.customer_applied(cid),
+        ]
+        rows: list[tuple[str | int, ...]] = []
+        payload.append((cid, rows))
+        for event in mine:
+            ts = int(event.event_time.timestamp())
+            day = day_index.setdefault(day_of(ts), len(day_index) + 1)
+            latest = _latest_json(event) if id(event) in shown else ""
+            rows.append((event.event_id, event.order_id, event.product_id, event.category, event.units,
+                         to_cents(event.amount), ts, day, latest))
     call_keys = [
         keys.product_popularity(), keys.product_categories(), keys.stream_stats(), keys.stream_latest(),
         keys.customers_index(), keys.stream_dead_letters(),
+        *(keys.product_popularity_day(day) for day in day_index),
+        *customer_keys,
     ]
-    args: list[str | int] = [len(events), recent_n, retention_s, latest_n, len(dead_ids), *dead_ids]
-    for event in events:
-        ts = int(event.event_time.timestamp())
-        cid = event.customer_id
-        call_keys += [
-            keys.customer_rfm(cid), keys.customer_orders(cid), keys.customer_product_units(cid),
-            keys.customer_product_amount(cid), keys.customer_recent(cid), keys.customer_categories(cid),
-            keys.customer_applied(cid), keys.product_popularity_day(day_of(ts)),
-        ]
-        latest = json.dumps(
-            {"customer_id": cid, "product_id": event.product_id, "category": event.category, "units": event.units,
-             "amount": event.amount, "event_time": event.event_time.isoformat(), "order_id": event.order_id},
-            separators=(",", ":"),
-        )
-        args += [event.event_id, event.order_id, cid, event.product_id, event.category, event.units,
-                 to_cents(event.amount), ts, latest]
-    return call_keys, args
+    header: list[str | int] = [len(by_customer), len(day_index), recent_n, retention_s, latest_n, len(dead_ids)]
+    # Events travel as one JSON argument: packing thousands of separate arguments cost more than the script.
+    return call_keys, [*header, *dead_ids, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)]
+
+
+def _latest_json(event: PurchaseEvent) -> str:
+    return json.dumps(
+        {"customer_id": event.customer_id, "product_id": event.product_id, "category": event.category,
+         "units": event.units, "amount": event.amount, "event_time": event.event_time.isoformat(),
+         "order_id": event.order_id},
+        separators=(",", ":"),
+    )
 
 
 class StateWriter:
@@ -172,5 +241,11 @@ class StateWriter:
         applied, duplicates, late, dead = await self._script(keys=call_keys, args=args)
         return BatchResult(int(applied), int(duplicates), int(late), int(dead))
 
-    async def record_progress(self, fields: Mapping[str, float | int | str]) -> None:
-        await self._client.hset(self._keys.stream_stats(), mapping=cast(Any, dict(fields)))
+    async def record_progress(self, fields: Mapping[str, float | int | str], ages_ms: Sequence[float] = ()) -> None:
+        """Live counters, plus the newest event-to-Redis ages (for freshness percentiles), in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hset(self._keys.stream_stats(), mapping=cast(Any, dict(fields)))
+        if ages_ms:
+            pipe.rpush(self._keys.stream_freshness(), *(round(a, 1) for a in ages_ms))
+            pipe.ltrim(self._keys.stream_freshness(), -FRESHNESS_SAMPLES, -1)
+        await pipe.execute()

@@ -52,8 +52,9 @@ async def _apply(redis_url: str, batches: list[list[PurchaseEvent]]) -> tuple[Rf
     try:
         for batch in batches:
             await writer.apply(batch)
-        state = RfmState.from_hash(await client.hgetall(keys.customer_rfm("c")))
-        product_units = await client.hgetall(keys.customer_product_units("c"))
+        rfm: dict[str, str] = await client.hgetall(keys.customer_rfm("c"))  # type: ignore[assignment]
+        state = RfmState.from_hash(rfm)
+        product_units: dict[str, str] = await client.hgetall(keys.customer_product_units("c"))  # type: ignore[assignment]
         async for key in client.scan_iter(match=f"{keys.prefix}:*"):
             await client.delete(key)
         return state, product_units

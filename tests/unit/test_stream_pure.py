@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -6,7 +7,7 @@ from common.events import PurchaseEvent
 from common.keys import KeyLayout
 from producers.replay import Pace, Pacer, select, to_events
 from stream_app.meter import RateMeter, freshness_summary, lag
-from stream_app.state import ARGS_PER_EVENT, GLOBAL_KEYS, HEADER_ARGS, KEYS_PER_EVENT, batch_call, to_cents
+from stream_app.state import GLOBAL_KEYS, HEADER_ARGS, KEYS_PER_CUSTOMER, batch_call, to_cents
 from stream_app.validate import parse_purchase
 
 
@@ -17,17 +18,20 @@ def _event(i: int, customer: str = "c1") -> PurchaseEvent:
     )
 
 
-def test_batch_call_layout() -> None:
+def test_batch_call_groups_events_by_customer() -> None:
     keys = KeyLayout("t")
-    call_keys, args = batch_call(keys, [_event(1), _event(2, "c2")], ["d1"], recent_n=5, retention_s=99, latest_n=7)
-    assert len(call_keys) == GLOBAL_KEYS + 2 * KEYS_PER_EVENT
-    assert len(args) == HEADER_ARGS + 1 + 2 * ARGS_PER_EVENT
-    assert args[:6] == [2, 5, 99, 7, 1, "d1"]
-    second = call_keys[GLOBAL_KEYS + KEYS_PER_EVENT:]
-    assert second[0] == keys.customer_rfm("c2")
-    assert second[-1] == keys.product_popularity_day("20230102")
-    first_args = args[6:6 + ARGS_PER_EVENT]
-    assert first_args[:8] == ["e1", "o1", "c1", "p1", "k", 2, 1005, 1672628645]
+    events = [_event(1), _event(2, "c2"), _event(3)]
+    call_keys, args = batch_call(keys, events, ["d1"], recent_n=5, retention_s=99, latest_n=7)
+    assert len(call_keys) == GLOBAL_KEYS + 1 + 2 * KEYS_PER_CUSTOMER  # one day key, two customers
+    assert call_keys[GLOBAL_KEYS] == keys.product_popularity_day("20230102")
+    assert call_keys[GLOBAL_KEYS + 1] == keys.customer_rfm("c1")
+    assert call_keys[GLOBAL_KEYS + 1 + KEYS_PER_CUSTOMER] == keys.customer_rfm("c2")
+    assert args[:HEADER_ARGS + 1] == [2, 1, 5, 99, 7, 1, "d1"]
+    assert len(args) == HEADER_ARGS + 2
+    payload = json.loads(str(args[-1]))
+    assert [cid for cid, _ in payload] == ["c1", "c2"]
+    assert payload[0][1][0][:8] == ["e1", "o1", "p1", "k", 2, 1005, 1672628645, 1]
+    assert [row[0] for row in payload[0][1]] == ["e1", "e3"]
 
 
 def test_cents_are_exact() -> None:
