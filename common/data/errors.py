@@ -1,0 +1,2 @@
+class DataError(Exception):
+    """Input data that cannot be loaded: the message names the file or column and what to do."""
