@@ -12,7 +12,6 @@ import asyncio
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from stack import LocalStack
 from stream_app.state import StateWriter
 from stream_app.validate import parse_purchase
 from tests.integration.conftest import free_port
-from tests.integration.streamkit import settings_env
+from tests.integration.streamkit import start_worker
 
 POLL_S = 0.02
 
@@ -69,10 +68,7 @@ def faust_run(settings: Settings, total: int, log: Path) -> tuple[subprocess.Pop
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     stats_key = KeyLayout(settings.key_prefix).stream_stats()
     started = time.perf_counter()
-    worker = subprocess.Popen(
-        [str(Path(sys.executable).parent / "recsys"), "stream", "--loglevel", "warning"],
-        env=settings_env(settings), stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(settings, log)
     first = 0.0
     processed = 0
     while processed < total:
@@ -84,7 +80,6 @@ def faust_run(settings: Settings, total: int, log: Path) -> tuple[subprocess.Pop
         time.sleep(POLL_S)
     end = time.perf_counter()
     client.close()
-    # The first batch lands ~one batch after the first record was taken: count that batch's time as well.
     return worker, {"events": processed, "first_to_last_s": end - first, "with_startup_s": end - started}
 
 

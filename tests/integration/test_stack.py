@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -50,7 +51,7 @@ def test_down_never_touches_a_process_it_did_not_start(tmp_path: Path) -> None:
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         # A stale pid file pointing at someone else's process (a recycled pid) must be ignored.
-        real_pid = int(__import__("json").loads(record)["pid"])
+        real_pid = int(json.loads(record)["pid"])
         pid_file.write_text(record.replace(str(real_pid), str(stranger.pid)))
         assert local.down() == ["broker"]
         assert stranger.poll() is None
