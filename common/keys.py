@@ -88,6 +88,38 @@ class KeyLayout:
         """Anything inside one model version's namespace, e.g. model_key(v, 'topn', customer_id)."""
         return self._k("model", version, *parts)
 
+    def model_card(self, version: str) -> str:
+        """String (JSON): version, data window, parameters, offline metrics, EDA and cleaning summaries."""
+        return self.model_key(version, "card")
+
+    def model_topn(self, version: str) -> str:
+        """Hash: customer id -> JSON list of {product_id, score, source}, best first."""
+        return self.model_key(version, "topn")
+
+    def model_popular(self, version: str) -> str:
+        """String (JSON): the best-seller list (recent window) used for control and cold start."""
+        return self.model_key(version, "popular")
+
+    def model_rules(self, version: str) -> str:
+        """Hash: antecedent product id -> JSON list of {product_id, support, confidence, lift}."""
+        return self.model_key(version, "rules")
+
+    def model_category_rules(self, version: str) -> str:
+        """String (JSON): category-level rules, best confidence first."""
+        return self.model_key(version, "catrules")
+
+    def model_segments(self, version: str) -> str:
+        """Hash: customer id -> JSON {segment, r, f, m, recency_days, frequency, monetary}."""
+        return self.model_key(version, "segments")
+
+    def model_segment_summary(self, version: str) -> str:
+        """String (JSON): size, share and mean R/F/M per segment."""
+        return self.model_key(version, "segsummary")
+
+    def model_products(self, version: str) -> str:
+        """Hash: product id -> JSON {name, category}."""
+        return self.model_key(version, "products")
+
     def model_pattern(self, version: str) -> str:
         return self._k("model", version, "*")
 

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     recent_products: int = Field(default=20, ge=1)  # per-customer recent list length
     guard_retention_days: int = Field(default=400, ge=1)  # event-time window of the idempotency guard
 
+    # Nightly batch.
+    batch_test_days: int = Field(default=30, ge=1)  # test period (and validation period) length
+    batch_keep_versions: int = Field(default=3, ge=2)  # published model versions kept in Redis
+    batch_schedule_at: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # UTC HH:MM
+
     @field_validator("key_prefix")
     @classmethod
     def _prefix_has_no_separator(cls, value: str) -> str:

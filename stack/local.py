@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,23 +75,26 @@ def redis_binary() -> str:
 
 def broker_is_healthy(bootstrap: str) -> bool:
     """A real Kafka metadata round trip."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     host, _, port = bootstrap.rpartition(":")
     if not port_in_use(host, int(port)):
         return False  # kafka-python leaks a socket per refused connection, so only ask a listening port
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
-    except (KafkaError, OSError, ValueError):
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except (KafkaError, OSError):
-        return False
-    finally:
-        admin.close()
+    with warnings.catch_warnings():
+        # kafka-python 3.0 loads its protocol schemas with a deprecated importlib API, once per request type.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        except (KafkaError, OSError, ValueError):
+            return False
+        try:
+            admin.list_topics()
+            return True
+        except (KafkaError, OSError):
+            return False
+        finally:
+            admin.close()
 
 
 def redis_is_healthy(host: str, port: int) -> bool:

@@ -1,0 +1,186 @@
+"""Which models are compared, how their settings and the hybrid's weights are chosen (on validation only),
+and the evaluation table they produce on the test period."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from batch.evaluate import KS, VARIANTS, Holdout, TemporalSplit, Variant, evaluate
+from batch.interactions import Interactions
+from batch.metrics import batch_metrics, hit_matrix
+from batch.models import (
+    EaseRecommender,
+    HybridRecommender,
+    NmfRecommender,
+    PopularityRecommender,
+    Recommender,
+    RepeatRecommender,
+    RulesRecommender,
+)
+from batch.models.base import _mask_seen, top_k
+from batch.models.hybrid import scale_rows
+
+# Settings chosen by `recsys batch evaluate --tune` on Online Retail's validation split (train < 2011-10-09,
+# validate 2011-10-09..2011-11-09). A run uses these unless a tuned params file is given.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "popularity": {"window_days": None},
+    "popularity_recent": {"window_days": 90.0},
+    "repeat": {"half_life_days": 90.0, "log_scale": True},
+    "nmf": {"n_components": 20, "weighting": "binary", "max_iter": 200},
+    "ease": {"l2": 300.0, "weighting": "binary"},
+    "rules": {"min_support": 0.005, "min_confidence": 0.05, "max_len": 2},
+    "trend": {"window_days": 14.0},
+}
+MODEL_CLASSES: dict[str, type[Recommender]] = {
+    "popularity": PopularityRecommender,
+    "popularity_recent": PopularityRecommender,
+    "repeat": RepeatRecommender,
+    "nmf": NmfRecommender,
+    "ease": EaseRecommender,
+    "rules": RulesRecommender,
+    "trend": PopularityRecommender,
+}
+SEARCH_SPACE: dict[str, dict[str, list[Any]]] = {
+    "popularity_recent": {"window_days": [7.0, 30.0, 90.0]},
+    "repeat": {"half_life_days": [None, 30.0, 90.0, 180.0]},
+    "nmf": {"n_components": [10, 20, 50], "weighting": ["amount", "binary", "log_orders"]},
+    "ease": {"l2": [50.0, 200.0, 500.0], "weighting": ["binary", "log_orders"]},
+    "rules": {"min_support": [0.005, 0.01], "min_confidence": [0.05, 0.2]},
+    "trend": {"window_days": [7.0, 14.0, 30.0]},
+}
+# The hybrid: the customer's own repeat purchases, EASE for discovery, rules fired by their basket, and what is
+# selling now. Repeat's weight is fixed at 1; the others are found by coordinate ascent on validation.
+HYBRID_COMPONENTS = ("repeat", "ease", "rules", "trend")
+WEIGHT_GRID: dict[str, list[float]] = {
+    "ease": [0.0, 0.05, 0.1, 0.2, 0.4, 0.8],
+    "rules": [0.0, 0.05, 0.1, 0.2, 0.4],
+    "trend": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
+}
+BASELINES = ("popularity", "popularity_recent", "repeat", "nmf", "ease", "rules")
+TUNING_METRIC = "ndcg@10"
+
+Progress = Callable[[str], None]
+Stage = Callable[[str], AbstractContextManager[object]]
+
+
+def build(name: str, params: dict[str, Any]) -> Recommender:
+    return MODEL_CLASSES[name](**params)
+
+
+@dataclass
+class Tuned:
+    """Everything validation decided: model settings, hybrid weights, and the scores behind each choice."""
+
+    params: dict[str, dict[str, Any]] = field(default_factory=lambda: json.loads(json.dumps(DEFAULT_PARAMS)))
+    weights: dict[str, float] = field(default_factory=lambda: {"repeat": 1.0, "ease": 0.1, "rules": 0.05,
+                                                               "trend": 0.3})
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": self.params, "weights": self.weights, "validation": self.validation}
+
+    @classmethod
+    def from_file(cls, path: Path) -> Tuned:
+        data = json.loads(path.read_text())
+        return cls(params=DEFAULT_PARAMS | data["params"], weights=data["weights"],
+                   validation=data.get("validation", {}))
+
+
+def objective(scores: dict[Variant, float], reference: dict[Variant, float]) -> float:
+    """Both variants count equally: each NDCG@10 relative to the best single model's on the same split."""
+    return sum(scores[v] / reference[v] for v in VARIANTS if reference[v] > 0)
+
+
+def _ndcg(model: Recommender, holdouts: dict[Variant, Holdout]) -> dict[Variant, float]:
+    return {v: evaluate(model, h, ks=(10,))[0][TUNING_METRIC] for v, h in holdouts.items()}
+
+
+def tune_models(split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
+    """Grid search of each model's settings on the validation split; the best by `objective` is kept."""
+    for name, grid in SEARCH_SPACE.items():
+        best: tuple[float, dict[str, Any]] | None = None
+        for values in itertools.product(*grid.values()):
+            params = tuned.params[name] | dict(zip(grid, values, strict=True))
+            scores = _ndcg(build(name, params).fit(split.train), split.holdouts)
+            score = scores["all_items"] + scores["new_items"]
+            progress(f"tune {name} {params}: ndcg@10 all {scores['all_items']:.4f} new {scores['new_items']:.4f}")
+            if best is None or score > best[0]:
+                best = (score, params)
+        assert best is not None
+        tuned.params[name] = best[1]
+        tuned.validation.setdefault("models", {})[name] = {"params": best[1], "score": best[0]}
+
+
+def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress) -> dict[str, Recommender]:
+    """Fit the components on the validation split's training side and pick blend weights. Returns the fitted
+    single models, so their validation scores can be reported too."""
+    fitted = {name: build(name, tuned.params[name]).fit(split.train)
+              for name in dict.fromkeys((*BASELINES, *HYBRID_COMPONENTS))}
+    singles = {name: _ndcg(model, split.holdouts) for name, model in fitted.items() if name in BASELINES}
+    reference = {v: max(s[v] for s in singles.values()) for v in VARIANTS}
+    blend = _Blend(split, {name: fitted[name] for name in HYBRID_COMPONENTS})
+    weights = dict(tuned.weights)
+    best = objective(blend.ndcg(weights), reference)
+    for _ in range(2):
+        for name, grid in WEIGHT_GRID.items():
+            for value in grid:
+                candidate = weights | {name: value}
+                score = objective(blend.ndcg(candidate), reference)
+                if score > best:
+                    best, weights = score, candidate
+        progress(f"hybrid weights {weights}: objective {best:.4f}")
+    tuned.weights = weights
+    tuned.validation |= {"split": str(split.split.date()), "singles": singles, "reference": reference,
+                         "hybrid": blend.ndcg(weights), "objective": best}
+    return fitted
+
+
+class _Blend:
+    """Component scores computed once per variant, so trying a weight costs one top-k, not a refit."""
+
+    def __init__(self, split: TemporalSplit, models: dict[str, Recommender]) -> None:
+        self.holdouts = split.holdouts
+        self.seen = split.train.binary
+        first = next(iter(models.values()))
+        self.tie_break = first._tie_break()
+        self.scaled = {v: {name: scale_rows(m.score(h.rows)) for name, m in models.items()}
+                       for v, h in split.holdouts.items()}
+
+    def ndcg(self, weights: dict[str, float]) -> dict[Variant, float]:
+        out: dict[Variant, float] = {}
+        for variant, holdout in self.holdouts.items():
+            total = sum(weights.get(name, 0.0) * s for name, s in self.scaled[variant].items())
+            assert isinstance(total, np.ndarray)
+            if holdout.exclude_seen:
+                _mask_seen(total, self.seen, holdout.rows)
+            top = top_k(total, 10, self.tie_break)
+            out[variant] = batch_metrics(hit_matrix(top, holdout.relevant), holdout.n_relevant, 10)[TUNING_METRIC]
+        return out
+
+
+def hybrid_of(fitted: dict[str, Recommender], weights: dict[str, float]) -> HybridRecommender:
+    return HybridRecommender.of({name: fitted[name] for name in HYBRID_COMPONENTS}, weights)
+
+
+def fit_models(train: Interactions, tuned: Tuned, stage: Stage) -> dict[str, Recommender]:
+    """Every compared model fitted on one training window, the hybrid over the fitted components last."""
+    fitted: dict[str, Recommender] = {}
+    for name in dict.fromkeys((*BASELINES, *HYBRID_COMPONENTS)):
+        with stage(f"fit {name}"):
+            fitted[name] = build(name, tuned.params[name]).fit(train)
+    models = {name: fitted[name] for name in BASELINES}
+    models["hybrid"] = hybrid_of(fitted, tuned.weights)
+    return models
+
+
+def evaluation_table(split: TemporalSplit, models: dict[str, Recommender]) -> dict[str, dict[str, Any]]:
+    """rows[variant][model] = metrics at K in KS, on the test period."""
+    return {v: {name: evaluate(model, h, KS)[0] for name, model in models.items()} for v, h in split.holdouts.items()}

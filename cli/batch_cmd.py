@@ -1,0 +1,158 @@
+"""`recsys batch run | evaluate | schedule`."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import redis
+import typer
+
+from batch.pipeline import Evaluation, EvaluationOptions, evaluate_history, run
+from batch.publish import current_version
+from batch.schedule import next_run_after
+from batch.source import from_file, from_topic
+from batch.stages import Stages
+from cli.errors import friendly_errors
+from common.data.load import LoadedData
+from common.keys import KeyLayout
+from common.settings import Settings, get_settings
+
+app = typer.Typer(help="The nightly job: EDA, models, segments, evaluation, publish.", no_args_is_help=True)
+
+DataOption = typer.Option(None, "--data", help="Read this file/folder instead of the purchases topic.")
+PresetOption = typer.Option("case_study", "--preset", help="Column mapping preset for --data: case_study or uci.")
+MappingOption = typer.Option(None, "--mapping", help="A TOML column-mapping file for --data.")
+SplitOption = typer.Option(None, "--split-date", help="Test period starts here (default: last N days).")
+ValidationOption = typer.Option(None, "--validation-date", help="Validation starts here (default: N days earlier).")
+ParamsOption = typer.Option(None, "--params", help="Model settings chosen by `batch evaluate --tune`.")
+
+
+def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | None) -> LoadedData:
+    if data is not None:
+        typer.echo(f"loading {data} (preset {preset if mapping is None else mapping})")
+        return from_file(data, preset if mapping is None else None, mapping, None)
+    typer.echo(f"reading topic {settings.topic_purchases} from {settings.bootstrap_servers} until it is exhausted")
+    started = time.monotonic()
+    last = [0.0]
+
+    def progress(records: int) -> None:
+        if time.monotonic() - last[0] >= 1.0:
+            last[0] = time.monotonic()
+            typer.echo(f"  {records:,} records ({records / (last[0] - started):,.0f}/s)")
+
+    loaded = from_topic(settings, progress)
+    typer.echo(f"  {loaded.report.raw_rows:,} records, {len(loaded.lines):,} distinct valid purchase lines")
+    return loaded
+
+
+def _options(split_date: str | None, validation_date: str | None, test_days: int, **extra: Any) -> EvaluationOptions:
+    return EvaluationOptions(
+        split_date=pd.Timestamp(split_date) if split_date else None,
+        validation_date=pd.Timestamp(validation_date) if validation_date else None,
+        test_days=test_days, **extra,
+    )
+
+
+def _echo_table(evaluation: Evaluation) -> None:
+    typer.echo(f"\ntest from {evaluation.split} (validation from {evaluation.validation_split})")
+    for variant, rows in evaluation.table.items():
+        typer.echo(f"{variant:>10}  {'model':<18} {'P@5':>7} {'R@10':>7} {'NDCG@10':>8} {'MAP@10':>7} {'HR@10':>7}"
+                   f" {'cov@10':>7}")
+        for name, m in rows.items():
+            typer.echo(f"{'':>10}  {name:<18} {m['precision@5']:7.4f} {m['recall@10']:7.4f} {m['ndcg@10']:8.4f}"
+                       f" {m['map@10']:7.4f} {m['hit_rate@10']:7.4f} {m['coverage@10']:7.4f}")
+    if evaluation.case_study:
+        cs = evaluation.case_study
+        typer.echo(f"case-study in-sample protocol (not a holdout): NMF P@5 {cs['nmf']['precision@5']:.4f}, "
+                   f"popularity P@5 {cs['popularity']['precision@5']:.4f}, published P@5 0.1134")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    data: Path = typer.Option(..., "--data", help="Transactions file or folder."),
+    preset: str = PresetOption,
+    mapping: Path | None = MappingOption,
+    split_date: str | None = SplitOption,
+    validation_date: str | None = ValidationOption,
+    test_days: int = typer.Option(30, min=1, help="Length of the test and validation periods when not given."),
+    tune: bool = typer.Option(False, "--tune", help="Grid-search every model's settings on validation."),
+    params: Path | None = ParamsOption,
+    export_recs: Path | None = typer.Option(None, "--export-recs", help="CSV of each customer's top 20."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default <artifacts>/evaluation)."),
+) -> None:
+    """Temporal-split evaluation of every model and the hybrid; writes markdown, JSON and a plot."""
+    settings = get_settings()
+    stages = Stages(report=typer.echo)
+    with friendly_errors():
+        with stages.stage("load/clean"):
+            loaded = _load(settings, data, preset, mapping)
+        options = _options(split_date, validation_date, test_days, tune=tune, params_file=params,
+                           export_recs=export_recs)
+        result = evaluate_history(loaded.lines, options, out or settings.artifacts_dir / "evaluation", stages,
+                                  typer.echo)
+    _echo_table(result)
+    for path in result.files:
+        typer.echo(f"wrote {path}")
+
+
+@app.command("run")
+def run_command(
+    data: Path | None = DataOption,
+    preset: str = PresetOption,
+    mapping: Path | None = MappingOption,
+    split_date: str | None = SplitOption,
+    validation_date: str | None = ValidationOption,
+    params: Path | None = ParamsOption,
+    no_publish: bool = typer.Option(False, "--no-publish", help="Write artifacts only; leave Redis alone."),
+) -> None:
+    """The nightly job: load, EDA, evaluate, refit on everything, segment, publish a new model version."""
+    settings = get_settings()
+    with friendly_errors():
+        _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish)
+
+
+def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path | None, split_date: str | None,
+              validation_date: str | None, params: Path | None, publish: bool) -> None:
+    stages = Stages(report=typer.echo)
+    started = time.perf_counter()
+    with stages.stage("load/clean"):
+        loaded = _load(settings, data, preset, mapping)
+    if loaded.lines.empty:
+        raise typer.BadParameter("no purchase lines to train on")
+    client = redis.Redis.from_url(settings.redis_url) if publish else None
+    options = _options(split_date, validation_date, settings.batch_test_days, params_file=params)
+    result = run(loaded, options, settings.artifacts_dir, client, KeyLayout(settings.key_prefix), stages, typer.echo,
+                 keep_versions=settings.batch_keep_versions)
+    _echo_table(result.evaluation)
+    typer.echo(f"\nmodel {result.version}: artifacts in {result.folder}")
+    if result.published:
+        p = result.published
+        typer.echo(f"published to Redis in {p.seconds:.2f} s ({p.round_trips} round trips); current -> {p.version}"
+                   + (f"; pruned {', '.join(p.pruned)}" if p.pruned else ""))
+    typer.echo(f"total {time.perf_counter() - started:.1f} s, peak RSS {stages.peak_rss_mib():.0f} MiB")
+
+
+@app.command("schedule")
+def schedule_command(
+    data: Path | None = DataOption,
+    preset: str = PresetOption,
+    mapping: Path | None = MappingOption,
+    at: str | None = typer.Option(None, "--at", help="UTC time of day HH:MM (default: settings)."),
+) -> None:
+    """Run nightly at a fixed UTC time; runs once at start when no model is published yet."""
+    settings = get_settings() if at is None else get_settings().model_copy(update={"batch_schedule_at": at})
+    keys = KeyLayout(settings.key_prefix)
+    client = redis.Redis.from_url(settings.redis_url)
+    with friendly_errors():
+        if current_version(client, keys) is None:
+            typer.echo("no published model: running now")
+            _run_once(settings, data, preset, mapping, None, None, None, True)
+        while True:
+            due = next_run_after(datetime.now(UTC), settings.batch_schedule_at)
+            typer.echo(f"next run at {due:%Y-%m-%d %H:%M} UTC")
+            time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+            _run_once(settings, data, preset, mapping, None, None, None, True)
