@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from batch.interactions import Interactions, positions
 from batch.metrics import batch_metrics, hit_matrix
 from batch.models.base import Recommender
+from common.data.errors import DataError
 
 Variant = Literal["all_items", "new_items"]
 VARIANTS: tuple[Variant, ...] = ("all_items", "new_items")
@@ -44,7 +45,7 @@ class TemporalSplit:
         if end is not None:
             after = after[after["event_time"] < end]
         if before.empty or after.empty:
-            raise ValueError(f"split {split.date()} leaves an empty side: {len(before)} lines before, "
+            raise DataError(f"split {split.date()} leaves an empty side: {len(before)} lines before, "
                              f"{len(after)} after")
         train = Interactions.from_lines(before)
         bought = after[["customer_id", "product_id"]].drop_duplicates()

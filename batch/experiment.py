@@ -64,6 +64,7 @@ WEIGHT_GRID: dict[str, list[float]] = {
     "rules": [0.0, 0.05, 0.1, 0.2, 0.4],
     "trend": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
 }
+MAX_ASCENT_PASSES = 3
 BASELINES = ("popularity", "popularity_recent", "repeat", "nmf", "ease", "rules")
 TUNING_METRIC = "ndcg@10"
 
@@ -129,7 +130,8 @@ def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress) -> dict
     blend = _Blend(split, {name: fitted[name] for name in HYBRID_COMPONENTS})
     weights = dict(tuned.weights)
     best = objective(blend.ndcg(weights), reference)
-    for _ in range(2):
+    for _ in range(MAX_ASCENT_PASSES):
+        start_of_pass = weights
         for name, grid in WEIGHT_GRID.items():
             for value in grid:
                 candidate = weights | {name: value}
@@ -137,6 +139,8 @@ def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress) -> dict
                 if score > best:
                     best, weights = score, candidate
         progress(f"hybrid weights {weights}: objective {best:.4f}")
+        if weights == start_of_pass:
+            break
     tuned.weights = weights
     tuned.validation |= {"split": str(split.split.date()), "singles": singles, "reference": reference,
                          "hybrid": blend.ndcg(weights), "objective": best}

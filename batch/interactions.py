@@ -34,7 +34,7 @@ class Interactions:
         """`products` fixes the column order (e.g. to the training catalogue); other products are dropped."""
         if products is not None:
             lines = lines[lines["product_id"].isin(products)]
-        customer_ids = np.sort(lines["customer_id"].unique().astype(str))
+        customer_ids = np.sort(np.asarray(lines["customer_id"].unique(), dtype=str))
         product_ids = np.sort(np.asarray(products if products is not None else lines["product_id"].unique(), dtype=str))
         start = lines["event_time"].min() if len(lines) else pd.Timestamp(0)
         end = lines["event_time"].max() if len(lines) else pd.Timestamp(0)

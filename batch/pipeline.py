@@ -25,6 +25,7 @@ from batch.publish import ModelBundle, PublishResult, new_version, publish
 from batch.rules import basket_matrix, mine_rules
 from batch.segments import rfm_table, segment_summary
 from batch.stages import Stages
+from common.data.errors import DataError
 from common.data.load import LoadedData
 from common.keys import KeyLayout
 
@@ -69,7 +70,7 @@ def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Tim
     split = options.split_date or end - pd.Timedelta(days=options.test_days)
     validation = options.validation_date or split - pd.Timedelta(days=options.test_days)
     if not validation < split:
-        raise ValueError(f"validation split {validation.date()} must be before the test split {split.date()}")
+        raise DataError(f"validation split {validation.date()} must be before the test split {split.date()}")
     return split, validation
 
 

@@ -56,7 +56,9 @@ async def read_topic(settings: Settings, progress: Callable[[int], None], idle_s
     read = TopicRead()
     seen: set[str] = set()
     try:
-        partitions = await consumer.partitions_for_topic(settings.topic_purchases) or set()
+        if settings.topic_purchases not in await consumer.topics():  # also loads the topic's metadata
+            return read
+        partitions = consumer.partitions_for_topic(settings.topic_purchases) or set()
         assigned = [TopicPartition(settings.topic_purchases, p) for p in sorted(partitions)]
         if not assigned:
             return read

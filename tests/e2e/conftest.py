@@ -17,7 +17,8 @@ def recsys(tmp_path: Path) -> Recsys:
     script = Path(sys.executable).parent / "recsys"
 
     def run(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        env = os.environ | {"RECSYS_RUN_DIR": str(tmp_path / ".run"), "RECSYS_DATA_DIR": str(tmp_path / "data")}
+        env = os.environ | {"RECSYS_RUN_DIR": str(tmp_path / ".run"), "RECSYS_DATA_DIR": str(tmp_path / "data"),
+               "RECSYS_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
         result = subprocess.run(
             [str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
         )
