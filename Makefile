@@ -21,6 +21,7 @@ demo: install ## run the system on the synthetic default (local broker + Redis, 
 	$(BIN)/recsys stack up
 	$(BIN)/recsys data generate
 	$(BIN)/recsys data inspect data/synthetic --preset case_study --report artifacts/cleaning_report.json
+	$(BIN)/recsys batch run --data data/synthetic --preset case_study
 
 stop: ## stop everything `make demo` started
 	$(BIN)/recsys stack down
