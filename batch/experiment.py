@@ -28,8 +28,9 @@ from batch.models import (
 from batch.models.base import _mask_seen, top_k
 from batch.models.hybrid import scale_rows
 
-# Settings chosen by `recsys batch evaluate --tune` on Online Retail's validation split (train < 2011-10-09,
-# validate 2011-10-09..2011-11-09). A run uses these unless a tuned params file is given.
+# Starting settings, picked by hand while developing on Online Retail (with the test period in view, so figures
+# measured with them are not a clean estimate; `evaluate --tune` chooses on validation only and writes a params
+# file that `batch run --params` uses). Blend weights are re-chosen on validation by every run regardless.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "popularity": {"window_days": None},
     "popularity_recent": {"window_days": 90.0},
