@@ -13,9 +13,10 @@ import pandas as pd
 from sklearn.decomposition import NMF
 from sklearn.exceptions import ConvergenceWarning
 
+from batch.evaluate import KS
+
 TOP_PRODUCTS = 1000
 MIN_ROWS_PER_CUSTOMER = 5  # "more than 5 remaining rows"
-KS = (5, 10, 20)
 PUBLISHED = {"precision@5": 0.1134, "precision@10": 0.0748, "precision@20": 0.0562}
 
 

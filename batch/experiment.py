@@ -25,7 +25,7 @@ from batch.models import (
     RepeatRecommender,
     RulesRecommender,
 )
-from batch.models.base import _mask_seen, top_k
+from batch.models.base import mask_seen, top_k
 from batch.models.hybrid import scale_rows
 
 # Starting settings, picked by hand while developing on Online Retail (with the test period in view, so figures
@@ -155,7 +155,7 @@ class _Blend:
         self.holdouts = split.holdouts
         self.seen = split.train.binary
         first = next(iter(models.values()))
-        self.tie_break = first._tie_break()
+        self.tie_break = first.tie_break()
         self.scaled = {v: {name: scale_rows(m.score(h.rows)) for name, m in models.items()}
                        for v, h in split.holdouts.items()}
 
@@ -165,7 +165,7 @@ class _Blend:
             total = sum(weights.get(name, 0.0) * s for name, s in self.scaled[variant].items())
             assert isinstance(total, np.ndarray)
             if holdout.exclude_seen:
-                _mask_seen(total, self.seen, holdout.rows)
+                mask_seen(total, self.seen, holdout.rows)
             top = top_k(total, 10, self.tie_break)
             out[variant] = batch_metrics(hit_matrix(top, holdout.relevant), holdout.n_relevant, 10)[TUNING_METRIC]
         return out

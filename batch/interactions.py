@@ -80,14 +80,19 @@ class Interactions:
         """Row index per customer id; -1 for customers not in this window."""
         return positions(self.customer_ids, np.asarray(customer_ids, dtype=str))
 
-    def popularity(self, window_days: float | None = None) -> np.ndarray:
-        """Distinct buyers per product, over the whole window or its last `window_days` days."""
+    def bought_within(self, window_days: float | None) -> sp.csr_matrix:
+        """1 where the customer bought the product in the last `window_days` days of the window (ever if None)."""
         if window_days is None:
-            return np.asarray(self.binary.sum(axis=0)).ravel()
+            return self.binary
         cutoff = (self.end - self.start).total_seconds() / SECONDS_PER_DAY + 1 - window_days
         recent = self.last_day.copy()
         recent.data = (recent.data > cutoff).astype(np.float32)
-        return np.asarray(recent.sum(axis=0)).ravel()
+        recent.eliminate_zeros()
+        return recent
+
+    def popularity(self, window_days: float | None = None) -> np.ndarray:
+        """Distinct buyers per product, over the whole window or its last `window_days` days."""
+        return np.asarray(self.bought_within(window_days).sum(axis=0)).ravel()
 
     def weighted(self, weighting: str) -> sp.csr_matrix:
         """The matrix a factorisation trains on: 'amount', 'binary' or 'log_orders' (1 + log orders)."""

@@ -228,7 +228,7 @@ def top_lists(hybrid: HybridRecommender, n: int) -> dict[str, list[dict[str, Any
         scaled = hybrid.component_scores(rows)
         parts = np.stack([scaled[name] for name in names]) * weights[:, None, None]
         total = parts.sum(axis=0)
-        top = top_k(total, n, hybrid._tie_break())
+        top = top_k(total, n, hybrid.tie_break())
         source = np.take_along_axis(parts.argmax(axis=0), top, axis=1)
         scores = np.take_along_axis(total, top, axis=1)
         for i, row in enumerate(rows):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-SECONDS_PER_DAY = 86_400.0
+from batch.interactions import SECONDS_PER_DAY
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,10 @@ class Recommender(ABC):
         if hasattr(cls, "name"):
             Recommender.registry[cls.name] = cls
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.customer_ids), len(self.product_ids)
+
     def fit(self, data: Interactions) -> Self:
         self.customer_ids = data.customer_ids
         self.product_ids = data.product_ids
@@ -77,8 +81,8 @@ class Recommender(ABC):
             chunk = rows[start:start + SCORE_BATCH_ROWS]
             raw = self.score(chunk)
             if exclude_seen:
-                _mask_seen(raw, self.seen, chunk)
-            top = top_k(raw, k, self._tie_break())
+                mask_seen(raw, self.seen, chunk)
+            top = top_k(raw, k, self.tie_break())
             items[start:start + len(chunk)] = top
             scores[start:start + len(chunk)] = np.take_along_axis(raw, top, axis=1)
         return items, scores
@@ -89,16 +93,15 @@ class Recommender(ABC):
         result: np.ndarray = self.product_ids[items]
         return result
 
-    def _tie_break(self) -> np.ndarray:
+    def tie_break(self) -> np.ndarray:
         top = self.popularity.max() if len(self.popularity) else 0.0
         return self.popularity / top if top > 0 else np.zeros_like(self.popularity)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "model.json").write_text(json.dumps({"model": self.name, "params": self.params()}, indent=2))
-        seen = self.seen.tocsr()
-        arrays = {"customer_ids": self.customer_ids, "product_ids": self.product_ids, "popularity": self.popularity,
-                  "seen_indptr": seen.indptr, "seen_indices": seen.indices}
+        arrays = {"customer_ids": self.customer_ids, "product_ids": self.product_ids, "popularity": self.popularity}
+        arrays |= sparse_arrays("seen", self.seen.tocsr())
         arrays |= {f"model_{key}": value for key, value in self._arrays().items()}
         np.savez(folder / "arrays.npz", allow_pickle=False, **arrays)
 
@@ -111,13 +114,18 @@ class Recommender(ABC):
         model.customer_ids = arrays["customer_ids"]
         model.product_ids = arrays["product_ids"]
         model.popularity = arrays["popularity"]
-        indices = arrays["seen_indices"]
-        model.seen = sp.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), indices, arrays["seen_indptr"]),
-            shape=(len(model.customer_ids), len(model.product_ids)),
-        )
+        model.seen = sparse_from(arrays, "seen", model.shape)
         model._restore({key[len("model_"):]: value for key, value in arrays.items() if key.startswith("model_")})
         return model
+
+
+def sparse_arrays(name: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix as plain arrays for `save` (restored by `sparse_from`)."""
+    return {f"{name}_data": matrix.data, f"{name}_indices": matrix.indices, f"{name}_indptr": matrix.indptr}
+
+
+def sparse_from(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, int]) -> sp.csr_matrix:
+    return sp.csr_matrix((arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]), shape=shape)
 
 
 def top_k(scores: np.ndarray, k: int, tie_break: np.ndarray) -> np.ndarray:
@@ -133,7 +141,8 @@ def top_k(scores: np.ndarray, k: int, tie_break: np.ndarray) -> np.ndarray:
     return result
 
 
-def _mask_seen(scores: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray) -> None:
+def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray) -> None:
+    """Set the scores of products each row's customer already bought to -inf (rows of -1 are left alone)."""
     known = np.flatnonzero(rows >= 0)
     if len(known) == 0:
         return

@@ -9,7 +9,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from batch.interactions import Interactions
-from batch.models.base import Recommender
+from batch.models.base import Recommender, sparse_arrays, sparse_from
 
 
 class EaseRecommender(Recommender):
@@ -42,10 +42,8 @@ class EaseRecommender(Recommender):
         return {"l2": self.l2, "weighting": self.weighting}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {"item_weights": self.item_weights, "x_data": self._x.data, "x_indices": self._x.indices,
-                "x_indptr": self._x.indptr}
+        return {"item_weights": self.item_weights} | sparse_arrays("x", self._x)
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_weights = arrays["item_weights"]
-        self._x = sp.csr_matrix((arrays["x_data"], arrays["x_indices"], arrays["x_indptr"]),
-                                shape=(len(self.customer_ids), len(self.product_ids)))
+        self._x = sparse_from(arrays, "x", self.shape)

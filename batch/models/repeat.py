@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from batch.interactions import SECONDS_PER_DAY, Interactions
-from batch.models.base import Recommender
+from batch.models.base import Recommender, sparse_arrays, sparse_from
 
 
 class RepeatRecommender(Recommender):
@@ -42,15 +42,7 @@ class RepeatRecommender(Recommender):
         return {"half_life_days": self.half_life_days, "log_scale": self.log_scale}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return _sparse_arrays(self.weights)
+        return sparse_arrays("weights", self.weights)
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.weights = _sparse_from(arrays, (len(self.customer_ids), len(self.product_ids)))
-
-
-def _sparse_arrays(matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
-    return {"data": matrix.data, "indices": matrix.indices, "indptr": matrix.indptr}
-
-
-def _sparse_from(arrays: dict[str, np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
-    return sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        self.weights = sparse_from(arrays, "weights", self.shape)

@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from batch.interactions import Interactions
-from batch.models.base import Recommender
+from batch.models.base import Recommender, sparse_arrays, sparse_from
 from batch.rules import RULE_COLUMNS, basket_matrix, fire, mine_rules
 
 
@@ -32,16 +32,7 @@ class RulesRecommender(Recommender):
     def _fit(self, data: Interactions) -> None:
         baskets, items = basket_matrix(data.lines)
         self.rules = mine_rules(baskets, items, self.min_support, self.min_confidence, self.max_len)
-        self.fired = fire(self.rules, data.product_ids, self._held(data))
-
-    def _held(self, data: Interactions) -> sp.csr_matrix:
-        if self.basket_days is None:
-            return data.binary
-        recent = data.last_day.copy()
-        cutoff = (data.end - data.start).total_seconds() / 86_400.0 + 1 - self.basket_days
-        recent.data = (recent.data > cutoff).astype(np.float32)
-        recent.eliminate_zeros()
-        return recent
+        self.fired = fire(self.rules, data.product_ids, data.bought_within(self.basket_days))
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         dense: np.ndarray = self.fired[rows].toarray().astype(np.float64)
@@ -56,13 +47,11 @@ class RulesRecommender(Recommender):
             "antecedents": np.array(["\x1f".join(a) for a in self.rules["antecedents"]], dtype=str),
             "consequents": np.array(["\x1f".join(c) for c in self.rules["consequents"]], dtype=str),
             "metrics": self.rules[RULE_COLUMNS[2:]].to_numpy(dtype=np.float64),
-            "fired_data": self.fired.data, "fired_indices": self.fired.indices, "fired_indptr": self.fired.indptr,
-        }
+        } | sparse_arrays("fired", self.fired)
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         rules = pd.DataFrame(arrays["metrics"].reshape(-1, len(RULE_COLUMNS) - 2), columns=RULE_COLUMNS[2:])
         rules.insert(0, "consequents", [tuple(c.split("\x1f")) for c in arrays["consequents"]])
         rules.insert(0, "antecedents", [tuple(a.split("\x1f")) for a in arrays["antecedents"]])
         self.rules = rules
-        self.fired = sp.csr_matrix((arrays["fired_data"], arrays["fired_indices"], arrays["fired_indptr"]),
-                                   shape=(len(self.customer_ids), len(self.product_ids)))
+        self.fired = sparse_from(arrays, "fired", self.shape)
