@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     batch_keep_versions: int = Field(default=3, ge=2)  # published model versions kept in Redis
     batch_schedule_at: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # UTC HH:MM
 
+    # A/B experiment: sticky buckets by hash(salt, customer id); treatment gets `ab_treatment_percent` of 100.
+    ab_experiment: str = Field(default="rec-v1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    ab_salt: str = "recsys-ab-2026"
+    ab_treatment_percent: int = Field(default=50, ge=0, le=100)
+    ab_attribution_days: float = Field(default=7.0, gt=0)  # event time from exposure to purchase
+
+    # API.
+    api_redis_pool_size: int = Field(default=200, ge=1)  # blocking pool: requests wait for a connection
+    api_redis_timeout_s: float = Field(default=1.0, gt=0)
+    api_model_check_s: float = Field(default=1.0, ge=0)  # how stale the cached `current` model pointer may be
+    recommend_basket_hours: float = Field(default=24.0, gt=0)  # "today's basket" in the customer's event time
+
     @field_validator("key_prefix")
     @classmethod
     def _prefix_has_no_separator(cls, value: str) -> str:

@@ -1,0 +1,56 @@
+"""The FastAPI app: every answer comes from Redis; no model fitting or file reading in a request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import ab, customers, health, model, products, recommend, stream
+from api.service import NoModelError
+from api.state import ApiState, create_state
+from common.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = create_state(settings)
+        app.state.api = state
+        await state.exposures.start()
+        try:
+            yield
+        finally:
+            await state.exposures.stop()
+            await state.redis.aclose(close_connection_pool=True)
+
+    app = FastAPI(title="recsys", version="1", lifespan=lifespan,
+                  description="Product recommendations from Redis with an A/B split.")
+    for module in (recommend, customers, products, model, ab, stream, health):
+        app.include_router(module.router)
+
+    def current_metrics() -> Metrics:
+        state: ApiState = app.state.api
+        return state.metrics
+
+    app.add_middleware(MetricsMiddleware, metrics=current_metrics)
+
+    @app.exception_handler(RedisError)
+    async def redis_unavailable(_request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("Redis error: %s", exc)
+        return JSONResponse({"detail": f"Redis unavailable: {type(exc).__name__}"}, status_code=503)
+
+    @app.exception_handler(NoModelError)
+    async def no_model(_request: Request, exc: NoModelError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    return app

@@ -1,0 +1,52 @@
+"""Prometheus metrics: request counts and latency histograms per route, exposure counters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("recsys_http_requests", "HTTP requests", ["route", "method", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("recsys_http_request_seconds", "Request latency", ["route"],
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.exposures_sent = Gauge("recsys_exposures_sent", "Exposure events delivered", registry=self.registry)
+        self.exposures_lost = Gauge("recsys_exposures_lost", "Exposure events lost (broker away or overloaded)",
+                                    registry=self.registry)
+
+
+class MetricsMiddleware:
+    """Plain ASGI (no per-request task or body buffering): counts and times every HTTP request by route."""
+
+    def __init__(self, app: ASGIApp, metrics: Callable[[], Metrics]) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            metrics = self.metrics()
+            metrics.requests.labels(name, scope["method"], str(status[0])).inc()
+            metrics.latency.labels(name).observe(time.perf_counter() - started)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+import time
+
+from fastapi import APIRouter, HTTPException
+
+from api.deps import CustomerIdPath, State
+from api.schemas import CustomerView, Purchase
+from common.rfm import RfmState
+
+router = APIRouter(tags=["customers"])
+RECENT_SHOWN = 20
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerView, responses={404: {"description": "unknown"}})
+async def customer(state: State, customer_id: CustomerIdPath) -> CustomerView:
+    """Live RFM state from the stream, the segment from the published model, recent purchases."""
+    keys = state.keys
+    view = await state.models.get()
+    pipe = state.redis.pipeline(transaction=False)
+    pipe.hgetall(keys.customer_rfm(customer_id))
+    pipe.zrevrange(keys.customer_recent(customer_id), 0, RECENT_SHOWN - 1, withscores=True)
+    pipe.hgetall(keys.customer_categories(customer_id))
+    if view is not None:
+        pipe.hget(keys.model_segments(view.version), customer_id)
+    rfm_raw, recent, categories, *segment = await pipe.execute()
+    segment_raw = segment[0] if segment else None
+    if not rfm_raw and segment_raw is None:
+        raise HTTPException(404, f"customer {customer_id!r} has no purchases in the stream or the model")
+    fields = {k.decode(): v.decode() for k, v in rfm_raw.items()}
+    rfm = {k: float(v) for k, v in fields.items()}
+    recency = None
+    if fields:
+        # Recency is measured on the stream's clock (its latest event time), which is history time in a replay.
+        stats_last = await state.redis.hget(keys.stream_stats(), "last_event_ts")
+        as_of = int(float(stats_last)) if stats_last else int(time.time())
+        recency = round(RfmState.from_hash(fields).recency_days(as_of), 2)
+    return CustomerView(
+        customer_id=customer_id, rfm=rfm, recency_days=recency,
+        segment=json.loads(segment_raw) if segment_raw else None,
+        recent=[Purchase(product_id=p.decode(), last_purchased_at=ts) for p, ts in recent],
+        categories={k.decode(): int(v) for k, v in categories.items()},
+    )

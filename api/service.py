@@ -1,0 +1,82 @@
+"""Serving one recommendation list: the code path shared by `/recommend` and the replay's simulated visits."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from api.model_cache import ModelView
+from api.ranking import Ranked, best_sellers, treatment
+from api.schemas import Recommendation, RecommendedItem
+from api.state import ApiState
+from common.ab import group_of
+from common.events import ExposureEvent
+
+HOUR_S = 3600.0
+
+
+class NoModelError(Exception):
+    """Nothing is published yet; `recsys batch run` publishes the first model."""
+
+
+async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None) -> Recommendation:
+    """One or two pipelined Redis round trips: the model pointer, the customer's model list and live recent
+    purchases together; then, only when today's basket is not empty, the rules it fires."""
+    settings, keys = state.settings, state.keys
+    group = group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent)
+    cached = state.models.view
+    pipe = state.redis.pipeline(transaction=False)
+    pipe.get(keys.model_current())
+    pipe.zrevrange(keys.customer_recent(customer_id), 0, -1, withscores=True)
+    if cached is not None:
+        pipe.hget(keys.model_topn(cached.version), customer_id)
+    current_raw, recent_raw, *rest = await pipe.execute()
+    view = await state.models.observe(current_raw.decode() if current_raw is not None else None)
+    if view is None:
+        raise NoModelError("no model is published yet: run `recsys batch run`")
+    topn_raw = rest[0] if rest and cached is not None and cached.version == view.version else (
+        await state.redis.hget(keys.model_topn(view.version), customer_id))
+    model_list: list[dict[str, Any]] | None = json.loads(topn_raw) if topn_raw else None
+    recent = [(p.decode(), float(ts)) for p, ts in recent_raw]
+
+    if group == "treatment" and model_list is not None:
+        ranked = await _treatment(state, view, model_list, recent, k)
+        strategy = "model"
+    else:
+        ranked = best_sellers(view.popular, k, view.trend_days)
+        strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
+    response = Recommendation(
+        request_id=uuid.uuid4().hex, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
+        strategy=strategy, model_version=view.version, cold_start=model_list is None,
+        items=[_item(r, view) for r in ranked],
+    )
+    state.exposures.publish(ExposureEvent(
+        request_id=response.request_id, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
+        strategy=strategy, model_version=view.version, product_ids=[i.product_id for i in response.items],
+        event_time=at or datetime.now(UTC),
+    ))
+    return response
+
+
+async def _treatment(state: ApiState, view: ModelView, model_list: list[dict[str, Any]],
+                     recent: list[tuple[str, float]], k: int) -> list[Ranked]:
+    basket_s = state.settings.recommend_basket_hours * HOUR_S
+    latest = max((ts for _, ts in recent), default=0.0)
+    basket = [p for p, ts in recent if ts >= latest - basket_s]
+    rules: dict[str, list[dict[str, Any]]] = {}
+    if basket:
+        raw = await state.redis.hmget(state.keys.model_rules(view.version), basket)
+        rules = {p: json.loads(r) for p, r in zip(basket, raw, strict=True) if r}
+    ranked = treatment(model_list, recent, rules, view.data_end_ts, basket_s, k, view.trend_days, view.products)
+    if len(ranked) < k:  # the model list ran out (the customer bought much of it since): top up
+        listed = frozenset(r.product_id for r in ranked) | {p for p, _ in recent}
+        ranked += best_sellers(view.popular, k - len(ranked), view.trend_days, exclude=listed)
+    return ranked
+
+
+def _item(ranked: Ranked, view: ModelView) -> RecommendedItem:
+    product = view.products.get(ranked.product_id, {})
+    return RecommendedItem(product_id=ranked.product_id, name=product.get("name"), category=product.get("category"),
+                           score=ranked.score, reason=ranked.reason, source=ranked.source)

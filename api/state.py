@@ -1,0 +1,40 @@
+"""What the API talks to, created once in the lifespan and reached through `api.deps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from api.exposures import ExposurePublisher
+from api.metrics import Metrics
+from api.model_cache import ModelCache
+from common.keys import KeyLayout
+from common.settings import Settings
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    redis: aioredis.Redis
+    keys: KeyLayout
+    models: ModelCache
+    exposures: ExposurePublisher
+    metrics: Metrics
+
+
+def create_state(settings: Settings) -> ApiState:
+    # A blocking pool: at high concurrency a request waits for a connection instead of failing with
+    # "Too many connections" (measured as HTTP 500s at c=128 with the default pool).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.api_redis_pool_size, timeout=settings.api_redis_timeout_s,
+        socket_timeout=settings.api_redis_timeout_s, socket_connect_timeout=settings.api_redis_timeout_s,
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    keys = KeyLayout(settings.key_prefix)
+    return ApiState(
+        settings=settings, redis=client, keys=keys,
+        models=ModelCache(client, keys, settings.api_model_check_s),
+        exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures),
+        metrics=Metrics(),
+    )

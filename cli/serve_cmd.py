@@ -1,0 +1,20 @@
+"""`recsys serve`: the API under uvicorn, as it runs in production (uvloop, httptools)."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from common.settings import get_settings
+
+
+def serve_command(
+    host: str | None = typer.Option(None, help="Bind address (default: settings api_host)."),
+    port: int | None = typer.Option(None, help="Port (default: settings api_port)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    log_level: str = typer.Option("warning", "--log-level"),
+) -> None:
+    """Serve /recommend and friends from Redis."""
+    settings = get_settings()
+    uvicorn.run("api.main:create_app", factory=True, host=host or settings.api_host, port=port or settings.api_port,
+                workers=workers, loop="uvloop", http="httptools", log_level=log_level, access_log=False)

@@ -1,0 +1,55 @@
+"""A/B assignment and the statistics of a conversion race. Pure functions, shared by the API, stream and UI."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Group = Literal["control", "treatment"]
+BUCKETS = 100
+Z_95 = 1.959963984540054
+
+
+def bucket(salt: str, customer_id: str) -> int:
+    """0..99, the same for a customer for as long as the salt (the experiment) stays the same."""
+    digest = hashlib.blake2b(f"{salt}\x1f{customer_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def group_of(salt: str, customer_id: str, treatment_percent: int) -> Group:
+    return "treatment" if bucket(salt, customer_id) < treatment_percent else "control"
+
+
+@dataclass(frozen=True)
+class Race:
+    """Conversion per group, uplift of treatment over control, its 95% interval and a two-sided p-value."""
+
+    control_rate: float
+    treatment_rate: float
+    absolute_uplift: float
+    relative_uplift: float | None
+    ci_low: float
+    ci_high: float
+    z: float | None
+    p_value: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def two_proportions(control_conv: int, control_n: int, treatment_conv: int, treatment_n: int) -> Race:
+    """Difference of two proportions: Wald 95% interval (unpooled) and the pooled two-proportion z-test."""
+    p_c = control_conv / control_n if control_n else 0.0
+    p_t = treatment_conv / treatment_n if treatment_n else 0.0
+    diff = p_t - p_c
+    relative = diff / p_c if p_c > 0 else None
+    if not control_n or not treatment_n:
+        return Race(p_c, p_t, diff, relative, math.nan, math.nan, None, None)
+    se = math.sqrt(p_c * (1 - p_c) / control_n + p_t * (1 - p_t) / treatment_n)
+    pooled = (control_conv + treatment_conv) / (control_n + treatment_n)
+    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / control_n + 1 / treatment_n))
+    z = diff / se_pooled if se_pooled > 0 else None
+    p_value = math.erfc(abs(z) / math.sqrt(2)) if z is not None else None
+    return Race(p_c, p_t, diff, relative, diff - Z_95 * se, diff + Z_95 * se, z, p_value)

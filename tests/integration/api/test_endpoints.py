@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.api.conftest import Published
+
+pytestmark = pytest.mark.integration
+
+
+def test_customer_view(api: TestClient, published: Published) -> None:
+    customer = str(published.lines["customer_id"].iloc[0])
+    body = api.get(f"/customers/{customer}").json()
+    expected = json.loads(str(published.redis.hget(published.keys.model_segments(published.version), customer)))
+    assert body["segment"] == expected
+    assert api.get("/customers/nobody-at-all").status_code == 404
+
+
+def test_related_products_are_the_published_rules(api: TestClient, published: Published) -> None:
+    rules = published.redis.hgetall(published.keys.model_rules(published.version))
+    product, raw = next(iter(rules.items()))
+    body = api.get(f"/products/{product!s}/related").json()
+    assert [(r["product_id"], r["confidence"], r["lift"]) for r in body["rules"]] == [
+        (r["product_id"], r["confidence"], r["lift"]) for r in json.loads(raw)]
+    assert api.get("/products/no-such-product/related").status_code == 404
+
+
+def test_model_segments_and_health(api: TestClient, published: Published) -> None:
+    card = api.get("/model").json()
+    assert card["version"] == published.version and card["data"]["lines"] == len(published.lines)
+    segments = api.get("/segments").json()["segments"]
+    assert sum(s["customers"] for s in segments) == published.lines["customer_id"].nunique()
+    assert api.get("/health").json() == {"status": "ok"}
+    assert api.get("/ready").json() == {"ready": True, "model_version": published.version}
+    assert "stats" in api.get("/stream/stats").json()
+
+
+def test_ab_summary_reads_the_group_counters(api: TestClient, published: Published) -> None:
+    keys, experiment = published.keys, published.settings.ab_experiment
+    published.redis.hset(keys.ab_group_counters(experiment, "control"), mapping={"exposures": 10})
+    published.redis.sadd(keys.ab_exposed_customers(experiment, "control"), *[f"c{i}" for i in range(10)])
+    published.redis.sadd(keys.ab_converted_customers(experiment, "control"), "c1")
+    published.redis.sadd(keys.ab_exposed_customers(experiment, "treatment"), *[f"t{i}" for i in range(10)])
+    published.redis.sadd(keys.ab_converted_customers(experiment, "treatment"), "t1", "t2", "t3")
+    body = api.get("/ab/summary").json()
+    assert body["groups"]["control"]["conversion_rate"] == pytest.approx(0.1)
+    assert body["groups"]["treatment"]["conversion_rate"] == pytest.approx(0.3)
+    assert body["absolute_uplift"] == pytest.approx(0.2)
+    assert body["p_value"] is not None and 0 < body["p_value"] < 1
+
+
+def test_metrics_count_requests_by_route(api: TestClient) -> None:
+    for _ in range(3):
+        api.get("/recommend", params={"customer_id": "m1"})
+    text = api.get("/metrics").text
+    assert 'recsys_http_requests_total{method="GET",route="/recommend",status="200"} 3.0' in text
+    assert 'recsys_http_request_seconds_bucket{le="0.005",route="/recommend"}' in text

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi.testclient import TestClient
+
+from common.ab import group_of
+from common.events import ExposureEvent
+from tests.integration.api.conftest import Published
+
+pytestmark = pytest.mark.integration
+
+
+def _customers(published: Published, group: str) -> list[str]:
+    s = published.settings
+    ids = sorted(published.lines["customer_id"].unique())
+    return [c for c in ids if group_of(s.ab_salt, c, s.ab_treatment_percent) == group]
+
+
+def _model_list(published: Published, customer: str) -> list[dict[str, object]]:
+    raw = published.redis.hget(published.keys.model_topn(published.version), customer)
+    return list(json.loads(str(raw)))
+
+
+def test_treatment_gets_the_published_list_with_reasons(api: TestClient, published: Published) -> None:
+    customer = _customers(published, "treatment")[0]
+    body = api.get("/recommend", params={"customer_id": customer, "k": 7}).json()
+    assert (body["group"], body["strategy"], body["cold_start"]) == ("treatment", "model", False)
+    assert body["model_version"] == published.version
+    expected = [item["product_id"] for item in _model_list(published, customer)[:7]]
+    assert [item["product_id"] for item in body["items"]] == expected
+    assert all(item["reason"] and item["name"] for item in body["items"])
+
+
+def test_control_gets_best_sellers(api: TestClient, published: Published) -> None:
+    customer = _customers(published, "control")[0]
+    body = api.get("/recommend", params={"customer_id": customer, "k": 5}).json()
+    popular = json.loads(str(published.redis.get(published.keys.model_popular(published.version))))
+    assert (body["group"], body["strategy"]) == ("control", "best_sellers")
+    assert [i["product_id"] for i in body["items"]] == [p["product_id"] for p in popular[:5]]
+    assert all(i["reason"].startswith("best-seller in the last") for i in body["items"])
+
+
+def test_unknown_customer_gets_a_cold_start_list_said_so(api: TestClient) -> None:
+    body = api.get("/recommend", params={"customer_id": "never-seen-1", "k": 3}).json()
+    assert body["cold_start"] is True and len(body["items"]) == 3
+    assert body["strategy"] in ("cold_start", "best_sellers")
+
+
+def test_live_state_reranks_the_treatment_list(api: TestClient, published: Published) -> None:
+    customer = _customers(published, "treatment")[1]
+    model_list = _model_list(published, customer)
+    rules = {k: json.loads(v) for k, v in published.redis.hgetall(published.keys.model_rules(published.version))
+             .items()}
+    antecedent = next(p for p in rules if p != model_list[0]["product_id"])
+    consequent = rules[antecedent][0]["product_id"]
+    # After the model's data ends, the customer buys the model's first pick and a product that fires a rule.
+    after = float(published.lines["event_time"].max().timestamp()) + 3600
+    published.redis.zadd(published.keys.customer_recent(customer),
+                         {str(model_list[0]["product_id"]): after, str(antecedent): after})
+
+    items = api.get("/recommend", params={"customer_id": customer, "k": 10}).json()["items"]
+    listed = [i["product_id"] for i in items]
+    assert model_list[0]["product_id"] not in listed
+    if consequent != antecedent:
+        fired = next(i for i in items if i["product_id"] == consequent)
+        assert fired["reason"].startswith("often bought with")
+
+
+@pytest.mark.parametrize("params", [
+    {"customer_id": "has space"}, {"customer_id": "x" * 65}, {"customer_id": ""}, {"customer_id": "c", "k": 0},
+    {"customer_id": "c", "k": 101}, {"customer_id": "c", "k": "many"}, {},
+])
+def test_bad_requests_are_422_with_a_message(api: TestClient, params: dict[str, str | int]) -> None:
+    response = api.get("/recommend", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"]
+
+
+def test_every_served_list_is_an_exposure_event(api: TestClient, published: Published) -> None:
+    publisher = api.app.state.api.exposures  # type: ignore[attr-defined]
+    for _ in range(100):  # it connects in the background; until then exposures are counted as lost
+        if publisher.producer is not None:
+            break
+        time.sleep(0.05)
+    lost_before = publisher.lost
+    served = [api.get("/recommend", params={"customer_id": c, "k": 4}).json() for c in ("e1", "e2", "e3")]
+    events = asyncio.run(_exposures(published, len(served)))
+    by_id = {e.request_id: e for e in events}
+    for body in served:
+        event = by_id[body["request_id"]]
+        assert event.customer_id == body["customer_id"] and event.group == body["group"]
+        assert event.product_ids == [i["product_id"] for i in body["items"]]
+        assert event.model_version == published.version
+    assert publisher.lost == lost_before
+
+
+async def _exposures(published: Published, at_least: int) -> list[ExposureEvent]:
+    consumer = AIOKafkaConsumer(published.settings.topic_exposures,
+                                bootstrap_servers=published.settings.bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    events: list[ExposureEvent] = []
+    try:
+        for _ in range(50):
+            batches = await consumer.getmany(timeout_ms=200)
+            events += [ExposureEvent.model_validate_json(r.value) for rs in batches.values() for r in rs if r.value]
+            if len(events) >= at_least:
+                break
+    finally:
+        await consumer.stop()
+    return events

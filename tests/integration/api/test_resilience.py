@@ -1,0 +1,79 @@
+"""Redis going away and coming back, with the API running; and no 5xx on any request the schema allows."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+
+from api.main import create_app
+from stack.local import redis_binary, redis_is_healthy
+from tests.integration.api.conftest import Published
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _start_redis(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        if redis_is_healthy("127.0.0.1", port):
+            return server
+        time.sleep(0.05)
+    raise AssertionError("redis-server did not start")
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    port = free_port()
+    yield port, tmp_path
+    subprocess.run(["pkill", "-f", f"redis-server 127.0.0.1:{port}"], check=False)
+
+
+def test_redis_down_is_503_and_the_api_recovers_by_itself(published: Published, own_redis: tuple[int, Path]) -> None:
+    port, folder = own_redis
+    settings = published.settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0",
+                                                     "api_redis_timeout_s": 0.3})
+    with TestClient(create_app(settings)) as api:
+        down = api.get("/recommend", params={"customer_id": "c1"})
+        assert down.status_code == 503 and "Redis unavailable" in down.json()["detail"]
+        assert api.get("/customers/c1").status_code == 503
+        assert api.get("/ready").status_code == 503
+        assert api.get("/health").status_code == 200
+
+        server = _start_redis(port, folder)
+        try:
+            ready = api.get("/ready")
+            assert ready.status_code == 503 and ready.json()["detail"] == "no model published"
+            assert api.get("/recommend", params={"customer_id": "c1"}).status_code == 503  # still no model
+            server.terminate()
+            server.wait()
+            assert api.get("/stream/stats").status_code == 503
+            server = _start_redis(port, folder)
+            assert api.get("/stream/stats").json() == {"stats": {}, "latest": []}
+        finally:
+            server.terminate()
+            server.wait()
+
+
+def test_no_5xx_on_any_generated_request(api: TestClient) -> None:
+    """Contract fuzzing: every operation of the OpenAPI schema, with inputs generated from it."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(operations) >= 10
+    for operation in operations:
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def call(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+            response = case.call()
+            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+
+        call()
