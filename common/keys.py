@@ -125,7 +125,7 @@ class KeyLayout:
 
     # --- A/B ---
     def ab_group_counters(self, experiment: str, group: str) -> str:
-        """Hash: exposures, converted_items, revenue for one group."""
+        """Hash: exposures, converted_items, revenue_cents for one group."""
         return self._k("ab", experiment, group, "counters")
 
     def ab_exposed_customers(self, experiment: str, group: str) -> str:
@@ -133,6 +133,14 @@ class KeyLayout:
 
     def ab_converted_customers(self, experiment: str, group: str) -> str:
         return self._k("ab", experiment, group, "converted")
+
+    def ab_customer_groups(self, experiment: str) -> str:
+        """Hash: customer id -> group, as the customer's exposures said (for attributing their purchases)."""
+        return self._k("ab", experiment, "groups")
+
+    def ab_applied_exposures(self, experiment: str) -> str:
+        """Sorted set: applied exposure request id -> event time; the exposures' idempotency guard."""
+        return self._k("ab", experiment, "applied")
 
     def ab_customer_exposures(self, experiment: str, customer_id: str) -> str:
         """Sorted set: product id -> latest exposure time, for attribution."""

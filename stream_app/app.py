@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import faust
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from common.events import DeadLetter, PurchaseEvent
+from common.events import DeadLetter, ExposureEvent, PurchaseEvent
 from common.keys import KeyLayout
 from common.settings import Settings
+from stream_app.exposures import ExposureWriter, parse_exposure
 from stream_app.meter import RateMeter, freshness_summary, lag
-from stream_app.state import BatchResult, StateWriter, dead_letter_id
+from stream_app.state import StateWriter, dead_letter_id
 from stream_app.tuning import set_fetch_max_wait
 from stream_app.validate import parse_purchase
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_BACKOFF_S = 5.0
 
 
@@ -39,13 +42,17 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         web_enabled=False,
     )
-    purchases = app.topic(settings.topic_purchases, partitions=settings.topic_partitions)
+    # One stream over purchases and exposures, so a batch's exposures are applied before its purchases.
+    purchases = app.topic(settings.topic_purchases, settings.topic_exposures, partitions=settings.topic_partitions)
     dead_letters = app.topic(settings.topic_dead_letters, partitions=settings.topic_partitions)
     client = redis_client or aioredis.from_url(settings.redis_url)
     writer = StateWriter(
         client, KeyLayout(settings.key_prefix), recent_n=settings.recent_products,
-        retention_s=settings.guard_retention_days * 86400,
+        retention_s=settings.guard_retention_days * 86400, experiment=settings.ab_experiment,
+        attribution_s=round(settings.ab_attribution_days * 86400),
     )
+    exposure_writer = ExposureWriter(client, KeyLayout(settings.key_prefix), settings.ab_experiment,
+                                     settings.guard_retention_days * 86400)
     meter = RateMeter()
     positions: dict[Any, int] = {}
 
@@ -54,11 +61,15 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
         batches = cast(faust.Stream[bytes], stream).take_events(
             settings.stream_batch_size, within=settings.stream_batch_within_s
         )
-        async for events in batches:
+        async for batch in batches:
+            shown = [e for e in batch if e.message.topic == settings.topic_exposures]
+            events = [e for e in batch if e.message.topic != settings.topic_exposures]
+            exposures = await _split_exposures(shown, dead_letters, settings.max_event_bytes)
+            await _retry(partial(exposure_writer.apply, exposures))
             good, dead_ids = await _split(events, dead_letters, settings.max_event_bytes)
             for event in events:
                 positions[event.message.tp] = event.message.offset
-            result = await _apply_until_done(writer, good, dead_ids)
+            result = await _retry(partial(writer.apply, good, dead_ids))
             meter.add(len(events))
             ages = [time.time() * 1000 - e.message.timestamp * 1000 for e in events]
             await _publish_progress(writer, app, meter, positions, ages)
@@ -86,12 +97,27 @@ async def _split(
     return good, dead_ids
 
 
-async def _apply_until_done(writer: StateWriter, good: list[PurchaseEvent], dead_ids: list[str]) -> BatchResult:
+async def _split_exposures(
+    events: Sequence[faust.types.EventT[Any]], dead_letters: faust.types.TopicT, max_bytes: int
+) -> list[ExposureEvent]:
+    exposures: list[ExposureEvent] = []
+    for event in events:
+        parsed = parse_exposure(event.value, max_bytes)
+        if isinstance(parsed, ExposureEvent):
+            exposures.append(parsed)
+        else:
+            m = event.message
+            await dead_letters.send(key=event.key, value=DeadLetter.of(event.value or b"", parsed, m.topic,
+                                                                       m.partition, m.offset).to_bytes())
+    return exposures
+
+
+async def _retry(write: Callable[[], Awaitable[T]]) -> T:
     """Redis down stalls the stream instead of acknowledging events that were never applied."""
     backoff = 0.1
     while True:
         try:
-            return await writer.apply(good, dead_ids)
+            return await write()
         except (RedisError, OSError) as exc:
             log.warning("Redis write failed (%s); retrying in %.1fs", exc, backoff)
             await asyncio.sleep(backoff)

@@ -21,9 +21,9 @@ import redis.asyncio as aioredis
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
 
-GLOBAL_KEYS = 6
-KEYS_PER_CUSTOMER = 7
-HEADER_ARGS = 6
+GLOBAL_KEYS = 11
+KEYS_PER_CUSTOMER = 8
+HEADER_ARGS = 7
 FRESHNESS_SAMPLES = 20_000
 
 # Lua's redis.call cost dominates (~3.5 us a call measured here), so the script works per customer and per
@@ -39,20 +39,24 @@ end
 
 local n_customers, n_days = tonumber(ARGV[1]), tonumber(ARGV[2])
 local recent_n, retention, latest_n, n_dead = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local attribution = tonumber(ARGV[7])
 local pop, prodcat, stats, latest, customers, dead_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local ab_groups = KEYS[7]
+local ab_counters = {control = KEYS[8], treatment = KEYS[9]}
+local ab_converted = {control = KEYS[10], treatment = KEYS[11]}
 
 local dead_new = 0
 if n_dead > 0 then
-  for d = 1, n_dead do dead_new = dead_new + redis.call('SADD', dead_ids, ARGV[6 + d]) end
+  for d = 1, n_dead do dead_new = dead_new + redis.call('SADD', dead_ids, ARGV[7 + d]) end
 end
 
 local applied, duplicates, late, max_ts = 0, 0, 0, 0
 local pop_incr, day_incr, categories, latest_vals = {}, {}, {}, {}
-local batch = cjson.decode(ARGV[7 + n_dead])
+local batch = cjson.decode(ARGV[8 + n_dead])
 for c = 0, n_customers - 1 do
-  local k = 6 + n_days + c * 7
-  local rfm, orders, units_h, amount_h, recent, cats, guard =
-    KEYS[k+1], KEYS[k+2], KEYS[k+3], KEYS[k+4], KEYS[k+5], KEYS[k+6], KEYS[k+7]
+  local k = 11 + n_days + c * 8
+  local rfm, orders, units_h, amount_h, recent, cats, guard, exposed =
+    KEYS[k+1], KEYS[k+2], KEYS[k+3], KEYS[k+4], KEYS[k+5], KEYS[k+6], KEYS[k+7], KEYS[k+8]
   local customer, evs = batch[c + 1][1], batch[c + 1][2]
   local n = #evs
   local ids = {}
@@ -62,6 +66,7 @@ for c = 0, n_customers - 1 do
   local first, last = tonumber(state[1] or '-1'), tonumber(state[2] or '-1')
   local new_first, new_last = first, last
   local seen, guard_args, order_ids, recent_ts, cat_incr = {}, {}, {}, {}, {}
+  local bought = {}  -- applied events, for A/B attribution
   local lines, units_sum, cents_sum = 0, 0, 0
   for e = 1, n do
     local ev = evs[e]
@@ -77,6 +82,7 @@ for c = 0, n_customers - 1 do
       guard_args[#guard_args + 1] = ts
       guard_args[#guard_args + 1] = id
       order_ids[#order_ids + 1] = order_id
+      bought[#bought + 1] = ev
       lines, units_sum, cents_sum = lines + 1, units_sum + units, cents_sum + cents
       redis.call('HINCRBY', units_h, product, units)
       redis.call('HINCRBY', amount_h, product, cents)
@@ -114,6 +120,26 @@ for c = 0, n_customers - 1 do
     for category, count in pairs(cat_incr) do redis.call('HINCRBY', cats, category, count) end
     redis.call('ZADD', customers, 'GT', new_last, customer)
     if new_last > max_ts then max_ts = new_last end
+    -- A/B: a purchase of a product exposed to this customer within the attribution window (event time) is a
+    -- conversion for the customer's group. Counted here, inside the guarded step, so it happens exactly once.
+    if redis.call('EXISTS', exposed) == 1 then
+      local products = {}
+      for i = 1, #bought do products[i] = bought[i][3] end
+      local shown_at = redis.call('ZMSCORE', exposed, unpack(products))
+      local group = nil
+      for i = 1, #bought do
+        local at = tonumber(shown_at[i])
+        local ts = bought[i][7]
+        if at and at <= ts and ts - at <= attribution then
+          group = group or redis.call('HGET', ab_groups, customer)
+          if ab_counters[group] then
+            redis.call('HINCRBY', ab_counters[group], 'converted_items', 1)
+            redis.call('HINCRBY', ab_counters[group], 'revenue_cents', bought[i][6])
+            redis.call('SADD', ab_converted[group], customer)
+          end
+        end
+      end
+    end
   end
 end
 
@@ -173,6 +199,8 @@ def batch_call(
     recent_n: int,
     retention_s: int,
     latest_n: int,
+    experiment: str,
+    attribution_s: int,
 ) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV for one script call, events grouped by customer (pure: unit-tested without Redis)."""
     by_customer: dict[str, list[PurchaseEvent]] = {}
@@ -187,7 +215,7 @@ def batch_call(
         customer_keys += [
             keys.customer_rfm(cid), keys.customer_orders(cid), keys.customer_product_units(cid),
             keys.customer_product_amount(cid), keys.customer_recent(cid), keys.customer_categories(cid),
-            keys.customer_applied(cid),
+            keys.customer_applied(cid), keys.ab_customer_exposures(experiment, cid),
         ]
         rows: list[tuple[str | int, ...]] = []
         payload.append((cid, rows))
@@ -199,11 +227,14 @@ def batch_call(
                          to_cents(event.amount), ts, day, latest))
     call_keys = [
         keys.product_popularity(), keys.product_categories(), keys.stream_stats(), keys.stream_latest(),
-        keys.customers_index(), keys.stream_dead_letters(),
+        keys.customers_index(), keys.stream_dead_letters(), keys.ab_customer_groups(experiment),
+        keys.ab_group_counters(experiment, "control"), keys.ab_group_counters(experiment, "treatment"),
+        keys.ab_converted_customers(experiment, "control"), keys.ab_converted_customers(experiment, "treatment"),
         *(keys.product_popularity_day(day) for day in day_index),
         *customer_keys,
     ]
-    header: list[str | int] = [len(by_customer), len(day_index), recent_n, retention_s, latest_n, len(dead_ids)]
+    header: list[str | int] = [len(by_customer), len(day_index), recent_n, retention_s, latest_n, len(dead_ids),
+                               attribution_s]
     # Events travel as one JSON argument: packing thousands of separate arguments cost more than the script.
     return call_keys, [*header, *dead_ids, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)]
 
@@ -222,7 +253,7 @@ class StateWriter:
 
     def __init__(
         self, client: aioredis.Redis, keys: KeyLayout, *, recent_n: int = 20, retention_s: int = 400 * 86400,
-        latest_n: int = 100,
+        latest_n: int = 100, experiment: str = "rec-v1", attribution_s: int = 7 * 86400,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -230,13 +261,15 @@ class StateWriter:
         self._recent_n = recent_n
         self._retention_s = retention_s
         self._latest_n = latest_n
+        self._experiment = experiment
+        self._attribution_s = attribution_s
 
     async def apply(self, events: Sequence[PurchaseEvent], dead_ids: Sequence[str] = ()) -> BatchResult:
         if not events and not dead_ids:
             return BatchResult(0, 0, 0, 0)
         call_keys, args = batch_call(
             self._keys, events, dead_ids, recent_n=self._recent_n, retention_s=self._retention_s,
-            latest_n=self._latest_n,
+            latest_n=self._latest_n, experiment=self._experiment, attribution_s=self._attribution_s,
         )
         applied, duplicates, late, dead = await self._script(keys=call_keys, args=args)
         return BatchResult(int(applied), int(duplicates), int(late), int(dead))

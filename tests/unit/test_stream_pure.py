@@ -21,12 +21,14 @@ def _event(i: int, customer: str = "c1") -> PurchaseEvent:
 def test_batch_call_groups_events_by_customer() -> None:
     keys = KeyLayout("t")
     events = [_event(1), _event(2, "c2"), _event(3)]
-    call_keys, args = batch_call(keys, events, ["d1"], recent_n=5, retention_s=99, latest_n=7)
+    call_keys, args = batch_call(keys, events, ["d1"], recent_n=5, retention_s=99, latest_n=7, experiment="x",
+                                 attribution_s=600)
     assert len(call_keys) == GLOBAL_KEYS + 1 + 2 * KEYS_PER_CUSTOMER  # one day key, two customers
     assert call_keys[GLOBAL_KEYS] == keys.product_popularity_day("20230102")
     assert call_keys[GLOBAL_KEYS + 1] == keys.customer_rfm("c1")
     assert call_keys[GLOBAL_KEYS + 1 + KEYS_PER_CUSTOMER] == keys.customer_rfm("c2")
-    assert args[:HEADER_ARGS + 1] == [2, 1, 5, 99, 7, 1, "d1"]
+    assert call_keys[GLOBAL_KEYS + KEYS_PER_CUSTOMER] == keys.ab_customer_exposures("x", "c1")
+    assert args[:HEADER_ARGS + 1] == [2, 1, 5, 99, 7, 1, 600, "d1"]
     assert len(args) == HEADER_ARGS + 2
     payload = json.loads(str(args[-1]))
     assert [cid for cid, _ in payload] == ["c1", "c2"]
