@@ -59,6 +59,17 @@ class ExposurePublisher:
             self.lost += 1
             log.debug("exposure lost: %s", exc)
 
+    async def connected(self, timeout_s: float) -> bool:
+        """Wait for the broker connection (the replay's simulated visits need it before they start)."""
+        if self._connecting is not None:
+            await asyncio.wait({self._connecting}, timeout=timeout_s)
+        return self.producer is not None
+
+    async def flush(self) -> None:
+        """Wait until every exposure published so far is delivered or counted as lost."""
+        if self._pending:
+            await asyncio.wait(set(self._pending))
+
     async def stop(self) -> None:
         if self._connecting is not None:
             self._connecting.cancel()

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import typer
 
 from common.data import DataError
+from producers.visits import VisitError
 from stack import StackError
 
 
@@ -15,6 +16,6 @@ from stack import StackError
 def friendly_errors() -> Iterator[None]:
     try:
         yield
-    except (DataError, StackError) as exc:
+    except (DataError, StackError, VisitError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None

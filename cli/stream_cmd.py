@@ -4,13 +4,16 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import typer
 from tqdm import tqdm
 
+from api.schemas import AbSummary
 from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
-from common.settings import get_settings
-from producers.replay import Pace, replay_until_signal, select, to_events
+from common.settings import Settings, get_settings
+from producers.replay import Pace, ProgressFn, ReplaySummary, replay_until_signal, select, to_events
+from producers.visits import Visits
 
 
 def replay_command(
@@ -25,6 +28,11 @@ def replay_command(
     as_fast_as_possible: bool = typer.Option(False, "--as-fast-as-possible", help="No pacing (the default)."),
     start: datetime | None = typer.Option(None, "--from", help="Only events at or after this date."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N events."),
+    simulate_visits: bool = typer.Option(
+        False, "--simulate-visits", help="Before each order, its customer is served recommendations (A/B exposures)."
+    ),
+    visit_k: int = typer.Option(10, "--visit-k", min=1, max=100, help="Products shown per simulated visit."),
+    wait_s: float = typer.Option(120.0, "--wait", help="With visits: how long to wait for the stream to catch up."),
 ) -> None:
     """Replay a purchase history into Kafka, one event per order line, in event-time order."""
     if as_fast_as_possible and (speed or max_rate):
@@ -41,7 +49,13 @@ def replay_command(
             bar.update(sent - bar.n)
             bar.set_postfix_str(f"history at {clock:%Y-%m-%d %H:%M}", refresh=False)
 
-    summary = asyncio.run(replay_until_signal(settings, to_events(lines), Pace(speed, max_rate), progress))
+    if simulate_visits:
+        with friendly_errors():
+            summary, experiment = asyncio.run(
+                _replay_with_visits(settings, lines, Pace(speed, max_rate), progress, visit_k, wait_s))
+    else:
+        summary = asyncio.run(replay_until_signal(settings, to_events(lines), Pace(speed, max_rate), progress))
+        experiment = None
     bar.update(summary.sent - bar.n)
     bar.close()
     state = "stopped early (flushed)" if summary.interrupted else "done"
@@ -49,6 +63,32 @@ def replay_command(
         f"{state}: {summary.sent:,} events in {summary.seconds:.1f}s ({summary.rate:,.0f} ev/s), "
         f"history {summary.first_event or '-'} .. {summary.last_event or '-'}"
     )
+    if experiment is not None:
+        typer.echo(render_experiment(experiment))
+
+
+async def _replay_with_visits(
+    settings: Settings, lines: pd.DataFrame, pace: Pace, progress: ProgressFn, k: int, wait_s: float
+) -> tuple[ReplaySummary, AbSummary]:
+    async with Visits(settings, k) as visits:
+        summary = await replay_until_signal(settings, to_events(lines), pace, progress, visits.before_order)
+        typer.echo(f"\nvisits served: {dict(visits.served)}; exposures lost: {visits.lost}; waiting for the stream")
+        return summary, await visits.results(summary.sent, wait_s)
+
+
+def render_experiment(result: AbSummary) -> str:
+    rows = [f"A/B experiment {result.experiment} (attribution {result.attribution_days:g} days of event time)",
+            f"{'group':<10} {'exposed':>8} {'converted':>9} {'rate':>7} {'items':>6} {'revenue':>10}"]
+    for name, g in result.groups.items():
+        rows.append(f"{name:<10} {g.exposed_customers:>8} {g.converted_customers:>9} {g.conversion_rate:>7.2%} "
+                    f"{g.converted_items:>6} {g.revenue:>10.2f}")
+    relative = f"{result.relative_uplift:+.1%}" if result.relative_uplift is not None else "n/a"
+    interval = (f"[{result.ci_low:+.2%}, {result.ci_high:+.2%}]" if result.ci_low is not None
+                and result.ci_high is not None else "n/a")
+    p_value = f"{result.p_value:.4g}" if result.p_value is not None else "n/a"
+    rows.append(f"uplift {result.absolute_uplift:+.2%} (relative {relative}), 95% CI {interval}, "
+                f"two-proportion z-test p = {p_value}")
+    return "\n".join(rows)
 
 
 def stream_command(loglevel: str = typer.Option("info", "--loglevel")) -> None:

@@ -143,8 +143,17 @@ class KeyLayout:
         return self._k("ab", experiment, "applied")
 
     def ab_customer_exposures(self, experiment: str, customer_id: str) -> str:
-        """Sorted set: product id -> latest exposure time, for attribution."""
+        """Sorted set: 'product|request id' -> exposure time, for attribution."""
         return self._k("ab", experiment, "cust", customer_id, "exposed")
+
+    def ab_customer_purchases(self, experiment: str, customer_id: str) -> str:
+        """Sorted set: 'product|event id|cents' -> purchase time, so an exposure applied after the purchases
+        that follow it still finds them."""
+        return self._k("ab", experiment, "cust", customer_id, "bought")
+
+    def ab_customer_converted(self, experiment: str, customer_id: str) -> str:
+        """Set of purchase event ids already counted as conversions (each counts once, whichever side saw it)."""
+        return self._k("ab", experiment, "cust", customer_id, "converted")
 
     def all_keys_pattern(self) -> str:
         return self._k("*")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -85,10 +85,12 @@ class Pacer:
 
 
 ProgressFn = Callable[[int, datetime], None]
+BeforeOrder = Callable[[PurchaseEvent], Awaitable[None]]
 
 
 async def replay_until_signal(
-    settings: Settings, events: Iterator[PurchaseEvent], pace: Pace, progress: ProgressFn | None = None
+    settings: Settings, events: Iterator[PurchaseEvent], pace: Pace, progress: ProgressFn | None = None,
+    before_order: BeforeOrder | None = None,
 ) -> ReplaySummary:
     """For the command line: Ctrl-C or SIGTERM stops after flushing what was sent."""
     stop = asyncio.Event()
@@ -96,7 +98,7 @@ async def replay_until_signal(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        return await replay(settings, events, pace, progress, stop)
+        return await replay(settings, events, pace, progress, stop, before_order)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -104,8 +106,9 @@ async def replay_until_signal(
 
 async def replay(
     settings: Settings, events: Iterator[PurchaseEvent], pace: Pace, progress: ProgressFn | None = None,
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None, before_order: BeforeOrder | None = None,
 ) -> ReplaySummary:
+    """`before_order` runs before the first line of each order is sent (the simulated visit)."""
     stop = stop or asyncio.Event()
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5, acks=1)
     await producer.start()
@@ -113,10 +116,14 @@ async def replay(
     sent, first, last = 0, "", ""
     started = time.perf_counter()
     pending: list[asyncio.Future[object]] = []
+    previous_order = None
     try:
         for event in events:
             if stop.is_set():
                 break
+            if before_order is not None and event.order_id != previous_order:
+                await before_order(event)
+            previous_order = event.order_id
             wait = pacer.delay(event.event_time.timestamp())
             if wait > 0:
                 await _flush(pending)

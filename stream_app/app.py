@@ -52,7 +52,8 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
         attribution_s=round(settings.ab_attribution_days * 86400),
     )
     exposure_writer = ExposureWriter(client, KeyLayout(settings.key_prefix), settings.ab_experiment,
-                                     settings.guard_retention_days * 86400)
+                                     settings.guard_retention_days * 86400,
+                                     round(settings.ab_attribution_days * 86400))
     meter = RateMeter()
     positions: dict[Any, int] = {}
 

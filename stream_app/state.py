@@ -22,7 +22,7 @@ from common.events import PurchaseEvent
 from common.keys import KeyLayout
 
 GLOBAL_KEYS = 11
-KEYS_PER_CUSTOMER = 8
+KEYS_PER_CUSTOMER = 10
 HEADER_ARGS = 7
 FRESHNESS_SAMPLES = 20_000
 
@@ -37,6 +37,7 @@ local function chunked(cmd, key, values, prefix)
   end
 end
 
+local G, C = $GLOBAL_KEYS, $KEYS_PER_CUSTOMER  -- key counts, from the Python constants
 local n_customers, n_days = tonumber(ARGV[1]), tonumber(ARGV[2])
 local recent_n, retention, latest_n, n_dead = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local attribution = tonumber(ARGV[7])
@@ -54,9 +55,10 @@ local applied, duplicates, late, max_ts = 0, 0, 0, 0
 local pop_incr, day_incr, categories, latest_vals = {}, {}, {}, {}
 local batch = cjson.decode(ARGV[8 + n_dead])
 for c = 0, n_customers - 1 do
-  local k = 11 + n_days + c * 8
-  local rfm, orders, units_h, amount_h, recent, cats, guard, exposed =
-    KEYS[k+1], KEYS[k+2], KEYS[k+3], KEYS[k+4], KEYS[k+5], KEYS[k+6], KEYS[k+7], KEYS[k+8]
+  local k = G + n_days + c * C
+  local rfm, orders, units_h, amount_h, recent, cats, guard =
+    KEYS[k+1], KEYS[k+2], KEYS[k+3], KEYS[k+4], KEYS[k+5], KEYS[k+6], KEYS[k+7]
+  local exposed, ab_bought, converted_ids = KEYS[k+8], KEYS[k+9], KEYS[k+10]
   local customer, evs = batch[c + 1][1], batch[c + 1][2]
   local n = #evs
   local ids = {}
@@ -120,22 +122,39 @@ for c = 0, n_customers - 1 do
     for category, count in pairs(cat_incr) do redis.call('HINCRBY', cats, category, count) end
     redis.call('ZADD', customers, 'GT', new_last, customer)
     if new_last > max_ts then max_ts = new_last end
-    -- A/B: a purchase of a product exposed to this customer within the attribution window (event time) is a
-    -- conversion for the customer's group. Counted here, inside the guarded step, so it happens exactly once.
+    -- A/B attribution. A purchase of a product shown to this customer within the attribution window before it
+    -- (event time) converts for the customer's group. The exposures script does the same check from its side,
+    -- so the result does not depend on which topic is processed first; `converted` counts each purchase once.
+    local bought_args = {}
+    for i = 1, #bought do
+      bought_args[#bought_args + 1] = bought[i][7]
+      bought_args[#bought_args + 1] = bought[i][3] .. '|' .. bought[i][1] .. '|' .. bought[i][6]
+    end
+    chunked('ZADD', ab_bought, bought_args)
+    if new_last > last then redis.call('ZREMRANGEBYSCORE', ab_bought, '-inf', '(' .. (new_last - retention)) end
     if redis.call('EXISTS', exposed) == 1 then
-      local products = {}
-      for i = 1, #bought do products[i] = bought[i][3] end
-      local shown_at = redis.call('ZMSCORE', exposed, unpack(products))
-      local group = nil
-      for i = 1, #bought do
-        local at = tonumber(shown_at[i])
-        local ts = bought[i][7]
-        if at and at <= ts and ts - at <= attribution then
-          group = group or redis.call('HGET', ab_groups, customer)
-          if ab_counters[group] then
-            redis.call('HINCRBY', ab_counters[group], 'converted_items', 1)
-            redis.call('HINCRBY', ab_counters[group], 'revenue_cents', bought[i][6])
-            redis.call('SADD', ab_converted[group], customer)
+      local lo, hi = math.huge, 0
+      for i = 1, #bought do lo, hi = math.min(lo, bought[i][7]), math.max(hi, bought[i][7]) end
+      local shown = redis.call('ZRANGEBYSCORE', exposed, lo - attribution, hi, 'WITHSCORES')
+      local shown_at = {}
+      for j = 1, #shown, 2 do
+        local product = string.match(shown[j], '^(.*)|[^|]*$')
+        shown_at[product] = shown_at[product] or {}
+        table.insert(shown_at[product], tonumber(shown[j + 1]))
+      end
+      local group = redis.call('HGET', ab_groups, customer)
+      if group and ab_counters[group] then
+        for i = 1, #bought do
+          local ev = bought[i]
+          for _, at in ipairs(shown_at[ev[3]] or {}) do
+            if at <= ev[7] and ev[7] - at <= attribution then
+              if redis.call('SADD', converted_ids, ev[1]) == 1 then
+                redis.call('HINCRBY', ab_counters[group], 'converted_items', 1)
+                redis.call('HINCRBY', ab_counters[group], 'revenue_cents', ev[6])
+                redis.call('SADD', ab_converted[group], customer)
+              end
+              break
+            end
           end
         end
       end
@@ -150,7 +169,7 @@ for product, units in pairs(pop_incr) do
   cat_args[#cat_args + 1] = categories[product]
 end
 for day, products in pairs(day_incr) do
-  for product, units in pairs(products) do redis.call('ZINCRBY', KEYS[6 + day], units, product) end
+  for product, units in pairs(products) do redis.call('ZINCRBY', KEYS[G + day], units, product) end
 end
 if #cat_args > 0 then chunked('HSET', prodcat, cat_args) end
 if #latest_vals > 0 then
@@ -165,7 +184,7 @@ redis.call('HINCRBY', stats, 'dead_lettered', dead_new)
 local prev = tonumber(redis.call('HGET', stats, 'last_event_ts') or '0')
 if max_ts > prev then redis.call('HSET', stats, 'last_event_ts', max_ts) end
 return {applied, duplicates, late, dead_new}
-"""
+""".replace("$GLOBAL_KEYS", str(GLOBAL_KEYS)).replace("$KEYS_PER_CUSTOMER", str(KEYS_PER_CUSTOMER))
 
 
 @dataclass(frozen=True)
@@ -216,6 +235,7 @@ def batch_call(
             keys.customer_rfm(cid), keys.customer_orders(cid), keys.customer_product_units(cid),
             keys.customer_product_amount(cid), keys.customer_recent(cid), keys.customer_categories(cid),
             keys.customer_applied(cid), keys.ab_customer_exposures(experiment, cid),
+            keys.ab_customer_purchases(experiment, cid), keys.ab_customer_converted(experiment, cid),
         ]
         rows: list[tuple[str | int, ...]] = []
         payload.append((cid, rows))

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.deps import State
 from api.schemas import AbSummary, GroupResult
+from api.state import ApiState
 from common.ab import two_proportions
 
 router = APIRouter(tags=["ab"])
@@ -14,6 +15,10 @@ GROUPS = ("control", "treatment")
 async def ab_summary(state: State) -> AbSummary:
     """Conversion per group (customers who bought an exposed product within the attribution window), uplift,
     its 95% interval and the two-proportion z-test."""
+    return await read_summary(state)
+
+
+async def read_summary(state: ApiState) -> AbSummary:
     keys, experiment = state.keys, state.settings.ab_experiment
     pipe = state.redis.pipeline(transaction=False)
     for group in GROUPS:

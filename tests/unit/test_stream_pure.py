@@ -27,7 +27,9 @@ def test_batch_call_groups_events_by_customer() -> None:
     assert call_keys[GLOBAL_KEYS] == keys.product_popularity_day("20230102")
     assert call_keys[GLOBAL_KEYS + 1] == keys.customer_rfm("c1")
     assert call_keys[GLOBAL_KEYS + 1 + KEYS_PER_CUSTOMER] == keys.customer_rfm("c2")
-    assert call_keys[GLOBAL_KEYS + KEYS_PER_CUSTOMER] == keys.ab_customer_exposures("x", "c1")
+    assert call_keys[GLOBAL_KEYS + KEYS_PER_CUSTOMER - 2: GLOBAL_KEYS + KEYS_PER_CUSTOMER + 1] == [
+        keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("x", "c1"),
+        keys.ab_customer_converted("x", "c1")]
     assert args[:HEADER_ARGS + 1] == [2, 1, 5, 99, 7, 1, 600, "d1"]
     assert len(args) == HEADER_ARGS + 2
     payload = json.loads(str(args[-1]))

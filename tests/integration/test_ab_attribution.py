@@ -1,0 +1,109 @@
+"""A/B conversions counted by the two Lua steps (exposures, purchases) on real Redis: the same counts as a
+direct computation, whichever order the two topics arrive in, and however often they are redelivered."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+
+from common.ab import group_of
+from common.events import ExposureEvent, PurchaseEvent
+from stream_app.exposures import ExposureWriter
+from stream_app.state import StateWriter
+from tests.integration.conftest import Isolated
+
+pytestmark = pytest.mark.integration
+
+WINDOW = timedelta(days=7)
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+EXPERIMENT, SALT = "exp-t", "salt-t"
+
+
+def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
+    rng = random.Random(seed)
+    products = [f"p{i}" for i in range(12)]
+    exposures, purchases = [], []
+    for c in range(40):
+        customer = f"c{c}"
+        group = group_of(SALT, customer, 50)
+        for v in range(rng.randint(1, 4)):
+            at = T0 + timedelta(days=rng.randint(0, 30), hours=rng.randint(0, 23))
+            exposures.append(ExposureEvent(
+                request_id=f"r{c}-{v}", customer_id=customer, experiment=EXPERIMENT, group=group, strategy="model",
+                model_version="v", product_ids=rng.sample(products, 4), event_time=at))
+        for n in range(rng.randint(0, 8)):
+            purchases.append(PurchaseEvent(
+                event_id=f"e{c}-{n}", order_id=f"o{c}-{n}", customer_id=customer, product_id=rng.choice(products),
+                category="k", units=1, amount=float(rng.randint(1, 50)),
+                event_time=T0 + timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23))))
+    return exposures, purchases
+
+
+def _expected(exposures: list[ExposureEvent], purchases: list[PurchaseEvent]) -> dict[str, dict[str, int]]:
+    out = {g: {"converted_items": 0, "revenue_cents": 0, "customers": 0} for g in ("control", "treatment")}
+    converted: dict[str, set[str]] = {"control": set(), "treatment": set()}
+    for p in purchases:
+        shown = [e for e in exposures if e.customer_id == p.customer_id and p.product_id in e.product_ids
+                 and e.event_time <= p.event_time <= e.event_time + WINDOW]
+        if shown:
+            group = shown[0].group
+            out[group]["converted_items"] += 1
+            out[group]["revenue_cents"] += round(p.amount * 100)
+            converted[group].add(p.customer_id)
+    for g in out:
+        out[g]["customers"] = len(converted[g])
+    return out
+
+
+async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]]) -> None:
+    client = aioredis.from_url(isolated.settings.redis_url)
+    window_s = int(WINDOW.total_seconds())
+    purchases = StateWriter(client, isolated.keys, experiment=EXPERIMENT, attribution_s=window_s)
+    exposures = ExposureWriter(client, isolated.keys, EXPERIMENT, 400 * 86400, window_s)
+    try:
+        for kind, batch in steps:
+            if kind == "exposures":
+                await exposures.apply(batch)  # type: ignore[arg-type]
+            else:
+                await purchases.apply(batch)  # type: ignore[arg-type]
+    finally:
+        await client.aclose()
+
+
+def _counted(isolated: Isolated) -> dict[str, dict[str, int]]:
+    out = {}
+    for group in ("control", "treatment"):
+        counters = isolated.redis.hgetall(isolated.keys.ab_group_counters(EXPERIMENT, group))
+        out[group] = {"converted_items": int(counters.get("converted_items", 0)),
+                      "revenue_cents": int(counters.get("revenue_cents", 0)),
+                      "customers": int(isolated.redis.scard(isolated.keys.ab_converted_customers(EXPERIMENT, group)))}
+    return out
+
+
+@pytest.mark.parametrize("order", ["exposures_first", "purchases_first", "shuffled_with_redelivery"])
+def test_conversions_equal_a_direct_computation(isolated: Isolated, order: str) -> None:
+    exposures, purchases = _history(seed=3)
+    expected = _expected(exposures, purchases)
+    assert expected["control"]["converted_items"] > 0 and expected["treatment"]["converted_items"] > 0
+    if order == "exposures_first":
+        steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]] = [
+            ("exposures", exposures), ("purchases", purchases)]
+    elif order == "purchases_first":
+        steps = [("purchases", purchases), ("exposures", exposures)]
+    else:
+        rng = random.Random(9)
+        rng.shuffle(exposures)
+        rng.shuffle(purchases)
+        chunks: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]] = [
+            ("exposures", exposures[i:i + 7]) for i in range(0, len(exposures), 7)]
+        chunks += [("purchases", purchases[i:i + 7]) for i in range(0, len(purchases), 7)]
+        rng.shuffle(chunks)
+        steps = chunks + chunks[: len(chunks) // 2]  # half of it redelivered
+    asyncio.run(_apply(isolated, steps))
+    assert _counted(isolated) == expected
+    exposed = isolated.redis.hgetall(isolated.keys.ab_group_counters(EXPERIMENT, "treatment"))
+    assert int(exposed["exposures"]) == sum(e.group == "treatment" for e in exposures)
