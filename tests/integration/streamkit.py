@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import redis
@@ -119,8 +120,8 @@ def differences(client: redis.Redis, keys: KeyLayout, lines: pd.DataFrame) -> li
     days = lines.assign(day=lines["event_time"].dt.strftime("%Y%m%d"))
     for day, expected_day in days.groupby("day"):
         want = {str(p): int(u) for p, u in expected_day.groupby("product_id")["units"].sum().items()}
-        scored: list[tuple[str, float]] = client.zrange(keys.product_popularity_day(str(day)), 0, -1,
-                                                        withscores=True)
+        scored = cast(list[tuple[str, float]],
+                      client.zrange(keys.product_popularity_day(str(day)), 0, -1, withscores=True))
         have = {str(p): int(u) for p, u in scored}
         if have != want:
             diffs.append(f"popularity of day {day} differs")
