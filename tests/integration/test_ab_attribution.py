@@ -14,6 +14,7 @@ from common.ab import group_of
 from common.events import ExposureEvent, PurchaseEvent
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter
+from tests.integration.abkit import expected_conversions
 from tests.integration.conftest import Isolated
 
 pytestmark = pytest.mark.integration
@@ -41,22 +42,6 @@ def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
                 category="k", units=1, amount=float(rng.randint(1, 50)),
                 event_time=T0 + timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23))))
     return exposures, purchases
-
-
-def _expected(exposures: list[ExposureEvent], purchases: list[PurchaseEvent]) -> dict[str, dict[str, int]]:
-    out = {g: {"converted_items": 0, "revenue_cents": 0, "customers": 0} for g in ("control", "treatment")}
-    converted: dict[str, set[str]] = {"control": set(), "treatment": set()}
-    for p in purchases:
-        shown = [e for e in exposures if e.customer_id == p.customer_id and p.product_id in e.product_ids
-                 and e.event_time <= p.event_time <= e.event_time + WINDOW]
-        if shown:
-            group = shown[0].group
-            out[group]["converted_items"] += 1
-            out[group]["revenue_cents"] += round(p.amount * 100)
-            converted[group].add(p.customer_id)
-    for g in out:
-        out[g]["customers"] = len(converted[g])
-    return out
 
 
 async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]]) -> None:
@@ -87,7 +72,7 @@ def _counted(isolated: Isolated) -> dict[str, dict[str, int]]:
 @pytest.mark.parametrize("order", ["exposures_first", "purchases_first", "shuffled_with_redelivery"])
 def test_conversions_equal_a_direct_computation(isolated: Isolated, order: str) -> None:
     exposures, purchases = _history(seed=3)
-    expected = _expected(exposures, purchases)
+    expected = expected_conversions(exposures, purchases, WINDOW)
     assert expected["control"]["converted_items"] > 0 and expected["treatment"]["converted_items"] > 0
     if order == "exposures_first":
         steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]] = [

@@ -1,0 +1,81 @@
+"""The replayed experiment end to end, as a user runs it: publish a model, run the stream worker, replay the
+period after the model with simulated visits, and compare the conversions per group with a direct computation
+from the exposures on the topic and the purchases replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import redis
+from aiokafka import AIOKafkaConsumer
+
+from batch.pipeline import EvaluationOptions, run
+from batch.stages import Stages
+from common.data import load_history, load_mapping
+from common.data.load import LoadedData
+from common.events import ExposureEvent
+from common.settings import Settings
+from producers.replay import to_events
+from tests.integration.abkit import expected_conversions
+from tests.integration.conftest import Isolated
+from tests.integration.streamkit import RECSYS, settings_env, start_worker, stop_worker, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+def test_replayed_experiment_counts_what_a_direct_computation_gives(isolated: Isolated, tmp_path: Path) -> None:
+    settings = isolated.settings
+    folder = tmp_path / "shop"
+    subprocess.run([RECSYS, "data", "generate", "--customers", "300", "--products", "120", "--lines", "8000",
+                    "--seed", "8", "--out", str(folder)], check=True, capture_output=True)
+    loaded = load_history(folder, load_mapping("case_study"))
+    split = loaded.lines["event_time"].max() - pd.Timedelta(days=45)
+    before = loaded.lines[loaded.lines["event_time"] < split]
+    after = loaded.lines[loaded.lines["event_time"] >= split]
+    run(LoadedData(before, loaded.customers, loaded.report), EvaluationOptions(case_study=False), tmp_path / "art",
+        redis.Redis.from_url(settings.redis_url), isolated.keys, Stages(), progress=lambda _m: None)
+
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        replay = subprocess.run(
+            [RECSYS, "replay", "--data", str(folder), "--from", str(split), "--simulate-visits", "--visit-k", "8",
+             "--wait", "120"],
+            env=settings_env(settings), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert replay.returncode == 0, replay.stderr
+        wait_for(isolated.redis, isolated.keys, processed=len(after))
+    finally:
+        stop_worker(worker)
+
+    exposures = asyncio.run(_exposures(settings, expected=after["order_id"].nunique()))
+    assert len(exposures) == after["order_id"].nunique()  # one visit per replayed order
+    window = timedelta(days=settings.ab_attribution_days)
+    expected = expected_conversions(exposures, list(to_events(after)), window)
+    assert expected["treatment"]["converted_items"] > 0
+    for group in ("control", "treatment"):
+        counters = isolated.redis.hgetall(isolated.keys.ab_group_counters(settings.ab_experiment, group))
+        converted = isolated.redis.scard(isolated.keys.ab_converted_customers(settings.ab_experiment, group))
+        assert {"converted_items": int(counters.get("converted_items", 0)),
+                "revenue_cents": int(counters.get("revenue_cents", 0)), "customers": converted} == expected[group]
+        assert int(counters["exposures"]) == sum(e.group == group for e in exposures)
+    assert "A/B experiment" in replay.stdout and "two-proportion z-test p =" in replay.stdout
+
+
+async def _exposures(settings: Settings, expected: int) -> list[ExposureEvent]:
+    consumer = AIOKafkaConsumer(settings.topic_exposures, bootstrap_servers=settings.bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[ExposureEvent] = []
+    try:
+        for _ in range(100):
+            batches = await consumer.getmany(timeout_ms=200)
+            found += [ExposureEvent.model_validate_json(r.value) for rs in batches.values() for r in rs if r.value]
+            if len(found) >= expected:
+                break
+    finally:
+        await consumer.stop()
+    return found
