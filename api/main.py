@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import ab, customers, health, model, products, recommend, stream
+from api.routes import ab, bench, customers, health, model, products, recommend, stream
 from api.service import NoModelError
 from api.state import ApiState, create_state
 from common.settings import Settings, get_settings
@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Product recommendations from Redis with an A/B split.")
     for module in (recommend, customers, products, model, ab, stream, health):
         app.include_router(module.router)
+    if settings.api_floor_endpoints:
+        app.include_router(bench.router)
 
     def current_metrics() -> Metrics:
         state: ApiState = app.state.api

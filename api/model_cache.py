@@ -21,6 +21,9 @@ class ModelView:
     trend_days: float
     popular: list[dict[str, Any]]
     products: dict[str, dict[str, Any]]
+    # Rules per antecedent product, filled on first use: a version never changes, so a product's rules are
+    # read from Redis once per process and `/recommend` stays one round trip once warm.
+    rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass

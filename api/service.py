@@ -65,10 +65,11 @@ async def _treatment(state: ApiState, view: ModelView, model_list: list[dict[str
     basket_s = state.settings.recommend_basket_hours * HOUR_S
     latest = max((ts for _, ts in recent), default=0.0)
     basket = [p for p, ts in recent if ts >= latest - basket_s]
-    rules: dict[str, list[dict[str, Any]]] = {}
-    if basket:
-        raw = await state.redis.hmget(state.keys.model_rules(view.version), basket)
-        rules = {p: json.loads(r) for p, r in zip(basket, raw, strict=True) if r}
+    missing = [p for p in basket if p not in view.rules]
+    if missing:
+        raw = await state.redis.hmget(state.keys.model_rules(view.version), missing)
+        view.rules.update({p: json.loads(r) if r else [] for p, r in zip(missing, raw, strict=True)})
+    rules = {p: view.rules[p] for p in basket}
     ranked = treatment(model_list, recent, rules, view.data_end_ts, basket_s, k, view.trend_days, view.products)
     if len(ranked) < k:  # the model list ran out (the customer bought much of it since): top up
         listed = frozenset(r.product_id for r in ranked) | {p for p, _ in recent}
