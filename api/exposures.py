@@ -1,9 +1,14 @@
-"""Exposure events go to Kafka without holding up the response; a broker outage loses them, counted."""
+"""Exposure events go to Kafka without holding up the response: a request only appends to an in-memory queue;
+one background task sends what has queued as record batches. A broker outage loses exposures once the queue is
+full; each one lost is counted."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import zlib
+from collections import deque
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -11,7 +16,8 @@ from aiokafka.errors import KafkaError
 from common.events import ExposureEvent
 
 log = logging.getLogger(__name__)
-MAX_PENDING = 10_000  # sends in flight; beyond this an exposure is dropped (and counted) instead of queued
+MAX_QUEUED = 50_000  # beyond this (the broker is away), an exposure is dropped and counted
+DRAIN_AT_ONCE = 2_000
 
 
 class ExposurePublisher:
@@ -21,59 +27,99 @@ class ExposurePublisher:
         self.producer: AIOKafkaProducer | None = None
         self.sent = 0
         self.lost = 0
-        self._pending: set[asyncio.Task[None]] = set()
-        self._connecting: asyncio.Task[None] | None = None
+        self._queue: deque[ExposureEvent] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._connected = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._connecting = asyncio.create_task(self._connect())
+        self._runner = asyncio.create_task(self._run())
 
-    async def _connect(self) -> None:
-        """Keeps trying in the background: the API serves while the broker is away."""
+    def publish(self, event: ExposureEvent) -> None:
+        """Never blocks, never raises."""
+        if len(self._queue) >= MAX_QUEUED:
+            self.lost += 1
+            return
+        self._queue.append(event)
+        self._idle.clear()
+        self._wake.set()
+
+    async def connected(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Wait until everything published so far is delivered or counted as lost."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self._connected.is_set() and self._queue:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flush(), 5)
+        if self._runner is not None:
+            self._runner.cancel()
+        self.lost += len(self._queue)
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def _run(self) -> None:
+        producer = await self._connect()
+        partitions = sorted(await producer.partitions_for(self.topic))
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                await self._send(producer, partitions)
+            self._idle.set()
+
+    async def _connect(self) -> AIOKafkaProducer:
+        """Keeps trying: the API serves while the broker is away (exposures queue meanwhile)."""
         delay = 0.5
-        while self.producer is None:
+        while True:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, linger_ms=5, acks=1,
                                         request_timeout_ms=5000)
             try:
                 await producer.start()
-                self.producer = producer
             except (KafkaError, OSError) as exc:
                 await producer.stop()
                 log.warning("exposures: broker unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+                continue
+            self.producer = producer
+            self._connected.set()
+            return producer
 
-    def publish(self, event: ExposureEvent) -> None:
-        """Fire and forget; never raises."""
-        if self.producer is None or len(self._pending) >= MAX_PENDING:
-            self.lost += 1
-            return
-        task = asyncio.create_task(self._send(self.producer, event))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _send(self, producer: AIOKafkaProducer, event: ExposureEvent) -> None:
-        try:
-            await producer.send_and_wait(self.topic, event.to_bytes(), key=event.customer_id.encode())
-            self.sent += 1
-        except (KafkaError, OSError) as exc:
-            self.lost += 1
-            log.debug("exposure lost: %s", exc)
-
-    async def connected(self, timeout_s: float) -> bool:
-        """Wait for the broker connection (the replay's simulated visits need it before they start)."""
-        if self._connecting is not None:
-            await asyncio.wait({self._connecting}, timeout=timeout_s)
-        return self.producer is not None
-
-    async def flush(self) -> None:
-        """Wait until every exposure published so far is delivered or counted as lost."""
-        if self._pending:
-            await asyncio.wait(set(self._pending))
-
-    async def stop(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
-        if self._pending:
-            await asyncio.wait(self._pending, timeout=5)
-        if self.producer is not None:
-            await self.producer.stop()
+    async def _send(self, producer: AIOKafkaProducer, partitions: list[int]) -> None:
+        """One record batch per partition for everything queued (up to DRAIN_AT_ONCE), keyed by customer."""
+        taken = [self._queue.popleft() for _ in range(min(len(self._queue), DRAIN_AT_ONCE))]
+        by_partition: dict[int, list[ExposureEvent]] = {}
+        for event in taken:
+            key = event.customer_id.encode()
+            by_partition.setdefault(partitions[zlib.crc32(key) % len(partitions)], []).append(event)
+        deliveries: list[tuple[int, asyncio.Future[object]]] = []
+        for partition, events in by_partition.items():
+            while events:
+                batch = producer.create_batch()
+                n = 0
+                while n < len(events) and batch.append(key=events[n].customer_id.encode(),
+                                                       value=events[n].to_bytes(), timestamp=None) is not None:
+                    n += 1
+                if n == 0:  # larger than a whole batch: cannot be sent
+                    self.lost += 1
+                    events = events[1:]
+                    continue
+                deliveries.append((n, await producer.send_batch(batch, self.topic, partition=partition)))
+                events = events[n:]
+        for n, delivery in deliveries:
+            try:
+                await delivery
+                self.sent += n
+            except (KafkaError, OSError) as exc:
+                self.lost += n
+                log.warning("exposures lost: %d (%s)", n, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,11 +51,11 @@ def treatment(
     bought_since = {p for p, ts in recent if ts > model_end_ts}
     latest = max((ts for _, ts in recent), default=0.0)
     basket = [p for p, ts in recent if ts >= latest - basket_s]
-    scored: dict[str, Ranked] = {}
-    for item in model_list:
-        if item["product_id"] not in bought_since:
-            scored[item["product_id"]] = Ranked(item["product_id"], float(item["score"]), item["source"],
-                                                reason_for(item["source"], trend_days))
+    # product -> [score, source, antecedent of the deciding rule]; Ranked objects only for the k served
+    scored: dict[str, list[Any]] = {
+        item["product_id"]: [float(item["score"]), item["source"], None]
+        for item in model_list if item["product_id"] not in bought_since
+    }
     held = set(basket)
     for antecedent in basket:
         for rule in rules.get(antecedent, ()):
@@ -62,12 +63,19 @@ def treatment(
             if product in held or product in bought_since:
                 continue
             boost = RULE_BOOST * float(rule["confidence"])
-            base = scored.get(product)
-            score = (base.score if base else 0.0) + boost
-            if base is None or boost >= base.score:
-                name = names.get(antecedent, {}).get("name")
-                scored[product] = Ranked(product, score, "rules", reason_for("rules", trend_days, antecedent, name))
+            entry = scored.get(product)
+            if entry is None:
+                scored[product] = [boost, "rules", antecedent]
+            elif boost >= entry[0]:
+                scored[product] = [entry[0] + boost, "rules", antecedent]
             else:
-                scored[product] = Ranked(product, score, base.source, base.reason)
-    ranked = sorted(scored.values(), key=lambda r: -r.score)
-    return [Ranked(r.product_id, round(r.score, 5), r.source, r.reason) for r in ranked[:k]]
+                entry[0] += boost
+    top = heapq.nlargest(k, scored.items(), key=lambda kv: float(kv[1][0]))
+    return [
+        Ranked(product, round(score, 5), source, reason_for(source, trend_days, antecedent, _name(names, antecedent)))
+        for product, (score, source, antecedent) in top
+    ]
+
+
+def _name(names: dict[str, dict[str, Any]], product: str | None) -> str | None:
+    return names.get(product, {}).get("name") if product else None

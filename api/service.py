@@ -9,7 +9,6 @@ from typing import Any
 
 from api.model_cache import ModelView
 from api.ranking import Ranked, best_sellers, treatment
-from api.schemas import Recommendation, RecommendedItem
 from api.state import ApiState
 from common.ab import group_of
 from common.events import ExposureEvent
@@ -21,9 +20,12 @@ class NoModelError(Exception):
     """Nothing is published yet; `recsys batch run` publishes the first model."""
 
 
-async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None) -> Recommendation:
-    """One or two pipelined Redis round trips: the model pointer, the customer's model list and live recent
-    purchases together; then, only when today's basket is not empty, the rules it fires."""
+async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None) -> dict[str, Any]:
+    """The response body (shaped as `Recommendation`). One pipelined Redis round trip: the model pointer, the
+    customer's model list and live recent purchases together; a second only for rules not yet cached.
+
+    Built as plain data on purpose: this is the hot path, and the inputs are our own (validated when they were
+    written), so pydantic validation per item would only cost time."""
     settings, keys = state.settings, state.keys
     group = group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent)
     cached = state.models.view
@@ -47,17 +49,17 @@ async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None =
     else:
         ranked = best_sellers(view.popular, k, view.trend_days)
         strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
-    response = Recommendation(
-        request_id=uuid.uuid4().hex, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
-        strategy=strategy, model_version=view.version, cold_start=model_list is None,
-        items=[_item(r, view) for r in ranked],
-    )
-    state.exposures.publish(ExposureEvent(
-        request_id=response.request_id, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
-        strategy=strategy, model_version=view.version, product_ids=[i.product_id for i in response.items],
-        event_time=at or datetime.now(UTC),
+    request_id = uuid.uuid4().hex
+    state.exposures.publish(ExposureEvent.model_construct(
+        request_id=request_id, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
+        strategy=strategy, model_version=view.version, product_ids=[r.product_id for r in ranked],
+        event_time=at or datetime.now(UTC), schema_version=1,
     ))
-    return response
+    return {
+        "request_id": request_id, "customer_id": customer_id, "experiment": settings.ab_experiment, "group": group,
+        "strategy": strategy, "model_version": view.version, "cold_start": model_list is None,
+        "items": [_item(r, view) for r in ranked],
+    }
 
 
 async def _treatment(state: ApiState, view: ModelView, model_list: list[dict[str, Any]],
@@ -77,7 +79,7 @@ async def _treatment(state: ApiState, view: ModelView, model_list: list[dict[str
     return ranked
 
 
-def _item(ranked: Ranked, view: ModelView) -> RecommendedItem:
+def _item(ranked: Ranked, view: ModelView) -> dict[str, Any]:
     product = view.products.get(ranked.product_id, {})
-    return RecommendedItem(product_id=ranked.product_id, name=product.get("name"), category=product.get("category"),
-                           score=ranked.score, reason=ranked.reason, source=ranked.source)
+    return {"product_id": ranked.product_id, "name": product.get("name"), "category": product.get("category"),
+            "score": ranked.score, "reason": ranked.reason, "source": ranked.source}

@@ -124,6 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/api_latency.json"))
+    parser.add_argument("--workers", type=int, nargs="+", default=list(WORKERS))
+    parser.add_argument("--connections", type=int, nargs="+", default=list(CONCURRENCY))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -140,13 +142,13 @@ def main() -> None:
         ids = prepare(settings, work)
         script = work / "ids.lua"
         script.write_text(WRK_SCRIPT % ",".join(f'"{c}"' for c in ids))
-        for workers in WORKERS:
+        for workers in args.workers:
             port = free_port()
             server = serve(settings, port, workers, work / f"api-{workers}.log")
             try:
                 for name, path in ENDPOINTS.items():
                     wrk(port, path, 8, 1, script)  # warm-up: connections, model cache, rules cache
-                    for connections in CONCURRENCY:
+                    for connections in args.connections:
                         row = {"workers": workers, "endpoint": name, "connections": connections,
                                **wrk(port, path, connections, args.seconds, script)}
                         results.append(row)
@@ -159,7 +161,7 @@ def main() -> None:
                 server.wait(timeout=30)
     finally:
         local.down()
-    summary = report(results)
+    summary = report(results, args.workers, args.connections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": {"nproc": os.cpu_count(), "python": platform.python_version()},
                                     "seconds": args.seconds, "results": results, "targets": summary,
@@ -168,12 +170,12 @@ def main() -> None:
     print(f"JSON: {args.out}")
 
 
-def report(results: list[dict[str, Any]]) -> dict[str, Any]:
-    print(f"\n{'workers':>7} {'endpoint':<10} " + " ".join(f"{'c=' + str(c):>22}" for c in CONCURRENCY))
-    for workers in WORKERS:
+def report(results: list[dict[str, Any]], workers_run: list[int], connections: list[int]) -> dict[str, Any]:
+    print(f"\n{'workers':>7} {'endpoint':<10} " + " ".join(f"{'c=' + str(c):>22}" for c in connections))
+    for workers in workers_run:
         for name in ENDPOINTS:
             cells = [next(r for r in results if r["workers"] == workers and r["endpoint"] == name
-                          and r["connections"] == c) for c in CONCURRENCY]
+                          and r["connections"] == c) for c in connections]
             print(f"{workers:>7} {name:<10} " + " ".join(
                 f"{r['rps']:>7,.0f} {r['p50_ms']:>5.2f}/{r['p99_ms']:<6.2f}ms" for r in cells))
 

@@ -47,7 +47,7 @@ class Visits:
     async def before_order(self, event: PurchaseEvent) -> None:
         assert self.state is not None
         response = await serve(self.state, event.customer_id, self.k, at=event.event_time)
-        self.served[response.group] += 1
+        self.served[response["group"]] += 1
         await self.state.exposures.flush()  # on the topic before the order's purchases are sent
 
     @property

@@ -54,21 +54,21 @@ def test_unknown_customer_gets_a_cold_start_list_said_so(api: TestClient) -> Non
 def test_live_state_reranks_the_treatment_list(api: TestClient, published: Published) -> None:
     customer = _customers(published, "treatment")[1]
     model_list = _model_list(published, customer)
+    listed_by_model = {str(item["product_id"]) for item in model_list}
     rules = {k: json.loads(v) for k, v in published.redis.hgetall(published.keys.model_rules(published.version))
              .items()}
-    antecedent = next(p for p in rules if p != model_list[0]["product_id"])
-    consequent = rules[antecedent][0]["product_id"]
-    # After the model's data ends, the customer buys the model's first pick and a product that fires a rule.
+    # a rule whose consequent the model did not list for this customer: only today's basket can bring it in
+    antecedent, consequent = next((a, r["product_id"]) for a, rs in sorted(rules.items()) for r in rs
+                                  if r["product_id"] not in listed_by_model and a != model_list[0]["product_id"])
+    # After the model's data ends, the customer buys the model's first pick and the rule's antecedent.
     after = float(published.lines["event_time"].max().timestamp()) + 3600
     published.redis.zadd(published.keys.customer_recent(customer),
                          {str(model_list[0]["product_id"]): after, str(antecedent): after})
 
-    items = api.get("/recommend", params={"customer_id": customer, "k": 10}).json()["items"]
-    listed = [i["product_id"] for i in items]
-    assert model_list[0]["product_id"] not in listed
-    if consequent != antecedent:
-        fired = next(i for i in items if i["product_id"] == consequent)
-        assert fired["reason"].startswith("often bought with")
+    items = api.get("/recommend", params={"customer_id": customer, "k": 100}).json()["items"]
+    assert model_list[0]["product_id"] not in [i["product_id"] for i in items]
+    fired = next(i for i in items if i["product_id"] == consequent)
+    assert fired["source"] == "rules" and fired["reason"].startswith("often bought with")
 
 
 @pytest.mark.parametrize("params", [
@@ -89,7 +89,7 @@ def test_every_served_list_is_an_exposure_event(api: TestClient, published: Publ
         time.sleep(0.05)
     lost_before = publisher.lost
     served = [api.get("/recommend", params={"customer_id": c, "k": 4}).json() for c in ("e1", "e2", "e3")]
-    events = asyncio.run(_exposures(published, len(served)))
+    events = asyncio.run(_exposures(published, {body["request_id"] for body in served}))
     by_id = {e.request_id: e for e in events}
     for body in served:
         event = by_id[body["request_id"]]
@@ -99,7 +99,8 @@ def test_every_served_list_is_an_exposure_event(api: TestClient, published: Publ
     assert publisher.lost == lost_before
 
 
-async def _exposures(published: Published, at_least: int) -> list[ExposureEvent]:
+async def _exposures(published: Published, wanted: set[str]) -> list[ExposureEvent]:
+    """Exposures on the topic until all `wanted` request ids are seen (other tests' are there too)."""
     consumer = AIOKafkaConsumer(published.settings.topic_exposures,
                                 bootstrap_servers=published.settings.bootstrap_servers,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
@@ -109,7 +110,7 @@ async def _exposures(published: Published, at_least: int) -> list[ExposureEvent]
         for _ in range(50):
             batches = await consumer.getmany(timeout_ms=200)
             events += [ExposureEvent.model_validate_json(r.value) for rs in batches.values() for r in rs if r.value]
-            if len(events) >= at_least:
+            if wanted <= {e.request_id for e in events}:
                 break
     finally:
         await consumer.stop()
