@@ -107,20 +107,26 @@ def run_command(
     split_date: str | None = SplitOption,
     validation_date: str | None = ValidationOption,
     params: Path | None = ParamsOption,
+    until: str | None = typer.Option(None, "--until", help="Train only on purchases before this date."),
     no_publish: bool = typer.Option(False, "--no-publish", help="Write artifacts only; leave Redis alone."),
 ) -> None:
     """The nightly job: load, EDA, evaluate, refit on everything, segment, publish a new model version."""
     settings = get_settings()
     with friendly_errors():
-        _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish)
+        _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish,
+                  pd.Timestamp(until) if until else None)
 
 
 def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path | None, split_date: str | None,
-              validation_date: str | None, params: Path | None, publish: bool) -> None:
+              validation_date: str | None, params: Path | None, publish: bool,
+              until: pd.Timestamp | None = None) -> None:
     stages = Stages(report=typer.echo)
     started = time.perf_counter()
     with stages.stage("load/clean"):
         loaded = _load(settings, data, preset, mapping)
+        if until is not None:
+            loaded.lines = loaded.lines[loaded.lines["event_time"] < until].reset_index(drop=True)
+            typer.echo(f"  training on {len(loaded.lines):,} lines before {until.date()}")
     if loaded.lines.empty:
         raise typer.BadParameter("no purchase lines to train on")
     client = redis.Redis.from_url(settings.redis_url) if publish else None
