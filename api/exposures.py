@@ -16,13 +16,14 @@ from aiokafka.errors import KafkaError
 from common.events import ExposureEvent
 
 log = logging.getLogger(__name__)
-MAX_QUEUED = 50_000  # beyond this (the broker is away), an exposure is dropped and counted
 DRAIN_AT_ONCE = 2_000
 
 
 class ExposurePublisher:
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, max_queued: int) -> None:
+        """Beyond `max_queued` waiting exposures (the broker is away), a new one is dropped and counted."""
         self.topic = topic
+        self.max_queued = max_queued
         self.bootstrap_servers = bootstrap_servers
         self.producer: AIOKafkaProducer | None = None
         self.sent = 0
@@ -39,12 +40,16 @@ class ExposurePublisher:
 
     def publish(self, event: ExposureEvent) -> None:
         """Never blocks, never raises."""
-        if len(self._queue) >= MAX_QUEUED:
+        if len(self._queue) >= self.max_queued:
             self.lost += 1
             return
         self._queue.append(event)
         self._idle.clear()
         self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
 
     async def connected(self, timeout_s: float) -> bool:
         try:

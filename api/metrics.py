@@ -19,6 +19,8 @@ class Metrics:
         self.latency = Histogram("recsys_http_request_seconds", "Request latency", ["route"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.exposures_sent = Gauge("recsys_exposures_sent", "Exposure events delivered", registry=self.registry)
+        self.exposures_queued = Gauge("recsys_exposures_queued", "Exposure events waiting for the broker",
+                                      registry=self.registry)
         self.exposures_lost = Gauge("recsys_exposures_lost", "Exposure events lost (broker away or overloaded)",
                                     registry=self.registry)
 

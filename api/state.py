@@ -35,6 +35,7 @@ def create_state(settings: Settings) -> ApiState:
     return ApiState(
         settings=settings, redis=client, keys=keys,
         models=ModelCache(client, keys, settings.api_model_check_s),
-        exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures),
+        exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures,
+                                    settings.api_exposure_queue_max),
         metrics=Metrics(),
     )

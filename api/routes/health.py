@@ -35,4 +35,5 @@ async def metrics(state: State) -> Response:
     """Prometheus text format: request counts and latency histograms per route, exposures sent and lost."""
     state.metrics.exposures_sent.set(state.exposures.sent)
     state.metrics.exposures_lost.set(state.exposures.lost)
+    state.metrics.exposures_queued.set(state.exposures.queued)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -77,3 +77,15 @@ def test_no_5xx_on_any_generated_request(api: TestClient) -> None:
             assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
 
         call()
+
+
+def test_a_broker_outage_never_fails_recommend_and_lost_exposures_are_counted(published: Published) -> None:
+    settings = published.settings.model_copy(update={"broker_url": f"kafka://127.0.0.1:{free_port()}",
+                                                     "api_exposure_queue_max": 3})
+    with TestClient(create_app(settings)) as api:
+        for i in range(5):
+            assert api.get("/recommend", params={"customer_id": f"outage{i}"}).status_code == 200
+        metrics = api.get("/metrics").text
+        assert "recsys_exposures_queued 3.0" in metrics
+        assert "recsys_exposures_lost 2.0" in metrics
+        assert api.get("/ab/summary").json()["exposures_lost"] == 2
