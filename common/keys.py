@@ -134,6 +134,16 @@ class KeyLayout:
     def ab_converted_customers(self, experiment: str, group: str) -> str:
         return self._k("ab", experiment, group, "converted")
 
+    def ab_daily(self, experiment: str, group: str) -> str:
+        """Hash: 'exposed:<epoch day>' / 'converted:<epoch day>' -> customers first exposed / first converted that
+        day (event time), for conversion over time."""
+        return self._k("ab", experiment, group, "daily")
+
+    def ab_first_times(self, experiment: str, group: str) -> str:
+        """Hash: 'exposed:<customer>' / 'converted:<customer>' -> the earliest such event time seen, so the daily
+        series counts each customer on the right day whatever order events arrive in."""
+        return self._k("ab", experiment, group, "first")
+
     def ab_customer_groups(self, experiment: str) -> str:
         """Hash: customer id -> group, as the customer's exposures said (for attributing their purchases)."""
         return self._k("ab", experiment, "groups")

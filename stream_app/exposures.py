@@ -18,16 +18,29 @@ local applied, groups = KEYS[1], KEYS[2]
 local counters = {control = KEYS[3], treatment = KEYS[4]}
 local exposed_customers = {control = KEYS[5], treatment = KEYS[6]}
 local converted_customers = {control = KEYS[7], treatment = KEYS[8]}
+local daily = {control = KEYS[9], treatment = KEYS[10]}
+local first = {control = KEYS[11], treatment = KEYS[12]}
+local function count_first(first, daily, kind, customer, ts)
+  -- The customer's earliest `kind` time decides the day it is counted on; an earlier one arriving later moves it.
+  local prev = tonumber(redis.call('HGET', first, kind .. ':' .. customer) or '-1')
+  if prev < 0 or ts < prev then
+    if prev >= 0 then redis.call('HINCRBY', daily, kind .. ':' .. math.floor(prev / 86400), -1) end
+    redis.call('HSET', first, kind .. ':' .. customer, ts)
+    redis.call('HINCRBY', daily, kind .. ':' .. math.floor(ts / 86400), 1)
+  end
+end
+
 local retention, attribution = tonumber(ARGV[1]), tonumber(ARGV[2])
 local batch = cjson.decode(ARGV[3])
 local new, duplicates, max_ts = 0, 0, 0
 for i, e in ipairs(batch) do
   local id, customer, group, ts, products = e[1], e[2], e[3], e[4], e[5]
-  local exposed, bought, converted = KEYS[6 + 3 * i], KEYS[7 + 3 * i], KEYS[8 + 3 * i]
+  local exposed, bought, converted = KEYS[10 + 3 * i], KEYS[11 + 3 * i], KEYS[12 + 3 * i]
   if redis.call('ZADD', applied, 'NX', ts, id) == 1 then
     new = new + 1
     redis.call('HINCRBY', counters[group], 'exposures', 1)
     redis.call('SADD', exposed_customers[group], customer)
+    count_first(first[group], daily[group], 'exposed', customer, ts)
     redis.call('HSET', groups, customer, group)
     local args, shown = {}, {}
     for _, product in ipairs(products) do
@@ -46,6 +59,7 @@ for i, e in ipairs(batch) do
         redis.call('HINCRBY', counters[group], 'converted_items', 1)
         redis.call('HINCRBY', counters[group], 'revenue_cents', tonumber(cents))
         redis.call('SADD', converted_customers[group], customer)
+        count_first(first[group], daily[group], 'converted', customer, tonumber(redis.call('ZSCORE', bought, member)))
       end
     end
     if ts > max_ts then max_ts = ts end
@@ -89,6 +103,8 @@ class ExposureWriter:
             keys.ab_group_counters(exp, "control"), keys.ab_group_counters(exp, "treatment"),
             keys.ab_exposed_customers(exp, "control"), keys.ab_exposed_customers(exp, "treatment"),
             keys.ab_converted_customers(exp, "control"), keys.ab_converted_customers(exp, "treatment"),
+            keys.ab_daily(exp, "control"), keys.ab_daily(exp, "treatment"),
+            keys.ab_first_times(exp, "control"), keys.ab_first_times(exp, "treatment"),
         ]
         for e in mine:
             call_keys += [keys.ab_customer_exposures(exp, e.customer_id),

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
 
-GLOBAL_KEYS = 11
+GLOBAL_KEYS = 15
 KEYS_PER_CUSTOMER = 10
 HEADER_ARGS = 7
 FRESHNESS_SAMPLES = 20_000
@@ -45,6 +45,18 @@ local pop, prodcat, stats, latest, customers, dead_ids = KEYS[1], KEYS[2], KEYS[
 local ab_groups = KEYS[7]
 local ab_counters = {control = KEYS[8], treatment = KEYS[9]}
 local ab_converted = {control = KEYS[10], treatment = KEYS[11]}
+local ab_daily = {control = KEYS[12], treatment = KEYS[13]}
+local ab_first = {control = KEYS[14], treatment = KEYS[15]}
+local function count_first(first, daily, kind, customer, ts)
+  -- The customer's earliest `kind` time decides the day it is counted on; an earlier one arriving later moves it.
+  local prev = tonumber(redis.call('HGET', first, kind .. ':' .. customer) or '-1')
+  if prev < 0 or ts < prev then
+    if prev >= 0 then redis.call('HINCRBY', daily, kind .. ':' .. math.floor(prev / 86400), -1) end
+    redis.call('HSET', first, kind .. ':' .. customer, ts)
+    redis.call('HINCRBY', daily, kind .. ':' .. math.floor(ts / 86400), 1)
+  end
+end
+
 
 local dead_new = 0
 if n_dead > 0 then
@@ -152,6 +164,7 @@ for c = 0, n_customers - 1 do
                 redis.call('HINCRBY', ab_counters[group], 'converted_items', 1)
                 redis.call('HINCRBY', ab_counters[group], 'revenue_cents', ev[6])
                 redis.call('SADD', ab_converted[group], customer)
+                count_first(ab_first[group], ab_daily[group], 'converted', customer, ev[7])
               end
               break
             end
@@ -250,6 +263,8 @@ def batch_call(
         keys.customers_index(), keys.stream_dead_letters(), keys.ab_customer_groups(experiment),
         keys.ab_group_counters(experiment, "control"), keys.ab_group_counters(experiment, "treatment"),
         keys.ab_converted_customers(experiment, "control"), keys.ab_converted_customers(experiment, "treatment"),
+        keys.ab_daily(experiment, "control"), keys.ab_daily(experiment, "treatment"),
+        keys.ab_first_times(experiment, "control"), keys.ab_first_times(experiment, "treatment"),
         *(keys.product_popularity_day(day) for day in day_index),
         *customer_keys,
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +16,7 @@ from common.ab import group_of
 from common.events import ExposureEvent, PurchaseEvent
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter
-from tests.integration.abkit import expected_conversions
+from tests.integration.abkit import conversions, expected_conversions
 from tests.integration.conftest import Isolated
 
 pytestmark = pytest.mark.integration
@@ -73,6 +75,9 @@ def _counted(isolated: Isolated) -> dict[str, dict[str, int]]:
 def test_conversions_equal_a_direct_computation(isolated: Isolated, order: str) -> None:
     exposures, purchases = _history(seed=3)
     expected = expected_conversions(exposures, purchases, WINDOW)
+    converted_at: dict[str, list[tuple[str, float]]] = {"control": [], "treatment": []}
+    for group, purchase in conversions(exposures, purchases, WINDOW):
+        converted_at[group].append((purchase.customer_id, purchase.event_time.timestamp()))
     assert expected["control"]["converted_items"] > 0 and expected["treatment"]["converted_items"] > 0
     if order == "exposures_first":
         steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]] = [
@@ -92,3 +97,20 @@ def test_conversions_equal_a_direct_computation(isolated: Isolated, order: str) 
     assert _counted(isolated) == expected
     exposed = isolated.redis.hgetall(isolated.keys.ab_group_counters(EXPERIMENT, "treatment"))
     assert int(exposed["exposures"]) == sum(e.group == "treatment" for e in exposures)
+    for group in ("control", "treatment"):  # the daily series counts each customer once, on the right day
+        daily = {str(k): int(v) for k, v in isolated.redis.hgetall(isolated.keys.ab_daily(EXPERIMENT, group)).items()
+                 if int(v)}
+        want_exposed = Counter(int(t // 86400) for t in _first(
+            (e.customer_id, e.event_time.timestamp()) for e in exposures if e.group == group).values())
+        want_converted = Counter(int(t // 86400) for t in _first(converted_at[group]).values())
+        assert {k: v for k, v in daily.items() if k.startswith("exposed:")} == {
+            f"exposed:{d}": n for d, n in want_exposed.items()}
+        assert {k: v for k, v in daily.items() if k.startswith("converted:")} == {
+            f"converted:{d}": n for d, n in want_converted.items()}
+
+
+def _first(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    earliest: dict[str, float] = {}
+    for customer, ts in pairs:
+        earliest[customer] = min(ts, earliest.get(customer, ts))
+    return earliest
