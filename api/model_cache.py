@@ -24,6 +24,7 @@ class ModelView:
     # Rules per antecedent product, filled on first use: a version never changes, so a product's rules are
     # read from Redis once per process and `/recommend` stays one round trip once warm.
     rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    all_rules: list[dict[str, Any]] | None = None  # every rule as a row, for /rules
 
 
 @dataclass

@@ -21,13 +21,45 @@ class NoModelError(Exception):
 
 
 async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None) -> dict[str, Any]:
-    """The response body (shaped as `Recommendation`). One pipelined Redis round trip: the model pointer, the
-    customer's model list and live recent purchases together; a second only for rules not yet cached.
+    """The response body (shaped as `Recommendation`), logged as an exposure. One pipelined Redis round trip:
+    the model pointer, the customer's model list and live recent purchases together; a second only for rules
+    not yet cached.
 
     Built as plain data on purpose: this is the hot path, and the inputs are our own (validated when they were
     written), so pydantic validation per item would only cost time."""
-    settings, keys = state.settings, state.keys
+    settings = state.settings
     group = group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent)
+    view, model_list, recent = await _context(state, customer_id)
+    ranked, strategy = await _for_group(state, group, view, model_list, recent, k)
+    request_id = uuid.uuid4().hex
+    state.exposures.publish(ExposureEvent.model_construct(
+        request_id=request_id, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
+        strategy=strategy, model_version=view.version, product_ids=[r.product_id for r in ranked],
+        event_time=at or datetime.now(UTC), schema_version=1,
+    ))
+    return {
+        "request_id": request_id, "customer_id": customer_id, "experiment": settings.ab_experiment, "group": group,
+        "strategy": strategy, "model_version": view.version, "cold_start": model_list is None,
+        "items": [_item(r, view) for r in ranked],
+    }
+
+
+async def preview(state: ApiState, customer_id: str, k: int) -> dict[str, Any]:
+    """What each group would be shown, side by side; not an exposure."""
+    settings = state.settings
+    view, model_list, recent = await _context(state, customer_id)
+    groups = {}
+    for group in ("control", "treatment"):
+        ranked, strategy = await _for_group(state, group, view, model_list, recent, k)
+        groups[group] = {"strategy": strategy, "items": [_item(r, view) for r in ranked]}
+    return {"customer_id": customer_id, "model_version": view.version, "cold_start": model_list is None,
+            "assigned_group": group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent),
+            "groups": groups}
+
+
+async def _context(state: ApiState, customer_id: str
+                   ) -> tuple[ModelView, list[dict[str, Any]] | None, list[tuple[str, float]]]:
+    keys = state.keys
     cached = state.models.view
     pipe = state.redis.pipeline(transaction=False)
     pipe.get(keys.model_current())
@@ -41,25 +73,15 @@ async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None =
     topn_raw = rest[0] if rest and cached is not None and cached.version == view.version else (
         await state.redis.hget(keys.model_topn(view.version), customer_id))
     model_list: list[dict[str, Any]] | None = json.loads(topn_raw) if topn_raw else None
-    recent = [(p.decode(), float(ts)) for p, ts in recent_raw]
+    return view, model_list, [(p.decode(), float(ts)) for p, ts in recent_raw]
 
+
+async def _for_group(state: ApiState, group: str, view: ModelView, model_list: list[dict[str, Any]] | None,
+                     recent: list[tuple[str, float]], k: int) -> tuple[list[Ranked], str]:
     if group == "treatment" and model_list is not None:
-        ranked = await _treatment(state, view, model_list, recent, k)
-        strategy = "model"
-    else:
-        ranked = best_sellers(view.popular, k, view.trend_days)
-        strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
-    request_id = uuid.uuid4().hex
-    state.exposures.publish(ExposureEvent.model_construct(
-        request_id=request_id, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
-        strategy=strategy, model_version=view.version, product_ids=[r.product_id for r in ranked],
-        event_time=at or datetime.now(UTC), schema_version=1,
-    ))
-    return {
-        "request_id": request_id, "customer_id": customer_id, "experiment": settings.ab_experiment, "group": group,
-        "strategy": strategy, "model_version": view.version, "cold_start": model_list is None,
-        "items": [_item(r, view) for r in ranked],
-    }
+        return await _treatment(state, view, model_list, recent, k), "model"
+    strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
+    return best_sellers(view.popular, k, view.trend_days), strategy
 
 
 async def _treatment(state: ApiState, view: ModelView, model_list: list[dict[str, Any]],

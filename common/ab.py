@@ -53,3 +53,14 @@ def two_proportions(control_conv: int, control_n: int, treatment_conv: int, trea
     z = diff / se_pooled if se_pooled > 0 else None
     p_value = math.erfc(abs(z) / math.sqrt(2)) if z is not None else None
     return Race(p_c, p_t, diff, relative, diff - Z_95 * se, diff + Z_95 * se, z, p_value)
+
+
+def proportion_interval(successes: int, n: int) -> tuple[float, float]:
+    """Wilson 95% interval of a proportion (sensible at 0 and 1, unlike Wald); (0, 0) when n is 0."""
+    if n == 0:
+        return 0.0, 0.0
+    p = successes / n
+    denominator = 1 + Z_95**2 / n
+    centre = (p + Z_95**2 / (2 * n)) / denominator
+    half = Z_95 * math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)

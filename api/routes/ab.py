@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
+from typing import Any
+
 from fastapi import APIRouter
 
 from api.deps import State
 from api.schemas import AbSummary, GroupResult
 from api.state import ApiState
-from common.ab import two_proportions
+from common.ab import proportion_interval, two_proportions
 
 router = APIRouter(tags=["ab"])
 GROUPS = ("control", "treatment")
+EPOCH = date(1970, 1, 1)
 
 
 @router.get("/ab/summary", response_model=AbSummary)
@@ -49,3 +53,31 @@ async def read_summary(state: ApiState) -> AbSummary:
 
 def _finite(value: float) -> float | None:
     return None if value != value else value
+
+
+@router.get("/ab/timeline")
+async def ab_timeline(state: State) -> dict[str, Any]:
+    """Conversion per group over event-time days: cumulative customers exposed and converted (each counted on
+    the day of their first exposure / first conversion), the rate and its 95% interval."""
+    keys, experiment = state.keys, state.settings.ab_experiment
+    pipe = state.redis.pipeline(transaction=False)
+    for group in GROUPS:
+        pipe.hgetall(keys.ab_daily(experiment, group))
+    daily = await pipe.execute()
+    series = {}
+    for group, raw in zip(GROUPS, daily, strict=True):
+        counts: dict[int, dict[str, int]] = {}
+        for field, value in raw.items():
+            kind, day = field.decode().split(":")
+            counts.setdefault(int(day), {"exposed": 0, "converted": 0})[kind] = int(value)
+        exposed = converted = 0
+        rows = []
+        for day in sorted(counts):
+            exposed += counts[day]["exposed"]
+            converted += counts[day]["converted"]
+            low, high = proportion_interval(converted, exposed)
+            rows.append({"date": (EPOCH + timedelta(days=day)).isoformat(), "exposed": exposed,
+                         "converted": converted, "rate": converted / exposed if exposed else 0.0,
+                         "ci_low": low, "ci_high": high})
+        series[group] = rows
+    return {"experiment": experiment, "series": series}

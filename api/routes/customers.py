@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
@@ -11,6 +12,7 @@ from common.rfm import RfmState
 
 router = APIRouter(tags=["customers"])
 RECENT_SHOWN = 20
+EXPOSURES_SHOWN = 50
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerView, responses={404: {"description": "unknown"}})
@@ -42,3 +44,27 @@ async def customer(state: State, customer_id: CustomerIdPath) -> CustomerView:
         recent=[Purchase(product_id=p.decode(), last_purchased_at=ts) for p, ts in recent],
         categories={k.decode(): int(v) for k, v in categories.items()},
     )
+
+
+@router.get("/customers/{customer_id}/exposures")
+async def exposures(state: State, customer_id: CustomerIdPath) -> dict[str, Any]:
+    """The latest products shown to the customer (event time) and whether they bought each one afterwards,
+    within the attribution window."""
+    keys, experiment = state.keys, state.settings.ab_experiment
+    window = state.settings.ab_attribution_days * 86400
+    pipe = state.redis.pipeline(transaction=False)
+    pipe.zrevrange(keys.ab_customer_exposures(experiment, customer_id), 0, EXPOSURES_SHOWN - 1, withscores=True)
+    pipe.zrange(keys.ab_customer_purchases(experiment, customer_id), 0, -1, withscores=True)
+    pipe.hget(keys.ab_customer_groups(experiment), customer_id)
+    shown, bought, group = await pipe.execute()
+    purchases: dict[str, list[float]] = {}
+    for member, ts in bought:
+        purchases.setdefault(member.decode().split("|")[0], []).append(ts)
+    view = state.models.view
+    rows = []
+    for member, shown_at in shown:
+        product = member.decode().split("|")[0]
+        after = [ts for ts in purchases.get(product, []) if shown_at <= ts <= shown_at + window]
+        rows.append({"product_id": product, "name": view.products.get(product, {}).get("name") if view else None,
+                     "shown_at": shown_at, "bought_at": min(after) if after else None})
+    return {"customer_id": customer_id, "group": group.decode() if group else None, "shown": rows}

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import State
 from api.model_cache import ModelView
@@ -33,3 +33,55 @@ async def segments(state: State) -> dict[str, Any]:
     view = await require_model(state)
     raw = await state.redis.get(state.keys.model_segment_summary(view.version))
     return {"model_version": view.version, "segments": json.loads(raw or "[]")}
+
+
+@router.get("/model/versions")
+async def versions(state: State) -> dict[str, Any]:
+    """Every kept version, newest first, with its publish time, data window and headline metrics."""
+    entries = cast(list[tuple[bytes, float]],
+                   await state.redis.zrevrange(state.keys.model_versions(), 0, -1, withscores=True))
+    current = await state.redis.get(state.keys.model_current())
+    pipe = state.redis.pipeline(transaction=False)
+    for version, _ in entries:
+        pipe.get(state.keys.model_card(version.decode()))
+    cards = await pipe.execute()
+    rows = []
+    for (version, published_at), raw in zip(entries, cards, strict=True):
+        card = json.loads(raw or "{}")
+        rows.append({"version": version.decode(), "published_at": published_at, "current": version == current,
+                     "data_window": card.get("data_window"), "headline": card.get("headline")})
+    return {"versions": rows}
+
+
+@router.get("/rules")
+async def rules(
+    state: State,
+    level: Annotated[Literal["product", "category"], Query()] = "product",
+    sort: Annotated[Literal["lift", "confidence", "support"], Query()] = "lift",
+    min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.0,
+    min_lift: Annotated[float, Query(ge=0, le=1e6)] = 0.0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    """The published association rules, filtered and sorted."""
+    view = await require_model(state)
+    if level == "category":
+        found = json.loads(await state.redis.get(state.keys.model_category_rules(view.version)) or "[]")
+    else:
+        found = await _product_rules(state, view)
+    kept = [r for r in found if r["confidence"] >= min_confidence and r["lift"] >= min_lift]
+    kept.sort(key=lambda r: -float(r[sort]))
+    return {"model_version": view.version, "level": level, "total": len(kept), "rules": kept[:limit]}
+
+
+async def _product_rules(state: ApiState, view: ModelView) -> list[dict[str, Any]]:
+    """All pair rules as antecedent -> consequent rows, read once per version and process."""
+    if view.all_rules is None:
+        raw = cast(dict[bytes, bytes], await state.redis.hgetall(state.keys.model_rules(view.version)))
+        view.all_rules = [
+            {"antecedents": [a.decode()], "consequents": [r["product_id"]], "support": r["support"],
+             "confidence": r["confidence"], "lift": r["lift"]}
+            for a, rs in raw.items() for r in json.loads(rs)
+        ]
+    for row in view.all_rules:
+        row["names"] = [view.products.get(p, {}).get("name") for p in row["antecedents"] + row["consequents"]]
+    return view.all_rules

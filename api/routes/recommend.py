@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Response
 
 from api.deps import CustomerIdQuery, State, TopK
 from api.schemas import Problem, Recommendation
-from api.service import serve
+from api.service import preview, serve
 
 router = APIRouter(tags=["recommend"])
 
@@ -18,3 +19,10 @@ async def recommend(state: State, customer_id: CustomerIdQuery, k: TopK = 5) -> 
     state, control gets best-sellers. Every response is logged as an exposure."""
     # Returned as a ready response: FastAPI would otherwise validate the body against the model again.
     return Response(json.dumps(await serve(state, customer_id, k)).encode(), media_type="application/json")
+
+
+@router.get("/recommend/preview")
+async def recommend_preview(state: State, customer_id: CustomerIdQuery, k: TopK = 5) -> dict[str, Any]:
+    """What each A/B group would show this customer, side by side, with reasons. Not logged as an exposure
+    (for people looking, not for the experiment)."""
+    return await preview(state, customer_id, k)

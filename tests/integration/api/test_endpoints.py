@@ -57,3 +57,43 @@ def test_metrics_count_requests_by_route(api: TestClient) -> None:
     text = api.get("/metrics").text
     assert 'recsys_http_requests_total{method="GET",route="/recommend",status="200"} 3.0' in text
     assert 'recsys_http_request_seconds_bucket{le="0.005",route="/recommend"}' in text
+
+
+def test_preview_shows_both_groups_and_logs_no_exposure(api: TestClient, published: Published) -> None:
+    publisher = api.app.state.api.exposures  # type: ignore[attr-defined]
+    before = publisher.sent + publisher.lost + publisher.queued
+    customer = str(published.lines["customer_id"].iloc[3])
+    body = api.get("/recommend/preview", params={"customer_id": customer, "k": 4}).json()
+    popular = json.loads(str(published.redis.get(published.keys.model_popular(published.version))))
+    topn = json.loads(str(published.redis.hget(published.keys.model_topn(published.version), customer)))
+    assert [i["product_id"] for i in body["groups"]["control"]["items"]] == [p["product_id"] for p in popular[:4]]
+    assert [i["product_id"] for i in body["groups"]["treatment"]["items"]] == [p["product_id"] for p in topn[:4]]
+    assert publisher.sent + publisher.lost + publisher.queued == before
+
+
+def test_rules_are_filtered_and_sorted(api: TestClient) -> None:
+    body = api.get("/rules", params={"sort": "confidence", "min_lift": 1.5, "limit": 20}).json()
+    confidences = [r["confidence"] for r in body["rules"]]
+    assert confidences == sorted(confidences, reverse=True) and len(confidences) == min(20, body["total"])
+    assert all(r["lift"] >= 1.5 for r in body["rules"])
+    assert api.get("/rules", params={"sort": "nonsense"}).status_code == 422
+
+
+def test_versions_and_timeline(api: TestClient, published: Published) -> None:
+    versions = api.get("/model/versions").json()["versions"]
+    assert [v["version"] for v in versions if v["current"]] == [published.version]
+    keys, experiment = published.keys, published.settings.ab_experiment
+    published.redis.hset(keys.ab_daily(experiment, "treatment"),
+                         mapping={"exposed:19000": 4, "converted:19000": 1, "exposed:19001": 6, "converted:19002": 2})
+    series = api.get("/ab/timeline").json()["series"]["treatment"]
+    assert [(r["date"], r["exposed"], r["converted"]) for r in series] == [
+        ("2022-01-08", 4, 1), ("2022-01-09", 10, 1), ("2022-01-10", 10, 3)]
+    assert series[-1]["rate"] == 0.3 and series[-1]["ci_low"] < 0.3 < series[-1]["ci_high"]
+
+
+def test_customer_exposures_say_what_was_bought_after(api: TestClient, published: Published) -> None:
+    keys, experiment = published.keys, published.settings.ab_experiment
+    published.redis.zadd(keys.ab_customer_exposures(experiment, "x1"), {"p1|r1": 1000.0, "p2|r1": 1000.0})
+    published.redis.zadd(keys.ab_customer_purchases(experiment, "x1"), {"p1|e1|500": 2000.0, "p2|e2|500": 10.0})
+    shown = {r["product_id"]: r for r in api.get("/customers/x1/exposures").json()["shown"]}
+    assert shown["p1"]["bought_at"] == 2000.0 and shown["p2"]["bought_at"] is None
