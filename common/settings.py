@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     ui_port: int = 8501
+    ui_api_url: str | None = None  # where the UI finds the API (default: http://api_host:api_port)
+    ui_refresh_s: float = Field(default=3.0, gt=0)  # the live page's refresh period
 
     # Folders.
     run_dir: Path = Path(".run")
@@ -77,6 +79,10 @@ class Settings(BaseSettings):
         if not value or ":" in value:
             raise ValueError("key_prefix must be non-empty and contain no ':'")
         return value
+
+    @property
+    def api_base_url(self) -> str:
+        return self.ui_api_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
     def broker_host(self) -> str:

@@ -5,7 +5,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.api.conftest import Published
+from tests.integration.conftest import Published
 
 pytestmark = pytest.mark.integration
 

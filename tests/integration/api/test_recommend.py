@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from common.ab import group_of
 from common.events import ExposureEvent
-from tests.integration.api.conftest import Published
+from tests.integration.conftest import Published
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from api.main import create_app
 from stack.local import redis_binary, redis_is_healthy
-from tests.integration.api.conftest import Published
-from tests.integration.conftest import free_port
+from tests.integration.conftest import Published, free_port
 
 pytestmark = pytest.mark.integration
 

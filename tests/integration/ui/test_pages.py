@@ -1,0 +1,118 @@
+"""Every page rendered by Streamlit's AppTest against the real API (over Redis with a published model, live
+stream state and an experiment): no exception, and the key numbers are the ones in Redis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.integration.conftest import Published
+
+pytestmark = pytest.mark.integration
+PAGES = Path(__file__).resolve().parents[3] / "ui" / "pages"
+
+
+def _run(page: str, **query: str) -> AppTest:
+    app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=30)
+    for key, value in query.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+    return app
+
+
+def _metrics(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def test_live_shows_the_stream_counters(ui_env: str, published: Published) -> None:
+    app = _run("live")
+    stats = published.redis.hgetall(published.keys.stream_stats())
+    metrics = _metrics(app)
+    assert metrics["events processed"] == f"{int(stats['processed']):,}" == f"{len(published.lines):,}"
+    assert metrics["dead-lettered"] == "0"
+    assert app.title[0].value == "Live stream"
+    latest = app.dataframe[0].value
+    assert len(latest) == min(20, published.redis.llen(published.keys.stream_latest()))
+    newest = json.loads(str(published.redis.lindex(published.keys.stream_latest(), 0)))
+    assert latest.iloc[0]["customer_id"] == newest["customer_id"]
+
+
+def test_customer_shows_segment_groups_and_exposures(ui_env: str, published: Published) -> None:
+    customer = str(published.lines["customer_id"].iloc[-1])
+    app = _run("customer", customer_id=customer)
+    segment = json.loads(str(published.redis.hget(published.keys.model_segments(published.version), customer)))
+    rfm = published.redis.hgetall(published.keys.customer_rfm(customer))
+    metrics = _metrics(app)
+    assert metrics["segment"] == segment["segment"]
+    assert metrics["orders"] == f"{int(rfm['orders']):,}"
+    frames = [f.value for f in app.dataframe]
+    assert len(frames) == 3  # the two groups side by side, then what was shown
+    assert len(frames[0]) == len(frames[1]) == 10
+    assert set(frames[2]["product_id"]) <= set(published.lines["product_id"])
+
+
+def test_segments_table_is_the_published_one(ui_env: str, published: Published) -> None:
+    app = _run("segments")
+    summary = json.loads(str(published.redis.get(published.keys.model_segment_summary(published.version))))
+    table = app.dataframe[0].value
+    assert list(table["segment"]) == [s["segment"] for s in summary]
+    assert list(table["customers"]) == [s["customers"] for s in summary]
+
+
+def test_rules_caption_counts_the_published_rules(ui_env: str, published: Published) -> None:
+    app = _run("rules")
+    raw = published.redis.hgetall(published.keys.model_rules(published.version))
+    passing = sum(1 for rules in raw.values() for r in json.loads(rules) if r["confidence"] >= 0.1 and r["lift"] >= 1)
+    assert f"{passing:,} product rules pass the filters" in app.caption[0].value
+
+
+def test_model_shows_the_current_version_and_its_evaluation(ui_env: str, published: Published) -> None:
+    app = _run("model")
+    card = json.loads(str(published.redis.get(published.keys.model_card(published.version))))
+    assert _metrics(app)["version"] == published.version
+    table = app.dataframe[0].value
+    hybrid = table[(table["model"] == "hybrid") & (table["variant"] == "all items")].iloc[0]
+    assert hybrid["ndcg@10"] == pytest.approx(card["evaluation"]["table"]["all_items"]["hybrid"]["ndcg@10"])
+
+
+def test_ab_shows_the_conversion_per_group(ui_env: str, published: Published) -> None:
+    app = _run("ab")
+    keys, experiment = published.keys, published.settings.ab_experiment
+    for group in ("control", "treatment"):
+        exposed = published.redis.scard(keys.ab_exposed_customers(experiment, group))
+        converted = published.redis.scard(keys.ab_converted_customers(experiment, group))
+        assert exposed > 0
+        assert _metrics(app)[f"{group} conversion"] == f"{converted / exposed:.1%}"
+    assert any(text in m.value for m in app.markdown for text in ("wins by", "Not yet significant")), [m.value for m in app.markdown]
+
+
+def test_data_shows_the_cleaning_report(ui_env: str, published: Published) -> None:
+    app = _run("data")
+    card = json.loads(str(published.redis.get(published.keys.model_card(published.version))))
+    metrics = _metrics(app)
+    assert metrics["raw rows"] == f"{card['cleaning']['raw_rows']:,}"
+    assert metrics["kept rows"] == f"{card['cleaning']['kept_rows']:,}"
+
+
+def test_pages_explain_what_to_run_when_the_api_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+
+    from common.settings import get_settings
+
+    monkeypatch.setenv("RECSYS_UI_API_URL", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+    try:
+        for page in ("live", "segments", "model", "ab", "data"):
+            app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=30)
+            app.run()
+            assert not app.exception
+            assert "recsys serve" in app.error[0].value
+    finally:
+        get_settings.cache_clear()
+        st.cache_resource.clear()

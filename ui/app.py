@@ -1,0 +1,19 @@
+"""`recsys ui`: the Streamlit app. Every page is a client of the API."""
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="recsys", page_icon=":shopping_trolley:", layout="wide")
+navigation = st.navigation([
+    st.Page(PAGES / "live.py", title="Live", url_path="live", default=True),
+    st.Page(PAGES / "customer.py", title="Customer", url_path="customer"),
+    st.Page(PAGES / "segments.py", title="Segments", url_path="segments"),
+    st.Page(PAGES / "rules.py", title="Rules", url_path="rules"),
+    st.Page(PAGES / "model.py", title="Model", url_path="model"),
+    st.Page(PAGES / "ab.py", title="A/B test", url_path="ab"),
+    st.Page(PAGES / "data.py", title="Data", url_path="data"),
+])
+navigation.run()

@@ -1,0 +1,38 @@
+"""The UI's only source of data: the API over HTTP (the UI reads no Redis keys and no model files)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+TIMEOUT_S = 5.0
+
+
+class ApiUnavailable(Exception):
+    """The API did not answer (not running, or its Redis is down): the page says so instead of failing."""
+
+
+class NotReady(Exception):
+    """The API answered that something is missing (e.g. no model yet); the message says what to run."""
+
+
+class ApiClient:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def get(self, path: str, **params: Any) -> Any:
+        # A connection per call: a page makes a handful, and nothing is left open when Streamlit drops the client.
+        try:
+            with httpx.Client(base_url=self.base_url, timeout=TIMEOUT_S) as http:
+                response = http.get(path, params={k: v for k, v in params.items() if v is not None})
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"the API at {self.base_url} is not answering ({type(exc).__name__}): "
+                                 "start it with `recsys serve`") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code == 503:
+            raise NotReady(response.json().get("detail", "the API is not ready"))
+        if response.status_code >= 400:
+            raise ApiUnavailable(f"{path}: HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()

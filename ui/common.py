@@ -1,0 +1,33 @@
+"""What every page shares: the API client, and how a page says the API is down or something is missing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import streamlit as st
+
+from common.settings import get_settings
+from ui.client import ApiClient, ApiUnavailable, NotReady
+
+
+@st.cache_resource
+def client() -> ApiClient:
+    return ApiClient(get_settings().api_base_url)
+
+
+def fetch(path: str, **params: Any) -> Any:
+    """The API's answer, or a clear message on the page and `None`."""
+    try:
+        return client().get(path, **params)
+    except ApiUnavailable as exc:
+        st.error(f"API unavailable: {exc}")
+    except NotReady as exc:
+        st.info(f"Not ready yet: {exc}")
+    return None
+
+
+def when(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,62 @@
+"""Customer: purchases, RFM and segment, recommendations as each A/B group sees them, and what was bought after."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from ui.common import fetch, when
+
+st.title("Customer")
+latest = fetch("/stream/stats")
+recent_ids = list(dict.fromkeys(p["customer_id"] for p in (latest or {}).get("latest", [])))
+default = st.query_params.get("customer_id", recent_ids[0] if recent_ids else "")
+picked = st.selectbox("Recent customers", recent_ids, index=None, placeholder="pick one who just bought")
+customer_id = st.text_input("Customer id", value=picked or default).strip()
+
+if not customer_id:
+    st.info("Type a customer id, or pick one of the customers who just bought (needs the stream running).")
+    st.stop()
+view = fetch(f"/customers/{customer_id}")
+if view is None:
+    st.warning(f"No customer {customer_id!r} in the stream or the model.")
+    st.stop()
+
+rfm = view["rfm"]
+cols = st.columns(5)
+cols[0].metric("segment", (view.get("segment") or {}).get("segment", "-"))
+cols[1].metric("orders", f"{int(rfm.get('orders', 0)):,}")
+cols[2].metric("spent", f"{rfm.get('monetary_cents', 0) / 100:,.2f}")
+cols[3].metric("recency (days)", "-" if view["recency_days"] is None else f"{view['recency_days']:.1f}")
+cols[4].metric("last purchase", when(rfm.get("last_ts")))
+
+st.subheader("Purchase timeline (latest products)")
+recent = pd.DataFrame(view["recent"])
+if recent.empty:
+    st.info("No live purchases for this customer yet (the stream has not seen them).")
+else:
+    recent["when"] = pd.to_datetime(recent["last_purchased_at"], unit="s", utc=True)
+    st.altair_chart(alt.Chart(recent).mark_circle(size=90).encode(
+        x=alt.X("when:T", title="last purchased"), y=alt.Y("product_id:N", title="product", sort="-x"),
+        tooltip=["product_id", "when"]).properties(height=min(30 * len(recent) + 40, 500)),
+        use_container_width=True)
+
+st.subheader("Recommendations per A/B group")
+preview = fetch("/recommend/preview", customer_id=customer_id, k=10)
+if preview is not None:
+    st.caption(f"Model {preview['model_version']}; this customer is in the **{preview['assigned_group']}** group"
+               + (" (cold start: unknown to the model)" if preview["cold_start"] else ""))
+    for column, (group, shown) in zip(st.columns(2), preview["groups"].items(), strict=True):
+        column.markdown(f"**{group}** ({shown['strategy'].replace('_', ' ')})")
+        column.dataframe(pd.DataFrame(shown["items"])[["product_id", "name", "score", "reason"]], hide_index=True,
+                         use_container_width=True)
+
+st.subheader("Shown to them, and bought after")
+exposures = fetch(f"/customers/{customer_id}/exposures")
+if exposures and exposures["shown"]:
+    shown = pd.DataFrame(exposures["shown"])
+    shown["shown"] = shown["shown_at"].map(when)
+    shown["bought after"] = shown["bought_at"].map(lambda t: when(t) if t else "")
+    st.dataframe(shown[["product_id", "name", "shown", "bought after"]], hide_index=True, use_container_width=True)
+else:
+    st.info("Nothing shown to this customer yet (exposures come from `/recommend` or a replay with "
+            "`--simulate-visits`).")
