@@ -36,7 +36,8 @@ async def _seed(published: Published) -> None:
         ExposureEvent(request_id=f"seed-{row.customer_id}", customer_id=str(row.customer_id),
                       experiment=settings.ab_experiment, strategy="model", model_version=published.version,
                       group=group_of(settings.ab_salt, str(row.customer_id), settings.ab_treatment_percent),
-                      product_ids=[str(row.product_id) if i % 3 else "never-bought"], event_time=_utc(row.event_time) - timedelta(hours=1))
+                      product_ids=[str(row.product_id) if i % 3 else "never-bought"],
+                      event_time=_utc(row.event_time) - timedelta(hours=1))
         for i, row in enumerate(last_orders.itertuples())
     ]
     await exposures.apply(visits)

@@ -88,7 +88,8 @@ def test_ab_shows_the_conversion_per_group(ui_env: str, published: Published) ->
         converted = published.redis.scard(keys.ab_converted_customers(experiment, group))
         assert exposed > 0
         assert _metrics(app)[f"{group} conversion"] == f"{converted / exposed:.1%}"
-    assert any(text in m.value for m in app.markdown for text in ("wins by", "Not yet significant")), [m.value for m in app.markdown]
+    verdicts = [m.value for m in app.markdown]
+    assert any(text in v for v in verdicts for text in ("wins by", "Not yet significant")), verdicts
 
 
 def test_data_shows_the_cleaning_report(ui_env: str, published: Published) -> None:
