@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="recsys", page_icon=":shopping_trolley:", layout="wide")
 navigation = st.navigation([

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests.integration.conftest import Published
 
 pytestmark = pytest.mark.integration
-PAGES = Path(__file__).resolve().parents[3] / "ui" / "pages"
+PAGES = Path(__file__).resolve().parents[3] / "ui" / "views"
 
 
 def _run(page: str, **query: str) -> AppTest:

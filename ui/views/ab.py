@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from common.settings import get_settings
-from ui.common import fetch
+from ui.shared import fetch
 
 st.title("A/B test")
 SIGNIFICANCE = 0.05

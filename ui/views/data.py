@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ui.common import fetch
+from ui.shared import fetch
 
 st.title("Data quality and exploration")
 card = fetch("/model")

@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ui.common import fetch, when
+from ui.shared import fetch, when
 
 st.title("Model")
 card = fetch("/model")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from common.settings import get_settings
-from ui.common import fetch, when
+from ui.shared import fetch, when
 
 st.title("Live stream")
 HISTORY = 120  # rate samples kept for the chart

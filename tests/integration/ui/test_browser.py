@@ -1,0 +1,80 @@
+"""Every page in a real headless Chromium, against `recsys ui` and `recsys serve` on the local stack: the page
+loads, shows its title and a chart, and no error box. Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Published, free_port
+from tests.integration.streamkit import RECSYS
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
+PAGES = {"live": "Live stream", "customer": "Customer", "segments": "Customer segments (RFM)",
+         "rules": "Association rules", "model": "Model", "ab": "A/B test", "data": "Data quality and exploration"}
+LOAD_TIMEOUT_MS = 45_000
+
+
+@pytest.fixture(scope="module")
+def ui_url(api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        message = (f"CHROMIUM IS NOT INSTALLED ({CHROMIUM}): the real-browser UI test is SKIPPED. "
+                   "Install it with `apt-get install -y chromium` (.ci/run does).")
+        pytest.skip(message)  # listed in the run's summary (-ra)
+    port = free_port()
+    log = tmp_path_factory.mktemp("ui") / "ui.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([RECSYS, "ui", "--port", str(port), "--api-url", api_url], stdout=out,
+                                  stderr=subprocess.STDOUT, env=os.environ | {"RECSYS_UI_REFRESH_S": "2"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError(f"recsys ui did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_every_page_renders_in_chromium(ui_url: str, published: Published) -> None:
+    from playwright.sync_api import sync_playwright
+
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    customer = str(published.lines["customer_id"].iloc[-1])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for path, title in PAGES.items():
+                query = f"?customer_id={customer}" if path == "customer" else ""
+                page.goto(f"{ui_url}/{path}{query}")
+                page.get_by_role("heading", name=title, exact=True).wait_for(timeout=LOAD_TIMEOUT_MS)
+                page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(state="visible",
+                                                                             timeout=LOAD_TIMEOUT_MS)
+                page.wait_for_timeout(500)  # let the chart finish drawing for the screenshot
+                page.screenshot(path=str(SCREENSHOTS / f"{path}.png"), full_page=True)
+                errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+                assert errors.count() == 0, f"{path}: {errors.first.inner_text()}"
+        finally:
+            browser.close()
+    assert sorted(p.stem for p in SCREENSHOTS.glob("*.png")) == sorted(PAGES)
