@@ -17,14 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-demo: install ## run the system on the synthetic default (local broker + Redis, no Docker)
-	$(BIN)/recsys stack up
-	$(BIN)/recsys data generate
-	$(BIN)/recsys data inspect data/synthetic --preset case_study --report artifacts/cleaning_report.json
-	$(BIN)/recsys batch run --data data/synthetic --preset case_study
+demo: install ## run the whole system on the synthetic default (or DATA=... PRESET=...), no Docker
+	$(BIN)/recsys up
 
 stop: ## stop everything `make demo` started
-	$(BIN)/recsys stack down
+	$(BIN)/recsys down
 
 lint: install ## ruff + mypy --strict
 	$(BIN)/ruff check .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import batch_cmd, data_cmd, serve_cmd, stack_cmd, stream_cmd, ui_cmd
+from cli import batch_cmd, data_cmd, serve_cmd, stack_cmd, stream_cmd, system_cmd, ui_cmd
 
 app = typer.Typer(
     help="Event-driven product recommender: local stack, data, stream, batch, API and UI.",
@@ -19,6 +19,8 @@ app.command("replay")(stream_cmd.replay_command)
 app.command("stream")(stream_cmd.stream_command)
 app.command("serve")(serve_cmd.serve_command)
 app.command("ui")(ui_cmd.ui_command)
+app.command("up")(system_cmd.up_command)
+app.command("down")(system_cmd.down_command)
 
 if __name__ == "__main__":
     app()

@@ -27,6 +27,7 @@ def replay_command(
     max_rate: float | None = typer.Option(None, "--max-rate", min=0.1, help="At most this many events per second."),
     as_fast_as_possible: bool = typer.Option(False, "--as-fast-as-possible", help="No pacing (the default)."),
     start: datetime | None = typer.Option(None, "--from", help="Only events at or after this date."),
+    until: datetime | None = typer.Option(None, "--until", help="Only events before this date."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N events."),
     simulate_visits: bool = typer.Option(
         False, "--simulate-visits", help="Before each order, its customer is served recommendations (A/B exposures)."
@@ -40,7 +41,7 @@ def replay_command(
     settings = get_settings()
     with friendly_errors():
         loaded = load_history(data or settings.data_dir / "synthetic", load_mapping(preset, mapping), customers)
-    lines = select(loaded.lines, start, limit)
+    lines = select(loaded.lines, start, limit, until)
     typer.echo(f"replaying {len(lines):,} events to {settings.topic_purchases} at {settings.bootstrap_servers}")
     bar = tqdm(total=len(lines), unit="ev", mininterval=0.5, dynamic_ncols=True)
 

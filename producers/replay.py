@@ -40,9 +40,13 @@ class ReplaySummary:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
 
-def select(lines: pd.DataFrame, start: datetime | None = None, limit: int | None = None) -> pd.DataFrame:
+def select(lines: pd.DataFrame, start: datetime | None = None, limit: int | None = None,
+           until: datetime | None = None) -> pd.DataFrame:
+    """Lines in [start, until), then the first `limit` of them."""
     if start is not None:
         lines = lines[lines["event_time"] >= pd.Timestamp(start).tz_localize(None)]
+    if until is not None:
+        lines = lines[lines["event_time"] < pd.Timestamp(until).tz_localize(None)]
     if limit is not None:
         lines = lines.head(limit)
     return lines

@@ -261,14 +261,14 @@ def _terminate(pid: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
-            _reap(pid)
+            reap(pid)
             return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
-    _reap(pid)
+    reap(pid)
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
     """Collect the exit status when the server is our own child (tests start and stop it in-process)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

@@ -56,11 +56,17 @@ def ui_url(api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 
 def test_every_page_renders_in_chromium(ui_url: str, published: Published) -> None:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    customer = str(published.lines["customer_id"].iloc[-1])
+    check_pages(ui_url, customer, SCREENSHOTS)
+    assert sorted(p.stem for p in SCREENSHOTS.glob("*.png")) == sorted(PAGES)
+
+
+def check_pages(ui_url: str, customer: str, screenshots: Path) -> None:
+    """Every page: its title, a visible chart, no error box; a full-page screenshot each."""
     from playwright.sync_api import sync_playwright
 
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
-    customer = str(published.lines["customer_id"].iloc[-1])
+    screenshots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
@@ -72,9 +78,8 @@ def test_every_page_renders_in_chromium(ui_url: str, published: Published) -> No
                 page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(state="visible",
                                                                              timeout=LOAD_TIMEOUT_MS)
                 page.wait_for_timeout(500)  # let the chart finish drawing for the screenshot
-                page.screenshot(path=str(SCREENSHOTS / f"{path}.png"), full_page=True)
+                page.screenshot(path=str(screenshots / f"{path}.png"), full_page=True)
                 errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
                 assert errors.count() == 0, f"{path}: {errors.first.inner_text()}"
         finally:
             browser.close()
-    assert sorted(p.stem for p in SCREENSHOTS.glob("*.png")) == sorted(PAGES)

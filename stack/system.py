@@ -1,0 +1,104 @@
+"""The project's own long-running processes (stream worker, API, UI, replay) started in the background with a
+pid file and a log each, and stopped again: what `recsys up` / `recsys down` use, next to `LocalStack`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.settings import Settings
+from stack.local import reap
+
+RECSYS = str(Path(sys.executable).parent / "recsys")
+STOP_ORDER = ("replay", "ui", "api", "worker")
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    pid: int
+    running: bool
+    log: Path
+
+
+class Processes:
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.run_dir / "system"
+        self.logs = settings.run_dir / "logs"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> int:
+        """`recsys <args>` in its own session, output to logs/<name>.log; refuses to start a second copy."""
+        if self._recorded(name) is not None:
+            raise RuntimeError(f"{name} is already running (pid file {self._pid_file(name)}); `recsys down` first")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.log_file(name)
+        pid = os.posix_spawn(
+            RECSYS, [RECSYS, *args], env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+                (os.POSIX_SPAWN_DUP2, 1, 2),
+            ],
+            setsid=True,
+        )
+        self._pid_file(name).write_text(json.dumps({"pid": pid, "args": args, "started_at": time.time()}))
+        return pid
+
+    def running(self, name: str) -> bool:
+        return self._recorded(name) is not None
+
+    def stop(self, timeout_s: float = 20.0) -> list[str]:
+        """Stop everything started here (replay first, worker last); returns the names stopped."""
+        stopped = []
+        for name in STOP_ORDER:
+            pid = self._recorded(name)
+            if pid is not None:
+                _terminate(pid, timeout_s)
+                stopped.append(name)
+            self._pid_file(name).unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> list[Process]:
+        return [Process(name, pid, True, self.log_file(name)) for name in STOP_ORDER
+                if (pid := self._recorded(name)) is not None]
+
+    def _pid_file(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def _recorded(self, name: str) -> int | None:
+        """The pid, if it is alive and still runs the `recsys` command we started (pids get recycled)."""
+        try:
+            record = json.loads(self._pid_file(name).read_text())
+            cmdline = Path(f"/proc/{record['pid']}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, KeyError):
+            return None
+        expected = [RECSYS.encode(), *(a.encode() for a in record["args"][:1])]
+        pid: int = record["pid"]
+        return pid if any(expected[0] in part for part in cmdline) and expected[1] in cmdline else None
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)  # the process and its children (uvicorn workers, streamlit)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            return
+        reap(pid)
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    reap(pid)
