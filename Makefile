@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
 demo: install ## run the whole system on the synthetic default (or DATA=... PRESET=...), no Docker
-	$(BIN)/recsys up
+	$(BIN)/recsys up $(if $(DATA),--data $(DATA)) $(if $(PRESET),--preset $(PRESET))
 
 stop: ## stop everything `make demo` started
 	$(BIN)/recsys down
