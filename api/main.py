@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import ab, bench, customers, health, model, products, recommend, stream
+from api.routes import ab, admin, bench, customers, health, model, products, recommend, stream
 from api.service import NoModelError
 from api.state import ApiState, create_state
 from common.settings import Settings, get_settings
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="recsys", version="1", lifespan=lifespan,
                   description="Product recommendations from Redis with an A/B split.")
-    for module in (recommend, customers, products, model, ab, stream, health):
+    for module in (recommend, customers, products, model, ab, stream, health, admin):
         app.include_router(module.router)
     if settings.api_floor_endpoints:
         app.include_router(bench.router)

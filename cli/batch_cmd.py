@@ -21,6 +21,7 @@ from common.data.load import LoadedData
 from common.keys import KeyLayout
 from common.settings import Settings, get_settings
 
+REFIT_POLL_S = 10.0
 app = typer.Typer(help="The nightly job: EDA, models, segments, evaluation, publish.", no_args_is_help=True)
 
 DataOption = typer.Option(None, "--data", help="Read this file/folder instead of the purchases topic.")
@@ -149,7 +150,8 @@ def schedule_command(
     mapping: Path | None = MappingOption,
     at: str | None = typer.Option(None, "--at", help="UTC time of day HH:MM (default: settings)."),
 ) -> None:
-    """Run nightly at a fixed UTC time; runs once at start when no model is published yet."""
+    """Run nightly at a fixed UTC time, and when an admin asks (POST /admin/refit); runs once at start when no
+    model is published yet."""
     settings = get_settings() if at is None else get_settings().model_copy(update={"batch_schedule_at": at})
     keys = KeyLayout(settings.key_prefix)
     client = redis.Redis.from_url(settings.redis_url)
@@ -160,5 +162,9 @@ def schedule_command(
         while True:
             due = next_run_after(datetime.now(UTC), settings.batch_schedule_at)
             typer.echo(f"next run at {due:%Y-%m-%d %H:%M} UTC")
-            time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+            while datetime.now(UTC) < due:
+                if client.getdel(keys.batch_refit_requested()) is not None:
+                    typer.echo("refit requested through the API: running now")
+                    break
+                time.sleep(min(REFIT_POLL_S, max(0.0, (due - datetime.now(UTC)).total_seconds())))
             _run_once(settings, data, preset, mapping, None, None, None, True)

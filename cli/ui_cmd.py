@@ -15,6 +15,7 @@ APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
 
 
 def ui_command(
+    host: str = typer.Option("127.0.0.1", help="Bind address (0.0.0.0 in a container)."),
     port: int | None = typer.Option(None, help="Port (default: settings ui_port)."),
     api_url: str | None = typer.Option(None, "--api-url", help="The API (default: settings api_base_url)."),
 ) -> None:
@@ -22,5 +23,5 @@ def ui_command(
     settings = get_settings()
     env = os.environ | {"RECSYS_UI_API_URL": api_url or settings.api_base_url}
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port or settings.ui_port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     raise typer.Exit(subprocess.call(command, env=env))

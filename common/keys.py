@@ -75,6 +75,11 @@ class KeyLayout:
         """List of the latest purchases as JSON, newest first, bounded."""
         return self._k("stream", "latest")
 
+    # --- batch ---
+    def batch_refit_requested(self) -> str:
+        """String: when an admin asked for a refit (the scheduler runs one and deletes it)."""
+        return self._k("batch", "refit_requested")
+
     # --- model (batch publish) ---
     def model_current(self) -> str:
         """String: the version readers use. Flipped only after a version is completely written."""

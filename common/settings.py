@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     recommend_basket_hours: float = Field(default=24.0, gt=0)  # "today's basket" in the customer's event time
     api_exposure_queue_max: int = Field(default=50_000, ge=1)  # exposures held while the broker is away
     api_floor_endpoints: bool = False  # /bench/constant and /bench/same-keys, for benchmarks/api_latency.py
+    # Required (header X-API-Key) by state-changing API actions; unset means those actions are disabled.
+    api_key: SecretStr | None = None
+    ui_password: SecretStr | None = None  # when set, the UI asks for it first
+
+    @field_validator("api_key", "ui_password", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("key_prefix")
     @classmethod

@@ -1,12 +1,25 @@
 """`recsys ui`: the Streamlit app. Every page is a client of the API."""
 
+import hmac
 from pathlib import Path
 
 import streamlit as st
 
+from common.settings import get_settings
+
 PAGES = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="recsys", page_icon=":shopping_trolley:", layout="wide")
+password = get_settings().ui_password
+if password is not None and not st.session_state.get("signed_in"):
+    st.title("recsys")
+    given = st.text_input("Password", type="password")
+    if given and hmac.compare_digest(given.encode(), password.get_secret_value().encode()):
+        st.session_state["signed_in"] = True
+        st.rerun()
+    if given:
+        st.error("Wrong password.")
+    st.stop()
 navigation = st.navigation([
     st.Page(PAGES / "live.py", title="Live", url_path="live", default=True),
     st.Page(PAGES / "customer.py", title="Customer", url_path="customer"),

@@ -11,6 +11,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from pydantic import SecretStr
 
 from api.main import create_app
 from stack.local import redis_binary, redis_is_healthy
@@ -88,3 +89,18 @@ def test_a_broker_outage_never_fails_recommend_and_lost_exposures_are_counted(pu
         assert "recsys_exposures_queued 3.0" in metrics
         assert "recsys_exposures_lost 2.0" in metrics
         assert api.get("/ab/summary").json()["exposures_lost"] == 2
+
+
+def test_state_changing_actions_need_the_api_key(published: Published) -> None:
+    keys = published.keys
+    with TestClient(create_app(published.settings)) as api:
+        disabled = api.post("/admin/refit")
+        assert disabled.status_code == 403 and "RECSYS_API_KEY" in disabled.json()["detail"]
+    settings = published.settings.model_copy(update={"api_key": SecretStr("s3cret-for-tests")})
+    with TestClient(create_app(settings)) as api:
+        assert api.post("/admin/refit").status_code == 401
+        assert api.post("/admin/refit", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert published.redis.get(keys.batch_refit_requested()) is None
+        accepted = api.post("/admin/refit", headers={"X-API-Key": "s3cret-for-tests"})
+        assert accepted.status_code == 202
+        assert float(str(published.redis.get(keys.batch_refit_requested()))) == accepted.json()["requested_at"]

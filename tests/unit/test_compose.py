@@ -1,0 +1,52 @@
+"""docker-compose.yml checked as far as this machine allows (no Docker engine or compose plugin here): the
+services, images, start order, health checks, what is published and how secrets arrive."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+
+
+def test_one_service_per_component_from_the_project_image() -> None:
+    assert set(SERVICES) == {"kafka", "redis", "worker", "api", "ui", "batch", "replay"}
+    assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
+    assert SERVICES["redis"]["image"].startswith("redis:")
+    for name in ("worker", "api", "ui", "batch", "replay"):
+        assert SERVICES[name]["build"] == "." and SERVICES[name]["command"][0] == "recsys"
+    assert SERVICES["replay"]["profiles"] == ["replay"]
+    assert (ROOT / "Dockerfile").read_text().count("COPY") >= 9
+
+
+def test_only_the_api_and_the_ui_are_published() -> None:
+    published = {name for name, service in SERVICES.items() if service.get("ports")}
+    assert published == {"api", "ui"}
+    assert "PLAINTEXT://kafka:9092" in SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_redis_requires_a_password_from_the_environment_and_persists() -> None:
+    command = SERVICES["redis"]["command"]
+    assert "--requirepass" in command and "--appendonly" in command
+    assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    assert SERVICES["worker"]["environment"]["RECSYS_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD")
+
+
+def test_start_order_and_health_checks() -> None:
+    for name in ("kafka", "redis", "api", "ui"):
+        assert SERVICES[name]["healthcheck"]["test"], name
+    for name in ("worker", "api", "batch"):
+        assert SERVICES[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert SERVICES[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert SERVICES["ui"]["depends_on"]["api"]["condition"] == "service_healthy"
+
+
+def test_every_variable_compose_reads_is_documented_in_env_example() -> None:
+    used = set(re.findall(r"\$\{([A-Z_]+)", (ROOT / "docker-compose.yml").read_text()))
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert used <= documented, used - documented
