@@ -1,0 +1,114 @@
+"""Redis memory per customer, measured from the real keys: the stream state of a synthetic shop (every purchase
+applied by the stream's own script), a published model, and one simulated visit per customer. Prints a table
+(bytes per customer by key family, and the total extrapolated to 1M customers) and writes JSON.
+
+    .venv/bin/python -m benchmarks.redis_footprint [--customers 5000] [--lines 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+
+from batch.pipeline import EvaluationOptions, run
+from batch.stages import Stages
+from common.ab import group_of
+from common.data import load_history, load_mapping
+from common.data.synthetic import SyntheticSpec, write
+from common.events import ExposureEvent
+from common.keys import KeyLayout
+from common.settings import Settings
+from producers.replay import to_events
+from stack import LocalStack
+from stream_app.exposures import ExposureWriter
+from stream_app.state import StateWriter
+from tests.integration.conftest import free_port
+
+PREFIX = "footprint"
+
+
+async def fill(settings: Settings, folder: Path) -> int:
+    lines = load_history(folder, load_mapping("case_study")).lines
+    client = aioredis.from_url(settings.redis_url)
+    keys = KeyLayout(PREFIX)
+    writer = StateWriter(client, keys, experiment=settings.ab_experiment)
+    exposures = ExposureWriter(client, keys, settings.ab_experiment, 400 * 86400, 7 * 86400)
+    last = lines.drop_duplicates("customer_id", keep="last")
+    await exposures.apply([
+        ExposureEvent(request_id=f"v{i}", customer_id=str(c), experiment=settings.ab_experiment, strategy="model",
+                      model_version="v", group=group_of(settings.ab_salt, str(c), 50),
+                      product_ids=[str(p) for p in lines["product_id"].iloc[i * 7 % len(lines):][:10]],
+                      event_time=t.tz_localize("UTC").to_pydatetime() - timedelta(hours=1))
+        for i, (c, t) in enumerate(zip(last["customer_id"], last["event_time"], strict=True))
+    ])
+    events = list(to_events(lines))
+    for start in range(0, len(events), 1000):
+        await writer.apply(events[start:start + 1000])
+    await client.aclose()
+    return int(lines["customer_id"].nunique())
+
+
+def family(key: str) -> str:
+    """'footprint:cust:<id>:rfm' -> 'cust:*:rfm'; model keys by their last part."""
+    parts = key.split(":")[1:]
+    if parts[0] == "cust":
+        return f"cust:*:{parts[2]}"
+    if parts[0] == "ab" and len(parts) > 3 and parts[2] == "cust":
+        return f"ab:*:cust:*:{parts[4]}"
+    if parts[0] == "model" and len(parts) > 2:
+        return f"model:*:{parts[2]}"
+    if parts[0] == "prod" and len(parts) > 2 and parts[1] == "pop" and parts[2] == "day":
+        return "prod:pop:day:*"
+    return ":".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/redis_footprint.json"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
+    settings = Settings(broker_url=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                        run_dir=work / "run", key_prefix=PREFIX, _env_file=None)
+    local = LocalStack(settings)
+    local.up()
+    try:
+        write(SyntheticSpec(customers=args.customers, lines=args.lines), work / "data")
+        customers = asyncio.run(fill(settings, work / "data"))
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        run(load_history(work / "data", load_mapping("case_study")), EvaluationOptions(case_study=False),
+            work / "artifacts", redis.Redis.from_url(settings.redis_url), KeyLayout(PREFIX), Stages(), lambda _m: None)
+        sizes: dict[str, int] = defaultdict(int)
+        counts: dict[str, int] = defaultdict(int)
+        for key in client.scan_iter(match=f"{PREFIX}:*", count=2000):
+            sizes[family(key)] += int(client.memory_usage(key, samples=0) or 0)
+            counts[family(key)] += 1
+        used = int(client.info("memory")["used_memory"])
+    finally:
+        local.down()
+    total = sum(sizes.values())
+    print(f"{customers:,} customers, {args.lines:,} lines; keys measured with MEMORY USAGE (all samples)\n")
+    print(f"{'key family':<32} {'keys':>8} {'bytes':>12} {'bytes/customer':>15}")
+    for name in sorted(sizes, key=lambda n: -sizes[n]):
+        print(f"{name:<32} {counts[name]:>8,} {sizes[name]:>12,} {sizes[name] / customers:>15,.0f}")
+    per_customer = total / customers
+    print(f"{'total':<32} {sum(counts.values()):>8,} {total:>12,} {per_customer:>15,.0f}")
+    print(f"\nredis used_memory {used:,} bytes; extrapolated to 1M customers with the same purchase history per "
+          f"customer: {per_customer * 1e6 / 2**30:.1f} GiB of keys")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"customers": customers, "lines": args.lines, "families": sizes, "counts": counts,
+                                    "bytes_per_customer": per_customer, "used_memory": used}, indent=2))
+    print(f"JSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
