@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.toplist import TopList
+
 RULE_BOOST = 1.0  # a rule with confidence 1 fired by today's basket weighs as much as the model's best item
 
 
@@ -37,7 +39,7 @@ def best_sellers(popular: Sequence[dict[str, Any]], k: int, trend_days: float,
 
 
 def treatment(
-    model_list: Sequence[dict[str, Any]],
+    model_list: TopList,
     recent: Sequence[tuple[str, float]],
     rules: Mapping[str, Sequence[dict[str, Any]]],
     model_end_ts: float,
@@ -53,8 +55,9 @@ def treatment(
     basket = [p for p, ts in recent if ts >= latest - basket_s]
     # product -> [score, source, antecedent of the deciding rule]; Ranked objects only for the k served
     scored: dict[str, list[Any]] = {
-        item["product_id"]: [float(item["score"]), item["source"], None]
-        for item in model_list if item["product_id"] not in bought_since
+        product: [score, source, None]
+        for product, score, source in zip(model_list.products, model_list.scores, model_list.sources, strict=True)
+        if product not in bought_since
     }
     held = set(basket)
     for antecedent in basket:

@@ -10,8 +10,10 @@ from typing import Any
 from api.model_cache import ModelView
 from api.ranking import Ranked, best_sellers, treatment
 from api.state import ApiState
+from common import toplist
 from common.ab import group_of
 from common.events import ExposureEvent
+from common.toplist import TopList
 
 HOUR_S = 3600.0
 
@@ -58,7 +60,7 @@ async def preview(state: ApiState, customer_id: str, k: int) -> dict[str, Any]:
 
 
 async def _context(state: ApiState, customer_id: str
-                   ) -> tuple[ModelView, list[dict[str, Any]] | None, list[tuple[str, float]]]:
+                   ) -> tuple[ModelView, TopList | None, list[tuple[str, float]]]:
     keys = state.keys
     cached = state.models.view
     pipe = state.redis.pipeline(transaction=False)
@@ -72,11 +74,11 @@ async def _context(state: ApiState, customer_id: str
         raise NoModelError("no model is published yet: run `recsys batch run`")
     topn_raw = rest[0] if rest and cached is not None and cached.version == view.version else (
         await state.redis.hget(keys.model_topn(view.version), customer_id))
-    model_list: list[dict[str, Any]] | None = json.loads(topn_raw) if topn_raw else None
+    model_list = toplist.decode(topn_raw) if topn_raw else None
     return view, model_list, [(p.decode(), float(ts)) for p, ts in recent_raw]
 
 
-async def _for_group(state: ApiState, group: str, view: ModelView, model_list: list[dict[str, Any]] | None,
+async def _for_group(state: ApiState, group: str, view: ModelView, model_list: TopList | None,
                      recent: list[tuple[str, float]], k: int) -> tuple[list[Ranked], str]:
     if group == "treatment" and model_list is not None:
         return await _treatment(state, view, model_list, recent, k), "model"
@@ -84,7 +86,7 @@ async def _for_group(state: ApiState, group: str, view: ModelView, model_list: l
     return best_sellers(view.popular, k, view.trend_days), strategy
 
 
-async def _treatment(state: ApiState, view: ModelView, model_list: list[dict[str, Any]],
+async def _treatment(state: ApiState, view: ModelView, model_list: TopList,
                      recent: list[tuple[str, float]], k: int) -> list[Ranked]:
     basket_s = state.settings.recommend_basket_hours * HOUR_S
     latest = max((ts for _, ts in recent), default=0.0)

@@ -25,6 +25,7 @@ from batch.publish import ModelBundle, PublishResult, new_version, publish
 from batch.rules import basket_matrix, mine_rules
 from batch.segments import rfm_table, segment_summary
 from batch.stages import Stages
+from common import toplist
 from common.data.errors import DataError
 from common.data.load import LoadedData
 from common.keys import KeyLayout
@@ -217,9 +218,10 @@ def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluati
     }
 
 
-def top_lists(hybrid: HybridRecommender, n: int) -> dict[str, list[dict[str, Any]]]:
-    """Each customer's top n with the component that contributed most, which the API turns into a reason."""
-    lists: dict[str, list[dict[str, Any]]] = {}
+def top_lists(hybrid: HybridRecommender, n: int) -> dict[str, str]:
+    """Each customer's top n with the component that contributed most (the API turns it into a reason), in the
+    compact stored form of `common.toplist`."""
+    lists: dict[str, str] = {}
     names = list(hybrid.models)
     weights = np.array([hybrid.weights.get(name, 0.0) for name in names])
     rows_all = np.arange(len(hybrid.customer_ids))
@@ -232,10 +234,10 @@ def top_lists(hybrid: HybridRecommender, n: int) -> dict[str, list[dict[str, Any
         source = np.take_along_axis(parts.argmax(axis=0), top, axis=1)
         scores = np.take_along_axis(total, top, axis=1)
         for i, row in enumerate(rows):
-            lists[str(hybrid.customer_ids[row])] = [
-                {"product_id": str(hybrid.product_ids[p]), "score": round(float(s), 5), "source": names[c]}
-                for p, s, c in zip(top[i], scores[i], source[i], strict=True)
-            ]
+            lists[str(hybrid.customer_ids[row])] = toplist.encode([
+                (str(hybrid.product_ids[p]), float(s), names[c]) for p, s, c in zip(top[i], scores[i], source[i],
+                                                                                     strict=True)
+            ])
     return lists
 
 

@@ -23,7 +23,7 @@ class ModelBundle:
 
     version: str
     card: dict[str, Any]
-    topn: dict[str, list[dict[str, Any]]]
+    topn: dict[str, str]  # common.toplist strings
     popular: list[dict[str, Any]]
     rules: dict[str, list[dict[str, Any]]]
     category_rules: list[dict[str, Any]]
@@ -92,7 +92,8 @@ def _commands(strings: Mapping[str, Any], hashes: Mapping[str, Mapping[str, Any]
     for key, value in strings.items():
         yield lambda pipe, key=key, value=value: pipe.set(key, json.dumps(value))
     for key, mapping in hashes.items():
-        items = [(field_name, json.dumps(value)) for field_name, value in mapping.items()]
+        items = [(field_name, value if isinstance(value, str) else json.dumps(value))
+                 for field_name, value in mapping.items()]
         for start in range(0, len(items), HASH_FIELDS_PER_COMMAND):
             chunk = dict(items[start:start + HASH_FIELDS_PER_COMMAND])
             yield lambda pipe, key=key, chunk=chunk: pipe.hset(key, mapping=chunk)

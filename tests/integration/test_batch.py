@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from batch.publish import ModelBundle, current_version, publish
 from batch.source import from_topic
+from common import toplist
 from tests.integration.conftest import Isolated
 from tests.integration.streamkit import RECSYS, history, send, settings_env
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def _bundle(version: str, customers: int) -> ModelBundle:
-    topn = {f"c{i}": [{"product_id": f"p{i % 7}", "score": 1.0, "source": "repeat"}] for i in range(customers)}
+    topn = {f"c{i}": toplist.encode([(f"p{i % 7}", 1.0, "repeat")]) for i in range(customers)}
     return ModelBundle(
         version=version, card={"version": version, "customers": customers}, topn=topn,
         popular=[{"product_id": "p1", "buyers": 3}], rules={"p1": [{"product_id": "p2", "confidence": 0.5}]},
@@ -113,6 +114,7 @@ def test_batch_run_from_the_topic_publishes_a_model(isolated: Isolated, tmp_path
     assert client.hlen(keys.model_topn(version)) == lines["customer_id"].nunique()
     assert client.hlen(keys.model_segments(version)) == lines["customer_id"].nunique()
     customer = str(lines["customer_id"].iloc[0])
-    top = json.loads(client.hget(keys.model_topn(version), customer) or "[]")
-    assert len(top) == 50 and len({item["product_id"] for item in top}) == 50
+    top = toplist.decode(client.hget(keys.model_topn(version), customer) or "||")
+    assert len(top.products) == 50 and len(set(top.products)) == 50
+    assert top.scores == sorted(top.scores, reverse=True)
     assert (tmp_path / "artifacts" / "models" / version / "hybrid" / "arrays.npz").exists()

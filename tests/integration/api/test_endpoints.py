@@ -5,6 +5,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from common import toplist
 from tests.integration.conftest import Published
 
 pytestmark = pytest.mark.integration
@@ -65,9 +66,9 @@ def test_preview_shows_both_groups_and_logs_no_exposure(api: TestClient, publish
     customer = str(published.lines["customer_id"].iloc[3])
     body = api.get("/recommend/preview", params={"customer_id": customer, "k": 4}).json()
     popular = json.loads(str(published.redis.get(published.keys.model_popular(published.version))))
-    topn = json.loads(str(published.redis.hget(published.keys.model_topn(published.version), customer)))
+    topn = toplist.decode(str(published.redis.hget(published.keys.model_topn(published.version), customer)))
     assert [i["product_id"] for i in body["groups"]["control"]["items"]] == [p["product_id"] for p in popular[:4]]
-    assert [i["product_id"] for i in body["groups"]["treatment"]["items"]] == [p["product_id"] for p in topn[:4]]
+    assert [i["product_id"] for i in body["groups"]["treatment"]["items"]] == topn.products[:4]
     assert publisher.sent + publisher.lost + publisher.queued == before
 
 

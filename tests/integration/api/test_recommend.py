@@ -8,6 +8,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi.testclient import TestClient
 
+from common import toplist
 from common.ab import group_of
 from common.events import ExposureEvent
 from tests.integration.conftest import Published
@@ -22,8 +23,9 @@ def _customers(published: Published, group: str) -> list[str]:
 
 
 def _model_list(published: Published, customer: str) -> list[dict[str, object]]:
-    raw = published.redis.hget(published.keys.model_topn(published.version), customer)
-    return list(json.loads(str(raw)))
+    top = toplist.decode(str(published.redis.hget(published.keys.model_topn(published.version), customer)))
+    return [{"product_id": p, "score": s, "source": src} for p, s, src in
+            zip(top.products, top.scores, top.sources, strict=True)]
 
 
 def test_treatment_gets_the_published_list_with_reasons(api: TestClient, published: Published) -> None:

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
 from api.ranking import best_sellers, treatment
+from common.toplist import TopList, decode, encode
 
-MODEL = [
-    {"product_id": "p1", "score": 1.0, "source": "repeat"},
-    {"product_id": "p2", "score": 0.8, "source": "ease"},
-    {"product_id": "p3", "score": 0.5, "source": "trend"},
-]
+MODEL = TopList(["p1", "p2", "p3"], [1.0, 0.8, 0.5], ["repeat", "ease", "trend"])
 DAY = 86_400.0
 
 
@@ -42,3 +39,11 @@ def test_best_sellers_scaled_and_excluding() -> None:
     ranked = best_sellers(popular, 2, 14, exclude=frozenset({"a"}))
     assert [(r.product_id, r.score) for r in ranked] == [("b", 1.0), ("c", 0.2)]
     assert ranked[0].reason == "best-seller in the last 14 days"
+
+
+def test_top_lists_round_trip_in_their_compact_form() -> None:
+    stored = encode([("85123A", 1.2345678, "repeat"), ("22423", 0.5, "rules"), ("p-9", 0.0001, "trend")])
+    assert stored == "85123A,22423,p-9|1.2346,0.5,0.0001|rut"
+    assert decode(stored.encode()) == TopList(["85123A", "22423", "p-9"], [1.2346, 0.5, 0.0001],
+                                              ["repeat", "rules", "trend"])
+    assert decode(encode([])) == TopList([], [], [])
