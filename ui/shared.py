@@ -28,6 +28,7 @@ def fetch(path: str, **params: Any) -> Any:
 
 
 def when(ts: float | None) -> str:
-    if not ts:
+    """A timestamp as a UTC date and time; '-' for none (None, 0 or NaN, as pandas gives for a missing value)."""
+    if ts is None or ts != ts or not ts:
         return "-"
     return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M")

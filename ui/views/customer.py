@@ -55,7 +55,7 @@ exposures = fetch(f"/customers/{customer_id}/exposures")
 if exposures and exposures["shown"]:
     shown = pd.DataFrame(exposures["shown"])
     shown["shown"] = shown["shown_at"].map(when)
-    shown["bought after"] = shown["bought_at"].map(lambda t: when(t) if t else "")
+    shown["bought after"] = shown["bought_at"].map(when)
     st.dataframe(shown[["product_id", "name", "shown", "bought after"]], hide_index=True, use_container_width=True)
 else:
     st.info("Nothing shown to this customer yet (exposures come from `/recommend` or a replay with "
