@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from common.keys import KeyLayout
 from common.settings import Settings
 from producers.replay import to_events
 from stack import LocalStack
+from stack.system import wait_http
 from stream_app.state import StateWriter
 from tests.integration.conftest import free_port
 
@@ -82,16 +82,10 @@ def serve(settings: Settings, port: int, workers: int, log: Path) -> subprocess.
     with log.open("ab") as out:
         server = subprocess.Popen([RECSYS, "serve", "--port", str(port), "--workers", str(workers)], env=env,
                                   stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise RuntimeError(f"API did not become ready; see {log}")
+    if not wait_http(f"http://127.0.0.1:{port}/ready", 60, alive=lambda: server.poll() is None):
+        server.terminate()
+        raise RuntimeError(f"API did not become ready; see {log}")
+    return server
 
 
 def wrk(port: int, path: str, connections: int, seconds: int, script: Path) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,7 @@ from common.data.synthetic import SyntheticSpec, write
 from common.keys import KeyLayout
 from common.settings import Settings, get_settings
 from stack import LocalStack
-from stack.system import RECSYS, Processes
+from stack.system import RECSYS, Processes, wait_http
 
 READY_TIMEOUT_S = 120.0
 
@@ -101,12 +100,5 @@ def _wait_processed(settings: Settings, events: int) -> None:
 
 
 def _wait_http(url: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise typer.BadParameter(f"{url} did not answer within {READY_TIMEOUT_S:.0f} s; see the logs in .run/logs")
+    if not wait_http(url, READY_TIMEOUT_S):
+        raise typer.BadParameter(f"{url} did not answer within {READY_TIMEOUT_S:.0f} s; see the logs in .run/logs")

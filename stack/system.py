@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +104,16 @@ def _terminate(pid: int, timeout_s: float) -> None:
     except ProcessLookupError:
         return
     reap(pid)
+
+
+def wait_http(url: str, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> bool:
+    """True once `url` answers 200; False after `timeout_s`, or as soon as `alive()` says the server died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and alive():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False

@@ -12,23 +12,15 @@ from pydantic import ValidationError
 
 from common.events import ExposureEvent, describe_validation_error
 from common.keys import KeyLayout
+from stream_app.lua import COUNT_FIRST_LUA
 
-APPLY_EXPOSURES_LUA = """
+APPLY_EXPOSURES_LUA = COUNT_FIRST_LUA + """
 local applied, groups = KEYS[1], KEYS[2]
 local counters = {control = KEYS[3], treatment = KEYS[4]}
 local exposed_customers = {control = KEYS[5], treatment = KEYS[6]}
 local converted_customers = {control = KEYS[7], treatment = KEYS[8]}
 local daily = {control = KEYS[9], treatment = KEYS[10]}
 local first = {control = KEYS[11], treatment = KEYS[12]}
-local function count_first(first, daily, kind, customer, ts)
-  -- The customer's earliest `kind` time decides the day it is counted on; an earlier one arriving later moves it.
-  local prev = tonumber(redis.call('HGET', first, kind .. ':' .. customer) or '-1')
-  if prev < 0 or ts < prev then
-    if prev >= 0 then redis.call('HINCRBY', daily, kind .. ':' .. math.floor(prev / 86400), -1) end
-    redis.call('HSET', first, kind .. ':' .. customer, ts)
-    redis.call('HINCRBY', daily, kind .. ':' .. math.floor(ts / 86400), 1)
-  end
-end
 
 local retention, attribution = tonumber(ARGV[1]), tonumber(ARGV[2])
 local batch = cjson.decode(ARGV[3])

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
+from stream_app.lua import COUNT_FIRST_LUA
 
 GLOBAL_KEYS = 15
 KEYS_PER_CUSTOMER = 10
@@ -29,7 +30,7 @@ FRESHNESS_SAMPLES = 20_000
 # Lua's redis.call cost dominates (~3.5 us a call measured here), so the script works per customer and per
 # product: one guard lookup (ZMSCORE) and one write per field for all of a customer's events in the batch, and
 # popularity increments summed over the batch before they are written.
-APPLY_BATCH_LUA = """
+APPLY_BATCH_LUA = COUNT_FIRST_LUA + """
 local function chunked(cmd, key, values, prefix)
   for i = 1, #values, 1000 do
     local part = {unpack(values, i, math.min(i + 999, #values))}
@@ -47,15 +48,6 @@ local ab_counters = {control = KEYS[8], treatment = KEYS[9]}
 local ab_converted = {control = KEYS[10], treatment = KEYS[11]}
 local ab_daily = {control = KEYS[12], treatment = KEYS[13]}
 local ab_first = {control = KEYS[14], treatment = KEYS[15]}
-local function count_first(first, daily, kind, customer, ts)
-  -- The customer's earliest `kind` time decides the day it is counted on; an earlier one arriving later moves it.
-  local prev = tonumber(redis.call('HGET', first, kind .. ':' .. customer) or '-1')
-  if prev < 0 or ts < prev then
-    if prev >= 0 then redis.call('HINCRBY', daily, kind .. ':' .. math.floor(prev / 86400), -1) end
-    redis.call('HSET', first, kind .. ':' .. customer, ts)
-    redis.call('HINCRBY', daily, kind .. ':' .. math.floor(ts / 86400), 1)
-  end
-end
 
 
 local dead_new = 0

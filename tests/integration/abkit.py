@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from aiokafka import AIOKafkaConsumer
+
 from common.events import ExposureEvent, PurchaseEvent
+from common.settings import Settings
 
 
 def conversions(exposures: Sequence[ExposureEvent], purchases: Sequence[PurchaseEvent], window: timedelta
@@ -35,3 +38,21 @@ def expected_conversions(exposures: Sequence[ExposureEvent], purchases: Sequence
     for g in out:
         out[g]["customers"] = len(converted[g])
     return out
+
+
+async def read_exposures(settings: Settings, enough: Callable[[list[ExposureEvent]], bool],
+                         polls: int = 100) -> list[ExposureEvent]:
+    """The exposures topic from the start, until `enough` says so (or `polls` empty-handed 200 ms polls)."""
+    consumer = AIOKafkaConsumer(settings.topic_exposures, bootstrap_servers=settings.bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[ExposureEvent] = []
+    try:
+        for _ in range(polls):
+            batches = await consumer.getmany(timeout_ms=200)
+            found += [ExposureEvent.model_validate_json(r.value) for rs in batches.values() for r in rs if r.value]
+            if enough(found):
+                break
+    finally:
+        await consumer.stop()
+    return found

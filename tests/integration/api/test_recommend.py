@@ -5,12 +5,11 @@ import json
 import time
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi.testclient import TestClient
 
 from common import toplist
 from common.ab import group_of
-from common.events import ExposureEvent
+from tests.integration.abkit import read_exposures
 from tests.integration.conftest import Published
 
 pytestmark = pytest.mark.integration
@@ -91,7 +90,8 @@ def test_every_served_list_is_an_exposure_event(api: TestClient, published: Publ
         time.sleep(0.05)
     lost_before = publisher.lost
     served = [api.get("/recommend", params={"customer_id": c, "k": 4}).json() for c in ("e1", "e2", "e3")]
-    events = asyncio.run(_exposures(published, {body["request_id"] for body in served}))
+    wanted = {body["request_id"] for body in served}  # other tests' exposures are on the topic too
+    events = asyncio.run(read_exposures(published.settings, lambda found: wanted <= {e.request_id for e in found}))
     by_id = {e.request_id: e for e in events}
     for body in served:
         event = by_id[body["request_id"]]
@@ -99,21 +99,3 @@ def test_every_served_list_is_an_exposure_event(api: TestClient, published: Publ
         assert event.product_ids == [i["product_id"] for i in body["items"]]
         assert event.model_version == published.version
     assert publisher.lost == lost_before
-
-
-async def _exposures(published: Published, wanted: set[str]) -> list[ExposureEvent]:
-    """Exposures on the topic until all `wanted` request ids are seen (other tests' are there too)."""
-    consumer = AIOKafkaConsumer(published.settings.topic_exposures,
-                                bootstrap_servers=published.settings.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    events: list[ExposureEvent] = []
-    try:
-        for _ in range(50):
-            batches = await consumer.getmany(timeout_ms=200)
-            events += [ExposureEvent.model_validate_json(r.value) for rs in batches.values() for r in rs if r.value]
-            if wanted <= {e.request_id for e in events}:
-                break
-    finally:
-        await consumer.stop()
-    return events

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,6 +16,7 @@ import redis.asyncio as aioredis
 from common.ab import group_of
 from common.events import ExposureEvent
 from producers.replay import to_events
+from stack.system import wait_http
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter
 from tests.integration.conftest import Published, free_port
@@ -61,25 +60,11 @@ def api_url(published: Published, tmp_path_factory: pytest.TempPathFactory) -> I
                                   stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(f"{url}/ready", server, log)
+        assert wait_http(f"{url}/ready", 60, alive=lambda: server.poll() is None), log.read_text()[-2000:]
         yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"the API exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"the API did not become ready: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture

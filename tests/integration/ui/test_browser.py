@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from stack.system import wait_http
 from tests.integration.conftest import Published, free_port
 from tests.integration.streamkit import RECSYS
 
@@ -39,16 +38,8 @@ def ui_url(api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                                   stderr=subprocess.STDOUT, env=os.environ | {"RECSYS_UI_REFRESH_S": "2"})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError(f"recsys ui did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.3)
+        assert wait_http(f"{url}/_stcore/health", 60, alive=lambda: server.poll() is None), (
+            f"recsys ui did not start: {log.read_text()[-2000:]}")
         yield url
     finally:
         server.terminate()
