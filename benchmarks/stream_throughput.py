@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -69,18 +70,32 @@ def faust_run(settings: Settings, total: int, log: Path) -> tuple[subprocess.Pop
     stats_key = KeyLayout(settings.key_prefix).stream_stats()
     started = time.perf_counter()
     worker = start_worker(settings, log)
-    first = 0.0
+    first = cpu_at_first = 0.0
     processed = 0
     while processed < total:
         processed = int(client.hget(stats_key, "processed") or 0)
         if processed and not first:
-            first = time.perf_counter()
+            first, cpu_at_first = time.perf_counter(), cpu_seconds(worker.pid)
         if worker.poll() is not None:
             raise RuntimeError(f"worker exited; see {log}")
         time.sleep(POLL_S)
     end = time.perf_counter()
     client.close()
-    return worker, {"events": processed, "first_to_last_s": end - first, "with_startup_s": end - started}
+    return worker, {"events": processed, "first_to_last_s": end - first, "with_startup_s": end - started,
+                    "cpu_busy": (cpu_seconds(worker.pid) - cpu_at_first) / (end - first),
+                    "peak_rss_mib": peak_rss_mib(worker.pid)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    return kib / 1024
 
 
 def freshness(settings: Settings, events: list, rate: float) -> dict[str, float]:  # type: ignore[type-arg]
@@ -164,7 +179,8 @@ def main() -> None:
     rows = (("raw aiokafka getmany + Lua/batch", result["raw"]), ("Faust worker take_events + Lua", result["faust"]))
     for name, row in rows:
         print(f"{name:<34} {row['eps']:>10,.0f} {row['eps_with_startup']:>14,.0f} {row['first_to_last_s']:>8.2f}")
-    print(f"Faust / raw: {result['faust_over_raw']:.2f}x   (targets: Faust >= 8,000 ev/s and >= 0.3x raw)")
+    print(f"Faust / raw: {result['faust_over_raw']:.2f}x   (targets: Faust >= 8,000 ev/s and >= 0.3x raw); "
+          f"worker CPU busy {result['faust']['cpu_busy']:.0%}, peak RSS {result['faust']['peak_rss_mib']:.0f} MiB")
     print(f"freshness at 1,000 ev/s over {fresh['events']:,} events: p50 {fresh['p50_ms']:.0f} ms, "
           f"p99 {fresh['p99_ms']:.0f} ms, max {fresh['max_ms']:.0f} ms   (target p99 < 500 ms)")
     print(f"JSON: {args.out}")

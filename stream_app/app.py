@@ -19,7 +19,7 @@ from common.settings import Settings
 from stream_app.exposures import ExposureWriter, parse_exposure
 from stream_app.meter import RateMeter, freshness_summary, lag
 from stream_app.state import StateWriter, dead_letter_id
-from stream_app.tuning import set_fetch_max_wait
+from stream_app.transport import StreamApp
 from stream_app.validate import parse_purchase
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,9 @@ MAX_BACKOFF_S = 5.0
 
 
 def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -> faust.App:
-    set_fetch_max_wait(settings.stream_fetch_max_wait_ms)
-    app = faust.App(
+    app = StreamApp(
         settings.stream_app_id,
+        fetch_max_wait_ms=settings.stream_fetch_max_wait_ms,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
         key_serializer="raw",
@@ -41,6 +41,7 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         web_enabled=False,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
     )
     # One stream over purchases and exposures, so a batch's exposures are applied before its purchases.
     purchases = app.topic(settings.topic_purchases, settings.topic_exposures, partitions=settings.topic_partitions)
@@ -62,20 +63,40 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
         batches = cast(faust.Stream[bytes], stream).take_events(
             settings.stream_batch_size, within=settings.stream_batch_within_s
         )
-        async for batch in batches:
-            shown = [e for e in batch if e.message.topic == settings.topic_exposures]
-            events = [e for e in batch if e.message.topic != settings.topic_exposures]
-            exposures = await _split_exposures(shown, dead_letters, settings.max_event_bytes)
-            await _retry(partial(exposure_writer.apply, exposures))
-            good, dead_ids = await _split(events, dead_letters, settings.max_event_bytes)
-            for event in events:
-                positions[event.message.tp] = event.message.offset
-            result = await _retry(partial(writer.apply, good, dead_ids))
-            meter.add(len(events))
-            ages = [time.time() * 1000 - e.message.timestamp * 1000 for e in events]
-            await _publish_progress(writer, app, meter, positions, ages)
-            log.debug("batch of %d: %s", len(events), result)
-            yield None
+        writing: asyncio.Task[None] | None = None
+        try:
+            async for batch in batches:
+                # take_events acks a batch as soon as we hand it back. One more reference per message keeps its
+                # offset uncommitted until the batch is in Redis, so Redis can apply this batch while the worker
+                # takes the next one, and nothing is lost if the worker dies in between.
+                for event in batch:
+                    event.message.incref()
+                shown = [e for e in batch if e.message.topic == settings.topic_exposures]
+                events = [e for e in batch if e.message.topic != settings.topic_exposures]
+                exposures = await _split_exposures(shown, dead_letters, settings.max_event_bytes)
+                good, dead_ids = await _split(events, dead_letters, settings.max_event_bytes)
+                if writing is not None:
+                    await writing  # one batch in flight, so batches reach Redis in order
+                writing = asyncio.create_task(write(stream, batch, exposures, events, good, dead_ids))
+                yield None
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()  # its events stay unacked: redelivered, and the event-id guard drops repeats
+
+    async def write(
+        stream: faust.StreamT[bytes], batch: Sequence[faust.types.EventT[Any]], exposures: list[ExposureEvent],
+        events: Sequence[faust.types.EventT[Any]], good: list[PurchaseEvent], dead_ids: list[str],
+    ) -> None:
+        await _retry(partial(exposure_writer.apply, exposures))  # before the purchases they may convert
+        result = await _retry(partial(writer.apply, good, dead_ids))
+        for event in batch:
+            await stream.ack(event)
+        for event in events:
+            positions[event.message.tp] = event.message.offset
+        meter.add(len(events))
+        ages = [time.time() * 1000 - e.message.timestamp * 1000 for e in events]
+        await _publish_progress(writer, app, meter, positions, ages)
+        log.debug("batch of %d: %s", len(events), result)
 
     return app
 
