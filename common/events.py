@@ -55,9 +55,14 @@ class PurchaseEvent(_Event):
 
 
 class DeadLetter(_Event):
-    """A payload that could not be applied, with why and where it came from."""
+    """A payload that could not be applied, with why and where it came from.
+
+    A letter keeps at most ``max_raw`` bytes of the payload (a letter must fit in one produce request); the whole
+    payload stays in the source topic at ``partition``/``offset``.
+    """
 
     raw_b64: str
+    raw_size: int = Field(ge=0)  # of the whole payload
     reason: str
     source_topic: str
     partition: int
@@ -65,9 +70,10 @@ class DeadLetter(_Event):
     dead_lettered_at: UtcTime
 
     @classmethod
-    def of(cls, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> DeadLetter:
+    def of(cls, raw: bytes, reason: str, topic: str, partition: int, offset: int, max_raw: int) -> DeadLetter:
         return cls(
-            raw_b64=base64.b64encode(raw).decode(),
+            raw_b64=base64.b64encode(raw[:max_raw]).decode(),
+            raw_size=len(raw),
             reason=reason,
             source_topic=topic,
             partition=partition,
@@ -78,6 +84,10 @@ class DeadLetter(_Event):
     @property
     def raw(self) -> bytes:
         return base64.b64decode(self.raw_b64)
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.raw) < self.raw_size
 
 
 class ExposureEvent(_Event):

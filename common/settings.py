@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     # Largest event payload accepted; bigger ones are dead-lettered.
     max_event_bytes: int = 4096
+    # Payload bytes kept in a dead letter. A letter must fit in one produce request (1 MB by default); the whole
+    # payload stays in its source topic at the offset the letter names.
+    dead_letter_max_raw_bytes: int = Field(default=65_536, ge=0)
 
     # Stream worker.
     stream_app_id: str = "recsys-stream"  # also the consumer group

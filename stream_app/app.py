@@ -73,12 +73,15 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
                     event.message.incref()
                 shown = [e for e in batch if e.message.topic == settings.topic_exposures]
                 events = [e for e in batch if e.message.topic != settings.topic_exposures]
-                exposures = await _split_exposures(shown, dead_letters, settings.max_event_bytes)
-                good, dead_ids = await _split(events, dead_letters, settings.max_event_bytes)
+                exposures = await _split_exposures(shown, dead_letters, settings)
+                good, dead_ids = await _split(events, dead_letters, settings)
                 if writing is not None:
                     await writing  # one batch in flight, so batches reach Redis in order
                 writing = asyncio.create_task(write(stream, batch, exposures, events, good, dead_ids))
                 yield None
+        except Exception as exc:
+            await _stop_worker(app, exc)
+            raise
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()  # its events stay unacked: redelivered, and the event-id guard drops repeats
@@ -87,8 +90,12 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
         stream: faust.StreamT[bytes], batch: Sequence[faust.types.EventT[Any]], exposures: list[ExposureEvent],
         events: Sequence[faust.types.EventT[Any]], good: list[PurchaseEvent], dead_ids: list[str],
     ) -> None:
-        await _retry(partial(exposure_writer.apply, exposures))  # before the purchases they may convert
-        result = await _retry(partial(writer.apply, good, dead_ids))
+        try:
+            await _retry(partial(exposure_writer.apply, exposures))  # before the purchases they may convert
+            result = await _retry(partial(writer.apply, good, dead_ids))
+        except Exception as exc:
+            await _stop_worker(app, exc)
+            raise
         for event in batch:
             await stream.ack(event)
         for event in events:
@@ -102,36 +109,48 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
 
 
 async def _split(
-    events: Sequence[faust.types.EventT[Any]], dead_letters: faust.types.TopicT, max_bytes: int
+    events: Sequence[faust.types.EventT[Any]], dead_letters: faust.types.TopicT, settings: Settings
 ) -> tuple[list[PurchaseEvent], list[str]]:
     good: list[PurchaseEvent] = []
     dead_ids: list[str] = []
     for event in events:
-        raw = event.value
-        parsed = parse_purchase(raw, max_bytes)
+        parsed = parse_purchase(event.value, settings.max_event_bytes)
         if isinstance(parsed, PurchaseEvent):
             good.append(parsed)
-            continue
-        message = event.message
-        letter = DeadLetter.of(raw or b"", parsed, message.topic, message.partition, message.offset)
-        await dead_letters.send(key=event.key, value=letter.to_bytes())
-        dead_ids.append(dead_letter_id(message.partition, message.offset, raw or b""))
+        else:
+            await _dead_letter(dead_letters, event, parsed, settings.dead_letter_max_raw_bytes)
+            dead_ids.append(dead_letter_id(event.message.partition, event.message.offset, event.value or b""))
     return good, dead_ids
 
 
 async def _split_exposures(
-    events: Sequence[faust.types.EventT[Any]], dead_letters: faust.types.TopicT, max_bytes: int
+    events: Sequence[faust.types.EventT[Any]], dead_letters: faust.types.TopicT, settings: Settings
 ) -> list[ExposureEvent]:
     exposures: list[ExposureEvent] = []
     for event in events:
-        parsed = parse_exposure(event.value, max_bytes)
+        parsed = parse_exposure(event.value, settings.max_event_bytes)
         if isinstance(parsed, ExposureEvent):
             exposures.append(parsed)
         else:
-            m = event.message
-            await dead_letters.send(key=event.key, value=DeadLetter.of(event.value or b"", parsed, m.topic,
-                                                                       m.partition, m.offset).to_bytes())
+            await _dead_letter(dead_letters, event, parsed, settings.dead_letter_max_raw_bytes)
     return exposures
+
+
+async def _dead_letter(
+    dead_letters: faust.types.TopicT, event: faust.types.EventT[Any], reason: str, max_raw: int
+) -> None:
+    m = event.message
+    letter = DeadLetter.of(event.value or b"", reason, m.topic, m.partition, m.offset, max_raw)
+    await dead_letters.send(key=event.key, value=letter.to_bytes())
+
+
+async def _stop_worker(app: faust.App, exc: Exception) -> None:
+    """Fail-stop: a batch that hit an unexpected error keeps its messages unacknowledged. Carrying on would let
+    later commits move past it (its events silently lost); stopping leaves its offsets uncommitted, so a restarted
+    worker reads the batch again and the event-id guard drops whatever part of it had been applied."""
+    log.critical("stopping the worker after an unexpected error: %r", exc)
+    await app.consumer.crash(exc)  # a crashed consumer stops without waiting for the batch's acknowledgements
+    await app.crash(exc)
 
 
 async def _retry(write: Callable[[], Awaitable[T]]) -> T:

@@ -59,17 +59,25 @@ def start_eagerly(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
     return False, asyncio.ensure_future(_finish(coro, waiting_on))
 
 
+def _close(waits: list[Any]) -> None:
+    for wait in waits:
+        if asyncio.iscoroutine(wait):
+            wait.close()  # never started: closing it is all the cleanup it needs
+
+
 class Consumer(faust_aiokafka.Consumer):
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         delivery, *others = coros
         if timeout is not None or not asyncio.iscoroutine(delivery):
             return await super().wait_first(*coros, timeout=timeout)
-        finished, outcome = start_eagerly(delivery)
+        try:
+            finished, outcome = start_eagerly(delivery)
+        except BaseException:
+            _close(others)
+            raise
         if not finished:
             return await super().wait_first(outcome, *others)
-        for other in others:
-            if asyncio.iscoroutine(other):
-                other.close()  # never started: closing it is all the cleanup it needs
+        _close(others)
         stopped = self._stopped.is_set() or self._crashed.is_set()
         return WaitResults([], [], True) if stopped else WaitResults([delivery], [outcome], False)
 

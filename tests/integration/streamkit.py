@@ -33,6 +33,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RECSYS_TOPIC_DEAD_LETTERS": settings.topic_dead_letters,
         "RECSYS_TOPIC_EXPOSURES": settings.topic_exposures,
         "RECSYS_STREAM_APP_ID": settings.stream_app_id,
+        "RECSYS_DEAD_LETTER_MAX_RAW_BYTES": str(settings.dead_letter_max_raw_bytes),
         "RECSYS_RUN_DIR": str(settings.run_dir),
     }
 

@@ -70,9 +70,16 @@ def test_event_id_is_deterministic_and_line_specific() -> None:
 
 
 def test_dead_letter_keeps_raw_bytes() -> None:
-    letter = DeadLetter.of(b"\xffnot json", "not JSON", "purchases", 3, 42)
+    letter = DeadLetter.of(b"\xffnot json", "not JSON", "purchases", 3, 42, max_raw=100)
     again = DeadLetter.model_validate_json(letter.to_bytes())
     assert again.raw == b"\xffnot json" and again.partition == 3 and again.offset == 42
+    assert again.raw_size == 9 and not again.truncated
+
+
+def test_dead_letter_keeps_the_head_of_a_huge_payload_and_its_size() -> None:
+    letter = DeadLetter.of(b"abcdef" * 1000, "oversized payload", "purchases", 0, 7, max_raw=4)
+    again = DeadLetter.model_validate_json(letter.to_bytes())
+    assert again.raw == b"abcd" and again.raw_size == 6000 and again.truncated
 
 
 def test_exposure_group_is_constrained() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -151,3 +152,16 @@ def test_consumer_delivery_blocked_on_a_full_buffer_is_abandoned_when_flow_is_su
     results, abandoned = run(scenario())
     assert results.results == [True]  # the suspension won
     assert abandoned
+
+
+def test_consumer_delivery_error_propagates_and_the_race_is_cleaned_up() -> None:
+    async def scenario() -> None:
+        async def deliver() -> None:
+            raise LookupError("no stream for this partition")
+
+        with _consumer() as consumer:
+            await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+
+    with pytest.raises(LookupError, match="no stream"):
+        run(scenario())
+    gc.collect()  # an unclosed suspend_flow.wait() would warn "never awaited" here, failing the test
