@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from common.data import load_history, load_mapping
 from common.settings import Settings, get_settings
 from producers.replay import Pace, ProgressFn, ReplaySummary, replay_until_signal, select, to_events
 from producers.visits import Visits
+from stack.supervise import supervise
 
 
 def replay_command(
@@ -92,8 +94,15 @@ def render_experiment(result: AbSummary) -> str:
     return "\n".join(rows)
 
 
-def stream_command(loglevel: str = typer.Option("info", "--loglevel")) -> None:
+def stream_command(
+    loglevel: str = typer.Option("info", "--loglevel"),
+    restart_on_failure: bool = typer.Option(
+        False, "--restart-on-failure", help="Start the worker again (with back-off) whenever it stops on an error."
+    ),
+) -> None:
     """Run the Faust stream worker: purchases -> Redis state; bad events -> dead-letter topic."""
+    if restart_on_failure:
+        raise typer.Exit(supervise([sys.argv[0], "stream", "--loglevel", loglevel]))
     from stream_app.app import run_worker
 
     run_worker(get_settings(), loglevel)

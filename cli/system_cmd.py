@@ -39,7 +39,7 @@ def up_command(
         folder = data or _synthetic(settings, customers, lines)
         history = load_history(folder, load_mapping(preset)).lines
         split = history["event_time"].max().normalize() - pd.Timedelta(days=settings.batch_test_days)
-        processes.start("worker", ["stream", "--loglevel", "warning"], env)
+        processes.start("worker", ["stream", "--loglevel", "warning", "--restart-on-failure"], env)
         typer.echo(f"replaying the history before {split.date()} into {settings.topic_purchases} ...")
         _recsys(["replay", "--data", str(folder), "--preset", preset, "--until", str(split.date())], env)
         before = int((history["event_time"] < split).sum())

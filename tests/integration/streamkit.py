@@ -38,10 +38,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, log: Path, *options: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [RECSYS, "stream", "--loglevel", "warning"], env=settings_env(settings), stdout=out,
+            [RECSYS, "stream", "--loglevel", "warning", *options], env=settings_env(settings), stdout=out,
             stderr=subprocess.STDOUT, cwd=log.parent,
         )
 

@@ -1,7 +1,9 @@
-"""A batch that hits an unexpected error stops the worker with the batch uncommitted; a restart applies it."""
+"""A batch that hits an unexpected error stops the worker with the batch uncommitted; `--restart-on-failure`
+starts it again; once the cause is fixed, a restart applies the batch."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.integration
 HUGE = b"z" * 800_000  # dead-lettered as an oversized payload
 
 
-def test_a_batch_that_fails_stops_the_worker_and_is_applied_after_restart(isolated: Isolated, tmp_path: Path) -> None:
+def test_a_failing_batch_stops_the_worker_and_is_applied_once_fixed(isolated: Isolated, tmp_path: Path) -> None:
     settings = isolated.settings
     lines: pd.DataFrame = history(tmp_path / "data", customers=50, lines=600).head(300)
     good = [e.to_bytes() for e in to_events(lines)]
@@ -28,14 +30,19 @@ def test_a_batch_that_fails_stops_the_worker_and_is_applied_after_restart(isolat
 
     # Misconfigured: letters keep the whole payload, so this one is too big to produce and dead-lettering fails.
     misconfigured = settings.model_copy(update={"dead_letter_max_raw_bytes": len(HUGE)})
-    worker = start_worker(misconfigured, tmp_path / "misconfigured.log")
+    log = tmp_path / "misconfigured.log"
+    worker = start_worker(misconfigured, log, "--restart-on-failure")
     try:
-        exit_code = worker.wait(timeout=120)
+        deadline = time.monotonic() + 150
+        while log.read_text().count("starting it again") < 2 and time.monotonic() < deadline:
+            assert worker.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.5)
     finally:
         stop_worker(worker)
-    log = (tmp_path / "misconfigured.log").read_text()
-    assert exit_code != 0 and "stopping the worker after an unexpected error" in log and "MessageSizeTooLarge" in log
-    assert stats(isolated.redis, isolated.keys).get("dead_lettered", 0) == 0
+    text = log.read_text()
+    assert text.count("starting it again") >= 2, text[-2000:]  # failed, was started again, failed again
+    assert "stopping the worker after an unexpected error" in text and "MessageSizeTooLarge" in text
+    assert worker.returncode is not None and stats(isolated.redis, isolated.keys).get("dead_lettered", 0) == 0
 
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
