@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from common.data import load_history, load_mapping
 from common.settings import Settings, get_settings
 from producers.replay import Pace, ProgressFn, ReplaySummary, replay_until_signal, select, to_events
 from producers.visits import Visits
-from stack.supervise import supervise
+from stack.supervise import exit_status, supervise
+from stack.system import RECSYS
 
 
 def replay_command(
@@ -102,7 +102,7 @@ def stream_command(
 ) -> None:
     """Run the Faust stream worker: purchases -> Redis state; bad events -> dead-letter topic."""
     if restart_on_failure:
-        raise typer.Exit(supervise([sys.argv[0], "stream", "--loglevel", loglevel]))
+        raise typer.Exit(exit_status(supervise([RECSYS, "stream", "--loglevel", loglevel])))
     from stream_app.app import run_worker
 
     run_worker(get_settings(), loglevel)

@@ -141,13 +141,16 @@ async def _dead_letter(
 ) -> None:
     m = event.message
     letter = DeadLetter.of(event.value or b"", reason, m.topic, m.partition, m.offset, max_raw)
-    await dead_letters.send(key=event.key, value=letter.to_bytes())
+    key = event.key[:max_raw] if isinstance(event.key, bytes) else None  # keys are customer ids; a huge one is junk
+    await dead_letters.send(key=key, value=letter.to_bytes())
 
 
 async def _stop_worker(app: faust.App, exc: Exception) -> None:
     """Fail-stop: a batch that hit an unexpected error keeps its messages unacknowledged. Carrying on would let
     later commits move past it (its events silently lost); stopping leaves its offsets uncommitted, so a restarted
     worker reads the batch again and the event-id guard drops whatever part of it had been applied."""
+    if app.crashed:
+        return  # the write task and the agent both report the write's error
     log.critical("stopping the worker after an unexpected error: %r", exc)
     await app.consumer.crash(exc)  # a crashed consumer stops without waiting for the batch's acknowledgements
     await app.crash(exc)
