@@ -24,6 +24,7 @@ from stream_app.validate import parse_purchase
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+E = TypeVar("E")
 MAX_BACKOFF_S = 5.0
 
 
@@ -73,8 +74,9 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
                     event.message.incref()
                 shown = [e for e in batch if e.message.topic == settings.topic_exposures]
                 events = [e for e in batch if e.message.topic != settings.topic_exposures]
-                exposures = await _split_exposures(shown, dead_letters, settings)
-                good, dead_ids = await _split(events, dead_letters, settings)
+                exposures, _ = await _parse_or_dead_letter(shown, parse_exposure, dead_letters, settings)
+                good, dead = await _parse_or_dead_letter(events, parse_purchase, dead_letters, settings)
+                dead_ids = [dead_letter_id(e.message.partition, e.message.offset, e.value or b"") for e in dead]
                 if writing is not None:
                     await writing  # one batch in flight, so batches reach Redis in order
                 writing = asyncio.create_task(write(stream, batch, exposures, events, good, dead_ids))
@@ -108,32 +110,21 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
     return app
 
 
-async def _split(
-    events: Sequence[faust.types.EventT[Any]], dead_letters: faust.types.TopicT, settings: Settings
-) -> tuple[list[PurchaseEvent], list[str]]:
-    good: list[PurchaseEvent] = []
-    dead_ids: list[str] = []
+async def _parse_or_dead_letter(
+    events: Sequence[faust.types.EventT[Any]], parse: Callable[[bytes | None, int], E | str],
+    dead_letters: faust.types.TopicT, settings: Settings,
+) -> tuple[list[E], list[faust.types.EventT[Any]]]:
+    """The events that parse, and the events sent to the dead-letter topic (with the reason) instead."""
+    parsed: list[E] = []
+    dead: list[faust.types.EventT[Any]] = []
     for event in events:
-        parsed = parse_purchase(event.value, settings.max_event_bytes)
-        if isinstance(parsed, PurchaseEvent):
-            good.append(parsed)
+        outcome = parse(event.value, settings.max_event_bytes)
+        if isinstance(outcome, str):
+            await _dead_letter(dead_letters, event, outcome, settings.dead_letter_max_raw_bytes)
+            dead.append(event)
         else:
-            await _dead_letter(dead_letters, event, parsed, settings.dead_letter_max_raw_bytes)
-            dead_ids.append(dead_letter_id(event.message.partition, event.message.offset, event.value or b""))
-    return good, dead_ids
-
-
-async def _split_exposures(
-    events: Sequence[faust.types.EventT[Any]], dead_letters: faust.types.TopicT, settings: Settings
-) -> list[ExposureEvent]:
-    exposures: list[ExposureEvent] = []
-    for event in events:
-        parsed = parse_exposure(event.value, settings.max_event_bytes)
-        if isinstance(parsed, ExposureEvent):
-            exposures.append(parsed)
-        else:
-            await _dead_letter(dead_letters, event, parsed, settings.dead_letter_max_raw_bytes)
-    return exposures
+            parsed.append(outcome)
+    return parsed, dead
 
 
 async def _dead_letter(
