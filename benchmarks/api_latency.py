@@ -35,7 +35,7 @@ from producers.replay import to_events
 from stack import LocalStack
 from stack.system import wait_http
 from stream_app.state import StateWriter
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, stack_settings
 
 RECSYS = str(Path(sys.executable).parent / "recsys")
 CONCURRENCY = (1, 8, 32, 128)
@@ -125,8 +125,7 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    settings = Settings(broker_url=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
-                        run_dir=work / "run", key_prefix="benchapi", _env_file=None)
+    settings = stack_settings(work / "run", key_prefix="benchapi")
     local = LocalStack(settings)
     local.up()
     results: list[dict[str, Any]] = []

@@ -30,7 +30,7 @@ from producers.replay import to_events
 from stack import LocalStack
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter
-from tests.integration.conftest import free_port
+from tests.integration.conftest import stack_settings
 
 PREFIX = "footprint"
 
@@ -77,8 +77,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/redis_footprint.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
-    settings = Settings(broker_url=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
-                        run_dir=work / "run", key_prefix=PREFIX, _env_file=None)
+    settings = stack_settings(work / "run", key_prefix=PREFIX)
     local = LocalStack(settings)
     local.up()
     try:

@@ -20,9 +20,8 @@ from pathlib import Path
 import redis
 
 from common.keys import KeyLayout
-from common.settings import Settings
 from stack import LocalStack
-from tests.integration.conftest import free_port
+from tests.integration.conftest import stack_settings
 from tests.integration.streamkit import settings_env, start_worker, stop_worker
 
 RECSYS = str(Path(sys.executable).parent / "recsys")
@@ -49,8 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-ab-"))
-    settings = Settings(broker_url=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
-                        run_dir=work / "run", key_prefix="benchab", _env_file=None)
+    settings = stack_settings(work / "run", key_prefix="benchab")
     env = settings_env(settings) | {"RECSYS_ARTIFACTS_DIR": str(work / "artifacts")}
     data = str(args.data.resolve())
     local = LocalStack(settings)

@@ -30,7 +30,7 @@ from producers.replay import Pace, replay, select, to_events
 from stack import LocalStack
 from stream_app.state import StateWriter
 from stream_app.validate import parse_purchase
-from tests.integration.conftest import free_port
+from tests.integration.conftest import stack_settings
 from tests.integration.streamkit import start_worker
 
 POLL_S = 0.02
@@ -128,10 +128,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-stream-"))
-    settings = Settings(
-        broker_url=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        run_dir=work / "run", _env_file=None,
-    )
+    settings = stack_settings(work / "run")
     local = LocalStack(settings)
     local.up()
     worker = None

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -27,12 +28,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stack_settings(run_dir: Path) -> Settings:
+def stack_settings(run_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a throwaway local stack on free loopback ports (tests and benchmarks)."""
     return Settings(
         broker_url=f"kafka://127.0.0.1:{free_port()}",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
         run_dir=run_dir,
         _env_file=None,
+        **overrides,
     )
 
 
