@@ -14,12 +14,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from common.data.load import LINE_COLUMNS, LoadedData, load_history
 from common.data.mapping import load_mapping
 from common.data.report import CleaningReport
-from common.events import PurchaseEvent
+from common.events import PurchaseEvent, Rejected, parse_event
 from common.settings import Settings
-from stream_app.validate import parse_purchase
 
-# Tansu under-reports end offsets (KAFKA_LOCAL.md), so reaching them is not the end: the topic counts as
-# exhausted only after this long with nothing new.
+# Tansu, the local broker, under-reports end offsets when the last record batch holds several records
+# (docs/architecture.md, Batch), so reaching them is not the end: the topic counts as exhausted only after this
+# long with nothing new.
 DEFAULT_IDLE_S = 2.0
 FETCH_RECORDS = 5000
 
@@ -83,10 +83,9 @@ async def read_topic(settings: Settings, progress: Callable[[int], None], idle_s
 
 def _take(raw: bytes | None, max_bytes: int, read: TopicRead, seen: set[str]) -> None:
     read.records += 1
-    parsed = parse_purchase(raw, max_bytes)
-    if isinstance(parsed, str):
-        reason = parsed.split(":")[0]
-        read.invalid[reason] = read.invalid.get(reason, 0) + 1
+    parsed = parse_event(PurchaseEvent, raw, max_bytes)
+    if isinstance(parsed, Rejected):
+        read.invalid[parsed.counted_as] = read.invalid.get(parsed.counted_as, 0) + 1
     elif parsed.event_id in seen:
         read.duplicates += 1
     else:

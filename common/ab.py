@@ -1,4 +1,5 @@
-"""A/B assignment and the statistics of a conversion race. Pure functions, shared by the API, stream and UI."""
+"""A/B assignment and the statistics of a conversion race. Pure functions, used by the API and the replay's
+simulated visits."""
 
 from __future__ import annotations
 

@@ -98,7 +98,8 @@ class KeyLayout:
         return self.model_key(version, "card")
 
     def model_topn(self, version: str) -> str:
-        """Hash: customer id -> JSON list of {product_id, score, source}, best first."""
+        """Hash: customer id -> the top-N list in the compact form of `common.toplist` (products, scores, source
+        codes), best first."""
         return self.model_key(version, "topn")
 
     def model_popular(self, version: str) -> str:

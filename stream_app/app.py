@@ -13,18 +13,17 @@ import faust
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from common.events import DeadLetter, ExposureEvent, PurchaseEvent
+from common.events import DeadLetter, ExposureEvent, PurchaseEvent, Rejected, parse_event
 from common.keys import KeyLayout
 from common.settings import Settings
-from stream_app.exposures import ExposureWriter, parse_exposure
+from stream_app.exposures import ExposureWriter
 from stream_app.meter import RateMeter, freshness_summary, lag
 from stream_app.state import StateWriter, dead_letter_id
 from stream_app.transport import StreamApp
-from stream_app.validate import parse_purchase
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-E = TypeVar("E")
+E = TypeVar("E", ExposureEvent, PurchaseEvent)
 MAX_BACKOFF_S = 5.0
 
 
@@ -74,8 +73,8 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
                     event.message.incref()
                 shown = [e for e in batch if e.message.topic == settings.topic_exposures]
                 events = [e for e in batch if e.message.topic != settings.topic_exposures]
-                exposures, _ = await _parse_or_dead_letter(shown, parse_exposure, dead_letters, settings)
-                good, dead = await _parse_or_dead_letter(events, parse_purchase, dead_letters, settings)
+                exposures, _ = await _parse_or_dead_letter(shown, ExposureEvent, dead_letters, settings)
+                good, dead = await _parse_or_dead_letter(events, PurchaseEvent, dead_letters, settings)
                 dead_ids = [dead_letter_id(e.message.partition, e.message.offset, e.value or b"") for e in dead]
                 if writing is not None:
                     await writing  # one batch in flight, so batches reach Redis in order
@@ -111,16 +110,16 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
 
 
 async def _parse_or_dead_letter(
-    events: Sequence[faust.types.EventT[Any]], parse: Callable[[bytes | None, int], E | str],
-    dead_letters: faust.types.TopicT, settings: Settings,
+    events: Sequence[faust.types.EventT[Any]], model: type[E], dead_letters: faust.types.TopicT,
+    settings: Settings,
 ) -> tuple[list[E], list[faust.types.EventT[Any]]]:
     """The events that parse, and the events sent to the dead-letter topic (with the reason) instead."""
     parsed: list[E] = []
     dead: list[faust.types.EventT[Any]] = []
     for event in events:
-        outcome = parse(event.value, settings.max_event_bytes)
-        if isinstance(outcome, str):
-            await _dead_letter(dead_letters, event, outcome, settings.dead_letter_max_raw_bytes)
+        outcome = parse_event(model, event.value, settings.max_event_bytes)
+        if isinstance(outcome, Rejected):
+            await _dead_letter(dead_letters, event, outcome.detail, settings.dead_letter_max_raw_bytes)
             dead.append(event)
         else:
             parsed.append(outcome)

@@ -8,7 +8,9 @@ from common.events import (
     DeadLetter,
     ExposureEvent,
     PurchaseEvent,
+    Rejected,
     describe_validation_error,
+    parse_event,
     purchase_event_id,
 )
 
@@ -88,3 +90,39 @@ def test_exposure_group_is_constrained() -> None:
             request_id="r", customer_id="c", experiment="x", group="other",  # type: ignore[arg-type]
             strategy="s", model_version="v1", product_ids=[], event_time=datetime.now(UTC),
         )
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "field", "detail_starts"),
+    [
+        (b"", "empty", None, "empty payload"),
+        (None, "empty", None, "empty payload"),
+        (b"x" * 5000, "oversized", None, "oversized payload (5000 bytes > 4096)"),
+        (b"{not json", "not_json", None, "not JSON: "),
+        (b"[1, 2]", "not_object", None, "not a JSON object"),
+        (json.dumps(GOOD | {"schema_version": 2}).encode(), "unknown_schema_version", "schema_version",
+         "unknown schema version: schema_version"),
+        (json.dumps(GOOD | {"units": 0}).encode(), "invalid_field", "units", "units: Input should be greater than 0"),
+        (json.dumps({k: v for k, v in GOOD.items() if k != "order_id"}).encode(), "invalid_field", "order_id",
+         "order_id: Field required"),
+    ],
+)
+def test_parse_event_rejects_with_a_code_and_the_field(
+    raw: bytes | None, code: str, field: str | None, detail_starts: str
+) -> None:
+    rejected = parse_event(PurchaseEvent, raw, max_bytes=4096)
+    assert isinstance(rejected, Rejected)
+    assert (rejected.code, rejected.field) == (code, field)
+    assert rejected.detail.startswith(detail_starts)
+    assert rejected.counted_as == (code if field is None else f"{code} ({field})")
+
+
+def test_parse_event_returns_the_event_of_the_model_asked_for() -> None:
+    raw = json.dumps(GOOD).encode()
+    assert parse_event(PurchaseEvent, raw, 4096) == PurchaseEvent.from_bytes(raw)
+    exposure = {"request_id": "r1", "customer_id": "c1", "experiment": "x", "group": "control", "strategy": "s",
+                "model_version": "v1", "product_ids": ["p1"], "event_time": "2023-01-05T00:00:00Z"}
+    parsed = parse_event(ExposureEvent, json.dumps(exposure).encode(), 4096)
+    assert isinstance(parsed, ExposureEvent) and parsed.product_ids == ["p1"]
+    rejected = parse_event(ExposureEvent, json.dumps(exposure | {"group": "other"}).encode(), 4096)
+    assert isinstance(rejected, Rejected) and rejected.field == "group"

@@ -1,14 +1,17 @@
 import json
+import re
 from datetime import UTC, datetime
 
 import pandas as pd
+import pytest
 
-from common.events import PurchaseEvent
+from common.events import ExposureEvent, PurchaseEvent, Rejected, parse_event
 from common.keys import KeyLayout
 from producers.replay import Pace, Pacer, select, to_events
+from stream_app.exposures import exposure_row
+from stream_app.lua import EXPOSURE_FIELDS, PURCHASE_FIELDS, lua_source
 from stream_app.meter import RateMeter, freshness_summary, lag
 from stream_app.state import GLOBAL_KEYS, HEADER_ARGS, KEYS_PER_CUSTOMER, batch_call, to_cents
-from stream_app.validate import parse_purchase
 
 
 def _event(i: int, customer: str = "c1") -> PurchaseEvent:
@@ -30,12 +33,33 @@ def test_batch_call_groups_events_by_customer() -> None:
     assert call_keys[GLOBAL_KEYS + KEYS_PER_CUSTOMER - 2: GLOBAL_KEYS + KEYS_PER_CUSTOMER + 1] == [
         keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("x", "c1"),
         keys.ab_customer_converted("x", "c1")]
-    assert args[:HEADER_ARGS + 1] == [2, 1, 5, 99, 7, 1, 600, "d1"]
+    assert args[:HEADER_ARGS + 1] == [GLOBAL_KEYS, KEYS_PER_CUSTOMER, 2, 1, 5, 99, 7, 600, 1, "d1"]
     assert len(args) == HEADER_ARGS + 2
     payload = json.loads(str(args[-1]))
     assert [cid for cid, _ in payload] == ["c1", "c2"]
-    assert payload[0][1][0][:8] == ["e1", "o1", "p1", "k", 2, 1005, 1672628645, 1]
+    first = dict(zip(PURCHASE_FIELDS, payload[0][1][0], strict=True))
+    assert first | {"latest": ""} == {"event_id": "e1", "order_id": "o1", "product_id": "p1", "category": "k",
+                                      "units": 2, "cents": 1005, "ts": 1672628645, "day": 1, "latest": ""}
+    assert json.loads(first["latest"])["product_id"] == "p1"
     assert [row[0] for row in payload[0][1]] == ["e1", "e3"]
+
+
+def test_exposure_rows_follow_the_field_table() -> None:
+    exposure = ExposureEvent(request_id="r1", customer_id="c1", experiment="x", group="treatment", strategy="model",
+                             model_version="v1", product_ids=["p1", "p2"],
+                             event_time=datetime(2023, 1, 2, tzinfo=UTC))
+    assert dict(zip(EXPOSURE_FIELDS, exposure_row(exposure), strict=True)) == {
+        "request_id": "r1", "customer_id": "c1", "group": "treatment", "ts": 1672617600,
+        "product_ids": ["p1", "p2"]}
+
+
+@pytest.mark.parametrize(("table", "fields"), [("P", PURCHASE_FIELDS), ("X", EXPOSURE_FIELDS)])
+def test_scripts_read_only_fields_the_table_names(table: str, fields: tuple[str, ...]) -> None:
+    """A misspelt field would read as nil inside Redis; every `P.name` / `X.name` in the Lua must exist."""
+    used = set()
+    for name in ("count_first", "attribution", "apply_purchases", "apply_exposures"):
+        used |= set(re.findall(rf"\b{table}\.([a-z_]+)", lua_source(name)))
+    assert used and used <= set(fields), used - set(fields)
 
 
 def test_cents_are_exact() -> None:
@@ -96,4 +120,5 @@ def test_freshness_summary() -> None:
 
 
 def test_oversized_payload_is_rejected_before_parsing() -> None:
-    assert parse_purchase(b"x" * 11, max_bytes=10) == "oversized payload (11 bytes > 10)"
+    assert parse_event(PurchaseEvent, b"x" * 11, max_bytes=10) == Rejected(
+        "oversized", "oversized payload (11 bytes > 10)")

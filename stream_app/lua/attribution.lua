@@ -1,0 +1,61 @@
+-- A/B attribution. A purchase of a product shown to the customer within the attribution window before it (event
+-- time) converts for the customer's group. Exposures and purchases arrive on separate topics in no fixed order,
+-- so each side looks for the other: the purchases script reads the customer's exposures, the exposures script
+-- the customer's purchases. A per-customer set of converted event ids counts each purchase once.
+
+-- The experiment's shared keys, in the order `stream_app.lua.ab_keys` lays them out from KEYS[first].
+local function ab_keys(first)
+  return {
+    groups = KEYS[first],
+    counters = {control = KEYS[first + 1], treatment = KEYS[first + 2]},
+    exposed = {control = KEYS[first + 3], treatment = KEYS[first + 4]},
+    converted = {control = KEYS[first + 5], treatment = KEYS[first + 6]},
+    daily = {control = KEYS[first + 7], treatment = KEYS[first + 8]},
+    first = {control = KEYS[first + 9], treatment = KEYS[first + 10]},
+  }
+end
+
+local function convert(ab, group, customer, converted_ids, event_id, cents, ts)
+  if redis.call('SADD', converted_ids, event_id) == 1 then
+    redis.call('HINCRBY', ab.counters[group], 'converted_items', 1)
+    redis.call('HINCRBY', ab.counters[group], 'revenue_cents', cents)
+    redis.call('SADD', ab.converted[group], customer)
+    count_first(ab.first[group], ab.daily[group], 'converted', customer, ts)
+  end
+end
+
+-- Purchases side: `bought` holds the customer's newly applied purchase rows (fields P).
+local function attribute_purchases(ab, customer, bought, exposed, converted_ids, attribution)
+  if #bought == 0 or redis.call('EXISTS', exposed) == 0 then return end
+  local group = redis.call('HGET', ab.groups, customer)
+  if not (group and ab.counters[group]) then return end
+  local lo, hi = math.huge, 0
+  for i = 1, #bought do lo, hi = math.min(lo, bought[i][P.ts]), math.max(hi, bought[i][P.ts]) end
+  local shown = redis.call('ZRANGEBYSCORE', exposed, lo - attribution, hi, 'WITHSCORES')
+  local shown_at = {}
+  for j = 1, #shown, 2 do
+    local product = string.match(shown[j], '^(.*)|[^|]*$')
+    shown_at[product] = shown_at[product] or {}
+    table.insert(shown_at[product], tonumber(shown[j + 1]))
+  end
+  for i = 1, #bought do
+    local ev = bought[i]
+    for _, at in ipairs(shown_at[ev[P.product_id]] or {}) do
+      if at <= ev[P.ts] and ev[P.ts] - at <= attribution then
+        convert(ab, group, customer, converted_ids, ev[P.event_id], ev[P.cents], ev[P.ts])
+        break
+      end
+    end
+  end
+end
+
+-- Exposures side: purchases the stream applied before this exposure arrived, within the window after it.
+local function attribute_exposure(ab, group, customer, shown, ts, bought, converted_ids, attribution)
+  local found = redis.call('ZRANGEBYSCORE', bought, ts, ts + attribution, 'WITHSCORES')
+  for j = 1, #found, 2 do
+    local product, event_id, cents = string.match(found[j], '^(.*)|([^|]*)|([^|]*)$')
+    if shown[product] then
+      convert(ab, group, customer, converted_ids, event_id, tonumber(cents), tonumber(found[j + 1]))
+    end
+  end
+end
