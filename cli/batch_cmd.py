@@ -69,7 +69,8 @@ def _echo_table(evaluation: Evaluation) -> None:
     if evaluation.case_study:
         cs = evaluation.case_study
         typer.echo(f"case-study in-sample protocol (not a holdout): NMF P@5 {cs['nmf']['precision@5']:.4f}, "
-                   f"popularity P@5 {cs['popularity']['precision@5']:.4f}, published P@5 0.1134")
+                   f"popularity P@5 {cs['popularity']['precision@5']:.4f}, "
+                   f"published P@5 {cs['published']['precision@5']:.4f}")
 
 
 @app.command("evaluate")

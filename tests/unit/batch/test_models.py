@@ -6,13 +6,18 @@ popularity must put a B product first; the customer's own list must start with A
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import batch.models
 from batch.interactions import Interactions
 from batch.models import (
     EaseRecommender,
@@ -45,20 +50,71 @@ def shop() -> Interactions:
     return Interactions.from_lines(_shop())
 
 
-class RecommenderContract:
-    """Inherited by one test class per model."""
+@dataclass(frozen=True)
+class ShopModel:
+    """How a model is built for the shop, and which first new item the known answer expects of it."""
 
-    completes_the_trio: ClassVar[bool] = True  # A3 first among t's new items
+    make: Callable[[], Recommender]
+    completes_the_trio: bool = True  # A3 first among t's new items; otherwise a best-selling B product
 
-    def make(self) -> Recommender:
-        raise NotImplementedError
 
-    @pytest.fixture
-    def model(self, shop: Interactions) -> Recommender:
-        return self.make().fit(shop)
+def _hybrid() -> Recommender:
+    components: dict[str, tuple[str, dict[str, Any]]] = {
+        "repeat": ("repeat", {}), "ease": ("ease", {"l2": 1.0}), "trend": ("popularity", {"window_days": 30.0}),
+    }
+    return HybridRecommender(components, {"repeat": 1.0, "ease": 0.5, "trend": 0.1})
 
-    def test_fit_returns_the_model(self, shop: Interactions) -> None:
-        model = self.make()
+
+# Defaults do not fit a six-product shop (NMF's 10 components; the hybrid has no default blend), so each model
+# has its construction here; `test_every_registered_model_is_built_for_the_shop` keeps this table complete.
+SHOP_MODELS: dict[str, ShopModel] = {
+    "popularity": ShopModel(PopularityRecommender, completes_the_trio=False),
+    "repeat": ShopModel(lambda: RepeatRecommender(half_life_days=30.0, log_scale=True), completes_the_trio=False),
+    "nmf": ShopModel(lambda: NmfRecommender(n_components=2, weighting="binary")),
+    "ease": ShopModel(lambda: EaseRecommender(l2=1.0)),
+    "rules": ShopModel(lambda: RulesRecommender(min_support=0.1, min_confidence=0.5)),
+    "hybrid": ShopModel(_hybrid),
+}
+
+
+def _registered_models() -> list[str]:
+    """Every model name `Recommender.load` knows, with every module of `batch.models` imported first, so a model
+    whose module is missing from the package's imports is still put through the contract."""
+    for module in pkgutil.iter_modules(batch.models.__path__):
+        importlib.import_module(f"{batch.models.__name__}.{module.name}")
+    return sorted(Recommender.registry)
+
+
+@pytest.fixture(params=_registered_models())
+def model_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def shop_model(model_name: str) -> ShopModel:
+    if model_name not in SHOP_MODELS:
+        pytest.fail(f"registered model {model_name!r} has no entry in SHOP_MODELS")
+    return SHOP_MODELS[model_name]
+
+
+@pytest.fixture
+def model(shop_model: ShopModel, shop: Interactions) -> Recommender:
+    return shop_model.make().fit(shop)
+
+
+def test_every_registered_model_is_built_for_the_shop() -> None:
+    assert sorted(SHOP_MODELS) == _registered_models()
+
+
+class TestContract:
+    """Run once per registered model."""
+
+    def test_builds_the_registered_class(self, model_name: str, shop_model: ShopModel) -> None:
+        assert type(shop_model.make()) is Recommender.registry[model_name]
+
+    def test_fit_returns_the_model(self, shop_model: ShopModel, shop: Interactions) -> None:
+        model = shop_model.make()
         assert model.fit(shop) is model
 
     def test_lists_have_k_distinct_products(self, model: Recommender) -> None:
@@ -70,9 +126,9 @@ class RecommenderContract:
         listed = set(model.recommend_ids(np.array(["t"]), k=4, exclude_seen=True)[0])
         assert not listed & {"A1", "A2"}
 
-    def test_known_answer(self, model: Recommender) -> None:
+    def test_known_answer(self, shop_model: ShopModel, model: Recommender) -> None:
         first_new = model.recommend_ids(np.array(["t"]), k=1, exclude_seen=True)[0, 0]
-        if self.completes_the_trio:
+        if shop_model.completes_the_trio:
             assert first_new == "A3"
         else:
             assert first_new in B
@@ -90,12 +146,11 @@ class RecommenderContract:
         assert (loaded.recommend(rows, 5)[0] == model.recommend(rows, 5)[0]).all()
 
 
-class TestPopularity(RecommenderContract):
-    completes_the_trio = False
+# Model-specific behaviour. Parametrizing `model_name` narrows `model` to that one model, built as in SHOP_MODELS
+# and fitted on the shop.
 
-    def make(self) -> Recommender:
-        return PopularityRecommender()
 
+class TestPopularity:
     def test_recent_window_counts_recent_buyers_only(self, shop: Interactions) -> None:
         recent = PopularityRecommender(window_days=10).fit(shop)
         # the last 10 days of the window hold b40..b49 only
@@ -103,30 +158,14 @@ class TestPopularity(RecommenderContract):
         assert recent.counts[list(shop.product_ids).index("A1")] == 0
 
 
-class TestRepeat(RecommenderContract):
-    completes_the_trio = False
-
-    def make(self) -> Recommender:
-        return RepeatRecommender(half_life_days=30.0, log_scale=True)
-
+@pytest.mark.parametrize("model_name", ["repeat"])
+class TestRepeat:
     def test_own_most_bought_comes_first(self, model: Recommender) -> None:
         assert list(model.recommend_ids(np.array(["t"]), k=2)[0]) == ["A1", "A2"]
 
 
-class TestNmf(RecommenderContract):
-    def make(self) -> Recommender:
-        return NmfRecommender(n_components=2, weighting="binary")
-
-
-class TestEase(RecommenderContract):
-    def make(self) -> Recommender:
-        return EaseRecommender(l2=1.0)
-
-
-class TestRules(RecommenderContract):
-    def make(self) -> Recommender:
-        return RulesRecommender(min_support=0.1, min_confidence=0.5)
-
+@pytest.mark.parametrize("model_name", ["rules"])
+class TestRules:
     def test_fired_score_is_the_rule_confidence(self, model: Recommender) -> None:
         assert isinstance(model, RulesRecommender)
         row = np.searchsorted(model.customer_ids, ["t"])
@@ -136,12 +175,7 @@ class TestRules(RecommenderContract):
         assert model.score(row)[0, a3] == pytest.approx(40 / 41, rel=1e-5)
 
 
-class TestHybrid(RecommenderContract):
-    def make(self) -> Recommender:
-        components: dict[str, tuple[str, dict[str, Any]]] = {
-            "repeat": ("repeat", {}), "ease": ("ease", {"l2": 1.0}), "trend": ("popularity", {"window_days": 30.0}),
-        }
-        return HybridRecommender(components, {"repeat": 1.0, "ease": 0.5, "trend": 0.1})
-
+@pytest.mark.parametrize("model_name", ["hybrid"])
+class TestHybrid:
     def test_blend_keeps_own_favourite_first(self, model: Recommender) -> None:
         assert model.recommend_ids(np.array(["t"]), k=1)[0, 0] == "A1"

@@ -1,0 +1,104 @@
+"""What a model version publishes, shaped as the API serves it: each customer's top list, best-sellers, product
+and category rules, segments and product names."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batch.models import HybridRecommender, Recommender, RulesRecommender
+from batch.models.base import top_k
+from batch.publish import ModelBundle
+from batch.rules import basket_matrix, mine_rules
+from common import toplist
+
+TOP_N = 50
+POPULAR_N = 100
+RULES_PER_PRODUCT = 20
+CATEGORY_RULES = 200
+CATEGORY_MIN_SUPPORT = 0.005  # the case study's setting
+CATEGORY_MIN_LIFT = 0.5
+
+
+def build_bundle(version: str, card: dict[str, Any], hybrid: HybridRecommender, lines: pd.DataFrame,
+                 category_rules: list[dict[str, Any]], segments: pd.DataFrame,
+                 segment_summary: pd.DataFrame) -> ModelBundle:
+    """The bundle of a hybrid fitted on all of `lines`; its trend and rules components give the best-sellers and
+    the product rules."""
+    return ModelBundle(
+        version=version, card=card, topn=top_lists(hybrid, TOP_N), popular=popular_list(hybrid.models["trend"]),
+        rules=product_rules(hybrid.models["rules"]), category_rules=category_rules,
+        segments=_segment_rows(segments), segment_summary=_records(segment_summary),
+        products=_products(lines),
+    )
+
+
+def top_lists(hybrid: HybridRecommender, n: int) -> dict[str, str]:
+    """Each customer's top n with the component that contributed most (the API turns it into a reason), in the
+    compact stored form of `common.toplist`."""
+    lists: dict[str, str] = {}
+    names = list(hybrid.models)
+    weights = np.array([hybrid.weights.get(name, 0.0) for name in names])
+    rows_all = np.arange(len(hybrid.customer_ids))
+    for start in range(0, len(rows_all), 1024):
+        rows = rows_all[start:start + 1024]
+        scaled = hybrid.component_scores(rows)
+        parts = np.stack([scaled[name] for name in names]) * weights[:, None, None]
+        total = parts.sum(axis=0)
+        top = top_k(total, n, hybrid.tie_break())
+        source = np.take_along_axis(parts.argmax(axis=0), top, axis=1)
+        scores = np.take_along_axis(total, top, axis=1)
+        for i, row in enumerate(rows):
+            lists[str(hybrid.customer_ids[row])] = toplist.encode([
+                (str(hybrid.product_ids[p]), float(s), names[c]) for p, s, c in zip(top[i], scores[i], source[i],
+                                                                                     strict=True)
+            ])
+    return lists
+
+
+def popular_list(trend: Any) -> list[dict[str, Any]]:
+    order = np.argsort(-trend.counts, kind="stable")[:POPULAR_N]
+    return [{"product_id": str(trend.product_ids[i]), "buyers": int(trend.counts[i])} for i in order
+            if trend.counts[i] > 0]
+
+
+def product_rules(rules_model: Recommender) -> dict[str, list[dict[str, Any]]]:
+    assert isinstance(rules_model, RulesRecommender)
+    out: dict[str, list[dict[str, Any]]] = {}
+    single = rules_model.rules[rules_model.rules["antecedents"].map(len) == 1]
+    for antecedent, group in single.groupby(single["antecedents"].map(lambda a: a[0]), sort=False):
+        out[str(antecedent)] = [
+            {"product_id": c[0], "support": round(s, 5), "confidence": round(conf, 4), "lift": round(lift, 3)}
+            for c, s, conf, lift in zip(group["consequents"], group["support"], group["confidence"], group["lift"],
+                                        strict=True)
+        ][:RULES_PER_PRODUCT]
+    return out
+
+
+def category_rules(lines: pd.DataFrame) -> list[dict[str, Any]]:
+    baskets, items = basket_matrix(lines, item_column="category")
+    rules = mine_rules(baskets, items, CATEGORY_MIN_SUPPORT, 0.0, max_len=3, min_lift=CATEGORY_MIN_LIFT)
+    top = rules.head(CATEGORY_RULES).round({"support": 5, "confidence": 4, "lift": 3})
+    top = top.assign(antecedents=top["antecedents"].map(list), consequents=top["consequents"].map(list))
+    return _records(top[["antecedents", "consequents", "support", "confidence", "lift"]])
+
+
+def _segment_rows(segments: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    columns = ["segment", "r", "f", "m", "recency_days", "frequency", "monetary"]
+    rows = _records(segments[columns].astype({"segment": str}))
+    return dict(zip(segments["customer_id"].astype(str), rows, strict=True))
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows (numpy scalars become Python numbers)."""
+    records: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
+    return records
+
+
+def _products(lines: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    latest = lines.drop_duplicates("product_id", keep="last")
+    return {str(p): {"name": str(n), "category": str(c)}
+            for p, n, c in zip(latest["product_id"], latest["product_name"], latest["category"], strict=True)}
