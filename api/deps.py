@@ -1,20 +1,20 @@
-"""Dependencies as Annotated aliases (one place to see what a route can use)."""
+"""Dependencies as Annotated aliases (one place to see what a route can use). Each is `async def`: a plain `def`
+dependency would run in the threadpool on every request."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import Depends, Path, Query, Request
 
+from api.model_cache import ModelView
+from api.services.recommend import NoModelError
 from api.state import ApiState
-from common.keys import KeyLayout
-from common.settings import Settings
 
 ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
 
@@ -22,21 +22,15 @@ def get_state(request: Request) -> ApiState:
 State = Annotated[ApiState, Depends(get_state)]
 
 
-def get_redis(state: State) -> aioredis.Redis:
-    return state.redis
+async def require_model(state: State) -> ModelView:
+    """The published model; without one the request is answered 503 (the app's `NoModelError` handler)."""
+    view = await state.models.get()
+    if view is None:
+        raise NoModelError
+    return view
 
 
-def get_keys(state: State) -> KeyLayout:
-    return state.keys
-
-
-def get_settings(state: State) -> Settings:
-    return state.settings
-
-
-RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
-KeysDep = Annotated[KeyLayout, Depends(get_keys)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+CurrentModel = Annotated[ModelView, Depends(require_model)]
 CustomerIdQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=ID_PATTERN,
                                        description="Customer id: letters, digits, '_', '.', '-'; 1..64 chars.")]
 CustomerIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]

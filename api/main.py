@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import ab, admin, bench, customers, health, model, products, recommend, stream
-from api.service import NoModelError
+from api.services.recommend import NoModelError
 from api.state import ApiState, create_state
 from common.settings import Settings, get_settings
 

@@ -9,9 +9,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from api.routes.ab import read_summary
 from api.schemas import AbSummary
-from api.service import serve
+from api.services.ab import read_summary
+from api.services.recommend import serve
 from api.state import ApiState, create_state
 from common.events import PurchaseEvent
 from common.settings import Settings

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException
 
 from api.deps import State
+from api.schemas import RefitRequested
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -21,11 +22,11 @@ def require_key(state: State, x_api_key: str | None) -> None:
         raise HTTPException(401, "missing or wrong X-API-Key header")
 
 
-@router.post("/refit", status_code=202, responses={401: {"description": "no or wrong key"},
-                                                     403: {"description": "no key configured"}})
-async def refit(state: State, x_api_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+@router.post("/refit", status_code=202, response_model=RefitRequested,
+             responses={401: {"description": "no or wrong key"}, 403: {"description": "no key configured"}})
+async def refit(state: State, x_api_key: Annotated[str | None, Header()] = None) -> RefitRequested:
     """Ask the nightly scheduler (`recsys batch schedule`) to fit and publish a new model now."""
     require_key(state, x_api_key)
     requested_at = time.time()
     await state.redis.set(state.keys.batch_refit_requested(), requested_at)
-    return {"accepted": True, "requested_at": requested_at}
+    return RefitRequested(accepted=True, requested_at=requested_at)

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
 from api.deps import CustomerIdPath, State
-from api.schemas import CustomerView, Purchase
+from api.schemas import CustomerExposures, CustomerView, Purchase, ShownProduct
 from common.rfm import RfmState
 
 router = APIRouter(tags=["customers"])
@@ -46,8 +45,8 @@ async def customer(state: State, customer_id: CustomerIdPath) -> CustomerView:
     )
 
 
-@router.get("/customers/{customer_id}/exposures")
-async def exposures(state: State, customer_id: CustomerIdPath) -> dict[str, Any]:
+@router.get("/customers/{customer_id}/exposures", response_model=CustomerExposures)
+async def exposures(state: State, customer_id: CustomerIdPath) -> CustomerExposures:
     """The latest products shown to the customer (event time) and whether they bought each one afterwards,
     within the attribution window."""
     keys, experiment = state.keys, state.settings.ab_experiment
@@ -65,6 +64,7 @@ async def exposures(state: State, customer_id: CustomerIdPath) -> dict[str, Any]
     for member, shown_at in shown:
         product = member.decode().split("|")[0]
         after = [ts for ts in purchases.get(product, []) if shown_at <= ts <= shown_at + window]
-        rows.append({"product_id": product, "name": view.products.get(product, {}).get("name") if view else None,
-                     "shown_at": shown_at, "bought_at": min(after) if after else None})
-    return {"customer_id": customer_id, "group": group.decode() if group else None, "shown": rows}
+        rows.append(ShownProduct(product_id=product,
+                                 name=view.products.get(product, {}).get("name") if view else None,
+                                 shown_at=shown_at, bought_at=min(after) if after else None))
+    return CustomerExposures(customer_id=customer_id, group=group.decode() if group else None, shown=rows)

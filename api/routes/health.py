@@ -1,36 +1,40 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from api.deps import State
+from api.schemas import Health, NotReady, Ready
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
-async def health() -> dict[str, str]:
+@router.get("/health", response_model=Health)
+async def health() -> Health:
     """The process is alive (no dependencies checked)."""
-    return {"status": "ok"}
+    return Health()
 
 
-@router.get("/ready", responses={503: {"description": "not ready"}})
-async def ready(state: State) -> JSONResponse:
+@router.get("/ready", response_model=Ready, responses={503: {"model": NotReady, "description": "not ready"}})
+async def ready(state: State) -> Ready | JSONResponse:
     """Redis answers and a model is published."""
     try:
         await state.redis.ping()
         current = await state.redis.get(state.keys.model_current())
     except (RedisError, OSError) as exc:
-        return JSONResponse({"ready": False, "detail": f"Redis unreachable: {exc}"}, status_code=503)
+        return _not_ready(f"Redis unreachable: {exc}")
     if current is None:
-        return JSONResponse({"ready": False, "detail": "no model published"}, status_code=503)
-    version = current.decode() if isinstance(current, bytes) else current
-    return JSONResponse({"ready": True, "model_version": version})
+        return _not_ready("no model published")
+    return Ready(model_version=current.decode() if isinstance(current, bytes) else current)
 
 
-@router.get("/metrics")
+def _not_ready(detail: str) -> JSONResponse:
+    return JSONResponse(NotReady(detail=detail).model_dump(), status_code=503)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(state: State) -> Response:
     """Prometheus text format: request counts and latency histograms per route, exposures sent and lost."""
     state.metrics.exposures_sent.set(state.exposures.sent)

@@ -3,40 +3,41 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
-from api.deps import State
+from api.deps import CurrentModel, State
 from api.model_cache import ModelView
+from api.schemas import (
+    AssociationRule,
+    AssociationRules,
+    ModelCard,
+    ModelVersion,
+    ModelVersions,
+    ProductAssociationRule,
+    Segments,
+)
 from api.state import ApiState
 
 router = APIRouter(tags=["model"])
 
 
-async def require_model(state: ApiState) -> ModelView:
-    view = await state.models.get()
-    if view is None:
-        raise HTTPException(503, "no model is published yet: run `recsys batch run`")
-    return view
-
-
-@router.get("/model", responses={503: {"description": "no model"}})
-async def model(state: State) -> dict[str, Any]:
+# Only the keys the stored card has: one without, say, `eda` is not answered with `"eda": null`.
+@router.get("/model", response_model=ModelCard, response_model_exclude_unset=True,
+            responses={503: {"description": "no model"}})
+async def model(state: State, view: CurrentModel) -> ModelCard:
     """The current version's model card: data window, parameters, offline metrics, EDA and cleaning."""
-    view = await require_model(state)
-    card: dict[str, Any] = json.loads(await state.redis.get(state.keys.model_card(view.version)) or "{}")
-    return card
+    return ModelCard.model_validate(json.loads(await state.redis.get(state.keys.model_card(view.version)) or "{}"))
 
 
-@router.get("/segments", responses={503: {"description": "no model"}})
-async def segments(state: State) -> dict[str, Any]:
+@router.get("/segments", response_model=Segments, responses={503: {"description": "no model"}})
+async def segments(state: State, view: CurrentModel) -> Segments:
     """Size, share and mean recency / frequency / monetary per RFM segment."""
-    view = await require_model(state)
     raw = await state.redis.get(state.keys.model_segment_summary(view.version))
-    return {"model_version": view.version, "segments": json.loads(raw or "[]")}
+    return Segments(model_version=view.version, segments=json.loads(raw or "[]"))
 
 
-@router.get("/model/versions")
-async def versions(state: State) -> dict[str, Any]:
+@router.get("/model/versions", response_model=ModelVersions)
+async def versions(state: State) -> ModelVersions:
     """Every kept version, newest first, with its publish time, data window and headline metrics."""
     entries = cast(list[tuple[bytes, float]],
                    await state.redis.zrevrange(state.keys.model_versions(), 0, -1, withscores=True))
@@ -48,29 +49,33 @@ async def versions(state: State) -> dict[str, Any]:
     rows = []
     for (version, published_at), raw in zip(entries, cards, strict=True):
         card = json.loads(raw or "{}")
-        rows.append({"version": version.decode(), "published_at": published_at, "current": version == current,
-                     "data_window": card.get("data_window"), "headline": card.get("headline")})
-    return {"versions": rows}
+        rows.append(ModelVersion(version=version.decode(), published_at=published_at, current=version == current,
+                                 data_window=card.get("data_window"), headline=card.get("headline")))
+    return ModelVersions(versions=rows)
 
 
-@router.get("/rules")
+@router.get("/rules", response_model=AssociationRules, responses={503: {"description": "no model"}})
 async def rules(
     state: State,
+    view: CurrentModel,
     level: Annotated[Literal["product", "category"], Query()] = "product",
     sort: Annotated[Literal["lift", "confidence", "support"], Query()] = "lift",
     min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.0,
     min_lift: Annotated[float, Query(ge=0, le=1e6)] = 0.0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> dict[str, Any]:
+) -> AssociationRules:
     """The published association rules, filtered and sorted."""
-    view = await require_model(state)
+    rule: type[AssociationRule]
     if level == "category":
         found = json.loads(await state.redis.get(state.keys.model_category_rules(view.version)) or "[]")
+        rule = AssociationRule
     else:
         found = await _product_rules(state, view)
+        rule = ProductAssociationRule
     kept = [r for r in found if r["confidence"] >= min_confidence and r["lift"] >= min_lift]
     kept.sort(key=lambda r: -float(r[sort]))
-    return {"model_version": view.version, "level": level, "total": len(kept), "rules": kept[:limit]}
+    return AssociationRules(model_version=view.version, level=level, total=len(kept),
+                            rules=[rule.model_validate(r) for r in kept[:limit]])
 
 
 async def _product_rules(state: ApiState, view: ModelView) -> list[dict[str, Any]]:

@@ -4,8 +4,7 @@ import json
 
 from fastapi import APIRouter, HTTPException
 
-from api.deps import ProductIdPath, State
-from api.routes.model import require_model
+from api.deps import CurrentModel, ProductIdPath, State
 from api.schemas import RelatedProducts, Rule
 
 router = APIRouter(tags=["products"])
@@ -13,9 +12,8 @@ router = APIRouter(tags=["products"])
 
 @router.get("/products/{product_id}/related", response_model=RelatedProducts,
             responses={404: {"description": "unknown product"}, 503: {"description": "no model"}})
-async def related(state: State, product_id: ProductIdPath) -> RelatedProducts:
+async def related(state: State, view: CurrentModel, product_id: ProductIdPath) -> RelatedProducts:
     """Association rules with this product as the antecedent: support, confidence, lift."""
-    view = await require_model(state)
     product = view.products.get(product_id)
     if product is None:
         raise HTTPException(404, f"product {product_id!r} is not in model {view.version}")

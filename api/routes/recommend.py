@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Response
 
 from api.deps import CustomerIdQuery, State, TopK
-from api.schemas import Problem, Recommendation
-from api.service import preview, serve
+from api.schemas import Problem, Recommendation, RecommendationPreview
+from api.services.recommend import preview, serve
 
 router = APIRouter(tags=["recommend"])
 
@@ -21,8 +20,9 @@ async def recommend(state: State, customer_id: CustomerIdQuery, k: TopK = 5) -> 
     return Response(json.dumps(await serve(state, customer_id, k)).encode(), media_type="application/json")
 
 
-@router.get("/recommend/preview")
-async def recommend_preview(state: State, customer_id: CustomerIdQuery, k: TopK = 5) -> dict[str, Any]:
+@router.get("/recommend/preview", response_model=RecommendationPreview,
+            responses={503: {"model": Problem, "description": "Redis unavailable or no model published"}})
+async def recommend_preview(state: State, customer_id: CustomerIdQuery, k: TopK = 5) -> RecommendationPreview:
     """What each A/B group would show this customer, side by side, with reasons. Not logged as an exposure
     (for people looking, not for the experiment)."""
     return await preview(state, customer_id, k)

@@ -9,6 +9,7 @@ from typing import Any
 
 from api.model_cache import ModelView
 from api.ranking import Ranked, best_sellers, treatment
+from api.schemas import GroupPreview, RecommendationPreview, RecommendedItem, Strategy
 from api.state import ApiState
 from common import toplist
 from common.ab import group_of
@@ -19,7 +20,10 @@ HOUR_S = 3600.0
 
 
 class NoModelError(Exception):
-    """Nothing is published yet; `recsys batch run` publishes the first model."""
+    """Nothing is published yet; `recsys batch run` publishes the first model. The app answers it with 503."""
+
+    def __init__(self) -> None:
+        super().__init__("no model is published yet: run `recsys batch run`")
 
 
 async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None) -> dict[str, Any]:
@@ -46,17 +50,18 @@ async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None =
     }
 
 
-async def preview(state: ApiState, customer_id: str, k: int) -> dict[str, Any]:
+async def preview(state: ApiState, customer_id: str, k: int) -> RecommendationPreview:
     """What each group would be shown, side by side; not an exposure."""
     settings = state.settings
     view, model_list, recent = await _context(state, customer_id)
     groups = {}
     for group in ("control", "treatment"):
         ranked, strategy = await _for_group(state, group, view, model_list, recent, k)
-        groups[group] = {"strategy": strategy, "items": [_item(r, view) for r in ranked]}
-    return {"customer_id": customer_id, "model_version": view.version, "cold_start": model_list is None,
-            "assigned_group": group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent),
-            "groups": groups}
+        groups[group] = GroupPreview(strategy=strategy,
+                                     items=[RecommendedItem.model_validate(_item(r, view)) for r in ranked])
+    return RecommendationPreview(
+        customer_id=customer_id, model_version=view.version, cold_start=model_list is None,
+        assigned_group=group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent), groups=groups)
 
 
 async def _context(state: ApiState, customer_id: str
@@ -71,7 +76,7 @@ async def _context(state: ApiState, customer_id: str
     current_raw, recent_raw, *rest = await pipe.execute()
     view = await state.models.observe(current_raw.decode() if current_raw is not None else None)
     if view is None:
-        raise NoModelError("no model is published yet: run `recsys batch run`")
+        raise NoModelError
     topn_raw = rest[0] if rest and cached is not None and cached.version == view.version else (
         await state.redis.hget(keys.model_topn(view.version), customer_id))
     model_list = toplist.decode(topn_raw) if topn_raw else None
@@ -79,10 +84,10 @@ async def _context(state: ApiState, customer_id: str
 
 
 async def _for_group(state: ApiState, group: str, view: ModelView, model_list: TopList | None,
-                     recent: list[tuple[str, float]], k: int) -> tuple[list[Ranked], str]:
+                     recent: list[tuple[str, float]], k: int) -> tuple[list[Ranked], Strategy]:
     if group == "treatment" and model_list is not None:
         return await _treatment(state, view, model_list, recent, k), "model"
-    strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
+    strategy: Strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
     return best_sellers(view.popular, k, view.trend_days), strategy
 
 
