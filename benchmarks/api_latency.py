@@ -33,9 +33,9 @@ from common.keys import KeyLayout
 from common.settings import Settings
 from producers.replay import to_events
 from stack import LocalStack
+from stack.scratch import free_port, stack_settings
 from stack.system import wait_http
 from stream_app.state import StateWriter
-from tests.integration.conftest import free_port, stack_settings
 
 RECSYS = str(Path(sys.executable).parent / "recsys")
 CONCURRENCY = (1, 8, 32, 128)

@@ -28,9 +28,9 @@ from common.keys import KeyLayout
 from common.settings import Settings
 from producers.replay import to_events
 from stack import LocalStack
+from stack.scratch import stack_settings
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter
-from tests.integration.conftest import stack_settings
 
 PREFIX = "footprint"
 

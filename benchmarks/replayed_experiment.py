@@ -21,8 +21,7 @@ import redis
 
 from common.keys import KeyLayout
 from stack import LocalStack
-from tests.integration.conftest import stack_settings
-from tests.integration.streamkit import settings_env, start_worker, stop_worker
+from stack.scratch import settings_env, stack_settings, start_worker, stop_worker
 
 RECSYS = str(Path(sys.executable).parent / "recsys")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/online_retail_uci/online_retail.csv.gz"

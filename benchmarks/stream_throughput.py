@@ -28,10 +28,9 @@ from common.keys import KeyLayout
 from common.settings import Settings
 from producers.replay import Pace, replay, select, to_events
 from stack import LocalStack
+from stack.scratch import stack_settings, start_worker
 from stream_app.state import StateWriter
 from stream_app.validate import parse_purchase
-from tests.integration.conftest import stack_settings
-from tests.integration.streamkit import start_worker
 
 POLL_S = 0.02
 

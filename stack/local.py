@@ -6,11 +6,9 @@ line so a recycled pid is never killed), and every failure is one line that says
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import time
 import warnings
@@ -21,12 +19,9 @@ from pathlib import Path
 import redis
 
 from common.settings import Settings
+from stack.process import StackError, is_running, spawn, terminate
 
 HEALTH_TIMEOUT_S = 30.0
-
-
-class StackError(Exception):
-    """A stack operation failed; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -181,18 +176,7 @@ class LocalStack:
                 f"stop it or choose another port (RECSYS_{'BROKER' if service.name == 'broker' else 'REDIS'}_URL)"
             )
         binary = tansu_binary() if service.binary == "tansu" else redis_binary()
-        log = self.log_file(service.name)
-        # posix_spawn rather than Popen: the server outlives this process, in its own session, and nothing
-        # here holds a Popen object that would warn about a child it never waited for.
-        pid = os.posix_spawn(
-            binary, [binary, *service.args], os.environ,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-                (os.POSIX_SPAWN_DUP2, 1, 2),
-            ],
-            setsid=True,
-        )
+        pid = spawn([binary, *service.args], self.log_file(service.name), os.environ)
         self._pid_file(service.name).write_text(
             json.dumps({"pid": pid, "binary": binary, "port": service.port, "started_at": time.time()})
         )
@@ -226,7 +210,7 @@ class LocalStack:
             pid = self._recorded_pid(service.name)
             if pid is None:
                 continue
-            _terminate(pid, timeout_s)
+            terminate(pid, timeout_s, group=False)
             self._pid_file(service.name).unlink(missing_ok=True)
             stopped.append(service.name)
         return stopped
@@ -250,32 +234,4 @@ def _process_runs(pid: int, binary: str) -> bool:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return False
-    return not _is_zombie(pid) and os.path.realpath(exe) == os.path.realpath(binary)
-
-
-def _terminate(pid: int, timeout_s: float) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
-            reap(pid)
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    reap(pid)
-
-
-def reap(pid: int) -> None:
-    """Collect the exit status when the server is our own child (tests start and stop it in-process)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] == "Z"
-    except OSError:
-        return True
+    return is_running(pid) and os.path.realpath(exe) == os.path.realpath(binary)

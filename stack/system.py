@@ -4,8 +4,6 @@ pid file and a log each, and stopped again: what `recsys up` / `recsys down` use
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 import time
 import urllib.request
@@ -14,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.settings import Settings
-from stack.local import reap
+from stack.process import StackError, spawn, terminate
 
 RECSYS = str(Path(sys.executable).parent / "recsys")
 STOP_ORDER = ("replay", "ui", "api", "worker")
@@ -39,19 +37,10 @@ class Processes:
     def start(self, name: str, args: list[str], env: dict[str, str]) -> int:
         """`recsys <args>` in its own session, output to logs/<name>.log; refuses to start a second copy."""
         if self._recorded(name) is not None:
-            raise RuntimeError(f"{name} is already running (pid file {self._pid_file(name)}); `recsys down` first")
+            raise StackError(f"{name} is already running (pid file {self._pid_file(name)}); `recsys down` first")
         self.root.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        log = self.log_file(name)
-        pid = os.posix_spawn(
-            RECSYS, [RECSYS, *args], env,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-                (os.POSIX_SPAWN_DUP2, 1, 2),
-            ],
-            setsid=True,
-        )
+        pid = spawn([RECSYS, *args], self.log_file(name), env)
         self._pid_file(name).write_text(json.dumps({"pid": pid, "args": args, "started_at": time.time()}))
         return pid
 
@@ -64,7 +53,7 @@ class Processes:
         for name in STOP_ORDER:
             pid = self._recorded(name)
             if pid is not None:
-                _terminate(pid, timeout_s)
+                terminate(pid, timeout_s, group=True)  # the process and its children (uvicorn workers, streamlit)
                 stopped.append(name)
             self._pid_file(name).unlink(missing_ok=True)
         return stopped
@@ -86,24 +75,6 @@ class Processes:
         expected = [RECSYS.encode(), *(a.encode() for a in record["args"][:1])]
         pid: int = record["pid"]
         return pid if any(expected[0] in part for part in cmdline) and expected[1] in cmdline else None
-
-
-def _terminate(pid: int, timeout_s: float) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)  # the process and its children (uvicorn workers, streamlit)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists():
-            return
-        reap(pid)
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    reap(pid)
 
 
 def wait_http(url: str, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> bool:

@@ -18,7 +18,7 @@ import redis
 from common.data import load_history, load_mapping
 from common.keys import KeyLayout
 from stack.local import port_in_use
-from tests.integration.conftest import free_port
+from stack.scratch import free_port
 from tests.integration.streamkit import RECSYS, differences
 from tests.integration.ui.test_browser import CHROMIUM, check_pages
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -20,23 +17,7 @@ from common.data.synthetic import SyntheticSpec, write
 from common.keys import KeyLayout
 from common.settings import Settings
 from stack import LocalStack
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stack_settings(run_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a throwaway local stack on free loopback ports (tests and benchmarks)."""
-    return Settings(
-        broker_url=f"kafka://127.0.0.1:{free_port()}",
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        run_dir=run_dir,
-        _env_file=None,
-        **overrides,
-    )
+from stack.scratch import stack_settings
 
 
 @pytest.fixture(scope="session")

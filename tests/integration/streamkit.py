@@ -1,11 +1,8 @@
-"""Helpers for stream tests: run the worker as a user does, replay, wait, and compare Redis with pandas."""
+"""Helpers for stream tests: a synthetic history, replayed, waited for, and Redis compared with pandas."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,38 +19,6 @@ from producers.replay import Pace, replay, to_events
 from stream_app.state import to_cents
 
 RECSYS = str(Path(sys.executable).parent / "recsys")
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    return os.environ | {
-        "RECSYS_BROKER_URL": settings.broker_url,
-        "RECSYS_REDIS_URL": settings.redis_url,
-        "RECSYS_KEY_PREFIX": settings.key_prefix,
-        "RECSYS_TOPIC_PURCHASES": settings.topic_purchases,
-        "RECSYS_TOPIC_DEAD_LETTERS": settings.topic_dead_letters,
-        "RECSYS_TOPIC_EXPOSURES": settings.topic_exposures,
-        "RECSYS_STREAM_APP_ID": settings.stream_app_id,
-        "RECSYS_DEAD_LETTER_MAX_RAW_BYTES": str(settings.dead_letter_max_raw_bytes),
-        "RECSYS_RUN_DIR": str(settings.run_dir),
-    }
-
-
-def start_worker(settings: Settings, log: Path, *options: str) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [RECSYS, "stream", "--loglevel", "warning", *options], env=settings_env(settings), stdout=out,
-            stderr=subprocess.STDOUT, cwd=log.parent,
-        )
-
-
-def stop_worker(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if worker.poll() is None:
-        worker.send_signal(sig)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 def history(folder: Path, customers: int = 1200, lines: int = 24_000, seed: int = 11) -> pd.DataFrame:

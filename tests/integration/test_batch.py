@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaProducer
 from batch.publish import ModelBundle, current_version, publish
 from batch.source import from_topic
 from common import toplist
+from stack.scratch import settings_env
 from tests.integration.conftest import Isolated
-from tests.integration.streamkit import RECSYS, history, send, settings_env
+from tests.integration.streamkit import RECSYS, history, send
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,9 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from common.events import DeadLetter
 from producers.replay import to_events
+from stack.scratch import start_worker, stop_worker
 from tests.integration.conftest import Isolated
-from tests.integration.streamkit import differences, history, start_worker, stop_worker, wait_for
+from tests.integration.streamkit import differences, history, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,10 @@ from batch.stages import Stages
 from common.data import load_history, load_mapping
 from common.data.load import LoadedData
 from producers.replay import to_events
+from stack.scratch import settings_env, start_worker, stop_worker
 from tests.integration.abkit import expected_conversions, read_exposures
 from tests.integration.conftest import Isolated
-from tests.integration.streamkit import RECSYS, settings_env, start_worker, stop_worker, wait_for
+from tests.integration.streamkit import RECSYS, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -11,8 +11,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from producers.replay import to_events
+from stack.scratch import start_worker, stop_worker
 from tests.integration.conftest import Isolated
-from tests.integration.streamkit import differences, history, start_worker, stats, stop_worker, wait_for
+from tests.integration.streamkit import differences, history, stats, wait_for
 
 pytestmark = pytest.mark.integration
 HUGE = b"z" * 800_000  # dead-lettered as an oversized payload

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stack import LocalStack, StackError
-from tests.integration.conftest import free_port, stack_settings
+from stack.scratch import free_port, stack_settings
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,9 @@ import pytest
 
 from producers.replay import Pace
 from stack import LocalStack
-from tests.integration.conftest import Isolated, stack_settings
-from tests.integration.streamkit import differences, history, send, start_worker, stats, stop_worker, wait_for
+from stack.scratch import stack_settings, start_worker, stop_worker
+from tests.integration.conftest import Isolated
+from tests.integration.streamkit import differences, history, send, stats, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ from pydantic import SecretStr
 
 from api.main import create_app
 from stack.local import redis_binary, redis_is_healthy
-from tests.integration.conftest import Published, free_port
+from stack.scratch import free_port
+from tests.integration.conftest import Published
 
 pytestmark = pytest.mark.integration
 

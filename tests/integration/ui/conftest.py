@@ -16,11 +16,12 @@ import redis.asyncio as aioredis
 from common.ab import group_of
 from common.events import ExposureEvent
 from producers.replay import to_events
+from stack.scratch import free_port, settings_env
 from stack.system import wait_http
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter
-from tests.integration.conftest import Published, free_port
-from tests.integration.streamkit import RECSYS, settings_env
+from tests.integration.conftest import Published
+from tests.integration.streamkit import RECSYS
 
 
 async def _seed(published: Published) -> None:

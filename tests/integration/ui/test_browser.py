@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from stack.scratch import free_port
 from stack.system import wait_http
-from tests.integration.conftest import Published, free_port
+from tests.integration.conftest import Published
 from tests.integration.streamkit import RECSYS
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

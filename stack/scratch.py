@@ -1,0 +1,63 @@
+"""A throwaway local stack for tests and benchmarks that start their own: settings on free loopback ports, the
+environment a `recsys` child needs to use them, and a stream worker run the way a user runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from common.settings import Settings
+from stack.system import RECSYS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stack_settings(run_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a stack of its own under ``run_dir``, ignoring any .env file; ``overrides`` are more fields."""
+    return Settings(
+        broker_url=f"kafka://127.0.0.1:{free_port()}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        run_dir=run_dir,
+        _env_file=None,
+        **overrides,
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return os.environ | {
+        "RECSYS_BROKER_URL": settings.broker_url,
+        "RECSYS_REDIS_URL": settings.redis_url,
+        "RECSYS_KEY_PREFIX": settings.key_prefix,
+        "RECSYS_TOPIC_PURCHASES": settings.topic_purchases,
+        "RECSYS_TOPIC_DEAD_LETTERS": settings.topic_dead_letters,
+        "RECSYS_TOPIC_EXPOSURES": settings.topic_exposures,
+        "RECSYS_STREAM_APP_ID": settings.stream_app_id,
+        "RECSYS_DEAD_LETTER_MAX_RAW_BYTES": str(settings.dead_letter_max_raw_bytes),
+        "RECSYS_RUN_DIR": str(settings.run_dir),
+    }
+
+
+def start_worker(settings: Settings, log: Path, *options: str) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [RECSYS, "stream", "--loglevel", "warning", *options], env=settings_env(settings), stdout=out,
+            stderr=subprocess.STDOUT, cwd=log.parent,
+        )
+
+
+def stop_worker(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if worker.poll() is None:
+        worker.send_signal(sig)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
