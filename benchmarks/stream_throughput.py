@@ -24,13 +24,13 @@ from aiokafka import AIOKafkaConsumer
 
 from common.data import load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
+from common.events import PurchaseEvent, parse_event
 from common.keys import KeyLayout
 from common.settings import Settings
 from producers.replay import Pace, replay, select, to_events
 from stack import LocalStack
 from stack.scratch import stack_settings, start_worker
 from stream_app.state import StateWriter
-from stream_app.validate import parse_purchase
 
 POLL_S = 0.02
 
@@ -52,7 +52,8 @@ async def raw_loop(settings: Settings, total: int) -> dict[str, float]:
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
             for records in batches.values():
                 first = first or time.perf_counter()
-                events = [e for r in records if not isinstance(e := parse_purchase(r.value, 4096), str)]
+                parsed = [parse_event(PurchaseEvent, r.value, 4096) for r in records]
+                events = [e for e in parsed if isinstance(e, PurchaseEvent)]
                 await writer.apply(events)
                 seen += len(records)
             if batches:
