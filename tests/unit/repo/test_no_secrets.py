@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ASSIGNMENT = re.compile(
     r"""(?i)(\w*(?:password|passwd|secret|api[_-]?key|token|requirepass)\w*)["']?\s*[:=]\s*["']?([^\s"'#,]{8,})""")
 PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")

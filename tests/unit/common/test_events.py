@@ -126,3 +126,8 @@ def test_parse_event_returns_the_event_of_the_model_asked_for() -> None:
     assert isinstance(parsed, ExposureEvent) and parsed.product_ids == ["p1"]
     rejected = parse_event(ExposureEvent, json.dumps(exposure | {"group": "other"}).encode(), 4096)
     assert isinstance(rejected, Rejected) and rejected.field == "group"
+
+
+def test_oversized_payload_is_rejected_before_parsing() -> None:
+    assert parse_event(PurchaseEvent, b"x" * 11, max_bytes=10) == Rejected(
+        "oversized", "oversized payload (11 bytes > 10)")
