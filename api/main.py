@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import ab, admin, bench, customers, health, model, products, recommend, stream
+from api.routes import ab, admin, customers, health, model, products, recommend, stream
 from api.services.recommend import NoModelError
-from api.state import ApiState, create_state
+from api.state import ApiState, close_state, create_state
 from common.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await state.exposures.stop()
-            await state.redis.aclose(close_connection_pool=True)
+            await close_state(state)
 
     app = FastAPI(title="recsys", version="1", lifespan=lifespan,
                   description="Product recommendations from Redis with an A/B split.")
     for module in (recommend, customers, products, model, ab, stream, health, admin):
         app.include_router(module.router)
-    if settings.api_floor_endpoints:
-        app.include_router(bench.router)
 
     def current_metrics() -> Metrics:
         state: ApiState = app.state.api

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from api.exposures import ExposurePublisher
 from api.metrics import Metrics
 from api.model_cache import ModelCache
+from api.redis_multiplex import MultiplexedRedis
 from common.keys import KeyLayout
 from common.settings import Settings
 
@@ -17,6 +18,7 @@ from common.settings import Settings
 class ApiState:
     settings: Settings
     redis: aioredis.Redis
+    redis_mux: MultiplexedRedis  # the hot path's reads (`/recommend`): one connection shared by all requests
     keys: KeyLayout
     models: ModelCache
     exposures: ExposurePublisher
@@ -34,8 +36,14 @@ def create_state(settings: Settings) -> ApiState:
     keys = KeyLayout(settings.key_prefix)
     return ApiState(
         settings=settings, redis=client, keys=keys,
+        redis_mux=MultiplexedRedis(settings.redis_url, settings.api_redis_timeout_s),
         models=ModelCache(client, keys, settings.api_model_check_s),
         exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures,
                                     settings.api_exposure_queue_max),
         metrics=Metrics(),
     )
+
+
+async def close_state(state: ApiState) -> None:
+    await state.redis_mux.aclose()
+    await state.redis.aclose(close_connection_pool=True)

@@ -77,7 +77,6 @@ class Settings(BaseSettings):
     api_model_check_s: float = Field(default=1.0, ge=0)  # how stale the cached `current` model pointer may be
     recommend_basket_hours: float = Field(default=24.0, gt=0)  # "today's basket" in the customer's event time
     api_exposure_queue_max: int = Field(default=50_000, ge=1)  # exposures held while the broker is away
-    api_floor_endpoints: bool = False  # /bench/constant and /bench/same-keys, for benchmarks/api_latency.py
     # Required (header X-API-Key) by state-changing API actions; unset means those actions are disabled.
     api_key: SecretStr | None = None
     ui_password: SecretStr | None = None  # when set, the UI asks for it first

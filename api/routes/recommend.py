@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import json
-
+import orjson
 from fastapi import APIRouter, Response
 
 from api.deps import CustomerIdQuery, State, TopK
@@ -17,7 +16,7 @@ async def recommend(state: State, customer_id: CustomerIdQuery, k: TopK = 5) -> 
     """The customer's A/B group decides the strategy: treatment gets the model's list re-ranked with live
     state, control gets best-sellers. Every response is logged as an exposure."""
     # Returned as a ready response: FastAPI would otherwise validate the body against the model again.
-    return Response(json.dumps(await serve(state, customer_id, k)).encode(), media_type="application/json")
+    return Response(orjson.dumps(await serve(state, customer_id, k)), media_type="application/json")
 
 
 @router.get("/recommend/preview", response_model=RecommendationPreview,

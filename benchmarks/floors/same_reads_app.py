@@ -1,0 +1,34 @@
+"""The same-reads floor: the production app (`api.main.create_app`, its middleware and dependencies) with one more
+route, mounted only here, that makes exactly the Redis reads `/recommend` makes, by calling the function
+`/recommend` calls (`api.services.recommend.read_context`), and answers a constant body of the size of a
+`/recommend` answer (the bare floor's, from `BARE_BODY_FILE`). What `/recommend` costs beyond it is ranking, the
+exposure and building its body."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI, Response
+
+from api.deps import CustomerIdQuery, State
+from api.main import create_app as create_production_app
+from api.services.recommend import read_context
+from benchmarks.floors.bare_app import BODY_FILE_ENV
+
+PATH = "/floor/same-reads"
+
+
+def create_app() -> FastAPI:
+    body = Path(os.environ[BODY_FILE_ENV]).read_bytes()
+
+    async def same_reads(state: State, customer_id: CustomerIdQuery) -> Response:
+        await read_context(state, customer_id)
+        return Response(body, media_type="application/json")
+
+    app = create_production_app()
+    app.add_api_route(PATH, same_reads, methods=["GET"], include_in_schema=False)
+    # Matched first: behind every production router it would pay for matching them, which /recommend (the
+    # first router) does not; in front, /recommend pays for one failed match instead.
+    app.router.routes.insert(0, app.router.routes.pop())
+    return app
