@@ -15,18 +15,19 @@ from api.deps import CustomerIdQuery, State
 from api.main import create_app as create_production_app
 from api.services.recommend import read_context
 from benchmarks.floors.bare_app import BODY_FILE_ENV
+from common.settings import Settings
 
 PATH = "/floor/same-reads"
 
 
-def create_app() -> FastAPI:
-    body = Path(os.environ[BODY_FILE_ENV]).read_bytes()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    body = Path(os.environ[BODY_FILE_ENV]).read_bytes() if BODY_FILE_ENV in os.environ else b"{}"
 
     async def same_reads(state: State, customer_id: CustomerIdQuery) -> Response:
         await read_context(state, customer_id)
         return Response(body, media_type="application/json")
 
-    app = create_production_app()
+    app = create_production_app(settings)
     app.add_api_route(PATH, same_reads, methods=["GET"], include_in_schema=False)
     # Matched first: behind every production router it would pay for matching them, which /recommend (the
     # first router) does not; in front, /recommend pays for one failed match instead.
