@@ -73,9 +73,15 @@ def treatment(
         candidates.append(_boosted(model_list.score(i), model_list.source(i), boost, product))
     candidates += [_boosted_from(boosts, product) for product, boosts in boosted.items() if product not in listed]
     candidates.sort(key=_score, reverse=True)  # stable: equal scores keep the order above
-    return [Ranked(product, round(score, 5), source,
-                   reason_for(source, trend_days, antecedent, _name(names, antecedent)))
-            for score, source, antecedent, product in candidates[:k]]
+    ranked = []
+    reasons: dict[str, str] = {}  # a source's reason when no rule decided
+    for score, source, antecedent, product in candidates[:k]:
+        if antecedent is None:
+            reason = reasons.get(source) or reasons.setdefault(source, reason_for(source, trend_days))
+        else:
+            reason = reason_for(source, trend_days, antecedent, _name(names, antecedent))
+        ranked.append(Ranked(product, round(score, 5), source, reason))
+    return ranked
 
 
 def _rule_boosts(basket: Sequence[str], rules: Mapping[str, Sequence[dict[str, Any]]], bought_since: set[str]

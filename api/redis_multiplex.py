@@ -36,8 +36,8 @@ def pack(commands: Sequence[Command]) -> bytes:
     for command in commands:
         out.append(b"*%d\r\n" % len(command))
         for arg in command:
-            data = arg if isinstance(arg, bytes) else str(arg).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+            data = arg.encode() if type(arg) is str else arg if type(arg) is bytes else str(arg).encode()
+            out += (b"$%d\r\n" % len(data), data, b"\r\n")
     return b"".join(out)
 
 
