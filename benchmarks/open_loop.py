@@ -33,7 +33,8 @@ class Client:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.opened = 0
 
-    async def get(self, target: str) -> int:
+    async def get(self, target: str) -> tuple[int, bytes]:
+        """Status and body."""
         connection = self.idle.pop() if self.idle else await self._open()
         reader, writer = connection
         writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
@@ -41,9 +42,9 @@ class Client:
         status = int(head[9:12])
         length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                       if line.lower().startswith(b"content-length:"))
-        await reader.readexactly(length)
+        body = await reader.readexactly(length)
         self.idle.append(connection)
-        return status
+        return status, body
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         self.opened += 1
@@ -68,7 +69,7 @@ async def run(url: str, rate: float, seconds: float, ids: list[str], warm: int) 
 
     async def one(due: float) -> None:
         try:
-            status = await client.get(target())
+            status, _ = await client.get(target())
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
             return
