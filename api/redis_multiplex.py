@@ -51,8 +51,8 @@ class _Waiter:
         self.deadline = deadline
 
 
-class _Connection(asyncio.Protocol):
-    """The protocol side: replies are parsed as they arrive and given to the oldest waiter."""
+class SharedConnection(asyncio.Protocol):
+    """One connection's protocol: replies are parsed as they arrive and given to the oldest waiter."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -141,8 +141,8 @@ class MultiplexedRedis:
         """`url` as redis-py reads it (redis://, rediss://, unix://; user, password and db from it)."""
         self.options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
         self.timeout_s = timeout_s
-        self._connection: _Connection | None = None
-        self._connecting: asyncio.Future[_Connection] | None = None
+        self._connection: SharedConnection | None = None
+        self._connecting: asyncio.Future[SharedConnection] | None = None
 
     async def execute(self, *commands: Command) -> list[Any]:
         """The replies, in order: bytes, int, None or lists of them, as Redis sent them. A command Redis
@@ -161,32 +161,32 @@ class MultiplexedRedis:
             self._connection.transport.close()
         self._connection = None
 
-    async def _connected(self) -> _Connection:
+    async def _connected(self) -> SharedConnection:
         """Callers arriving while a connection is being made wait for that one rather than making their own."""
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._connect())
             self._connecting.add_done_callback(self._connect_done)
         return await asyncio.shield(self._connecting)
 
-    def _connect_done(self, connecting: asyncio.Future[_Connection]) -> None:
+    def _connect_done(self, connecting: asyncio.Future[SharedConnection]) -> None:
         self._connecting = None
         if not connecting.cancelled() and connecting.exception() is None:
             self._connection = connecting.result()
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> SharedConnection:
         loop = asyncio.get_running_loop()
         options = self.options
-        connection: _Connection | None = None
+        connection: SharedConnection | None = None
         try:
             async with asyncio.timeout(self.timeout_s):
                 if "path" in options:
-                    _, connection = await loop.create_unix_connection(lambda: _Connection(loop), options["path"])
+                    _, connection = await loop.create_unix_connection(lambda: SharedConnection(loop), options["path"])
                 else:
                     tls = ssl.create_default_context() if "connection_class" in options else None
                     _, connection = await loop.create_connection(
-                        lambda: _Connection(loop), options.get("host", "localhost"), options.get("port", 6379),
+                        lambda: SharedConnection(loop), options.get("host", "localhost"), options.get("port", 6379),
                         ssl=tls)
-                setup = self._setup_commands()
+                setup = setup_commands(options)
                 if setup:
                     replies = await connection.send(pack(setup), len(setup), loop.time() + self.timeout_s)
                     refused = next((r for r in replies if isinstance(r, ResponseError)), None)
@@ -202,13 +202,13 @@ class MultiplexedRedis:
             raise
         return connection
 
-    def _setup_commands(self) -> list[Command]:
-        options = self.options
-        setup: list[Command] = []
-        if options.get("password") is not None:
-            username = options.get("username")
-            setup.append(("AUTH", username, options["password"]) if username else ("AUTH", options["password"]))
-        if options.get("db"):
-            setup.append(("SELECT", options["db"]))
-        return setup
 
+def setup_commands(options: dict[str, Any]) -> list[Command]:
+    """What a new connection sends first, from redis-py's reading of the URL: AUTH, SELECT."""
+    setup: list[Command] = []
+    if options.get("password") is not None:
+        username = options.get("username")
+        setup.append(("AUTH", username, options["password"]) if username else ("AUTH", options["password"]))
+    if options.get("db"):
+        setup.append(("SELECT", options["db"]))
+    return setup
