@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from common.toplist import LazyTopList, TopList
 
 RULE_BOOST = 1.0  # a rule with confidence 1 fired by today's basket weighs as much as the model's best item
+Candidate = tuple[float, int, str, str | None, str]  # score, order, source, antecedent, product (see treatment)
 
 
 class Ranked(NamedTuple):  # a tuple: made k times per request, a frozen dataclass cost several times more
@@ -55,27 +56,25 @@ def treatment(
     latest = max((ts for _, ts in recent), default=0.0)
     basket = [p for p, ts in recent if ts >= latest - basket_s]
     boosted = _rule_boosts(basket, rules, bought_since)
-    listed = {p: i for i, p in enumerate(model_list.products)} if boosted else {}
-    # (score, source, antecedent of the deciding rule, product) in the order the full ranking would list them
-    candidates: list[tuple[float, str, str | None, str]] = []
-    untouched = 0
-    for i, product in enumerate(model_list.products):
-        if product in bought_since:
-            continue
-        boost = boosted.get(product)
-        if boost is None:
-            if untouched < k:
-                candidates.append((model_list.score(i), model_list.source(i), None, product))
-                untouched += 1
-            elif not boosted:
+    products = model_list.products
+    # (score, order, source, antecedent of the deciding rule, product); `order` is where scoring everything would
+    # have met the product (listed ones by position, then rule-only ones as they fired), which breaks ties.
+    candidates: list[Candidate] = []
+    for i, product in enumerate(products):
+        if product not in bought_since and product not in boosted:
+            candidates.append((model_list.score(i), i, model_list.source(i), None, product))
+            if len(candidates) == k:
                 break
-            continue
-        candidates.append(_boosted(model_list.score(i), model_list.source(i), boost, product))
-    candidates += [_boosted_from(boosts, product) for product, boosts in boosted.items() if product not in listed]
-    candidates.sort(key=_score, reverse=True)  # stable: equal scores keep the order above
+    if boosted:
+        position = {p: i for i, p in enumerate(products)}
+        for j, (product, boosts) in enumerate(boosted.items()):
+            at = position.get(product)
+            candidates.append(_boosted(0.0, len(products) + j, "rules", boosts, product) if at is None
+                              else _boosted(model_list.score(at), at, model_list.source(at), boosts, product))
+    candidates.sort(key=_rank)
     ranked = []
     reasons: dict[str, str] = {}  # a source's reason when no rule decided
-    for score, source, antecedent, product in candidates[:k]:
+    for score, _, source, antecedent, product in candidates[:k]:
         if antecedent is None:
             reason = reasons.get(source) or reasons.setdefault(source, reason_for(source, trend_days))
         else:
@@ -98,27 +97,19 @@ def _rule_boosts(basket: Sequence[str], rules: Mapping[str, Sequence[dict[str, A
     return boosted
 
 
-def _boosted(score: float, source: str, boosts: list[tuple[str, float]], product: str
-             ) -> tuple[float, str, str | None, str]:
-    """A listed product's score with its rules' boosts: a rule at least as strong as the score so far becomes
-    the reason."""
+def _boosted(score: float, order: int, source: str, boosts: list[tuple[str, float]], product: str) -> Candidate:
+    """A product's score with its rules' boosts added in firing order; a rule at least as strong as the score so
+    far becomes the reason (so a product only rules brought, starting from 0, has its first rule's)."""
     antecedent: str | None = None
     for rule_antecedent, boost in boosts:
         if boost >= score:
             source, antecedent = "rules", rule_antecedent
         score += boost
-    return score, source, antecedent, product
+    return score, order, source, antecedent, product
 
 
-def _boosted_from(boosts: list[tuple[str, float]], product: str) -> tuple[float, str, str | None, str]:
-    """A product only rules brought: the first rule's boost, then the others added to it."""
-    first_antecedent, first = boosts[0]
-    score, source, antecedent, _ = _boosted(first, "rules", boosts[1:], product)
-    return score, source, antecedent or first_antecedent, product
-
-
-def _score(candidate: tuple[float, str, str | None, str]) -> float:
-    return candidate[0]
+def _rank(candidate: Candidate) -> tuple[float, int]:
+    return -candidate[0], candidate[1]
 
 
 def _name(names: dict[str, dict[str, Any]], product: str | None) -> str | None:

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     ab_attribution_days: float = Field(default=7.0, gt=0)  # event time from exposure to purchase
 
     # API.
-    api_redis_pool_size: int = Field(default=200, ge=1)  # blocking pool: requests wait for a connection
+    # redis-py blocking pool of the endpoints other than /recommend (whose reads share one connection)
+    api_redis_pool_size: int = Field(default=200, ge=1)
     api_redis_timeout_s: float = Field(default=1.0, gt=0)
     api_model_check_s: float = Field(default=1.0, ge=0)  # how stale the cached `current` model pointer may be
     recommend_basket_hours: float = Field(default=24.0, gt=0)  # "today's basket" in the customer's event time

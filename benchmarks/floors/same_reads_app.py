@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 
-from api.deps import CustomerIdQuery, State
+from api.deps import CustomerIdQuery, TopK, state_of
 from api.main import create_app as create_production_app
 from api.services.recommend import read_context
 from benchmarks.floors.bare_app import BODY_FILE_ENV
@@ -23,13 +23,14 @@ PATH = "/floor/same-reads"
 def create_app(settings: Settings | None = None) -> FastAPI:
     body = Path(os.environ[BODY_FILE_ENV]).read_bytes() if BODY_FILE_ENV in os.environ else b"{}"
 
-    async def same_reads(state: State, customer_id: CustomerIdQuery) -> Response:
-        await read_context(state, customer_id)
+    async def same_reads(request: Request, customer_id: CustomerIdQuery, k: TopK = 5) -> Response:
+        """`/recommend`'s signature (the same parameters validated), its reads, and a constant answer."""
+        await read_context(state_of(request), customer_id)
         return Response(body, media_type="application/json")
 
     app = create_production_app(settings)
     app.add_api_route(PATH, same_reads, methods=["GET"], include_in_schema=False)
-    # Matched first: behind every production router it would pay for matching them, which /recommend (the
-    # first router) does not; in front, /recommend pays for one failed match instead.
+    # Matched first: behind the production routes it would pay for matching them, which /recommend (the first
+    # route) does not; in front, /recommend pays for one failed match instead.
     app.router.routes.insert(0, app.router.routes.pop())
     return app
