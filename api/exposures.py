@@ -1,5 +1,5 @@
 """Exposure events go to Kafka without holding up the response: a request only appends a tuple to an in-memory
-queue; one background task lets a few milliseconds of them gather, encodes them (orjson) and sends them as
+queue; one background task lets 20 ms of them gather, encodes them (orjson) and sends them as
 record batches. A broker outage loses exposures once the queue is full; each one lost is counted."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # is sent without holding the event loop (and the requests on it) for long.
 DRAIN_AT_ONCE = 500
 START_TIMEOUT_S = 5.0
-LINGER_S = 0.005  # how long the sender lets exposures gather before sending a batch, unless asked to flush
+LINGER_S = 0.02  # how long the sender lets exposures gather before sending a batch, unless asked to flush
 
 
 class Exposure(NamedTuple):
