@@ -1,8 +1,8 @@
 """An open-loop HTTP load generator: requests start on a fixed schedule (`--rate` per second), whether or not
 earlier ones have been answered, over as many keep-alive connections as that needs. Latency is measured from the
-time a request was due, not from when it was sent, so a stalled server shows in the tail instead of quietly
-slowing the load (what `wrk` or `hey -q` do). Prints JSON: percentiles in ms, errors, and how late requests were
-sent (the generator's own timer lag, included in the latency).
+time a request was due, so a stalled server shows in the tail instead of quietly slowing the load (what `wrk` or
+`hey -q` do); the same percentiles from when each request was written are given too, and how late requests were
+sent (the generator's own timer lag: its event loop wakes on millisecond timers). Prints JSON, times in ms.
 
     .venv/bin/python -m benchmarks.open_loop URL --rate 500 --seconds 30 [--ids FILE]
 
@@ -62,18 +62,22 @@ async def run(url: str, rate: float, seconds: float, ids: list[str], warm: int) 
 
     for _ in range(warm):  # connections and the server's caches, not measured
         await asyncio.gather(*(client.get(target()) for _ in range(8)))
-    latencies: list[float] = []
+    latencies: list[float] = []  # from when each request was due
+    from_send: list[float] = []  # from when it was written (without the generator's own lateness)
     late: list[float] = []
     statuses: dict[int, int] = {}
     errors: dict[str, int] = {}
 
     async def one(due: float) -> None:
+        sent = time.perf_counter()
         try:
             status, _ = await client.get(target())
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
             return
-        latencies.append(time.perf_counter() - due)
+        done = time.perf_counter()
+        latencies.append(done - due)
+        from_send.append(done - sent)
         statuses[status] = statuses.get(status, 0) + 1
 
     total = int(rate * seconds)
@@ -94,6 +98,7 @@ async def run(url: str, rate: float, seconds: float, ids: list[str], warm: int) 
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
     latencies.sort()
+    from_send.sort()
     late.sort()
     return {
         "rate": rate, "seconds": seconds, "requests": total, "answered": len(latencies),
@@ -101,6 +106,7 @@ async def run(url: str, rate: float, seconds: float, ids: list[str], warm: int) 
         "connections": client.opened,
         **{f"p{p:g}_ms": 1000 * _percentile(latencies, p) for p in PERCENTILES},
         "max_ms": 1000 * latencies[-1] if latencies else float("nan"),
+        **{f"from_send_p{p:g}_ms": 1000 * _percentile(from_send, p) for p in PERCENTILES},
         "send_late_p99_ms": 1000 * _percentile(late, 99),
     }
 
