@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.floors.bare_app import BODY_FILE_ENV
+from benchmarks.floors.same_reads_app import GC_PATH, NO_GC_FREEZE_ENV
 from benchmarks.floors.same_reads_app import PATH as SAME_READS_PATH
 from benchmarks.serving import cpu_seconds, prepare_shop, start_server, stop_server
 from common.settings import Settings
@@ -119,6 +120,13 @@ def exposure_counts(port: int) -> dict[str, float]:
     return {name: float(_found(rf"(?m)^recsys_exposures_{name} ([\d.e+]+)$", text)) for name in ("sent", "lost")}
 
 
+def collection_times(port: int) -> dict[str, dict[str, float]]:
+    """The garbage collector's pauses in the (one answering) worker of the app, over its whole run."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{GC_PATH}", timeout=5) as response:
+        times: dict[str, dict[str, float]] = json.loads(response.read())
+    return times
+
+
 def profile(pid: int, port: int, path: str, seconds: int, script: Path, out: Path) -> dict[str, Any]:
     """py-spy samples the server while wrk loads it at c=32 (an extra run: sampling slows the server)."""
     spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-r", "250", "-d", str(seconds + 1), "--format",
@@ -162,7 +170,7 @@ def run_workers(settings: Settings, work: Path, workers: int, args: argparse.Nam
     script = work / "ids.lua"
     body_file = work / "body.json"
     app_port, bare_port = free_port(), free_port()
-    env = {BODY_FILE_ENV: str(body_file)}
+    env = {BODY_FILE_ENV: str(body_file)} | ({NO_GC_FREEZE_ENV: "1"} if args.no_gc_freeze else {})
     app = start_server(APP, settings, app_port, workers, work / f"app-{workers}.log", env)
     bare = start_server("benchmarks.floors.bare_app:create_app", settings, bare_port, workers,
                         work / f"bare-{workers}.log", env, ready_path="/constant")
@@ -196,6 +204,10 @@ def run_workers(settings: Settings, work: Path, workers: int, args: argparse.Nam
         if workers == 1 and args.profile:
             result["profile"] = profile(app.pid, app_port, ENDPOINTS["recommend"], 10, script, work / "profile.txt")
         result["exposures"] = exposure_counts(app_port)
+        result["gc"] = collection_times(app_port)
+        log(f"{workers}w garbage collections in the app: " + ", ".join(
+            f"gen{g} {t['collections']:.0f}x, max {t['max_ms']:.1f} ms, total {t['total_ms']:.0f} ms"
+            for g, t in sorted(result["gc"].items())))
     finally:
         stop_server(app)
         stop_server(bare)
@@ -211,6 +223,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500, help="open-loop requests per second")
     parser.add_argument("--open-loop-seconds", type=float, default=30, help="0 skips the open-loop run")
     parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker /recommend at c=32")
+    parser.add_argument("--no-gc-freeze", action="store_true", help="skip the app's gc.freeze(), to compare")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
