@@ -21,7 +21,7 @@ from stack.scratch import free_port
 from tests.integration.conftest import Isolated
 
 pytestmark = pytest.mark.integration
-PASSWORD = "pw-for-tests"
+TEST_PASSWORD = "pw-for-tests"
 
 
 def test_concurrent_callers_share_one_connection_and_get_their_own_replies(isolated: Isolated) -> None:
@@ -49,9 +49,9 @@ def test_concurrent_callers_share_one_connection_and_get_their_own_replies(isola
 
 def _start_redis(port: int, folder: Path) -> subprocess.Popen[bytes]:
     server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(folder), "--requirepass", PASSWORD],
+                               "--appendonly", "no", "--dir", str(folder), "--requirepass", TEST_PASSWORD],
                               stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port, password=PASSWORD, socket_timeout=1)
+    client = redis.Redis(port=port, password=TEST_PASSWORD, socket_timeout=1)
     for _ in range(100):
         try:
             if client.ping():
@@ -70,10 +70,10 @@ def port_and_folder(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 
 def test_down_paused_and_back(port_and_folder: tuple[int, Path]) -> None:
     port, folder = port_and_folder
-    admin = redis.Redis(port=port, password=PASSWORD, db=3)
+    admin = redis.Redis(port=port, password=TEST_PASSWORD, db=3)
 
     async def scenario() -> None:
-        client = MultiplexedRedis(f"redis://:{PASSWORD}@127.0.0.1:{port}/3", 0.3)
+        client = MultiplexedRedis(f"redis://:{TEST_PASSWORD}@127.0.0.1:{port}/3", 0.3)
         with pytest.raises(RedisConnectionError):
             await client.execute(("PING",))
         server = _start_redis(port, folder)
