@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # is sent without holding the event loop (and the requests on it) for long.
 DRAIN_AT_ONCE = 500
 START_TIMEOUT_S = 5.0
+SCHEMA_VERSION = ExposureEvent.model_fields["schema_version"].default
 LINGER_S = 0.02  # how long the sender lets exposures gather before sending a batch, unless asked to flush
 
 
@@ -41,8 +42,11 @@ class Exposure(NamedTuple):
 
     def to_bytes(self) -> bytes:
         """The `ExposureEvent` JSON the stream worker parses."""
-        return orjson.dumps({"schema_version": ExposureEvent.model_fields["schema_version"].default,
-                             **self._asdict()})
+        return orjson.dumps({
+            "schema_version": SCHEMA_VERSION, "request_id": self.request_id, "customer_id": self.customer_id,
+            "experiment": self.experiment, "group": self.group, "strategy": self.strategy,
+            "model_version": self.model_version, "product_ids": self.product_ids, "event_time": self.event_time,
+        })
 
 
 class ExposurePublisher:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from api.ranking import Ranked, best_sellers
 from common.keys import KeyLayout
 
 
@@ -26,15 +26,9 @@ class ModelView:
     # read from Redis once per process and `/recommend` stays one round trip once warm.
     rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     all_rules: list[dict[str, Any]] | None = None  # every rule as a row, for /rules
-    _best_sellers: dict[int, list[Ranked]] = field(default_factory=dict)
-
-    def best_sellers(self, k: int) -> list[Ranked]:
-        """The top k best-sellers, ranked once per k: the popular list never changes within a version. Shared:
-        callers must not change the list."""
-        ranked = self._best_sellers.get(k)
-        if ranked is None:
-            ranked = self._best_sellers[k] = best_sellers(self.popular, k, self.trend_days)
-        return ranked
+    # What the hot path derives from this version alone (best-sellers per k, ranked and as answer items), made
+    # once: nothing in a version changes. Shared between requests: never modified once stored.
+    memo: dict[Hashable, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -34,8 +34,18 @@ class Client:
         self.opened = 0
 
     async def get(self, target: str) -> tuple[int, bytes]:
-        """Status and body."""
-        connection = self.idle.pop() if self.idle else await self._open()
+        """Status and body. A kept-alive connection the server has closed meanwhile (uvicorn closes idle ones
+        after 5 s) is replaced once, as HTTP clients do for an idempotent request."""
+        if self.idle:
+            connection = self.idle.pop()
+            try:
+                return await self._exchange(connection, target)
+            except (asyncio.IncompleteReadError, ConnectionResetError):
+                connection[1].close()
+        return await self._exchange(await self._open(), target)
+
+    async def _exchange(self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], target: str
+                        ) -> tuple[int, bytes]:
         reader, writer = connection
         writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
         head = await reader.readuntil(b"\r\n\r\n")
