@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import batch_cmd, data_cmd, serve_cmd, stack_cmd, stream_cmd, system_cmd, ui_cmd
+from cli import archive_cmd, batch_cmd, data_cmd, serve_cmd, stack_cmd, stream_cmd, system_cmd, ui_cmd
 
 app = typer.Typer(
     help="Event-driven product recommender: local stack, data, stream, batch, API and UI.",
@@ -17,6 +17,7 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(batch_cmd.app, name="batch")
 app.command("replay")(stream_cmd.replay_command)
 app.command("stream")(stream_cmd.stream_command)
+app.command("archive")(archive_cmd.archive_command)
 app.command("serve")(serve_cmd.serve_command)
 app.command("ui")(ui_cmd.ui_command)
 app.command("up")(system_cmd.up_command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,22 @@ Mask = np.ndarray
 Rule = Callable[[Mask], Mask]
 
 
+@dataclass(frozen=True)
+class DataOrigin:
+    """Where a history was read from (the model card shows it): `kind` is file, topic, archive or archive+topic;
+    `counts` says how many lines came from where."""
+
+    kind: str
+    location: str
+    counts: dict[str, int] = dataclass_field(default_factory=dict)
+
+
 @dataclass
 class LoadedData:
     lines: pd.DataFrame
     customers: pd.DataFrame
     report: CleaningReport
+    origin: DataOrigin | None = None
 
 
 def resolve_paths(path: Path, mapping: ColumnMapping, customers: Path | None) -> tuple[Path, Path | None]:
@@ -72,7 +84,8 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
         known = _customers_from_lines(canon[alive])
     customers_summary["with_purchases"] = int(known["customer_id"].isin(lines["customer_id"]).sum())
     report.customers = customers_summary | {"rows": customers_summary.get("rows", len(known))}
-    return LoadedData(lines=lines, customers=known, report=report)
+    return LoadedData(lines=lines, customers=known, report=report,
+                      origin=DataOrigin("file", str(transactions_path), {"lines": len(lines)}))
 
 
 def read_table(path: Path, columns: list[str], label: str) -> pd.DataFrame:
