@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     ui_password: SecretStr | None = None  # when set, the UI asks for it first
 
-    @field_validator("api_key", "ui_password", mode="before")
+    @field_validator("api_key", "ui_password", "archive_url", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
