@@ -147,6 +147,23 @@ class FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("archiver assigned %s", sorted(tp.partition for tp in assigned))
 
 
+async def restart_wiped_partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Read again from the start of any partition whose log now ends before our position: the local broker
+    restarted with an empty log. Kafka would answer such a fetch with OffsetOutOfRange (and the reset policy
+    applies); Tansu answers with nothing, so the archiver would wait there for ever. Re-reading is safe: what is
+    archived already is dropped by event id."""
+    wiped = []
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is not None and await consumer.position(tp) > end:
+            wiped.append(tp)
+    if wiped:
+        log.warning("archive: the log of %s ends before our position (broker restarted?): reading it again",
+                    sorted(tp.partition for tp in wiped))
+        await consumer.seek_to_beginning(*wiped)
+    return wiped
+
+
 async def run_archiver(settings: Settings, stop: asyncio.Event) -> ArchiverCounts:
     """Consume until `stop` is set, flushing at least every `archive_flush_s`; a final flush and commit on stop."""
     archive = Archive(settings.archive_location)
@@ -193,6 +210,7 @@ async def run_archiver(settings: Settings, stop: asyncio.Event) -> ArchiverCount
             if archiver.buffered >= settings.archive_flush_rows or time.monotonic() >= due:
                 await flush_and_commit()
                 due = time.monotonic() + settings.archive_flush_s
+                await restart_wiped_partitions(consumer)
         await flush_and_commit()
     finally:
         await consumer.stop()
