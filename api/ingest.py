@@ -45,6 +45,12 @@ class PurchaseProducer:
             raise BrokerUnavailable(f"the broker at {self.bootstrap_servers} is not reachable")
         try:
             async with asyncio.timeout(self.timeout_s):
+                # One metadata round trip first, every time: the local broker restarts with an empty log, and
+                # Tansu acknowledges lines sent on the old metadata to a topic it no longer has, keeping none
+                # (measured: 100 of 100 lines answered 202 and lost). Asking for the metadata re-creates the topic.
+                # Concurrent requests share one refresh.
+                if not await producer.client.force_metadata_update():
+                    raise BrokerUnavailable(f"no metadata from the broker at {self.bootstrap_servers}")
                 deliveries = [await producer.send(self.topic, value=e.to_bytes(), key=e.customer_id.encode())
                               for e in events]
                 await asyncio.gather(*deliveries)
