@@ -26,10 +26,11 @@ def generate(
     lines: int = typer.Option(100_000, min=100),
     seed: int = typer.Option(42),
 ) -> None:
-    """Write a seeded synthetic shop in the case study's schema (dataset_sample_1.csv, dataset_sample_2.csv)."""
+    """Write a seeded synthetic shop in the case study's schema (dataset_sample_1.csv, dataset_sample_2.csv) and
+    its catalogue with product names (products.csv)."""
     folder = out or get_settings().data_dir / "synthetic"
-    tx, cu = write(SyntheticSpec(customers=customers, products=products, lines=lines, seed=seed), folder)
-    typer.echo(f"wrote {tx} and {cu}")
+    written = write(SyntheticSpec(customers=customers, products=products, lines=lines, seed=seed), folder)
+    typer.echo(f"wrote {', '.join(map(str, written))}")
 
 
 @app.command()

@@ -41,6 +41,11 @@ class KeyLayout:
         """Sorted set: applied event id -> event time; the idempotency guard, trimmed to a retention window."""
         return self._k("cust", customer_id, "applied")
 
+    def customer_profile(self, customer_id: str) -> str:
+        """Hash: region, city, gender, birth_date (YYYY-MM-DD), whichever the customers table has; from the
+        customers topic, replaced whole by each newer record."""
+        return self._k("cust", customer_id, "profile")
+
     def customers_index(self) -> str:
         """Sorted set: customer id -> last purchase time (for pickers and 'latest customers')."""
         return self._k("customers")
@@ -57,6 +62,14 @@ class KeyLayout:
     def product_categories(self) -> str:
         """Hash: product id -> category."""
         return self._k("prod", "cat")
+
+    def product_catalogue(self) -> str:
+        """Hash: product id -> JSON {name, category}, from the products topic (the live catalogue)."""
+        return self._k("prod", "catalogue")
+
+    def product_catalogue_revision(self) -> str:
+        """Counter bumped with every catalogue write, so readers reload the catalogue only when it changed."""
+        return self._k("prod", "catalogue", "rev")
 
     # --- stream bookkeeping ---
     def stream_dead_letters(self) -> str:
@@ -121,6 +134,20 @@ class KeyLayout:
     def model_segment_summary(self, version: str) -> str:
         """String (JSON): size, share and mean R/F/M per segment."""
         return self.model_key(version, "segsummary")
+
+    def model_segment_offers(self, version: str) -> str:
+        """Hash: segment -> JSON offer: over-represented products and categories (lift and counts), revenue
+        share, suggested action."""
+        return self.model_key(version, "offers")
+
+    def model_rfm_cut_points(self, version: str) -> str:
+        """String (JSON): the R/F/M quintile edges the segments were scored with, for scoring live RFM."""
+        return self.model_key(version, "rfmcuts")
+
+    def model_cohorts(self, version: str) -> str:
+        """Hash: cohort key (common.profiles.cohort_key) -> JSON best-seller list of that cohort; only published
+        when cohort best-sellers beat the global ones offline."""
+        return self.model_key(version, "cohorts")
 
     def model_products(self, version: str) -> str:
         """Hash: product id -> JSON {name, category}."""

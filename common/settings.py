@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     topic_purchases: str = "purchases"
     topic_dead_letters: str = "purchases-dlq"
     topic_exposures: str = "exposures"
+    # Master data, compacted and keyed by id (the latest record per key wins), and the source files' cleaning
+    # reports as recorded when they were replayed.
+    topic_customers: str = "customers"
+    topic_products: str = "products"
+    topic_data_reports: str = "data-reports"
     topic_partitions: int = Field(default=4, ge=1)
 
     # Every Redis key lives under this prefix (tests use their own).

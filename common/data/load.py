@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from common.data.catalogue import clean_product_table, names_of, product_catalogue, products_path
 from common.data.errors import DataError
 from common.data.mapping import ColumnMapping, CustomerColumns, TransactionColumns
 from common.data.report import CleaningReport
@@ -20,6 +22,7 @@ LINE_COLUMNS = [
 ]
 CUSTOMER_COLUMNS = ["customer_id", "region", "city", "gender", "birth_date", "age"]
 UNKNOWN_CATEGORY = "unknown"
+UNKNOWN_CUSTOMER = "unknown_customer"
 MIN_AGE, MAX_AGE = 10, 110
 
 Mask = np.ndarray
@@ -31,6 +34,9 @@ class LoadedData:
     lines: pd.DataFrame
     customers: pd.DataFrame
     report: CleaningReport
+    products: pd.DataFrame | None = None  # the catalogue: product_id, name, category
+    # Cleaning reports of the source files as recorded when they were replayed (read from the topic).
+    source_reports: list[dict[str, Any]] = field(default_factory=list)
 
 
 def resolve_paths(path: Path, mapping: ColumnMapping, customers: Path | None) -> tuple[Path, Path | None]:
@@ -62,17 +68,42 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
     rules = _cleaning_rules(raw, canon, cols, known)
     report = CleaningReport(source=str(transactions_path), mapping=mapping.name, raw_rows=len(raw))
     alive = np.ones(len(raw), dtype=bool)
+    orphans = np.zeros(len(raw), dtype=bool)  # lines removed because their customer has no profile
     for reason, rule in rules:
         hit = alive & rule(alive)
         alive &= ~hit
         report.record(reason, removed=int(hit.sum()), kept=int(alive.sum()))
+        if reason == UNKNOWN_CUSTOMER:
+            orphans = hit
 
     lines = _finish_lines(canon[alive], report)
+    table = _product_table(transactions_path, mapping, report)
+    if table is not None and cols.product_name is None:
+        lines["product_name"] = lines["product_id"].map(names_of(table)).fillna(lines["product_id"]).astype("string")
     if known is None:
         known = _customers_from_lines(canon[alive])
+    else:
+        customers_summary |= consistency(canon.loc[orphans, "customer_id"], known["customer_id"], lines)
     customers_summary["with_purchases"] = int(known["customer_id"].isin(lines["customer_id"]).sum())
     report.customers = customers_summary | {"rows": customers_summary.get("rows", len(known))}
-    return LoadedData(lines=lines, customers=known, report=report)
+    return LoadedData(lines=lines, customers=known, report=report, products=product_catalogue(lines, table))
+
+
+def consistency(orphans: pd.Series, profiles: pd.Series, lines: pd.DataFrame) -> dict[str, int]:
+    """The two tables against each other: customers whose purchases have no profile (their lines are removed as
+    unknown_customer) and profiles of customers with no purchase."""
+    return {"purchasing_without_profile": int(orphans.nunique()),
+            "profiles_without_purchases": int((~profiles.isin(lines["customer_id"])).sum())}
+
+
+def _product_table(transactions: Path, mapping: ColumnMapping, report: CleaningReport) -> pd.DataFrame | None:
+    path = products_path(transactions.parent, mapping.products_file)
+    if path is None or mapping.products is None:
+        return None
+    raw = read_table(path, mapping.products.source_columns(), "products")
+    table, summary = clean_product_table(raw, mapping.products, mapping.transactions.uppercase_product)
+    report.products = summary
+    return table
 
 
 def read_table(path: Path, columns: list[str], label: str) -> pd.DataFrame:
@@ -174,7 +205,7 @@ def _cleaning_rules(
         rules.append(("non_product_code", const(~canon["product_id"].str.match(pattern).fillna(False).to_numpy())))
     rules.append(("duplicate", lambda alive: _duplicates_among(raw, alive)))
     if known is not None:
-        rules.append(("unknown_customer", const(~canon["customer_id"].isin(known["customer_id"]).to_numpy())))
+        rules.append((UNKNOWN_CUSTOMER, const(~canon["customer_id"].isin(known["customer_id"]).to_numpy())))
     return rules
 
 

@@ -39,6 +39,7 @@ PLACES = {
 # Bundles and the minimum of one order per customer make baskets ~12% larger than the drawn sizes
 # (measured on the default spec); the order rate is scaled down by it so the line count lands near the target.
 BASKET_INFLATION = 1.12
+PRODUCT_COLUMNS = ["COD_PRODUCTO", "NOMBRE_PRODUCTO", "CATEGORIA"]
 TRANSACTION_COLUMNS = [
     "UUID_CLIENTE_CONSUMIDOR", "PEDIDO", "FECHA_SOLUCION", "COD_PRODUCTO", "CATEGORIA", "UNIDADES_BRUTAS",
     "VENTA_BRUTA_CON_IVA",
@@ -268,10 +269,24 @@ def _add_dirt(
     return dirty, customers[~missing_from_table].reset_index(drop=True)
 
 
-def write(spec: SyntheticSpec, folder: Path) -> tuple[Path, Path]:
+def products_table(spec: SyntheticSpec) -> pd.DataFrame:
+    """The shop's catalogue: code, a name "<category> <n>" (n-th product of its category by code) and category.
+    The catalogue is the generator's first draw from the seed, so this is the catalogue `generate` sold from."""
+    cat = _catalogue(spec, np.random.default_rng(spec.seed))
+    categories = np.array(CATEGORIES)[cat.category_of]
+    number = pd.Series(cat.category_of).groupby(cat.category_of).cumcount().to_numpy() + 1
+    return pd.DataFrame({"COD_PRODUCTO": cat.product_codes,
+                         "NOMBRE_PRODUCTO": [f"{c} {n}" for c, n in zip(categories, number, strict=True)],
+                         "CATEGORIA": categories})
+
+
+def write(spec: SyntheticSpec, folder: Path) -> tuple[Path, Path, Path]:
+    """The case study's two tables, and the catalogue with product names (products.csv)."""
     transactions, customers = generate(spec)
     folder.mkdir(parents=True, exist_ok=True)
     tx_path, cu_path = folder / "dataset_sample_1.csv", folder / "dataset_sample_2.csv"
+    products_path = folder / "products.csv"
     transactions.to_csv(tx_path, index=False)
     customers.to_csv(cu_path, index=False)
-    return tx_path, cu_path
+    products_table(spec).to_csv(products_path, index=False)
+    return tx_path, cu_path, products_path
