@@ -12,7 +12,8 @@ from common.data.mapping import ProductColumns
 CATALOGUE_COLUMNS = ["product_id", "name", "category"]
 
 
-def clean_product_table(raw: pd.DataFrame, cols: ProductColumns, uppercase: bool) -> tuple[pd.DataFrame, dict[str, int]]:
+def clean_product_table(raw: pd.DataFrame, cols: ProductColumns,
+                        uppercase: bool) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per product code, blank names and categories as missing; counts of what was dropped."""
     product = _text(raw[cols.product]).str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
     frame = pd.DataFrame({

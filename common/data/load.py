@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ class LoadedData:
     report: CleaningReport
     products: pd.DataFrame | None = None  # the catalogue: product_id, name, category
     # Cleaning reports of the source files as recorded when they were replayed (read from the topic).
-    source_reports: list[dict[str, Any]] = field(default_factory=list)
+    source_reports: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def resolve_paths(path: Path, mapping: ColumnMapping, customers: Path | None) -> tuple[Path, Path | None]:
