@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from batch.interactions import SECONDS_PER_DAY
-from common.segments import ALL_RULES, OTHER, RULES_BY_NAME, SEGMENT_RULES, CutPoints, SegmentRule, Steps
+from common.segments import ALL_RULES, OTHER, RULES_BY_NAME, CutPoints, SegmentRule, Steps
+from common.segments import SEGMENT_RULES as SEGMENT_RULES  # re-exported: the rules table batch code and tests use
 
 
 def rfm_table(lines: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
