@@ -47,14 +47,40 @@ class RecommendationPreview(BaseModel):
 
 class Purchase(BaseModel):
     product_id: str
+    name: str | None = None
+    category: str | None = None
     last_purchased_at: float
+
+
+class Profile(BaseModel):
+    region: str | None
+    city: str | None
+    gender: str | None
+    birth_date: str | None
+    age: int | None = Field(description="Whole years on the stream's clock (its latest event time).")
+    age_band: str | None
+
+
+class LiveSegment(BaseModel):
+    """The segment of the customer's live RFM, scored with the quintile edges the current model published."""
+
+    segment: str
+    r: int
+    f: int
+    m: int
+    recency_days: float
+    frequency: float
+    monetary: float
+    cut_points_as_of: str = Field(description="The snapshot the edges were cut at (last night's segmentation).")
 
 
 class CustomerView(BaseModel):
     customer_id: str
     rfm: dict[str, float]
     recency_days: float | None
-    segment: dict[str, Any] | None
+    segment: dict[str, Any] | None = Field(description="Last night's segment, from the published model.")
+    live_segment: LiveSegment | None = None
+    profile: Profile | None = None
     recent: list[Purchase]
     categories: dict[str, int]
 
@@ -147,7 +173,9 @@ class SegmentSummary(BaseModel):
     frequency: float
     monetary: float
     share: float
+    revenue_share: float | None = None
     description: str
+    action: str | None = None
 
 
 class Segments(BaseModel):

@@ -12,6 +12,7 @@ from api.schemas import AbSummary
 from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
 from common.settings import Settings, get_settings
+from producers.master_data import send_master_data
 from producers.replay import Pace, ProgressFn, ReplaySummary, replay_until_signal, select, to_events
 from producers.visits import Visits
 from stack.supervise import exit_status, supervise
@@ -36,6 +37,13 @@ def replay_command(
     ),
     visit_k: int = typer.Option(10, "--visit-k", min=1, max=100, help="Products shown per simulated visit."),
     wait_s: float = typer.Option(120.0, "--wait", help="With visits: how long to wait for the stream to catch up."),
+    master_data: bool = typer.Option(
+        True, "--master-data/--no-master-data",
+        help="First send the customer profiles, the product catalogue and the file's cleaning report to their "
+             "compacted topics.",
+    ),
+    master_data_only: bool = typer.Option(
+        False, "--master-data-only", help="Send only the master data (e.g. after the customers table changed)."),
 ) -> None:
     """Replay a purchase history into Kafka, one event per order line, in event-time order."""
     if as_fast_as_possible and (speed or max_rate):
@@ -44,6 +52,15 @@ def replay_command(
     with friendly_errors():
         loaded = load_history(data or settings.data_dir / "synthetic", load_mapping(preset, mapping), customers)
     lines = select(loaded.lines, start, limit, until)
+    if master_data or master_data_only:
+        window = {"from": str(start) if start else None, "until": str(until) if until else None, "limit": limit,
+                  "lines": len(lines)}
+        sent = asyncio.run(send_master_data(settings, loaded, window))
+        typer.echo(f"master data: {sent.profiles:,} profiles to {settings.topic_customers}, {sent.products:,} "
+                   f"products to {settings.topic_products}, the cleaning report to {settings.topic_data_reports}"
+                   + (f"; not sent: {sent.invalid}" if sent.invalid else ""))
+        if master_data_only:
+            return
     typer.echo(f"replaying {len(lines):,} events to {settings.topic_purchases} at {settings.bootstrap_servers}")
     bar = tqdm(total=len(lines), unit="ev", mininterval=0.5, dynamic_ncols=True)
 

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     api_redis_pool_size: int = Field(default=200, ge=1)  # blocking pool: requests wait for a connection
     api_redis_timeout_s: float = Field(default=1.0, gt=0)
     api_model_check_s: float = Field(default=1.0, ge=0)  # how stale the cached `current` model pointer may be
+    api_catalogue_check_s: float = Field(default=5.0, ge=0)  # how stale the cached live product catalogue may be
     recommend_basket_hours: float = Field(default=24.0, gt=0)  # "today's basket" in the customer's event time
     api_exposure_queue_max: int = Field(default=50_000, ge=1)  # exposures held while the broker is away
     api_floor_endpoints: bool = False  # /bench/constant and /bench/same-keys, for benchmarks/api_latency.py

@@ -47,6 +47,9 @@ def isolated(stack: Settings) -> Iterator[Isolated]:
             "topic_purchases": f"purchases-{tag}",
             "topic_dead_letters": f"purchases-dlq-{tag}",
             "topic_exposures": f"exposures-{tag}",
+            "topic_customers": f"customers-{tag}",
+            "topic_products": f"products-{tag}",
+            "topic_data_reports": f"data-reports-{tag}",
         }
     )
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
@@ -70,7 +73,8 @@ def published(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     tag = uuid.uuid4().hex[:10]
     settings = stack.model_copy(update={
         "key_prefix": f"api{tag}", "topic_purchases": f"purchases-{tag}", "topic_exposures": f"exposures-{tag}",
-        "topic_dead_letters": f"dlq-{tag}",
+        "topic_dead_letters": f"dlq-{tag}", "topic_customers": f"customers-{tag}",
+        "topic_products": f"products-{tag}", "topic_data_reports": f"data-reports-{tag}",
     })
     folder = tmp_path_factory.mktemp("shop")
     write(SyntheticSpec(customers=300, products=120, lines=6000, seed=21), folder)
