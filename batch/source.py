@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from batch.master_data import MasterData, join_master_data, read_master_data
 from common.data.load import LINE_COLUMNS, LoadedData, load_history
 from common.data.mapping import load_mapping
 from common.data.report import CleaningReport
@@ -37,14 +38,23 @@ def from_file(path: Path, preset: str | None, mapping_file: Path | None, custome
 
 
 def from_topic(settings: Settings, progress: Callable[[int], None], idle_s: float = DEFAULT_IDLE_S) -> LoadedData:
-    read = asyncio.run(read_topic(settings, progress, idle_s))
+    """The purchases topic, with the master-data topics (profiles, catalogue, source reports) joined on."""
+    read, master = asyncio.run(_read_all(settings, progress, idle_s))
     report = CleaningReport(source=f"topic {settings.topic_purchases}", mapping="events", raw_rows=read.records)
     invalid = sum(read.invalid.values())
     report.record("invalid_event", removed=invalid, kept=read.records - invalid)
     report.record("duplicate", removed=read.duplicates, kept=read.records - invalid - read.duplicates)
     for reason, count in read.invalid.items():
         report.filled[f"invalid: {reason}"] = count
-    return LoadedData(lines=events_to_lines(read.events), customers=_customers(read.events), report=report)
+    loaded = LoadedData(lines=events_to_lines(read.events), customers=_customers(read.events), report=report)
+    return join_master_data(loaded, master)
+
+
+async def _read_all(settings: Settings, progress: Callable[[int], None], idle_s: float
+                    ) -> tuple[TopicRead, MasterData]:
+    purchases, master = await asyncio.gather(read_topic(settings, progress, idle_s),
+                                             read_master_data(settings, idle_s))
+    return purchases, master
 
 
 async def read_topic(settings: Settings, progress: Callable[[int], None], idle_s: float) -> TopicRead:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
 from common.events import CustomerProfile
 
@@ -65,3 +66,24 @@ def cohort_reason(key: str) -> str:
     if "age" in parts:
         words.append(f"aged {parts['age']}" if parts["age"] != UNDER_18 else "under 18")
     return " ".join(words)
+
+
+def cohort_best_sellers(chain: Sequence[str], cohorts: Mapping[str, Sequence[Mapping[str, Any]]],
+                        fallback: Sequence[Mapping[str, Any]], k: int) -> list[tuple[str, int, str | None]]:
+    """The best-sellers of the narrowest published cohort in `chain`, topped up from `fallback` (the shop's
+    best-sellers): (product id, buyers, the cohort key or None for a top-up), k at most. A cohort too small to
+    publish is simply absent, so the chain falls back to a broader one."""
+    listed: Sequence[Mapping[str, Any]] = ()
+    key = next((key for key in chain if cohorts.get(key)), None)
+    if key is not None:
+        listed = cohorts[key]
+    out: list[tuple[str, int, str | None]] = []
+    seen: set[str] = set()
+    for item, source in [*((i, key) for i in listed), *((i, None) for i in fallback)]:
+        product = str(item["product_id"])
+        if product not in seen:
+            seen.add(product)
+            out.append((product, int(item["buyers"]), source))
+            if len(out) == k:
+                break
+    return out

@@ -246,15 +246,19 @@ def load_customers(
     summary["duplicate_rows"] = int(frame.duplicated("customer_id").sum())
     frame = frame.drop_duplicates("customer_id", keep="first").reset_index(drop=True)
 
-    birth = parse_times(frame["birth_date"].astype("string"), "ISO8601")
-    age = _age_in_years(birth, reference)
-    plausible = age.between(MIN_AGE, MAX_AGE)
     summary["missing_birth_date"] = int(frame["birth_date"].isna().sum())
-    summary["implausible_age"] = int((age.notna() & ~plausible).sum())
+    birth = parse_times(frame["birth_date"].astype("string"), "ISO8601")
     frame["birth_date"] = birth
-    frame["age"] = age.where(plausible).astype("Int64")
+    frame["age"] = ages_at(birth, reference)
+    summary["implausible_age"] = int((birth.notna() & frame["age"].isna()).sum())
     summary["distinct"] = len(frame)
     return frame[CUSTOMER_COLUMNS], summary
+
+
+def ages_at(birth: pd.Series, reference: pd.Timestamp) -> pd.Series:
+    """Whole years at `reference`; an implausible age (outside MIN_AGE..MAX_AGE) is missing."""
+    age = _age_in_years(birth, reference)
+    return age.where(age.between(MIN_AGE, MAX_AGE)).astype("Int64")
 
 
 def _age_in_years(birth: pd.Series, reference: pd.Timestamp) -> pd.Series:
