@@ -25,14 +25,16 @@ CATEGORY_MIN_LIFT = 0.5
 
 def build_bundle(version: str, card: dict[str, Any], hybrid: HybridRecommender, lines: pd.DataFrame,
                  category_rules: list[dict[str, Any]], segments: pd.DataFrame,
-                 segment_summary: pd.DataFrame) -> ModelBundle:
+                 segment_summary: pd.DataFrame, *, offers: dict[str, dict[str, Any]] | None = None,
+                 cut_points: dict[str, Any] | None = None,
+                 cohorts: dict[str, list[dict[str, Any]]] | None = None) -> ModelBundle:
     """The bundle of a hybrid fitted on all of `lines`; its trend and rules components give the best-sellers and
-    the product rules."""
+    the product rules. Segment offers, RFM cut points and cohort best-sellers are published as given."""
     return ModelBundle(
         version=version, card=card, topn=top_lists(hybrid, TOP_N), popular=popular_list(hybrid.models["trend"]),
         rules=product_rules(hybrid.models["rules"]), category_rules=category_rules,
         segments=_segment_rows(segments), segment_summary=_records(segment_summary),
-        products=_products(lines),
+        products=_products(lines), offers=offers or {}, cut_points=cut_points, cohorts=cohorts or {},
     )
 
 

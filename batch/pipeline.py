@@ -15,14 +15,17 @@ import redis
 from batch import eda
 from batch.bundle import build_bundle, category_rules
 from batch.case_study import in_sample_precision
+from batch.cohorts import cohort_lists, evaluate_cold_start
 from batch.evaluate import TemporalSplit
 from batch.experiment import HYBRID_COMPONENTS, Tuned, build, evaluation_table, fit_models, tune_models, tune_weights
 from batch.interactions import Interactions
 from batch.models import HybridRecommender
+from batch.offers import offer_export, segment_offers
 from batch.publish import PublishResult, new_version, publish
 from batch.reports import export_recommendations, model_card, write_evaluation
-from batch.segments import rfm_table, segment_summary
+from batch.segments import cut_points, rfm_table, segment_summary, snapshot_of
 from batch.stages import Stages
+from common.data.catalogue import product_catalogue
 from common.data.errors import DataError
 from common.data.load import LoadedData
 from common.keys import KeyLayout
@@ -50,10 +53,16 @@ class Evaluation:
     tuned: Tuned
     case_study: dict[str, Any] | None
     files: list[Path] = field(default_factory=list)
+    cold_start: dict[str, Any] | None = None  # cohort vs global best-sellers (batch/cohorts.py)
 
     def summary(self) -> dict[str, Any]:
         return {"split": self.split, "validation_split": self.validation_split, "end": self.end,
-                "table": self.table, "tuned": self.tuned.to_dict(), "case_study": self.case_study}
+                "table": self.table, "tuned": self.tuned.to_dict(), "case_study": self.case_study,
+                "cold_start": self.cold_start}
+
+    @property
+    def serve_cohorts(self) -> bool:
+        return bool(self.cold_start and self.cold_start["decision"]["serve_cohorts"])
 
 
 def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -67,7 +76,8 @@ def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Tim
 
 
 def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path, stages: Stages,
-                     progress: Progress) -> Evaluation:
+                     progress: Progress, customers: pd.DataFrame | None = None) -> Evaluation:
+    """Every model on the test period; with a customers table, also the demographic cold start."""
     split, validation = split_dates(lines, options)
     tuned = Tuned.from_file(options.params_file) if options.params_file else Tuned()
     with stages.stage("validation split"):
@@ -86,12 +96,33 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
     if options.case_study:
         with stages.stage("case-study protocol"):
             case_study = in_sample_precision(lines)
+    cold_start = None
+    if customers is not None and {"region", "age"} <= set(customers.columns):
+        with stages.stage("cold start"):
+            cold_start = evaluate_cold_start(lines, customers, split, tuned.params["trend"]["window_days"])
     result = Evaluation(split=str(split.date()), validation_split=str(validation.date()),
-                        end=str(test_split.end), table=table, tuned=tuned, case_study=case_study)
+                        end=str(test_split.end), table=table, tuned=tuned, case_study=case_study,
+                        cold_start=cold_start)
     result.files = write_evaluation(result, out)
     if options.export_recs:
         result.files.append(export_recommendations(models["hybrid"], test_split, options.export_recs))
     return result
+
+
+def explore_customers_and_offers(data: LoadedData, segments: pd.DataFrame, summary: dict[str, Any],
+                                 folder: Path) -> dict[str, dict[str, Any]]:
+    """Customer exploration into the EDA (JSON + plots), the segment offers (offers.json) and the campaign export
+    (offers.csv: customer id, segment, offered products)."""
+    summary["customers"] = eda.explore_customers(data.lines, data.customers, segments)
+    eda.plot_customers(summary["customers"], folder)
+    (folder / "eda_customers.json").write_text(json.dumps(summary["customers"], indent=2))
+    catalogue = data.products if data.products is not None else product_catalogue(data.lines)
+    names = {str(p): {"name": str(n), "category": str(c)}
+             for p, n, c in zip(catalogue["product_id"], catalogue["name"], catalogue["category"], strict=True)}
+    offers = segment_offers(data.lines, segments, names)
+    (folder / "offers.json").write_text(json.dumps(offers, indent=2))
+    offer_export(data.lines, segments, offers).to_csv(folder / "offers.csv", index=False)
+    return offers
 
 
 @dataclass
@@ -113,7 +144,7 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
         eda.plot(lines, summary, folder)
         (folder / "eda.json").write_text(json.dumps(summary, indent=2))
         data.report.write_json(folder / "cleaning_report.json")
-    evaluation = evaluate_history(lines, options, folder, stages, progress)
+    evaluation = evaluate_history(lines, options, folder, stages, progress, customers=data.customers)
     with stages.stage("fit on all data"):
         full = Interactions.from_lines(lines)
         fitted = {name: build(name, evaluation.tuned.params[name]).fit(full) for name in HYBRID_COMPONENTS}
@@ -122,8 +153,15 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
     with stages.stage("segments"):
         segments = rfm_table(lines)
         seg_summary = segment_summary(segments)
+        cuts = cut_points(segments, snapshot_of(lines)).to_dict()
         segments.to_csv(folder / "segments.csv", index=False)
         eda.plot_segments(seg_summary, folder)
+    with stages.stage("customers and offers"):
+        offers = explore_customers_and_offers(data, segments, summary, folder)
+    cohorts = {}
+    if evaluation.serve_cohorts:
+        with stages.stage("cohort best-sellers"):
+            cohorts = cohort_lists(lines, data.customers, evaluation.tuned.params["trend"]["window_days"])
     with stages.stage("category rules"):
         top_category_rules = category_rules(lines)
     card = model_card(version, data, summary, evaluation, seg_summary, full)
@@ -131,6 +169,7 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
     published = None
     if client is not None:
         with stages.stage("publish"):
-            bundle = build_bundle(version, card, hybrid, lines, top_category_rules, segments, seg_summary)
+            bundle = build_bundle(version, card, hybrid, lines, top_category_rules, segments, seg_summary,
+                                  offers=offers, cut_points=cuts, cohorts=cohorts)
             published = publish(client, keys, bundle, keep=keep_versions)
     return RunResult(version=version, folder=folder, evaluation=evaluation, published=published)

@@ -51,7 +51,29 @@ def evaluation_markdown(result: Evaluation) -> str:
         lines.append("| model | precision@5 | precision@10 | precision@20 |\n|---|---:|---:|---:|")
         for name in ("nmf", "popularity", "published"):
             lines.append(f"| {name} | " + " | ".join(f"{cs[name][f'precision@{k}']:.4f}" for k in KS) + " |")
+    if result.cold_start:
+        lines.append(cold_start_markdown(result.cold_start))
     return "\n".join(lines) + "\n"
+
+
+def cold_start_markdown(cold: dict[str, Any]) -> str:
+    """The cohort-vs-global table and the decision, for people."""
+    out = [f"\n## Demographic cold start: cohort vs global best-sellers on each customer's first order from "
+           f"{cold['split']}\n"]
+    for population in ("new_customers", "all_customers"):
+        block = cold[population]
+        out.append(f"\n{population.replace('_', ' ')}: {block['customers']} customers with a profile\n")
+        out.append("| list | precision@5 | recall@10 | ndcg@10 | hit_rate@10 |\n|---|---:|---:|---:|---:|")
+        for name, metrics in block.items():
+            if isinstance(metrics, dict):
+                out.append(f"| {name} | {metrics['precision@5']:.4f} | {metrics['recall@10']:.4f} | "
+                           f"{metrics['ndcg@10']:.4f} | {metrics['hit_rate@10']:.4f} |")
+    d = cold["decision"]
+    verdict = "served" if d["serve_cohorts"] else "not served (global best-sellers stay)"
+    out.append(f"\nDecision on {d['population'].replace('_', ' ')} ({d['customers']}), {d['window']}: cohort "
+               f"{d['metric']} {d['cohort']:.4f} vs global {d['global']:.4f}, paired difference "
+               f"{d['difference']:+.4f} (95% CI {d['ci_low']:+.4f} .. {d['ci_high']:+.4f}): cohort lists {verdict}.")
+    return "\n".join(out)
 
 
 def export_recommendations(model: Recommender, split: TemporalSplit, path: Path) -> Path:
@@ -84,6 +106,8 @@ def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluati
         "headline": headline,
         "evaluation": evaluation.summary(),
         "cleaning": data.report.to_dict(),
+        # The source files' cleaning reports as recorded when they were replayed (what never reached the topic).
+        **({"source_reports": data.source_reports} if data.source_reports else {}),
         "eda": summary,
         "segments": segments.to_dict(orient="records"),
         "built_with": {"python": platform.python_version()},

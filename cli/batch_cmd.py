@@ -13,6 +13,7 @@ import typer
 
 from batch.pipeline import Evaluation, EvaluationOptions, evaluate_history, run
 from batch.publish import current_version
+from batch.reports import cold_start_markdown
 from batch.schedule import next_run_after
 from batch.source import from_file, from_topic
 from batch.stages import Stages
@@ -71,6 +72,8 @@ def _echo_table(evaluation: Evaluation) -> None:
         typer.echo(f"case-study in-sample protocol (not a holdout): NMF P@5 {cs['nmf']['precision@5']:.4f}, "
                    f"popularity P@5 {cs['popularity']['precision@5']:.4f}, "
                    f"published P@5 {cs['published']['precision@5']:.4f}")
+    if evaluation.cold_start:
+        typer.echo(cold_start_markdown(evaluation.cold_start))
 
 
 @app.command("evaluate")
@@ -95,7 +98,7 @@ def evaluate_command(
         options = _options(split_date, validation_date, test_days, tune=tune, params_file=params,
                            export_recs=export_recs)
         result = evaluate_history(loaded.lines, options, out or settings.artifacts_dir / "evaluation", stages,
-                                  typer.echo)
+                                  typer.echo, customers=loaded.customers)
     _echo_table(result)
     for path in result.files:
         typer.echo(f"wrote {path}")
@@ -136,7 +139,8 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
     result = run(loaded, options, settings.artifacts_dir, client, KeyLayout(settings.key_prefix), stages, typer.echo,
                  keep_versions=settings.batch_keep_versions)
     _echo_table(result.evaluation)
-    typer.echo(f"\nmodel {result.version}: artifacts in {result.folder}")
+    typer.echo(f"\nmodel {result.version}: artifacts in {result.folder} (segment offers for a campaign tool: "
+               f"{result.folder / 'offers.csv'})")
     if result.published:
         p = result.published
         typer.echo(f"published to Redis in {p.seconds:.2f} s ({p.round_trips} round trips); current -> {p.version}"

@@ -77,8 +77,8 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
         if reason == UNKNOWN_CUSTOMER:
             orphans = hit
 
-    lines = _finish_lines(canon[alive], report)
     table = _product_table(transactions_path, mapping, report)
+    lines = _finish_lines(canon[alive], report, table)
     if table is not None and cols.product_name is None:
         lines["product_name"] = lines["product_id"].map(names_of(table)).fillna(lines["product_id"]).astype("string")
     if known is None:
@@ -217,9 +217,15 @@ def _duplicates_among(raw: pd.DataFrame, alive: Mask) -> Mask:
     return dup
 
 
-def _finish_lines(kept: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
+def _finish_lines(kept: pd.DataFrame, report: CleaningReport, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A line's missing category comes from the products table when there is one, else it is 'unknown'."""
     lines = kept.copy()
     missing_category = lines["category"].isna()
+    if table is not None and table["category"].notna().any():
+        known = lines["product_id"].map(pd.Series(table["category"].to_numpy(), index=table["product_id"].to_numpy()))
+        report.filled["category_from_products_table"] = int((missing_category & known.notna()).sum())
+        lines["category"] = lines["category"].fillna(known)
+        missing_category = lines["category"].isna()
     report.filled["category_unknown"] = int(missing_category.sum())
     lines["category"] = lines["category"].fillna(UNKNOWN_CATEGORY).astype("string")
     lines["product_name"] = lines["product_name"].fillna(lines["product_id"]).astype("string")

@@ -45,12 +45,12 @@ async def _produce(isolated: Isolated, topic: str, records: list[tuple[str, byte
 def _file_profiles(folder: Path) -> dict[str, dict[str, str]]:
     """The customers file read directly: first row per customer, blank fields left out."""
     raw = pd.read_csv(folder / "dataset_sample_2.csv", dtype=str).drop_duplicates("UUID_CLIENTE_CONSUMIDOR")
-    expected = {}
+    expected: dict[str, dict[str, str]] = {}
     for row in raw.itertuples(index=False):
         fields = {"region": row.DEPARTAMENTO, "city": row.CIUDAD, "gender": row.GENERO_DIM_CLIENTE,
                   "birth_date": row.FECHANACIMIENTO_DIM_CLIENTE[:10] if isinstance(row.FECHANACIMIENTO_DIM_CLIENTE,
                                                                                    str) else None}
-        expected[row.UUID_CLIENTE_CONSUMIDOR] = {k: v for k, v in fields.items() if isinstance(v, str)}
+        expected[str(row.UUID_CLIENTE_CONSUMIDOR)] = {k: v for k, v in fields.items() if isinstance(v, str)}
     return expected
 
 
