@@ -183,6 +183,42 @@ class Segments(BaseModel):
     segments: list[SegmentSummary]
 
 
+class OfferedItem(BaseModel):
+    """Lift = (segment_lines / segment_total_lines) / (shop_lines / shop_total_lines): how much more of the
+    segment's purchases the item makes up than of the shop's."""
+
+    segment_buyers: int = Field(description="Customers of the segment who bought it.")
+    segment_lines: int
+    segment_total_lines: int
+    shop_lines: int
+    shop_total_lines: int
+    lift: float
+
+
+class OfferedProduct(OfferedItem):
+    product_id: str
+    name: str | None = None
+    category: str | None = None
+
+
+class OfferedCategory(OfferedItem):
+    category: str
+
+
+class SegmentOffer(BaseModel):
+    model_version: str
+    segment: str
+    description: str
+    action: str = Field(description="The suggested action, in one line.")
+    customers: int
+    share: float = Field(description="Share of the shop's customers.")
+    revenue: float
+    revenue_share: float = Field(description="Share of the shop's revenue.")
+    min_segment_buyers: int = Field(description="Buyers in the segment an item needs to be offered.")
+    products: list[OfferedProduct] = Field(description="Over-represented products, highest lift first.")
+    categories: list[OfferedCategory] = Field(description="Over-represented categories, highest lift first.")
+
+
 class GroupResult(BaseModel):
     exposed_customers: int
     converted_customers: int
@@ -223,6 +259,7 @@ class AbTimeline(BaseModel):
 class LatestPurchase(BaseModel):
     customer_id: str
     product_id: str
+    name: str | None = None
     category: str
     units: int
     amount: float
