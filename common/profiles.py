@@ -12,6 +12,7 @@ from common.events import CustomerProfile
 # Lower bound of each band; ages below the first are "under 18".
 AGE_BANDS = ((18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"), (65, "65+"))
 UNDER_18 = "under 18"
+MIN_AGE, MAX_AGE = 10, 110  # outside these a birth date is taken to be wrong
 BAND_ORDER = (UNDER_18, *(name for _, name in AGE_BANDS))
 PROFILE_FIELDS = ("region", "city", "gender", "birth_date")
 
@@ -42,6 +43,8 @@ def profile_view(fields: Mapping[str, str], day: date) -> dict[str, str | int | 
     """A stored profile as the API shows it: its fields plus age and age band on `day`."""
     birth = date.fromisoformat(fields["birth_date"]) if fields.get("birth_date") else None
     age = age_on(birth, day) if birth else None
+    if age is not None and not MIN_AGE <= age <= MAX_AGE:
+        age = None
     return {name: fields.get(name) for name in PROFILE_FIELDS} | {"age": age, "age_band": age_band(age)}
 
 

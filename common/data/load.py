@@ -15,6 +15,7 @@ from common.data.catalogue import clean_product_table, names_of, product_catalog
 from common.data.errors import DataError
 from common.data.mapping import ColumnMapping, CustomerColumns, TransactionColumns
 from common.data.report import CleaningReport
+from common.profiles import MAX_AGE, MIN_AGE
 
 # The canonical purchase-line table every component works on.
 LINE_COLUMNS = [
@@ -24,7 +25,6 @@ LINE_COLUMNS = [
 CUSTOMER_COLUMNS = ["customer_id", "region", "city", "gender", "birth_date", "age"]
 UNKNOWN_CATEGORY = "unknown"
 UNKNOWN_CUSTOMER = "unknown_customer"
-MIN_AGE, MAX_AGE = 10, 110
 
 Mask = np.ndarray
 Rule = Callable[[Mask], Mask]
