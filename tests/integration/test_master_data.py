@@ -15,12 +15,14 @@ from aiokafka import AIOKafkaProducer
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from batch.source import from_topic
 from common.data import load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.events import CustomerProfile
 from producers.master_data import send_master_data
 from stack.scratch import start_worker, stop_worker
 from tests.integration.conftest import Isolated
+from tests.integration.streamkit import send
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +96,39 @@ def test_profiles_and_catalogue_in_redis_equal_the_files_and_follow_changes(isol
         assert (shown["region"], shown["city"], shown["age"]) == ("Valle del Cauca", "Cali", None)
     finally:
         stop_worker(worker)
+
+
+def test_the_batch_reads_names_profiles_and_the_files_cleaning_report_from_the_topics(isolated: Isolated,
+                                                                                     tmp_path: Path) -> None:
+    """No worker: the batch reads the topics themselves. What the producer removed from the file (before the
+    purchases topic) arrives as the recorded report."""
+    folder = tmp_path / "shop"
+    write(SyntheticSpec(customers=150, products=60, lines=2000, seed=9), folder)
+    loaded = load_history(folder, load_mapping("case_study"))
+    asyncio.run(send_master_data(isolated.settings, loaded, {"lines": len(loaded.lines)}))
+    assert send(isolated.settings, loaded.lines) == len(loaded.lines)
+    # A later profile record for the same customer replaces the first (the latest per key wins).
+    moved = str(loaded.customers["customer_id"].iloc[0])
+    asyncio.run(_produce(isolated, isolated.settings.topic_customers, [
+        (moved, CustomerProfile(customer_id=moved, region="Nariño", city="Pasto").to_bytes())]))
+
+    read = from_topic(isolated.settings, progress=lambda _n: None)
+
+    assert len(read.lines) == len(loaded.lines)
+    names = pd.read_csv(folder / "products.csv", dtype=str).set_index("COD_PRODUCTO")["NOMBRE_PRODUCTO"]
+    assert (read.lines["product_name"] == read.lines["product_id"].map(names)).all()
+    profiles = read.customers.set_index("customer_id")
+    expected = loaded.customers.set_index("customer_id")
+    assert set(profiles.index) == set(expected.index)
+    others = expected.index != moved
+    for column in ("region", "city", "gender", "age"):
+        assert profiles.loc[expected.index[others], column].equals(expected.loc[others, column]), column
+    assert (profiles.loc[moved, "region"], profiles.loc[moved, "city"]) == ("Nariño", "Pasto")
+    assert profiles["age"].isna()[moved]  # the new record has no birth date
+    [recorded] = read.source_reports
+    assert recorded["cleaning"]["removed"] == loaded.report.removed
+    assert recorded["cleaning"]["raw_rows"] == loaded.report.raw_rows
+    assert sum(recorded["cleaning"]["removed"].values()) > 0  # the synthetic file's dirt, never on the topic
+    assert read.report.removed == {"invalid_event": 0, "duplicate": 0}
+    assert read.report.customers["profiles_without_purchases"] == int((~expected.index.isin(
+        loaded.lines["customer_id"])).sum())
