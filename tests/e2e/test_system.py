@@ -59,6 +59,16 @@ def test_up_runs_the_whole_system_and_down_stops_it(tmp_path: Path) -> None:
         unknown = _get(f"{api}/recommend?customer_id=nobody-at-all&k=5")
         assert len(known["items"]) == 5 and not known["cold_start"]
         assert len(unknown["items"]) == 5 and unknown["cold_start"]
+        # Master data flowed: names from the catalogue, profiles in Redis, the file's cleaning report in the card.
+        catalogue = load_history(tmp_path / "data" / "synthetic", load_mapping("case_study")).products
+        assert catalogue is not None
+        names = dict(zip(catalogue["product_id"], catalogue["name"], strict=True))
+        assert all(item["name"] == names[item["product_id"]] for item in known["items"] + unknown["items"])
+        customer = _get(f"{api}/customers/{lines['customer_id'].iloc[-1]}")
+        assert customer["profile"]["region"] and customer["live_segment"]["segment"]
+        card = _get(f"{api}/model")
+        assert sum(card["source_reports"][0]["cleaning"]["removed"].values()) > 0
+        assert _get(f"{api}/segments/{customer['segment']['segment']}")["action"]
         groups = _get(f"{api}/ab/summary")["groups"]
         assert groups["control"]["exposures"] > 0 and groups["treatment"]["exposures"] > 0
 

@@ -12,7 +12,7 @@ import redis
 
 from batch.pipeline import EvaluationOptions, run
 from batch.stages import Stages
-from common.data import load_history, load_mapping
+from common.data import LoadedData, load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.keys import KeyLayout
 from common.settings import Settings
@@ -66,6 +66,7 @@ class Published:
     version: str
     lines: pd.DataFrame
     redis: redis.Redis
+    loaded: LoadedData
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def published(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     keys = KeyLayout(settings.key_prefix)
     result = run(loaded, EvaluationOptions(case_study=False), tmp_path_factory.mktemp("artifacts"),
                  redis.Redis.from_url(settings.redis_url), keys, Stages(), progress=lambda _m: None)
-    yield Published(settings, keys, result.version, loaded.lines, client)
+    yield Published(settings, keys, result.version, loaded.lines, client, loaded)
     for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
         client.delete(key)
     client.close()

@@ -23,16 +23,17 @@ if view is None:
 
 rfm = view["rfm"]
 live = view.get("live_segment") or {}
-cols = st.columns(6)
+cols = st.columns(3)
 cols[0].metric("segment, last night", (view.get("segment") or {}).get("segment", "-"),
                help="From the published model (the nightly batch).")
 cols[1].metric("segment, live", live.get("segment", "-"),
                help="Today's RFM from the stream, scored with last night's quintile edges"
                     + (f" (cut at {live['cut_points_as_of'][:10]})" if live else ""))
 cols[2].metric("orders", f"{int(rfm.get('orders', 0)):,}")
-cols[3].metric("spent", f"{rfm.get('monetary_cents', 0) / 100:,.2f}")
-cols[4].metric("recency (days)", "-" if view["recency_days"] is None else f"{view['recency_days']:.1f}")
-cols[5].metric("last purchase", when(rfm.get("last_ts")))
+figures = st.columns(3)
+figures[0].metric("spent", f"{rfm.get('monetary_cents', 0) / 100:,.2f}")
+figures[1].metric("recency (days)", "-" if view["recency_days"] is None else f"{view['recency_days']:.1f}")
+figures[2].metric("last purchase", when(rfm.get("last_ts")))
 if live:
     st.caption(f"Live R/F/M scores {live['r']}/{live['f']}/{live['m']} against last night's "
                f"{(view.get('segment') or {}).get('r', '-')}/{(view.get('segment') or {}).get('f', '-')}/"

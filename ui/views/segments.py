@@ -19,12 +19,13 @@ st.caption(f"Model {body['model_version']}. Recency, frequency and monetary are 
 st.altair_chart(alt.Chart(table).mark_bar().encode(
     x=alt.X("segment:N", sort=None), y="customers:Q", tooltip=["segment", "customers", "share", "description"]),
     use_container_width=True)
-cols = st.columns(4)
 measures = ("recency_days", "frequency", "monetary") + (("revenue_share",) if "revenue_share" in table else ())
-for column, measure in zip(cols, measures, strict=False):
+grid = [column for _ in range(2) for column in st.columns(2)]
+for column, measure in zip(grid, measures, strict=False):
     title = "share of revenue" if measure == "revenue_share" else f"mean {measure.replace('_', ' ')}"
-    column.altair_chart(alt.Chart(table).mark_bar().encode(x=alt.X("segment:N", sort=None), y=f"{measure}:Q")
-                        .properties(title=title, height=220), use_container_width=True)
+    column.altair_chart(alt.Chart(table).mark_bar().encode(
+        x=alt.X("segment:N", sort=None), y=alt.Y(f"{measure}:Q", title=title), tooltip=["segment", measure])
+        .properties(title=title, height=240), use_container_width=True)
 st.dataframe(table, hide_index=True, use_container_width=True)
 
 st.subheader("What to offer a segment")

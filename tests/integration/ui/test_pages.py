@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from common.segments import ALL_RULES
 from tests.integration.conftest import Published
 
 pytestmark = pytest.mark.integration
@@ -48,8 +49,11 @@ def test_customer_shows_segment_groups_and_exposures(ui_env: str, published: Pub
     segment = json.loads(str(published.redis.hget(published.keys.model_segments(published.version), customer)))
     rfm = published.redis.hgetall(published.keys.customer_rfm(customer))
     metrics = _metrics(app)
-    assert metrics["segment"] == segment["segment"]
+    assert metrics["segment, last night"] == segment["segment"]
+    assert metrics["segment, live"] in {rule.name for rule in ALL_RULES}
     assert metrics["orders"] == f"{int(rfm['orders']):,}"
+    profile = published.redis.hgetall(published.keys.customer_profile(customer))
+    assert metrics["department"] == profile["region"] and metrics["city"] == profile.get("city", "-")
     frames = [f.value for f in app.dataframe]
     assert len(frames) == 3  # the two groups side by side, then what was shown
     assert len(frames[0]) == len(frames[1]) == 10
@@ -62,6 +66,14 @@ def test_segments_table_is_the_published_one(ui_env: str, published: Published) 
     table = app.dataframe[0].value
     assert list(table["segment"]) == [s["segment"] for s in summary]
     assert list(table["customers"]) == [s["customers"] for s in summary]
+    # The offer of the segment picked (the first): its products, with lift, as published.
+    offer = json.loads(str(published.redis.hget(published.keys.model_segment_offers(published.version),
+                                                summary[0]["segment"])))
+    assert offer["action"] in " ".join(m.value for m in app.markdown)
+    if offer["products"]:
+        shown = app.dataframe[1].value
+        assert list(shown["product_id"]) == [p["product_id"] for p in offer["products"]]
+        assert list(shown["lift"]) == [p["lift"] for p in offer["products"]]
 
 
 def test_rules_caption_counts_the_published_rules(ui_env: str, published: Published) -> None:
@@ -98,6 +110,10 @@ def test_data_shows_the_cleaning_report(ui_env: str, published: Published) -> No
     metrics = _metrics(app)
     assert metrics["raw rows"] == f"{card['cleaning']['raw_rows']:,}"
     assert metrics["kept rows"] == f"{card['cleaning']['kept_rows']:,}"
+    consistency = card["cleaning"]["customers"]
+    assert metrics["customers with purchases, no profile"] == f"{consistency['purchasing_without_profile']:,}"
+    assert metrics["profiles with no purchases"] == f"{consistency['profiles_without_purchases']:,}"
+    assert any(s.value == "Customers" for s in app.subheader)
 
 
 def test_pages_explain_what_to_run_when_the_api_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
