@@ -12,7 +12,7 @@ import pandas as pd
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from batch.master_data import MasterData, join_master_data, read_master_data
-from common.data.load import LINE_COLUMNS, LoadedData, load_history
+from common.data.load import CUSTOMER_COLUMNS, LINE_COLUMNS, LoadedData, load_history
 from common.data.mapping import load_mapping
 from common.data.report import CleaningReport
 from common.events import PurchaseEvent, Rejected, parse_event
@@ -124,5 +124,11 @@ def events_to_lines(events: list[PurchaseEvent]) -> pd.DataFrame:
 
 
 def _customers(events: list[PurchaseEvent]) -> pd.DataFrame:
+    """Customers known only by their purchases: the customers table's columns, profile fields missing."""
     ids = sorted({e.customer_id for e in events})
-    return pd.DataFrame({"customer_id": pd.array(ids, dtype="string")})
+    frame = pd.DataFrame({"customer_id": pd.array(ids, dtype="string")})
+    for column in ("region", "city", "gender"):
+        frame[column] = pd.array([pd.NA] * len(ids), dtype="string")
+    frame["birth_date"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    frame["age"] = pd.array([pd.NA] * len(ids), dtype="Int64")
+    return frame[CUSTOMER_COLUMNS]
