@@ -68,6 +68,9 @@ def cold_start_markdown(cold: dict[str, Any]) -> str:
             if isinstance(metrics, dict):
                 out.append(f"| {name} | {metrics['precision@5']:.4f} | {metrics['recall@10']:.4f} | "
                            f"{metrics['ndcg@10']:.4f} | {metrics['hit_rate@10']:.4f} |")
+        shares = [f"{name.removeprefix('served from a cohort, ')} {share:.0%}" for name, share in block.items()
+                  if name.startswith("served from a cohort")]
+        out.append(f"\nled by a cohort list (not the fallback): {', '.join(shares)}")
     d = cold["decision"]
     verdict = "served" if d["serve_cohorts"] else "not served (global best-sellers stay)"
     out.append(f"\nDecision on {d['population'].replace('_', ' ')} ({d['customers']}), {d['window']}: cohort "
