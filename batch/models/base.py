@@ -299,35 +299,32 @@ class Ranked:
 
 def top_from_candidates(found: Candidates, k: int, popularity: np.ndarray, order: np.ndarray,
                         seen: sp.csr_matrix | None) -> Ranked:
-    """The top k of each row from its candidates, ordered as `top_k` orders dense scores (score, then popularity).
+    """The top k of each row from its candidates, ordered as `top_k` orders dense scores: by score, equal scores
+    by popularity (`order`: products by popularity, most popular first).
 
     A row is exact when its k-th score beats the bound on every product without an entry, or when those products
     score exactly the bound: then the most popular of them fill the list, as the popularity tie-break would."""
-    n = found.n_rows
-    most_seen = int(np.diff(seen.indptr).max()) if seen is not None and n else 0
-    fill = order[:min(len(order), k + most_seen + _max_per_row(found.row, n))]
-    fill_rows = np.repeat(np.arange(n), len(fill))
-    fill_cols = np.tile(fill, n)
-    if seen is not None and seen.nnz:
-        unseen = np.asarray(seen[fill_rows, fill_cols]).ravel() == 0
-        fill_rows, fill_cols = fill_rows[unseen], fill_cols[unseen]
-    n_products = len(popularity)
-    entry_keys = found.row * n_products + found.col
+    n, n_products = found.n_rows, len(popularity)
+    entries = np.bincount(found.row, minlength=n)
+    above = np.bincount(found.row[found.score > found.bound[found.row]], minlength=n)
+    seen_count = np.diff(seen.indptr) if seen is not None else np.zeros(n, dtype=np.int64)
+    # Rows short of k entries above the bound, whose rest is exact, take that many more of the most popular
+    # products than they could lose to their own entries and purchases.
+    fill_size = np.where(found.rest_exact & (above < k), np.minimum(k + entries + seen_count, n_products), 0)
+    fill_rows = np.repeat(np.arange(n), fill_size)
+    fill_cols = order[np.arange(len(fill_rows)) - np.repeat(np.cumsum(fill_size) - fill_size, fill_size)]
     fill_keys = fill_rows * n_products + fill_cols
-    fill_keys = fill_keys[~np.isin(fill_keys, entry_keys)]
-    keys = np.concatenate([entry_keys, fill_keys])
-    score = np.concatenate([found.score, found.bound[fill_keys // n_products]])
-    is_fill = np.concatenate([np.zeros(len(entry_keys), bool), np.ones(len(fill_keys), bool)])
-    rows = keys // n_products
-    cols = keys % n_products
-    # Fill products score the bound only where the rest is exact; elsewhere they are placeholders ranked last.
-    usable = ~is_fill | found.rest_exact[rows]
-    top_pop = popularity.max() if len(popularity) else 0.0
-    tie = popularity[cols] / top_pop if top_pop > 0 else np.zeros(len(cols))
-    span = _row_span(rows, score, n)
-    keyed = np.where(usable, score + tie * TIE_BREAK_SCALE * np.where(span > 0, span, 1.0)[rows], -np.inf)
-    by_rank = np.lexsort((-keyed, rows))
-    rows, cols, score, keyed = rows[by_rank], cols[by_rank], score[by_rank], keyed[by_rank]
+    entry_keys = np.sort(found.row * n_products + found.col)
+    at = np.clip(np.searchsorted(entry_keys, fill_keys), 0, max(len(entry_keys) - 1, 0))
+    drop = entry_keys[at] == fill_keys if len(entry_keys) else np.zeros(len(fill_keys), dtype=bool)
+    if seen is not None and seen.nnz and len(fill_keys):
+        drop |= np.asarray(seen[fill_rows, fill_cols]).ravel() > 0
+    fill_rows, fill_cols = fill_rows[~drop], fill_cols[~drop]
+    rows = np.concatenate([found.row, fill_rows])
+    cols = np.concatenate([found.col, fill_cols])
+    score = np.concatenate([found.score, found.bound[fill_rows]])
+    by_rank = np.lexsort((-popularity[cols], -score, rows))
+    rows, cols, score = rows[by_rank], cols[by_rank], score[by_rank]
     starts = np.searchsorted(rows, np.arange(n))
     counts = np.diff(np.append(starts, len(rows)))
     rank = np.arange(len(rows)) - np.repeat(starts, counts)
@@ -336,12 +333,8 @@ def top_from_candidates(found: Candidates, k: int, popularity: np.ndarray, order
     scores = np.full((n, k), -np.inf)
     items[rows[take], rank[take]] = cols[take]
     scores[rows[take], rank[take]] = score[take]
-    kth_keyed = np.full(n, -np.inf)
-    full = counts >= k
-    kth_keyed[full] = keyed[starts[full] + k - 1]
-    kth_score = np.full(n, -np.inf)
-    kth_score[full] = scores[full, k - 1]
-    exact = full & np.isfinite(kth_keyed) & ((kth_score > found.bound) | found.rest_exact)
+    kth = scores[:, k - 1] if k else np.full(n, np.inf)
+    exact = (counts >= k) & np.isfinite(kth) & ((kth > found.bound) | found.rest_exact)
     return Ranked(items, scores, exact)
 
 
@@ -355,18 +348,6 @@ def _only_rows(found: Candidates, keep: np.ndarray) -> Candidates:
 
     return Candidates(found.row[held], found.col[held], found.score[held], np.where(keep, found.bound, 0.0),
                       np.where(keep, found.rest_exact, True), known_only, np.where(keep, found.top, 0.0))
-
-
-def _max_per_row(row: np.ndarray, n: int) -> int:
-    return int(np.bincount(row, minlength=n).max()) if len(row) else 0
-
-
-def _row_span(rows: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
-    """Largest finite |score| per row (the dense tie-break scales by it)."""
-    span = np.zeros(n)
-    finite = np.isfinite(score)
-    np.maximum.at(span, rows[finite], np.abs(score[finite]))
-    return span
 
 
 def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray) -> None:

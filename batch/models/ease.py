@@ -82,7 +82,8 @@ class EaseRecommender(Recommender):
         return {"l2": self.l2, "weighting": self.weighting, "max_items": self.max_items, "itemsize": self.itemsize}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {"item_weights": self.item_weights, "items": self.items} | sparse_arrays("x", self._x)
+        arrays: dict[str, np.ndarray] = {"item_weights": self.item_weights, "items": self.items}
+        return arrays | sparse_arrays("x", self._x)
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_weights = arrays["item_weights"]

@@ -29,20 +29,22 @@ class PopularityRecommender(Recommender):
         return CANDIDATE_POOL
 
     def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
-        """The same best-sellers for every row: enough of them that `pool` remain after the customer's own are
-        dropped, extended through ties so the bound on the rest is strict."""
+        """The same best-sellers for every row: `pool` of them, plus as many as the customer bought when those
+        are dropped, extended through ties so the bound on the rest is strict."""
         order = np.argsort(-self.counts, kind="stable")
-        seen = self.seen[rows] if exclude_seen else None
-        wanted = min(len(order), pool + (int(np.diff(seen.indptr).max()) if seen is not None and len(rows) else 0))
         ranked = self.counts[order]
-        if wanted < len(order):
-            wanted = int(np.searchsorted(-ranked, -ranked[wanted - 1], side="right")) if wanted else 0
-        bound = ranked[wanted] if wanted < len(order) else -np.inf
-        cols = order[:wanted]
+        seen = self.seen[rows] if exclude_seen else None
+        sizes = np.minimum(pool + (np.diff(seen.indptr) if seen is not None else 0), len(order))
+        sizes = np.full(len(rows), 1) * sizes
+        # Through ties: a row takes every product that sells as well as its last one.
+        tied = np.searchsorted(-ranked, -ranked[np.maximum(sizes - 1, 0)], side="right")
+        sizes = np.where(sizes > 0, tied, 0)
+        bound = np.where(sizes < len(order), ranked[np.minimum(sizes, len(order) - 1)], -np.inf)
+        row = np.repeat(np.arange(len(rows)), sizes)
+        at = np.arange(len(row)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         counts = self.counts
-        found = Candidates(np.repeat(np.arange(len(rows)), wanted), np.tile(cols, len(rows)),
-                           np.tile(ranked[:wanted], len(rows)), np.full(len(rows), bound),
-                           np.full(len(rows), bound <= 0), lambda _rows, at: counts[at].astype(np.float64),
+        found = Candidates(row, order[at], ranked[at].astype(np.float64), bound, bound <= 0,
+                           lambda _rows, cols: counts[cols].astype(np.float64),
                            np.full(len(rows), float(counts.max()) if len(counts) else 0.0))
         return found.without(seen) if seen is not None else found
 
