@@ -20,6 +20,8 @@ import pytest
 import batch.models
 from batch.interactions import Interactions
 from batch.models import (
+    AlsRecommender,
+    BprRecommender,
     EaseRecommender,
     HybridRecommender,
     NmfRecommender,
@@ -101,6 +103,8 @@ SHOP_MODELS: dict[str, ShopModel] = {
     "repeat": ShopModel(lambda: RepeatRecommender(half_life_days=30.0, log_scale=True), completes_the_trio=False),
     "nmf": ShopModel(lambda: NmfRecommender(n_components=2, weighting="binary")),
     "ease": ShopModel(lambda: EaseRecommender(l2=1.0)),
+    "als": ShopModel(lambda: AlsRecommender(factors=2, iterations=10)),
+    "bpr": ShopModel(lambda: BprRecommender(factors=4, learning_rate=0.05, iterations=200)),
     "rules": ShopModel(lambda: RulesRecommender(min_support=0.1, min_confidence=0.5)),
     "hybrid": ShopModel(_hybrid),
 }
