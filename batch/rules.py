@@ -49,7 +49,7 @@ def frequent_itemsets(
     n = baskets.shape[0]
     counts = np.asarray(baskets.sum(axis=0)).ravel().astype(np.int64)
     frequent = np.flatnonzero(counts / max(n, 1) >= min_support)
-    found = [_itemsets([[i] for i in frequent], counts[frequent], n, items)]
+    found = [_itemsets(frequent[:, None], counts[frequent], n, items)]
     if (max_len is None or max_len >= 2) and len(frequent) >= 2:
         pairs, pair_counts = pair_counts_of(baskets, frequent)
         keep = pair_counts / n >= min_support
@@ -67,7 +67,7 @@ def pair_counts_of(baskets: sp.csr_matrix, columns: np.ndarray) -> tuple[np.ndar
     return pairs, together.data.astype(np.int64)
 
 
-def _itemsets(members: np.ndarray | list[list[int]], counts: np.ndarray, n: int, items: np.ndarray) -> pd.DataFrame:
+def _itemsets(members: np.ndarray, counts: np.ndarray, n: int, items: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"support": np.asarray(counts, dtype=np.float64) / max(n, 1),
                          "itemsets": pd.Series([frozenset(items[list(m)]) for m in members], dtype=object)})
 

@@ -12,6 +12,7 @@ from array import array
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,8 +145,8 @@ def generate(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     segment_of = rng.choice(len(SEGMENTS), size=spec.customers, p=[s.share for s in SEGMENTS])
 
     # One typed column per field (about 24 bytes a line; a list of tuples took ~10x that at 10M lines).
-    columns = {"customer": array("i"), "day": array("i"), "order": array("q"), "product": array("i"),
-               "units": array("d")}
+    columns: dict[str, array[Any]] = {"customer": array("i"), "day": array("i"), "order": array("q"),
+                                      "product": array("i"), "units": array("d")}
     order_seq = 0
     for customer in range(spec.customers):
         segment = SEGMENTS[segment_of[customer]]
