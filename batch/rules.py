@@ -69,7 +69,8 @@ def pair_counts_of(baskets: sp.csr_matrix, columns: np.ndarray) -> tuple[np.ndar
 
 def _itemsets(members: np.ndarray, counts: np.ndarray, n: int, items: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"support": np.asarray(counts, dtype=np.float64) / max(n, 1),
-                         "itemsets": pd.Series([frozenset(items[list(m)]) for m in members], dtype=object)})
+                         "itemsets": pd.Series([frozenset(str(x) for x in items[list(m)]) for m in members],
+                                               dtype=object)})
 
 
 def _longer_itemsets(baskets: sp.csr_matrix, items: np.ndarray, frequent: np.ndarray, min_support: float,
@@ -82,7 +83,7 @@ def _longer_itemsets(baskets: sp.csr_matrix, items: np.ndarray, frequent: np.nda
     empty = pd.DataFrame({"support": pd.Series(dtype=float), "itemsets": pd.Series(dtype=object)})
     if len(rows) == 0:
         return empty
-    onehot = pd.DataFrame(sub[rows].toarray().astype(bool), columns=list(items[frequent]))
+    onehot = pd.DataFrame(sub[rows].toarray().astype(bool), columns=[str(x) for x in items[frequent]])
     # The same count threshold, as a support of the smaller set of baskets (a hair lower, then checked exactly).
     local = min_support * n / len(rows) * (1 - 1e-9)
     if algorithm == "apriori":

@@ -44,6 +44,8 @@ def test_counted_pairs_and_mined_triples_equal_the_library_on_the_whole_one_hot(
     expected = _by_itemset(apriori(onehot, min_support=0.02, use_colnames=True, max_len=3))
     assert any(len(s) == 3 for s in expected)
     assert _by_itemset(frequent_itemsets(matrix, items, 0.02, max_len=3)) == expected
+    triples = mine_rules(matrix, items, min_support=0.02, min_confidence=0.0, max_len=3)
+    assert triples["antecedents"].map(len).max() == 2  # rules from triples come through association_rules
     rules = mine_rules(matrix, items, min_support=0.02, min_confidence=0.1, max_len=2)
     library = association_rules(apriori(onehot, min_support=0.02, use_colnames=True, max_len=2),
                                 num_itemsets=len(baskets), metric="confidence", min_threshold=0.1)
