@@ -19,10 +19,8 @@ from batch.memory import MemoryPlan
 from batch.metrics import batch_metrics, hit_matrix
 from batch.models import (
     AlsRecommender,
-    BprRecommender,
     EaseRecommender,
     HybridRecommender,
-    NmfRecommender,
     PopularityRecommender,
     Recommender,
     RepeatRecommender,
@@ -38,10 +36,8 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "popularity": {"window_days": None},
     "popularity_recent": {"window_days": 90.0},
     "repeat": {"half_life_days": 90.0, "log_scale": True},
-    "nmf": {"n_components": 20, "weighting": "binary", "max_iter": 200},
     "ease": {"l2": 300.0, "weighting": "binary"},
-    "als": {"factors": 64, "regularization": 0.01, "alpha": 10.0, "weighting": "log_orders"},
-    "bpr": {"factors": 64, "learning_rate": 0.01, "weighting": "binary"},
+    "als": {"factors": 64, "regularization": 0.01, "alpha": 1.0, "weighting": "log_orders"},
     "rules": {"min_support": 0.005, "min_confidence": 0.05, "max_len": 2},
     "trend": {"window_days": 14.0},
 }
@@ -49,20 +45,16 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {
     "popularity": PopularityRecommender,
     "popularity_recent": PopularityRecommender,
     "repeat": RepeatRecommender,
-    "nmf": NmfRecommender,
     "ease": EaseRecommender,
     "als": AlsRecommender,
-    "bpr": BprRecommender,
     "rules": RulesRecommender,
     "trend": PopularityRecommender,
 }
 SEARCH_SPACE: dict[str, dict[str, list[Any]]] = {
     "popularity_recent": {"window_days": [7.0, 30.0, 90.0]},
     "repeat": {"half_life_days": [None, 30.0, 90.0, 180.0]},
-    "nmf": {"n_components": [10, 20, 50], "weighting": ["amount", "binary", "log_orders"]},
     "ease": {"l2": [50.0, 200.0, 500.0], "weighting": ["binary", "log_orders"]},
     "als": {"factors": [32, 64, 128], "alpha": [1.0, 10.0, 40.0]},
-    "bpr": {"factors": [32, 64, 128], "learning_rate": [0.01, 0.05]},
     "rules": {"min_support": [0.005, 0.01], "min_confidence": [0.05, 0.2]},
     "trend": {"window_days": [7.0, 14.0, 30.0]},
 }
@@ -76,7 +68,7 @@ WEIGHT_GRID: dict[str, list[float]] = {
 }
 MAX_ASCENT_PASSES = 3
 TOP_CANDIDATES = 100  # per component, when blends are tried on validation
-BASELINES = ("popularity", "popularity_recent", "repeat", "nmf", "ease", "als", "bpr", "rules")
+BASELINES = ("popularity", "popularity_recent", "repeat", "ease", "als", "rules")
 TUNING_METRIC = "ndcg@10"
 
 Progress = Callable[[str], None]

@@ -1,5 +1,6 @@
-"""Matrix factorisation on the sparse customer x product matrix with the `implicit` library: ALS (implicit
-feedback, confidence-weighted) and BPR (pairwise ranking). Linear in the non-zeros, multi-threaded."""
+"""Matrix factorisation on the sparse customer x product matrix with the `implicit` library: ALS for implicit
+feedback (confidence-weighted). Linear in the non-zeros, multi-threaded. It replaced scikit-learn's NMF, and BPR
+(also from `implicit`) was dropped: both lost to it on validation (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
-from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
 from batch.interactions import Interactions
@@ -34,7 +34,7 @@ class _FactorModel(Recommender):
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
 
-    def _model(self) -> AlternatingLeastSquares | BayesianPersonalizedRanking:
+    def _model(self) -> AlternatingLeastSquares:
         raise NotImplementedError
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
@@ -70,23 +70,3 @@ class AlsRecommender(_FactorModel):
 
     def params(self) -> dict[str, Any]:
         return super().params() | {"regularization": self.regularization, "alpha": self.alpha}
-
-
-class BprRecommender(_FactorModel):
-    """Rendle et al. (2009): stochastic gradient on (bought, not bought) pairs."""
-
-    name = "bpr"
-
-    def __init__(self, factors: int = 64, learning_rate: float = 0.01, regularization: float = 0.01,
-                 weighting: str = "binary", iterations: int = 100, seed: int = 42) -> None:
-        super().__init__(factors, weighting, iterations, seed)
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-
-    def _model(self) -> BayesianPersonalizedRanking:
-        return BayesianPersonalizedRanking(factors=self.factors, learning_rate=self.learning_rate,
-                                           regularization=self.regularization, iterations=self.iterations,
-                                           random_state=self.seed)
-
-    def params(self) -> dict[str, Any]:
-        return super().params() | {"learning_rate": self.learning_rate, "regularization": self.regularization}

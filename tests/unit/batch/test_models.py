@@ -21,10 +21,8 @@ import batch.models
 from batch.interactions import Interactions
 from batch.models import (
     AlsRecommender,
-    BprRecommender,
     EaseRecommender,
     HybridRecommender,
-    NmfRecommender,
     PopularityRecommender,
     Recommender,
     RepeatRecommender,
@@ -96,15 +94,13 @@ def _hybrid() -> Recommender:
     return HybridRecommender(components, {"repeat": 1.0, "ease": 0.5, "trend": 0.1})
 
 
-# Defaults do not fit a six-product shop (NMF's 10 components; the hybrid has no default blend), so each model
+# Defaults do not fit a six-product shop (ALS's 64 factors; the hybrid has no default blend), so each model
 # has its construction here; `test_every_registered_model_is_built_for_the_shop` keeps this table complete.
 SHOP_MODELS: dict[str, ShopModel] = {
     "popularity": ShopModel(PopularityRecommender, completes_the_trio=False),
     "repeat": ShopModel(lambda: RepeatRecommender(half_life_days=30.0, log_scale=True), completes_the_trio=False),
-    "nmf": ShopModel(lambda: NmfRecommender(n_components=2, weighting="binary")),
     "ease": ShopModel(lambda: EaseRecommender(l2=1.0)),
     "als": ShopModel(lambda: AlsRecommender(factors=2, iterations=10)),
-    "bpr": ShopModel(lambda: BprRecommender(factors=4, learning_rate=0.05, iterations=200)),
     "rules": ShopModel(lambda: RulesRecommender(min_support=0.1, min_confidence=0.5)),
     "hybrid": ShopModel(_hybrid),
 }
