@@ -21,23 +21,25 @@ EASE_SETTING = "RECSYS_BATCH_EASE_MAX_ITEMS"
 
 # Per purchase line while the customer x product matrices are built (the pairs frame and its group-by), and per
 # stored cell (three float32 matrices + their indices, the binary copy and one weighted copy).
-INTERACTIONS_BYTES_PER_LINE = 120
+INTERACTIONS_BYTES_PER_LINE = 48
 INTERACTIONS_BYTES_PER_CELL = 48
-# The cleaned lines are held once and split into train / test copies for the validation and the test split.
-LINE_COPIES = 3
+# The cleaned lines are held once, and one split (train + test copies) at a time.
+LINE_COPIES = 2
 # Rules: the order x product basket matrix, its sorted label arrays and the pair counts.
 RULES_BYTES_PER_LINE = 64
 # One dense scoring array (float64, rows x products) is at most this large; about this many live at once.
 SCORE_CHUNK_BYTES = 64 * MIB
 LIVE_SCORE_ARRAYS = 8
-# EASE keeps one n x n buffer (Gram matrix, factorised and inverted in place) and its float32 weights.
+# EASE keeps one n x n buffer (Gram matrix, factorised and inverted in place).
 EASE_MIN_ITEMS = 100
-# Factor models: user and item factors plus solver work arrays, float64, a few copies.
+# Factor models: user and item factors plus solver work arrays, float32, a few copies.
 FACTOR_COPIES = 4
+FACTOR_ITEMSIZE = 4
 MAX_FACTORS = 128
 # The case study's protocol: a dense customers x 1,000 products float64 matrix, a few copies (pivot, NMF).
 CASE_STUDY_PRODUCTS = 1000
 CASE_STUDY_COPIES = 5
+CASE_STUDY_MIN_CUSTOMERS = 1000  # below this, the sample says too little: skipped
 # Python, numpy, pandas, matplotlib and the rest before any data.
 BASELINE_BYTES = 600 * MIB
 
@@ -70,12 +72,13 @@ def interactions_bytes(shape: DataShape) -> int:
 
 
 def ease_bytes(items: int, itemsize: int) -> int:
-    """One items x items buffer in the fitting precision, plus the float32 weights kept for scoring."""
-    return items * items * itemsize + items * items * 4
+    """One items x items buffer in the fitting precision; in float64 also the float32 weights kept for scoring
+    (in float32 the weights are that buffer)."""
+    return items * items * itemsize + (items * items * 4 if itemsize == 8 else 0)
 
 
 def factor_bytes(shape: DataShape, factors: int) -> int:
-    return (shape.customers + shape.products) * factors * 8 * FACTOR_COPIES + shape.cells * 16
+    return (shape.customers + shape.products) * factors * FACTOR_ITEMSIZE * FACTOR_COPIES + shape.cells * 16
 
 
 def rules_bytes(shape: DataShape) -> int:
@@ -113,10 +116,11 @@ class MemoryPlan:
         free = budget - base
         wanted = min(shape.products, ease_max_items)
         itemsize = 8 if ease_bytes(wanted, 8) <= free else 4
-        fits = math.isqrt(max(free // (itemsize + 4), 0))
+        fits = math.isqrt(max(free // (itemsize + (4 if itemsize == 8 else 0)), 0))
         ease_items = max(min(wanted, fits), min(EASE_MIN_ITEMS, shape.products))
-        free_after_ease = free - ease_bytes(ease_items, itemsize)
-        case_customers = min(shape.customers, max(free_after_ease, 0) // case_study_bytes(1))
+        # The case study runs after the evaluated models are dropped, so it may use EASE's share.
+        case_customers = min(shape.customers, max(free, 0) // case_study_bytes(1))
+        case_customers = case_customers if case_customers >= min(CASE_STUDY_MIN_CUSTOMERS, shape.customers) else 0
         return cls(budget_bytes=budget, shape=shape, base_bytes=base, ease_items=ease_items,
                    ease_itemsize=itemsize, case_study_customers=int(case_customers))
 
