@@ -35,6 +35,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import redis
 
 from benchmarks.api_latency import WRK_SCRIPT, wrk
@@ -121,11 +122,10 @@ def rss_mib(pid: int | None) -> float:
     return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
 
 
-def produce(settings: Settings, data: Path, limit: int | None, broker_pid: int | None,
+def produce(settings: Settings, lines: pd.DataFrame, limit: int | None, broker_pid: int | None,
             max_broker_mib: float) -> dict[str, Any]:
     """Replay the history into the topic as fast as the producer goes; stop early if the broker grows past the
     limit (its log lives in memory)."""
-    lines = load_history(data, load_mapping("case_study")).lines
     lines = lines if limit is None else lines.iloc[:limit]
     watch: dict[str, Any] = {"events": 0, "broker_peak_mib": 0.0, "stopped_by_broker_memory": False}
 
@@ -279,15 +279,16 @@ def main() -> None:
             report["batch"] = batch_run(settings, data, args.work)
         if not args.skip_spark:
             report["spark"] = spark_run(settings, data, args.work)
+        lines = load_history(data, load_mapping("case_study")).lines  # once, for the replay and the API's ids
         if not args.skip_stream:
             broker = next((s.pid for s in local.status() if s.name == "broker"), None)
-            produced = produce(settings, data, args.stream_events, broker, args.broker_rss_gib * 1024)
+            produced = produce(settings, lines, args.stream_events, broker, args.broker_rss_gib * 1024)
             report["stream"] = {"produce": produced, "backfill": [
                 backfill(settings, produced["events"], 1, args.work)]}
             report["redis"] = redis_memory(settings, produced["customers"], empty)
         if "batch" in report:
-            customers = load_history(data, load_mapping("case_study")).lines["customer_id"].unique()
-            report["api"] = api_latency(settings, sorted(map(str, customers)), args.work, args.api_seconds)
+            customers = sorted(map(str, lines["customer_id"].unique()))
+            report["api"] = api_latency(settings, customers, args.work, args.api_seconds)
         if not args.skip_stream:
             second = settings.model_copy(update={"key_prefix": "scale2", "stream_app_id": "scale-2"})
             report["stream"]["backfill"].append(backfill(second, report["stream"]["produce"]["events"], 2,
