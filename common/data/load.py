@@ -77,14 +77,21 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
         if reason == UNKNOWN_CUSTOMER:
             orphans = hit
 
+    # The raw text and the unfiltered frame are dropped as soon as the rules are done: at 10M lines each is
+    # over a GiB, and holding them through the sort below set the run's peak memory.
+    del rules, rule, raw
+    kept = canon[alive]
+    orphan_ids = canon.loc[orphans, "customer_id"] if known is not None else None
+    del canon
     table = _product_table(transactions_path, mapping, report)
-    lines = _finish_lines(canon[alive], report, table)
+    if known is None:
+        known = _customers_from_lines(kept)
+    lines = _finish_lines(kept, report, table)
+    del kept
     if table is not None and cols.product_name is None:
         lines["product_name"] = lines["product_id"].map(names_of(table)).fillna(lines["product_id"]).astype("string")
-    if known is None:
-        known = _customers_from_lines(canon[alive])
-    else:
-        customers_summary |= consistency(canon.loc[orphans, "customer_id"], known["customer_id"], lines)
+    if orphan_ids is not None:
+        customers_summary |= consistency(orphan_ids, known["customer_id"], lines)
     customers_summary["with_purchases"] = int(known["customer_id"].isin(lines["customer_id"]).sum())
     report.customers = customers_summary | {"rows": customers_summary.get("rows", len(known))}
     return LoadedData(lines=lines, customers=known, report=report, products=product_catalogue(lines, table))
@@ -219,7 +226,7 @@ def _duplicates_among(raw: pd.DataFrame, alive: Mask) -> Mask:
 
 def _finish_lines(kept: pd.DataFrame, report: CleaningReport, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """A line's missing category comes from the products table when there is one, else it is 'unknown'."""
-    lines = kept.copy()
+    lines = kept
     missing_category = lines["category"].isna()
     if table is not None and table["category"].notna().any():
         known = lines["product_id"].map(pd.Series(table["category"].to_numpy(), index=table["product_id"].to_numpy()))
