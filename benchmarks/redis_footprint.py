@@ -39,8 +39,8 @@ async def fill(settings: Settings, folder: Path) -> int:
     lines = load_history(folder, load_mapping("case_study")).lines
     client = aioredis.from_url(settings.redis_url)
     keys = KeyLayout(PREFIX)
-    writer = StateWriter(client, keys, experiment=settings.ab_experiment)
-    exposures = ExposureWriter(client, keys, settings.ab_experiment, 400 * 86400, 7 * 86400)
+    writer = StateWriter(client, keys)
+    exposures = ExposureWriter(client, keys, 400 * 86400, 7 * 86400)
     last = lines.drop_duplicates("customer_id", keep="last")
     await exposures.apply([
         ExposureEvent(request_id=f"v{i}", customer_id=str(c), experiment=settings.ab_experiment, strategy="model",
