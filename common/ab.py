@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any, Literal
 
 from scipy.stats import norm
@@ -23,6 +24,19 @@ def bucket(salt: str, customer_id: str) -> int:
 
 def group_of(salt: str, customer_id: str, treatment_percent: int) -> Group:
     return "treatment" if bucket(salt, customer_id) < treatment_percent else "control"
+
+
+REPLAY_PREFIX = "replay-"
+
+
+def replay_experiment(first_event: date) -> str:
+    """The experiment a replay's simulated visits belong to, named after the first replayed day, so replayed
+    history (event time) never mixes with live requests (wall time) in one experiment."""
+    return f"{REPLAY_PREFIX}{first_event:%Y-%m-%d}"
+
+
+def is_replayed(experiment: str) -> bool:
+    return experiment.startswith(REPLAY_PREFIX)
 
 
 @dataclass(frozen=True)
