@@ -59,7 +59,10 @@ def test_up_runs_the_whole_system_and_down_stops_it(tmp_path: Path) -> None:
         unknown = _get(f"{api}/recommend?customer_id=nobody-at-all&k=5")
         assert len(known["items"]) == 5 and not known["cold_start"]
         assert len(unknown["items"]) == 5 and unknown["cold_start"]
-        groups = _get(f"{api}/ab/summary")["groups"]
+        experiments = _get(f"{api}/ab/experiments")["experiments"]
+        replayed = [e["name"] for e in experiments if e["replayed"]]
+        assert len(replayed) == 1  # the replay's visits have their own experiment, apart from live requests
+        groups = _get(f"{api}/ab/summary?experiment={replayed[0]}")["groups"]
         assert groups["control"]["exposures"] > 0 and groups["treatment"]["exposures"] > 0
 
         ui = f"http://127.0.0.1:{ports['ui']}"
