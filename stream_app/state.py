@@ -137,7 +137,8 @@ class StateWriter:
             return BatchResult(0, 0, 0, 0)
         while True:
             if self._experiments is None:
-                self._experiments = [e.decode() for e in await self._client.zrange(self._keys.ab_experiments(), 0, -1)]
+                names = cast(list[bytes], await self._client.zrange(self._keys.ab_experiments(), 0, -1))
+                self._experiments = [name.decode() for name in names]
             call_keys, args = batch_call(
                 self._keys, events, dead_ids, recent_n=self._recent_n, retention_s=self._retention_s,
                 latest_n=self._latest_n, experiments=self._experiments, attribution_s=self._attribution_s,

@@ -9,6 +9,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -95,7 +96,8 @@ def test_conversions_equal_a_direct_computation(isolated: Isolated, order: str) 
         rng.shuffle(chunks)
         steps = chunks + chunks[: len(chunks) // 2]  # half of it redelivered
     asyncio.run(_apply(isolated, steps))
-    registry = dict(isolated.redis.zrange(isolated.keys.ab_experiments(), 0, -1, withscores=True))
+    registry = dict(cast(list[tuple[str, float]],
+                         isolated.redis.zrange(isolated.keys.ab_experiments(), 0, -1, withscores=True)))
     assert registry == {name: min(e.event_time.timestamp() for e in exposures if e.experiment == name)
                         for name in EXPERIMENTS}
     for experiment in EXPERIMENTS:
