@@ -51,7 +51,7 @@ def experiment(name: str) -> None:
         st.error(alarm)
     st.markdown(f"### {verdict(summary)}")
     conversion, revenue = summary["conversion"], summary["revenue_per_exposed"]
-    cols = st.columns(5)
+    cols = st.columns([1, 1, 1, 1.8, 1])
     for col, group in zip(cols, ("control", "treatment"), strict=False):
         col.metric(f"{group} conversion", f"{groups[group]['conversion_rate']:.1%}",
                    help=f"{groups[group]['converted_customers']} of {groups[group]['exposed_customers']}")

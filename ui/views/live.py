@@ -25,7 +25,7 @@ def live() -> None:
     age = time.time() - float(stats.get("last_batch_at", 0))
     if age > 30:
         st.warning(f"The stream worker has not written for {age:,.0f} s: is `recsys stream` running?")
-    cols = st.columns(5)
+    cols = st.columns([1, 1, 1, 1, 1.6])
     cols[0].metric("events/s", f"{float(stats.get('rate_eps', 0)):,.0f}")
     cols[1].metric("events processed", f"{int(stats.get('processed', 0)):,}")
     cols[2].metric("dead-lettered", f"{int(stats.get('dead_lettered', 0)):,}")
