@@ -19,7 +19,7 @@ def simulate_command(
     days: int = typer.Option(28, "--days", min=1, help="Days per experiment; both tests are looked at daily."),
     customers_per_day: int = typer.Option(500, "--customers-per-day", min=2),
     base_rate: float = typer.Option(0.10, "--base-rate", help="Conversion with the control list."),
-    effects: str = typer.Option("0,0.005,0.01,0.02", "--effects",
+    effects: str = typer.Option("0,0.005,0.01,0.02,0.03", "--effects",
                                 help="Planted uplifts in conversion, comma-separated (0 is the A/A test)."),
     treatment_share: float = typer.Option(0.5, "--treatment-share"),
     basket_mean: float = typer.Option(30.0, "--basket-mean", help="Mean spend of a buyer."),
