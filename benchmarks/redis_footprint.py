@@ -61,7 +61,9 @@ def family(key: str) -> str:
     parts = key.split(":")[1:]
     if parts[0] == "cust":
         return f"cust:*:{parts[2]}"
-    if parts[0] == "ab" and len(parts) > 3 and parts[2] == "cust":
+    if parts[0] == "ab" and len(parts) > 3 and parts[1] == "cust":  # one purchase log per customer
+        return f"ab:cust:*:{parts[3]}"
+    if parts[0] == "ab" and len(parts) > 4 and parts[2] == "cust":
         return f"ab:*:cust:*:{parts[4]}"
     if parts[0] == "model" and len(parts) > 2:
         return f"model:*:{parts[2]}"
