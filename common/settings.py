@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.ab import REPLAY_PREFIX
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECSYS_", env_file=".env", extra="ignore")
@@ -94,6 +96,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("ab_experiment")
+    @classmethod
+    def _live_experiment_is_not_a_replay(cls, value: str) -> str:
+        if value.startswith(REPLAY_PREFIX):  # those names belong to replays, whose clock is the history's
+            raise ValueError(f"ab_experiment must not start with {REPLAY_PREFIX!r}: replays name their own experiments")
+        return value
 
     @field_validator("key_prefix")
     @classmethod
