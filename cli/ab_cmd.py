@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 from tqdm import tqdm
 
-from common.ab_simulation import Outcome, Scenario, plot, simulate, table
+from common.ab_simulation import Outcome, Scenario, plot, regret_table, simulate, table
 
 app = typer.Typer(help="A/B experiments: the causal simulator.", no_args_is_help=True)
 
@@ -26,6 +27,8 @@ def simulate_command(
     alpha: float = typer.Option(0.05, "--alpha"),
     min_effect: float = typer.Option(0.01, "--min-effect", help="Smallest uplift (conversion points) that matters."),
     seed: int = typer.Option(1, "--seed"),
+    bandit: bool = typer.Option(True, "--bandit/--no-bandit",
+                                help="Also run each effect with a Thompson-sampling split and compare its regret."),
     out: Path = typer.Option(Path("artifacts/ab_simulation"), "--out", help="Folder for the table, JSON and plot."),
 ) -> None:
     """Many simulated experiments in which what is shown changes what is bought: the fixed-horizon and the
@@ -37,15 +40,20 @@ def simulate_command(
                               min_effect=min_effect, seed=seed + i) for i, effect in enumerate(planted)]
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    bandits = [replace(s, split="thompson") for s in scenarios] if bandit else []
     outcomes: list[Outcome] = []
-    with tqdm(total=days * len(scenarios), unit="day", desc="simulating") as bar:
-        for scenario in scenarios:
+    with tqdm(total=days * (len(scenarios) + len(bandits)), unit="day", desc="simulating") as bar:
+        for scenario in [*scenarios, *bandits]:
             outcomes.append(simulate(scenario, progress=lambda _day: bar.update(1)))
+    fixed, thompson = outcomes[:len(scenarios)], outcomes[len(scenarios):]
     out.mkdir(parents=True, exist_ok=True)
-    text = table(outcomes)
+    text = table(fixed)
+    if thompson:
+        text += "\n\nRegret (the adaptive split is for earning, not for testing: its runs report no test)\n\n"
+        text += regret_table(fixed, thompson)
     (out / "table.md").write_text(text + "\n")
     (out / "simulation.json").write_text(json.dumps([o.to_dict() for o in outcomes], indent=2))
-    plot(outcomes, out / "ab_simulation.png")
+    plot(fixed, out / "ab_simulation.png")
     typer.echo(text)
     typer.echo(f"\n{runs:,} runs x {days} days x {customers_per_day} customers/day per effect; "
                f"table, JSON and plot in {out}/")

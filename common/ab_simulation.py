@@ -7,7 +7,13 @@ Each day `customers_per_day` new customers arrive and are assigned to treatment 
 control list they buy with probability a_i, shown the treatment list with a_i + effect (both potential outcomes
 exist; the assignment picks which is seen, so the true effect on conversion is exactly `effect`). A buyer spends
 a lognormal amount with mean `basket_mean` whatever the list, so the true effect on revenue per exposed customer
-is `effect * basket_mean`. The tests are the ones `/ab/summary` uses (`common.always_valid`, `common.ab`)."""
+is `effect * basket_mean`. The tests are the ones `/ab/summary` uses (`common.always_valid`, `common.ab`).
+
+With `split="thompson"` each day's new customers are assigned by Thompson sampling instead of the fixed share:
+a customer goes to treatment when a draw from treatment's Beta(1 + converted, 1 + not converted) posterior beats
+control's (posteriors as they stood at the start of the day). Regret is the conversions lost against showing
+every customer the better list. An adaptive split breaks the tests' assumptions (the always-valid test is for a
+fixed split), so only its regret and treatment share are reported."""
 
 from __future__ import annotations
 
@@ -15,9 +21,10 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from common.ab import two_proportions
 from common.always_valid import Array, Moments, Sequential, best_rho, difference, fixed_horizon
@@ -38,6 +45,7 @@ class Scenario:
     alpha: float = 0.05
     min_effect: float = 0.01  # conversion points; revenue uses min_effect * basket_mean
     planned_customers: int | None = None  # where the always-valid interval is narrowest (default: the horizon)
+    split: Literal["fixed", "thompson"] = "fixed"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -75,6 +83,8 @@ class Outcome:
     scenario: Scenario
     conversion: MetricOutcome
     revenue: MetricOutcome
+    treatment_share: float  # of all customers, mean over runs
+    regret: float  # expected conversions lost against showing everyone the better list, mean over runs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +112,7 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] = lambda _day: 
     mu = math.log(scenario.basket_mean) - BASKET_SIGMA**2 / 2
     for day in range(days):
         shape = (runs, scenario.customers_per_day)
-        treated = rng.random(shape) < scenario.treatment_share
+        treated = _assign(rng, scenario, totals, shape)
         affinity = rng.beta(2, 8, shape) * AFFINITY_SPAN * scenario.base_rate
         bought = rng.random(shape) < affinity + scenario.effect * treated
         spent = np.where(bought, rng.lognormal(mu, BASKET_SIGMA, shape), 0.0)
@@ -121,8 +131,23 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] = lambda _day: 
                                        min_effect=scenario.min_effect * scenario.basket_mean),
                        fixed_horizon(rev_c, rev_t, alpha=scenario.alpha), scenario.effect * scenario.basket_mean)
         progress(day + 1)
+    treated_total, control_total = totals["treatment"].n, totals["control"].n
     return Outcome(scenario, conv_looks.outcome(scenario.effect),
-                   rev_looks.outcome(scenario.effect * scenario.basket_mean))
+                   rev_looks.outcome(scenario.effect * scenario.basket_mean),
+                   treatment_share=float((treated_total / (treated_total + control_total)).mean()),
+                   regret=float((scenario.effect * control_total).mean()))  # effect >= 0: treatment is better
+
+
+def _assign(rng: np.random.Generator, scenario: Scenario, totals: dict[str, _Totals],
+            shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
+    """Who is shown the treatment list today: the fixed share, or Thompson sampling per customer from each
+    group's Beta posterior of conversion at the start of the day."""
+    if scenario.split == "fixed":
+        return np.asarray(rng.random(shape) < scenario.treatment_share)
+    c, t = totals["control"], totals["treatment"]
+    draw_c = rng.beta((1 + c.conv)[:, None], (1 + c.n - c.conv)[:, None], shape)
+    draw_t = rng.beta((1 + t.conv)[:, None], (1 + t.n - t.conv)[:, None], shape)
+    return np.asarray(draw_t > draw_c)
 
 
 def _pooled_fixed(c: _Totals, t: _Totals, alpha: float) -> tuple[Array, Array, Array, Array]:
@@ -201,6 +226,16 @@ def table(outcomes: list[Outcome]) -> str:
                 f"**{m.always_valid_any_look:.1%}** | {m.stopped_better:.1%} / {m.stopped_worse:.1%} / "
                 f"{m.stopped_no_difference:.1%} | {stop_day} | {m.coverage_fixed_final:.1%} / "
                 f"{m.coverage_fixed_every_look:.1%} / {m.coverage_always_valid_every_look:.1%} |")
+    return "\n".join(rows)
+
+
+def regret_table(fixed: list[Outcome], thompson: list[Outcome]) -> str:
+    """Conversions lost against showing everyone the better list: the fixed split beside Thompson sampling."""
+    rows = ["| planted effect | customers per run | fixed split: treatment share / conversions lost "
+            "| Thompson sampling: treatment share / conversions lost |", "|---|---:|---|---|"]
+    for f, t in zip(fixed, thompson, strict=True):
+        rows.append(f"| {f.scenario.effect:+.3f} | {f.scenario.horizon:,} | {f.treatment_share:.1%} / {f.regret:,.1f} "
+                    f"| {t.treatment_share:.1%} / {t.regret:,.1f} |")
     return "\n".join(rows)
 
 

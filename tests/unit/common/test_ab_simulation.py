@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.ab_simulation import Scenario, plot, simulate, table
+from common.ab_simulation import Scenario, plot, regret_table, simulate, table
 
 
 def test_a_a_peeking_inflates_the_fixed_test_but_not_the_always_valid_one() -> None:
@@ -48,7 +48,20 @@ def test_scenarios_that_cannot_plant_an_exact_effect_are_refused() -> None:
 
 def test_table_and_plot(tmp_path: Path) -> None:
     outcomes = [simulate(Scenario(runs=20, days=3, customers_per_day=50, effect=e, seed=1)) for e in (0.0, 0.02)]
+    bandits = [simulate(Scenario(runs=20, days=3, customers_per_day=50, effect=e, seed=1, split="thompson"))
+               for e in (0.0, 0.02)]
+    assert regret_table(outcomes, bandits).count("\n") == 1 + 2
     text = table(outcomes)
     assert text.count("\n") == 1 + 2 * 2 and "(A/A)" in text
     plot(outcomes, tmp_path / "sim.png")
     assert (tmp_path / "sim.png").stat().st_size > 10_000
+
+
+def test_thompson_sampling_moves_customers_to_the_better_list_and_loses_fewer_conversions() -> None:
+    fixed = simulate(Scenario(runs=100, days=10, customers_per_day=300, effect=0.03, seed=4))
+    bandit = simulate(Scenario(runs=100, days=10, customers_per_day=300, effect=0.03, seed=4, split="thompson"))
+    assert fixed.treatment_share == pytest.approx(0.5, abs=0.01)
+    assert fixed.regret == pytest.approx(0.03 * 3000 * (1 - fixed.treatment_share))
+    assert bandit.treatment_share > 0.75 and bandit.regret < fixed.regret / 2
+    same = simulate(Scenario(runs=100, days=10, customers_per_day=300, effect=0.0, seed=4, split="thompson"))
+    assert same.regret == 0 and same.treatment_share == pytest.approx(0.5, abs=0.1)
