@@ -224,14 +224,17 @@ class AbSummary(BaseModel):
 
 class ExperimentInfo(BaseModel):
     name: str
-    started_at: datetime.datetime
+    started_at: datetime.datetime = Field(description="The earliest exposure's time, on the experiment's own clock.")
     replayed: bool
     live: bool = Field(description="The experiment real /recommend requests are logged in now.")
+    exposed_customers: int
 
 
 class Experiments(BaseModel):
     live: str
-    experiments: list[ExperimentInfo] = Field(description="Newest start first.")
+    experiments: list[ExperimentInfo] = Field(
+        description="The live one first, then the replays by start, newest first (starts of a replay are the "
+                    "history's event time, so they are not compared with the live one's wall time).")
 
 
 class DailyConversion(BaseModel):

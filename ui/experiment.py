@@ -65,7 +65,10 @@ def sample_ratio_alarm(summary: dict[str, Any]) -> str | None:
             "The assignment or the logging is broken; do not trust the comparison until it is fixed.")
 
 
-def default_experiment(experiments: dict[str, Any]) -> str | None:
-    """The experiment the page opens on: the most recently started one, else the live one."""
+def default_experiment(experiments: dict[str, Any]) -> str:
+    """The experiment the page opens on: the one with the most exposed customers (a replay's start is in the
+    history's time and a live one's in wall time, so the starts do not say which is newer), else the live one."""
     listed = experiments["experiments"]
-    return str(listed[0]["name"]) if listed else str(experiments["live"]) or None
+    if not listed:
+        return str(experiments["live"])
+    return str(max(listed, key=lambda e: (e["exposed_customers"], e["live"]))["name"])

@@ -53,9 +53,17 @@ async def experiment_starts(state: ApiState) -> dict[str, float]:
 
 async def list_experiments(state: ApiState) -> Experiments:
     live = state.settings.ab_experiment
+    starts = await experiment_starts(state)
+    pipe = state.redis.pipeline(transaction=False)
+    for name in starts:
+        for group in GROUPS:
+            pipe.scard(state.keys.ab_exposed_customers(name, group))
+    counts = await pipe.execute()
     rows = [ExperimentInfo(name=name, started_at=datetime.fromtimestamp(ts, UTC), replayed=is_replayed(name),
-                           live=name == live) for name, ts in (await experiment_starts(state)).items()]
-    return Experiments(live=live, experiments=sorted(rows, key=lambda e: e.started_at, reverse=True))
+                           live=name == live, exposed_customers=int(counts[2 * i]) + int(counts[2 * i + 1]))
+            for i, (name, ts) in enumerate(starts.items())]
+    rows.sort(key=lambda e: (not e.live, -e.started_at.timestamp()))
+    return Experiments(live=live, experiments=rows)
 
 
 async def _started_at(state: ApiState, experiment: str) -> datetime | None:

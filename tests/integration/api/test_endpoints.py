@@ -77,7 +77,7 @@ def test_experiments_are_listed_and_picked(api: TestClient, published: Published
     listed = api.get("/ab/experiments").json()
     assert [e["name"] for e in listed["experiments"]] == [published.settings.ab_experiment, "replay-2011-11-09"]
     assert listed["experiments"][1] == {"name": "replay-2011-11-09", "started_at": "2011-11-09T00:00:00Z",
-                                        "replayed": True, "live": False}
+                                        "replayed": True, "live": False, "exposed_customers": 1600}
     body = api.get("/ab/summary", params={"experiment": "replay-2011-11-09"}).json()
     assert body["replayed"] and not body["causal"]
     # 900 vs 700 against 50/50: chi-square = 2 * 100^2 / 800 = 25, an alarm
