@@ -38,12 +38,20 @@ def evaluation_markdown(result: Evaluation) -> str:
              f"{result.validation_split}, validate up to {result.split}).\n"]
     columns = [f"{m}@{k}" for k in KS for m in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")]
     for variant, rows in result.table.items():
-        customers = int(next(iter(rows.values()))["customers"])
-        lines.append(f"\n## {variant.replace('_', ' ')} ({customers} customers)\n")
+        first = next(iter(rows.values()))
+        customers, eligible = int(first["customers"]), int(first.get("eligible_customers", first["customers"]))
+        sampled = f", a seeded sample of the {eligible:,} who bought on both sides" if eligible > customers else ""
+        lines.append(f"\n## {variant.replace('_', ' ')} ({customers:,} customers{sampled})\n")
         lines.append("| model | " + " | ".join(columns) + " |")
         lines.append("|---|" + "---:|" * len(columns))
         for name, metrics in rows.items():
             lines.append(f"| {name} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")
+    if result.coverage:
+        lines.append("\n## Coverage (products each model can score above zero, training data of the test split)\n")
+        lines.append("| model | products | of | share of lines | share of customers |\n|---|---:|---:|---:|---:|")
+        for name, c in result.coverage.items():
+            lines.append(f"| {name} | {int(c['products']):,} | {int(c['of_products']):,} | {c['lines_share']:.4f} | "
+                         f"{c['customers_share']:.4f} |")
     if result.case_study:
         cs = result.case_study
         lines.append(f"\n## The case study's in-sample protocol (NOT a holdout: fitted and scored on the same "
@@ -70,7 +78,7 @@ def export_recommendations(model: Recommender, split: TemporalSplit, path: Path)
 
 
 def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluation: Evaluation,
-               segments: pd.DataFrame, full: Interactions) -> dict[str, Any]:
+               segments: pd.DataFrame, full: Interactions, coverage: dict[str, dict[str, float]]) -> dict[str, Any]:
     headline = {v: {m: round(evaluation.table[v]["hybrid"][m], 4) for m in ("precision@5", "ndcg@10",
                                                                                   "recall@10")} for v in VARIANTS}
     return {
@@ -79,6 +87,8 @@ def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluati
         "data_window": summary["window"],
         "data": summary["totals"],
         "matrix": {"customers": full.shape[0], "products": full.shape[1], "nonzero": int(full.orders.nnz)},
+        "coverage": coverage,
+        "memory_plan": evaluation.plan,
         "params": evaluation.tuned.params,
         "weights": evaluation.tuned.weights,
         "headline": headline,

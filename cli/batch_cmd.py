@@ -50,16 +50,22 @@ def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | No
     return loaded
 
 
-def _options(split_date: str | None, validation_date: str | None, test_days: int, **extra: Any) -> EvaluationOptions:
+def _options(settings: Settings, split_date: str | None, validation_date: str | None, test_days: int,
+             **extra: Any) -> EvaluationOptions:
     return EvaluationOptions(
         split_date=pd.Timestamp(split_date) if split_date else None,
         validation_date=pd.Timestamp(validation_date) if validation_date else None,
-        test_days=test_days, **extra,
+        test_days=test_days, memory_gb=settings.batch_memory_gb, ease_max_items=settings.batch_ease_max_items,
+        eval_max_customers=settings.batch_eval_max_customers, **extra,
     )
 
 
 def _echo_table(evaluation: Evaluation) -> None:
     typer.echo(f"\ntest from {evaluation.split} (validation from {evaluation.validation_split})")
+    for name, c in evaluation.coverage.items():
+        if c["products"] < c["of_products"]:
+            typer.echo(f"{name} covers {int(c['products']):,} of {int(c['of_products']):,} products: "
+                       f"{c['lines_share']:.1%} of lines, {c['customers_share']:.1%} of customers")
     for variant, rows in evaluation.table.items():
         typer.echo(f"{variant:>10}  {'model':<18} {'P@5':>7} {'R@10':>7} {'NDCG@10':>8} {'MAP@10':>7} {'HR@10':>7}"
                    f" {'cov@10':>7}")
@@ -92,7 +98,7 @@ def evaluate_command(
     with friendly_errors():
         with stages.stage("load/clean"):
             loaded = _load(settings, data, preset, mapping)
-        options = _options(split_date, validation_date, test_days, tune=tune, params_file=params,
+        options = _options(settings, split_date, validation_date, test_days, tune=tune, params_file=params,
                            export_recs=export_recs)
         result = evaluate_history(loaded.lines, options, out or settings.artifacts_dir / "evaluation", stages,
                                   typer.echo)
@@ -132,7 +138,7 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
     if loaded.lines.empty:
         raise typer.BadParameter("no purchase lines to train on")
     client = redis.Redis.from_url(settings.redis_url) if publish else None
-    options = _options(split_date, validation_date, settings.batch_test_days, params_file=params)
+    options = _options(settings, split_date, validation_date, settings.batch_test_days, params_file=params)
     result = run(loaded, options, settings.artifacts_dir, client, KeyLayout(settings.key_prefix), stages, typer.echo,
                  keep_versions=settings.batch_keep_versions)
     _echo_table(result.evaluation)

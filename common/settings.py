@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     batch_test_days: int = Field(default=30, ge=1)  # test period (and validation period) length
     batch_keep_versions: int = Field(default=3, ge=2)  # published model versions kept in Redis
     batch_schedule_at: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # UTC HH:MM
+    # The batch plans every big allocation within this many GiB (batch/memory.py) and stops with a one-line
+    # error naming this setting when even its smallest plan does not fit.
+    batch_memory_gb: float = Field(default=8.0, gt=0)
+    # EASE (item x item) runs on at most this many products, the most bought by distinct customers; the other
+    # models and the hybrid cover the rest. The plan lowers it further when the budget asks for it.
+    batch_ease_max_items: int = Field(default=20_000, ge=1)
+    # Customers scored per evaluation (a seeded sample when more bought on both sides of the split).
+    batch_eval_max_customers: int = Field(default=20_000, ge=1)
 
     # A/B experiment: sticky buckets by hash(salt, customer id); treatment gets `ab_treatment_percent` of 100.
     ab_experiment: str = Field(default="rec-v1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")

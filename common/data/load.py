@@ -67,9 +67,15 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
         alive &= ~hit
         report.record(reason, removed=int(hit.sum()), kept=int(alive.sum()))
 
-    lines = _finish_lines(canon[alive], report)
+    # The raw text and the unfiltered frame are dropped as soon as the rules are done: at 10M lines each is
+    # over a GiB, and holding them through the sort below set the run's peak memory.
+    del rules, rule, raw
+    kept = canon[alive]
+    del canon
     if known is None:
-        known = _customers_from_lines(canon[alive])
+        known = _customers_from_lines(kept)
+    lines = _finish_lines(kept, report)
+    del kept
     customers_summary["with_purchases"] = int(known["customer_id"].isin(lines["customer_id"]).sum())
     report.customers = customers_summary | {"rows": customers_summary.get("rows", len(known))}
     return LoadedData(lines=lines, customers=known, report=report)
@@ -186,7 +192,7 @@ def _duplicates_among(raw: pd.DataFrame, alive: Mask) -> Mask:
 
 
 def _finish_lines(kept: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
-    lines = kept.copy()
+    lines = kept
     missing_category = lines["category"].isna()
     report.filled["category_unknown"] = int(missing_category.sum())
     lines["category"] = lines["category"].fillna(UNKNOWN_CATEGORY).astype("string")
