@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.ab import Group
+from common.always_valid import Decision
 
 Strategy = Literal["model", "best_sellers", "cold_start"]
 
@@ -224,22 +225,80 @@ class GroupResult(BaseModel):
     converted_customers: int
     exposures: int
     converted_items: int
-    revenue: float
+    revenue: float = Field(description="Attributed revenue: purchases of shown products within the window.")
     conversion_rate: float
+    revenue_per_exposed: float = Field(description="Attributed revenue / exposed customers.")
+
+
+class AlwaysValid(BaseModel):
+    """Valid however often it is looked at (a mixture SPRT / confidence sequence)."""
+
+    p_value: float
+    ci_low: float | None = Field(description="None: not enough data yet (the interval is unbounded).")
+    ci_high: float | None
+    decision: Decision
+    decision_text: str
+    min_effect: float = Field(description="Differences smaller than this do not matter (the no-difference stop).")
+
+
+class FixedHorizon(BaseModel):
+    """The textbook z-test: valid only for one look at a sample size fixed in advance."""
+
+    label: str = "fixed-horizon z-test: valid for one look at a sample size fixed in advance, not for a dashboard"
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class MetricComparison(BaseModel):
+    control: float
+    treatment: float
+    difference: float = Field(description="treatment - control")
+    relative: float | None = Field(description="difference / control; None when control is 0")
+    always_valid: AlwaysValid
+    fixed_horizon: FixedHorizon
+
+
+class SampleRatioCheck(BaseModel):
+    """Chi-square of exposed customers per group against the configured split."""
+
+    expected_treatment_share: float
+    observed_treatment_share: float | None
+    chi_square: float | None
+    p_value: float | None
+    threshold: float
+    mismatch: bool
 
 
 class AbSummary(BaseModel):
     experiment: str
+    replayed: bool = Field(description="Exposures of replayed history (event time), not live requests.")
+    causal: bool = Field(description="False for a replay: the orders are historical, so they do not depend on "
+                                     "what was shown, and the uplift is not the effect of showing it.")
+    started_at: datetime.datetime | None = Field(description="The earliest exposure's event time.")
     treatment_percent: int
     attribution_days: float
+    alpha: float
     groups: dict[str, GroupResult]
-    absolute_uplift: float
-    relative_uplift: float | None
-    ci_low: float | None
-    ci_high: float | None
-    z: float | None
-    p_value: float | None
+    conversion: MetricComparison
+    revenue_per_exposed: MetricComparison
+    sample_ratio: SampleRatioCheck
     exposures_lost: int
+
+
+class ExperimentInfo(BaseModel):
+    name: str
+    started_at: datetime.datetime = Field(description="The earliest exposure's time, on the experiment's own clock.")
+    replayed: bool
+    live: bool = Field(description="The experiment real /recommend requests are logged in now.")
+    exposed_customers: int
+
+
+class Experiments(BaseModel):
+    live: str
+    experiments: list[ExperimentInfo] = Field(
+        description="The live one first, then the replays by start, newest first (starts of a replay are the "
+                    "history's event time, so they are not compared with the live one's wall time).")
 
 
 class DailyConversion(BaseModel):
@@ -251,9 +310,18 @@ class DailyConversion(BaseModel):
     ci_high: float
 
 
+class DailyUplift(BaseModel):
+    date: datetime.date
+    difference: float = Field(description="Treatment - control conversion, customers exposed up to this day.")
+    ci_low: float | None = Field(description="The always-valid interval as it stood that day.")
+    ci_high: float | None
+
+
 class AbTimeline(BaseModel):
     experiment: str
+    replayed: bool = Field(description="Days are the replayed history's event time; otherwise wall-clock days.")
     series: dict[Group, list[DailyConversion]]
+    uplift: list[DailyUplift]
 
 
 class LatestPurchase(BaseModel):

@@ -43,8 +43,8 @@ async def fill(settings: Settings, folder: Path) -> int:
     lines = loaded.lines
     client = aioredis.from_url(settings.redis_url)
     keys = KeyLayout(PREFIX)
-    writer = StateWriter(client, keys, experiment=settings.ab_experiment)
-    exposures = ExposureWriter(client, keys, settings.ab_experiment, 400 * 86400, 7 * 86400)
+    writer = StateWriter(client, keys)
+    exposures = ExposureWriter(client, keys, 400 * 86400, 7 * 86400)
     last = lines.drop_duplicates("customer_id", keep="last")
     await exposures.apply([
         ExposureEvent(request_id=f"v{i}", customer_id=str(c), experiment=settings.ab_experiment, strategy="model",
@@ -72,7 +72,9 @@ def family(key: str) -> str:
     parts = key.split(":")[1:]
     if parts[0] == "cust":
         return f"cust:*:{parts[2]}"
-    if parts[0] == "ab" and len(parts) > 3 and parts[2] == "cust":
+    if parts[0] == "ab" and len(parts) > 3 and parts[1] == "cust":  # one purchase log per customer
+        return f"ab:cust:*:{parts[3]}"
+    if parts[0] == "ab" and len(parts) > 4 and parts[2] == "cust":
         return f"ab:*:cust:*:{parts[4]}"
     if parts[0] == "model" and len(parts) > 2:
         return f"model:*:{parts[2]}"

@@ -157,8 +157,14 @@ class KeyLayout:
         return self._k("model", version, "*")
 
     # --- A/B ---
+    def ab_experiments(self) -> str:
+        """Sorted set: experiment name -> its start (the earliest exposure's event time); written by the exposures
+        script, read by the purchases script's caller (which experiments to attribute to) and the API."""
+        return self._k("ab", "experiments")
+
     def ab_group_counters(self, experiment: str, group: str) -> str:
-        """Hash: exposures, converted_items, revenue_cents for one group."""
+        """Hash: exposures, converted_items, revenue_cents, revenue_sq_cents2 (the sum over customers of their
+        attributed revenue squared, for the variance of revenue per exposed customer) for one group."""
         return self._k("ab", experiment, group, "counters")
 
     def ab_exposed_customers(self, experiment: str, group: str) -> str:
@@ -181,6 +187,10 @@ class KeyLayout:
         """Hash: customer id -> group, as the customer's exposures said (for attributing their purchases)."""
         return self._k("ab", experiment, "groups")
 
+    def ab_customer_revenue(self, experiment: str) -> str:
+        """Hash: customer id -> attributed revenue in cents (what the sum of squares is updated from)."""
+        return self._k("ab", experiment, "revenue")
+
     def ab_applied_exposures(self, experiment: str) -> str:
         """Sorted set: applied exposure request id -> event time; the exposures' idempotency guard."""
         return self._k("ab", experiment, "applied")
@@ -189,10 +199,11 @@ class KeyLayout:
         """Sorted set: 'product|request id' -> exposure time, for attribution."""
         return self._k("ab", experiment, "cust", customer_id, "exposed")
 
-    def ab_customer_purchases(self, experiment: str, customer_id: str) -> str:
+    def ab_customer_purchases(self, customer_id: str) -> str:
         """Sorted set: 'product|event id|cents' -> purchase time, so an exposure applied after the purchases
-        that follow it still finds them."""
-        return self._k("ab", experiment, "cust", customer_id, "bought")
+        that follow it still finds them. One per customer, not per experiment: a purchase applied before an
+        experiment's first exposure reaches the stream must still be found by it."""
+        return self._k("ab", "cust", customer_id, "bought")
 
     def ab_customer_converted(self, experiment: str, customer_id: str) -> str:
         """Set of purchase event ids already counted as conversions (each counts once, whichever side saw it)."""

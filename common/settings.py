@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.ab import REPLAY_PREFIX
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECSYS_", env_file=".env", extra="ignore")
@@ -83,6 +85,14 @@ class Settings(BaseSettings):
     ab_salt: str = "recsys-ab-2026"
     ab_treatment_percent: int = Field(default=50, ge=0, le=100)
     ab_attribution_days: float = Field(default=7.0, gt=0)  # event time from exposure to purchase
+    # Always-valid inference (common/always_valid.py): the error rate, the exposed customers at which the interval
+    # is narrowest, and the smallest differences that matter (conversion points; money per exposed customer):
+    # an interval inside +/- these stops the experiment with "no practical difference".
+    ab_alpha: float = Field(default=0.05, gt=0, lt=1)
+    ab_planned_customers: int = Field(default=5000, ge=1)
+    ab_min_effect: float = Field(default=0.01, ge=0)
+    ab_min_revenue_effect: float = Field(default=1.0, ge=0)
+    ab_srm_alpha: float = Field(default=0.001, gt=0, lt=1)  # sample-ratio mismatch alarm below this p-value
 
     # API.
     api_redis_pool_size: int = Field(default=200, ge=1)  # blocking pool: requests wait for a connection
@@ -100,6 +110,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("ab_experiment")
+    @classmethod
+    def _live_experiment_is_not_a_replay(cls, value: str) -> str:
+        if value.startswith(REPLAY_PREFIX):  # those names belong to replays, whose clock is the history's
+            raise ValueError(f"ab_experiment must not start with {REPLAY_PREFIX!r}: replays name their own experiments")
+        return value
 
     @field_validator("key_prefix")
     @classmethod

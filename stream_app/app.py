@@ -50,11 +50,9 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
     client = redis_client or aioredis.from_url(settings.redis_url)
     writer = StateWriter(
         client, KeyLayout(settings.key_prefix), recent_n=settings.recent_products,
-        retention_s=settings.guard_retention_days * 86400, experiment=settings.ab_experiment,
-        attribution_s=round(settings.ab_attribution_days * 86400),
+        retention_s=settings.guard_retention_days * 86400, attribution_s=round(settings.ab_attribution_days * 86400),
     )
-    exposure_writer = ExposureWriter(client, KeyLayout(settings.key_prefix), settings.ab_experiment,
-                                     settings.guard_retention_days * 86400,
+    exposure_writer = ExposureWriter(client, KeyLayout(settings.key_prefix), settings.guard_retention_days * 86400,
                                      round(settings.ab_attribution_days * 86400))
     meter = RateMeter()
     positions: dict[Any, int] = {}

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import CustomerIdPath, State
 from api.schemas import CustomerExposures, CustomerView, LiveSegment, Profile, Purchase, ShownProduct
+from api.services.ab import experiment_starts
 from api.services.customers import live_segment_of, profile_of
 
 router = APIRouter(tags=["customers"])
@@ -54,15 +55,20 @@ async def customer(state: State, customer_id: CustomerIdPath) -> CustomerView:
 
 @router.get("/customers/{customer_id}/exposures", response_model=CustomerExposures)
 async def exposures(state: State, customer_id: CustomerIdPath) -> CustomerExposures:
-    """The latest products shown to the customer (event time) and whether they bought each one afterwards,
-    within the attribution window."""
-    keys, experiment = state.keys, state.settings.ab_experiment
+    """The latest products shown to the customer (event time), in any experiment, and whether they bought each
+    one afterwards, within the attribution window."""
+    keys = state.keys
     window = state.settings.ab_attribution_days * 86400
+    experiments = await experiment_starts(state)
     pipe = state.redis.pipeline(transaction=False)
-    pipe.zrevrange(keys.ab_customer_exposures(experiment, customer_id), 0, EXPOSURES_SHOWN - 1, withscores=True)
-    pipe.zrange(keys.ab_customer_purchases(experiment, customer_id), 0, -1, withscores=True)
-    pipe.hget(keys.ab_customer_groups(experiment), customer_id)
-    shown, bought, group = await pipe.execute()
+    pipe.zrange(keys.ab_customer_purchases(customer_id), 0, -1, withscores=True)
+    for experiment in experiments:
+        pipe.zrevrange(keys.ab_customer_exposures(experiment, customer_id), 0, EXPOSURES_SHOWN - 1, withscores=True)
+        pipe.hget(keys.ab_customer_groups(experiment), customer_id)
+    bought, *per_experiment = await pipe.execute()
+    # the same salt assigns the customer the same group in every experiment; the newest exposures first
+    shown = sorted((row for rows in per_experiment[0::2] for row in rows), key=lambda r: -r[1])[:EXPOSURES_SHOWN]
+    group = next((g for g in per_experiment[1::2] if g), None)
     purchases: dict[str, list[float]] = {}
     for member, ts in bought:
         purchases.setdefault(member.decode().split("|")[0], []).append(ts)

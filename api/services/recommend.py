@@ -27,25 +27,28 @@ class NoModelError(Exception):
         super().__init__("no model is published yet: run `recsys batch run`")
 
 
-async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None) -> dict[str, Any]:
-    """The response body (shaped as `Recommendation`), logged as an exposure. One pipelined Redis round trip:
-    the model pointer, the customer's model list and live recent purchases together; a second only for rules
-    not yet cached.
+async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None,
+                experiment: str | None = None) -> dict[str, Any]:
+    """The response body (shaped as `Recommendation`), logged as an exposure in `experiment` (default: the live
+    one; the replay's visits name their own, so event time and wall time never share one). One pipelined Redis
+    round trip: the model pointer, the customer's model list and live recent purchases together; a second only for
+    rules not yet cached.
 
     Built as plain data on purpose: this is the hot path, and the inputs are our own (validated when they were
     written), so pydantic validation per item would only cost time."""
     settings = state.settings
+    experiment = experiment or settings.ab_experiment
     group = group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent)
     view, model_list, recent = await _context(state, customer_id)
     ranked, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id)
     request_id = uuid.uuid4().hex
     state.exposures.publish(ExposureEvent.model_construct(
-        request_id=request_id, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
+        request_id=request_id, customer_id=customer_id, experiment=experiment, group=group,
         strategy=strategy, model_version=view.version, product_ids=[r.product_id for r in ranked],
         event_time=at or datetime.now(UTC), schema_version=1,
     ))
     return {
-        "request_id": request_id, "customer_id": customer_id, "experiment": settings.ab_experiment, "group": group,
+        "request_id": request_id, "customer_id": customer_id, "experiment": experiment, "group": group,
         "strategy": strategy, "model_version": view.version, "cold_start": model_list is None,
         "items": [_item(r, view) for r in ranked],
     }

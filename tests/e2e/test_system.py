@@ -69,7 +69,10 @@ def test_up_runs_the_whole_system_and_down_stops_it(tmp_path: Path) -> None:
         card = _get(f"{api}/model")
         assert sum(card["source_reports"][0]["cleaning"]["removed"].values()) > 0
         assert _get(f"{api}/segments/{customer['segment']['segment']}")["action"]
-        groups = _get(f"{api}/ab/summary")["groups"]
+        experiments = _get(f"{api}/ab/experiments")["experiments"]
+        replayed = [e["name"] for e in experiments if e["replayed"]]
+        assert len(replayed) == 1  # the replay's visits have their own experiment, apart from live requests
+        groups = _get(f"{api}/ab/summary?experiment={replayed[0]}")["groups"]
         assert groups["control"]["exposures"] > 0 and groups["treatment"]["exposures"] > 0
 
         ui = f"http://127.0.0.1:{ports['ui']}"

@@ -32,8 +32,8 @@ async def _seed(published: Published) -> None:
     settings = published.settings
     client = aioredis.from_url(settings.redis_url)
     events = list(to_events(published.lines))
-    writer = StateWriter(client, published.keys, experiment=settings.ab_experiment)
-    exposures = ExposureWriter(client, published.keys, settings.ab_experiment, 400 * 86400, 7 * 86400)
+    writer = StateWriter(client, published.keys)
+    exposures = ExposureWriter(client, published.keys, 400 * 86400, 7 * 86400)
     last_orders = published.lines.drop_duplicates("customer_id", keep="last")
     visits = [
         ExposureEvent(request_id=f"seed-{row.customer_id}", customer_id=str(row.customer_id),
