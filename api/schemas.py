@@ -361,3 +361,9 @@ class RefitRequested(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class PurchasesAccepted(BaseModel):
+    accepted: int = Field(description="Lines acknowledged by the broker (acks=all).")
+    topic: str
+    event_ids: list[str] = Field(description="One per line, in request order; the same on a retry.")

@@ -108,7 +108,8 @@ def join_master_data(loaded: LoadedData, master: MasterData) -> LoadedData:
                                                  "with_purchases": int(customers["customer_id"].isin(bought).sum())}
     reports = sorted((r.model_dump(mode="json") for r in master.source_reports), key=lambda r: r["recorded_at"])
     return LoadedData(lines=lines, customers=customers, report=report,
-                      products=product_catalogue(lines, table if not table.empty else None), source_reports=reports)
+                      products=product_catalogue(lines, table if not table.empty else None), source_reports=reports,
+                      origin=loaded.origin)
 
 
 def profiles_frame(profiles: list[CustomerProfile], reference: pd.Timestamp) -> pd.DataFrame:

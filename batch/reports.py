@@ -15,7 +15,7 @@ from batch import eda
 from batch.evaluate import KS, VARIANTS, TemporalSplit
 from batch.interactions import Interactions
 from batch.models import Recommender
-from common.data.load import LoadedData
+from common.data.load import DataOrigin, LoadedData
 
 if TYPE_CHECKING:
     # For annotations only: the pipeline imports this module to write what it evaluated.
@@ -110,6 +110,7 @@ def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluati
         "version": version,
         "model": "hybrid",
         "data_window": summary["window"],
+        "source": source_card(data.origin, summary["window"]),
         "data": summary["totals"],
         "matrix": {"customers": full.shape[0], "products": full.shape[1], "nonzero": int(full.orders.nnz)},
         "coverage": coverage,
@@ -125,3 +126,10 @@ def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluati
         "segments": segments.to_dict(orient="records"),
         "built_with": {"python": platform.python_version()},
     }
+
+
+def source_card(origin: DataOrigin | None, window: dict[str, str]) -> dict[str, Any]:
+    """Which source the run read (file, topic, archive, archive+topic), where, and the event-time window it got."""
+    if origin is None:
+        return {"kind": "in-memory", "window": window}
+    return {"kind": origin.kind, "location": origin.location, "window": window, **origin.counts}

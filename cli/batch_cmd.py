@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from batch.pipeline import Evaluation, EvaluationOptions, evaluate_history, run
 from batch.publish import current_version
 from batch.reports import cold_start_markdown
 from batch.schedule import next_run_after
-from batch.source import from_file, from_topic
+from batch.source import from_archive, from_file, from_history, from_topic
 from batch.stages import Stages
 from cli.errors import friendly_errors
 from common.data.load import LoadedData
@@ -25,7 +26,20 @@ from common.settings import Settings, get_settings
 REFIT_POLL_S = 10.0
 app = typer.Typer(help="The nightly job: EDA, models, segments, evaluation, publish.", no_args_is_help=True)
 
+
+
+class Source(StrEnum):
+    auto = "auto"
+    topic = "topic"
+    archive = "archive"
+    file = "file"
+
+
 DataOption = typer.Option(None, "--data", help="Read this file/folder instead of the purchases topic.")
+SourceOption = typer.Option(
+    Source.auto, "--source",
+    help="auto: the topic, plus the archive once it holds purchases the topic no longer does; topic; archive "
+         "(RECSYS_ARCHIVE_URL); file (needs --data, which implies it).")
 PresetOption = typer.Option("case_study", "--preset", help="Column mapping preset for --data: case_study or uci.")
 MappingOption = typer.Option(None, "--mapping", help="A TOML column-mapping file for --data.")
 SplitOption = typer.Option(None, "--split-date", help="Test period starts here (default: last N days).")
@@ -33,21 +47,32 @@ ValidationOption = typer.Option(None, "--validation-date", help="Validation star
 ParamsOption = typer.Option(None, "--params", help="Model settings chosen by `batch evaluate --tune`.")
 
 
-def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | None) -> LoadedData:
+def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | None,
+          source: Source = Source.auto) -> LoadedData:
+    if data is not None and source not in (Source.auto, Source.file):
+        raise typer.BadParameter(f"--data reads a file; it cannot be combined with --source {source.value}")
     if data is not None:
         typer.echo(f"loading {data} (preset {preset if mapping is None else mapping})")
         return from_file(data, preset if mapping is None else None, mapping, None)
-    typer.echo(f"reading topic {settings.topic_purchases} from {settings.bootstrap_servers} until it is exhausted")
-    started = time.monotonic()
-    last = [0.0]
+    if source is Source.file:
+        raise typer.BadParameter("--source file needs --data PATH")
+    if source is Source.archive:
+        typer.echo(f"reading the archive at {settings.archive_location}")
+        loaded = from_archive(settings)
+    else:
+        typer.echo(f"reading topic {settings.topic_purchases} from {settings.bootstrap_servers} until it is exhausted")
+        started = time.monotonic()
+        last = [0.0]
 
-    def progress(records: int) -> None:
-        if time.monotonic() - last[0] >= 1.0:
-            last[0] = time.monotonic()
-            typer.echo(f"  {records:,} records ({records / (last[0] - started):,.0f}/s)")
+        def progress(records: int) -> None:
+            if time.monotonic() - last[0] >= 1.0:
+                last[0] = time.monotonic()
+                typer.echo(f"  {records:,} records ({records / (last[0] - started):,.0f}/s)")
 
-    loaded = from_topic(settings, progress)
-    typer.echo(f"  {loaded.report.raw_rows:,} records, {len(loaded.lines):,} distinct valid purchase lines")
+        loaded = (from_topic if source is Source.topic else from_history)(settings, progress)
+    origin = loaded.origin
+    where = f" from {origin.kind} ({', '.join(f'{k} {v:,}' for k, v in origin.counts.items())})" if origin else ""
+    typer.echo(f"  {loaded.report.raw_rows:,} records, {len(loaded.lines):,} distinct valid purchase lines{where}")
     return loaded
 
 
@@ -113,6 +138,7 @@ def evaluate_command(
 @app.command("run")
 def run_command(
     data: Path | None = DataOption,
+    source: Source = SourceOption,
     preset: str = PresetOption,
     mapping: Path | None = MappingOption,
     split_date: str | None = SplitOption,
@@ -125,16 +151,16 @@ def run_command(
     settings = get_settings()
     with friendly_errors():
         _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish,
-                  pd.Timestamp(until) if until else None)
+                  pd.Timestamp(until) if until else None, source)
 
 
 def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path | None, split_date: str | None,
               validation_date: str | None, params: Path | None, publish: bool,
-              until: pd.Timestamp | None = None) -> None:
+              until: pd.Timestamp | None = None, source: Source = Source.auto) -> None:
     stages = Stages(report=typer.echo)
     started = time.perf_counter()
     with stages.stage("load/clean"):
-        loaded = _load(settings, data, preset, mapping)
+        loaded = _load(settings, data, preset, mapping, source)
         if until is not None:
             loaded.lines = loaded.lines[loaded.lines["event_time"] < until].reset_index(drop=True)
             typer.echo(f"  training on {len(loaded.lines):,} lines before {until.date()}")
@@ -157,6 +183,7 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
 @app.command("schedule")
 def schedule_command(
     data: Path | None = DataOption,
+    source: Source = SourceOption,
     preset: str = PresetOption,
     mapping: Path | None = MappingOption,
     at: str | None = typer.Option(None, "--at", help="UTC time of day HH:MM (default: settings)."),
@@ -169,7 +196,7 @@ def schedule_command(
     with friendly_errors():
         if current_version(client, keys) is None:
             typer.echo("no published model: running now")
-            _run_once(settings, data, preset, mapping, None, None, None, True)
+            _run_once(settings, data, preset, mapping, None, None, None, True, source=source)
         while True:
             due = next_run_after(datetime.now(UTC), settings.batch_schedule_at)
             typer.echo(f"next run at {due:%Y-%m-%d %H:%M} UTC")
@@ -178,4 +205,4 @@ def schedule_command(
                     typer.echo("refit requested through the API: running now")
                     break
                 time.sleep(min(REFIT_POLL_S, max(0.0, (due - datetime.now(UTC)).total_seconds())))
-            _run_once(settings, data, preset, mapping, None, None, None, True)
+            _run_once(settings, data, preset, mapping, None, None, None, True, source=source)

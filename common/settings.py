@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -44,6 +45,21 @@ class Settings(BaseSettings):
     run_dir: Path = Path(".run")
     data_dir: Path = Path("data")
     artifacts_dir: Path = Path("artifacts")
+
+    # Local redis-server persistence (under <run_dir>/stack/redis). `everysec` fsyncs the append-only file once a
+    # second: a crash of the machine can lose up to ~1 s of writes; `always` loses none and costs a disk flush per
+    # write. RDB snapshots: "seconds changes" pairs.
+    redis_appendfsync: Literal["always", "everysec", "no"] = "everysec"
+    redis_save: str = Field(default="3600 1 300 100 60 10000", pattern=r"^(\d+ \d+)( \d+ \d+)*$|^$")
+
+    # Purchase archive: every valid purchase once, as Parquet partitioned by event date (date=YYYY-MM-DD). A folder
+    # or any URL pyarrow's filesystems accept (s3://bucket/path, gs://...); default <run_dir>/archive.
+    archive_url: str | None = None
+    archive_group: str = "recsys-archive"  # the archiver's consumer group
+    archive_flush_s: float = Field(default=10.0, gt=0)  # nothing consumed waits longer than this to be written
+    archive_flush_rows: int = Field(default=50_000, ge=1)  # or this many buffered purchases
+    archive_known_ids_max: int = Field(default=2_000_000, ge=1)  # event ids of recent date partitions kept in memory
+    archive_compact_files: int = Field(default=32, ge=2)  # a date partition with more files is merged into one
 
     # Faust consumer-group timings; Tansu joins in ~5 s with these instead of ~30 s with the defaults.
     broker_session_timeout: float = 10.0
@@ -101,12 +117,14 @@ class Settings(BaseSettings):
     api_catalogue_check_s: float = Field(default=5.0, ge=0)  # how stale the cached live product catalogue may be
     recommend_basket_hours: float = Field(default=24.0, gt=0)  # "today's basket" in the customer's event time
     api_exposure_queue_max: int = Field(default=50_000, ge=1)  # exposures held while the broker is away
+    api_ingest_max_lines: int = Field(default=1000, ge=1)  # purchases per POST /events/purchases
+    api_ingest_timeout_s: float = Field(default=5.0, gt=0)  # broker acknowledgement (acks=all) wait, then 503
     api_floor_endpoints: bool = False  # /bench/constant and /bench/same-keys, for benchmarks/api_latency.py
     # Required (header X-API-Key) by state-changing API actions; unset means those actions are disabled.
     api_key: SecretStr | None = None
     ui_password: SecretStr | None = None  # when set, the UI asks for it first
 
-    @field_validator("api_key", "ui_password", mode="before")
+    @field_validator("api_key", "ui_password", "archive_url", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -128,6 +146,10 @@ class Settings(BaseSettings):
     @property
     def api_base_url(self) -> str:
         return self.ui_api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def archive_location(self) -> str:
+        return self.archive_url or str((self.run_dir / "archive").resolve())
 
     @property
     def broker_host(self) -> str:

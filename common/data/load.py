@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,16 @@ Mask = np.ndarray
 Rule = Callable[[Mask], Mask]
 
 
+@dataclass(frozen=True)
+class DataOrigin:
+    """Where a history was read from (the model card shows it): `kind` is file, topic, archive or archive+topic;
+    `counts` says how many lines came from where."""
+
+    kind: str
+    location: str
+    counts: dict[str, int] = dataclass_field(default_factory=dict)
+
+
 @dataclass
 class LoadedData:
     lines: pd.DataFrame
@@ -38,6 +49,7 @@ class LoadedData:
     products: pd.DataFrame | None = None  # the catalogue: product_id, name, category
     # Cleaning reports of the source files as recorded when they were replayed (read from the topic).
     source_reports: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    origin: DataOrigin | None = None
 
 
 def resolve_paths(path: Path, mapping: ColumnMapping, customers: Path | None) -> tuple[Path, Path | None]:
@@ -94,7 +106,8 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
         customers_summary |= consistency(orphan_ids, known["customer_id"], lines)
     customers_summary["with_purchases"] = int(known["customer_id"].isin(lines["customer_id"]).sum())
     report.customers = customers_summary | {"rows": customers_summary.get("rows", len(known))}
-    return LoadedData(lines=lines, customers=known, report=report, products=product_catalogue(lines, table))
+    return LoadedData(lines=lines, customers=known, report=report, products=product_catalogue(lines, table),
+                      origin=DataOrigin("file", str(transactions_path), {"lines": len(lines)}))
 
 
 def consistency(orphans: pd.Series, profiles: pd.Series, lines: pd.DataFrame) -> dict[str, int]:
