@@ -126,15 +126,24 @@ def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress) -> dict
     single models, so their validation scores can be reported too."""
     fitted = {name: build(name, tuned.params[name]).fit(split.train)
               for name in dict.fromkeys((*BASELINES, *HYBRID_COMPONENTS))}
-    singles = {name: _ndcg(model, split.holdouts) for name, model in fitted.items() if name in BASELINES}
-    reference = {v: max(s[v] for s in singles.values()) for v in VARIANTS}
-    blend = _Blend(split, {name: fitted[name] for name in HYBRID_COMPONENTS})
+    choose_weights(split, {name: fitted[name] for name in BASELINES},
+                   {name: fitted[name] for name in HYBRID_COMPONENTS}, WEIGHT_GRID, tuned, progress)
+    return fitted
+
+
+def choose_weights(split: TemporalSplit, singles: dict[str, Recommender], components: dict[str, Recommender],
+                   grid: dict[str, list[float]], tuned: Tuned, progress: Progress) -> None:
+    """Coordinate ascent over `grid` from `tuned.weights` (components outside the grid keep their weight), scored
+    by `objective` against the best of `singles`, all fitted on the validation split's training side."""
+    scores = {name: _ndcg(model, split.holdouts) for name, model in singles.items()}
+    reference = {v: max(s[v] for s in scores.values()) for v in VARIANTS}
+    blend = _Blend(split, components)
     weights = dict(tuned.weights)
     best = objective(blend.ndcg(weights), reference)
     for _ in range(MAX_ASCENT_PASSES):
         start_of_pass = weights
-        for name, grid in WEIGHT_GRID.items():
-            for value in grid:
+        for name, values in grid.items():
+            for value in values:
                 candidate = weights | {name: value}
                 score = objective(blend.ndcg(candidate), reference)
                 if score > best:
@@ -143,9 +152,8 @@ def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress) -> dict
         if weights == start_of_pass:
             break
     tuned.weights = weights
-    tuned.validation |= {"split": str(split.split.date()), "singles": singles, "reference": reference,
+    tuned.validation |= {"split": str(split.split.date()), "singles": scores, "reference": reference,
                          "hybrid": blend.ndcg(weights), "objective": best}
-    return fitted
 
 
 class _Blend:

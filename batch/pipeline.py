@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import redis
@@ -16,9 +16,18 @@ from batch import eda
 from batch.bundle import build_bundle, category_rules
 from batch.case_study import in_sample_precision
 from batch.evaluate import TemporalSplit
-from batch.experiment import HYBRID_COMPONENTS, Tuned, build, evaluation_table, fit_models, tune_models, tune_weights
+from batch.experiment import (
+    HYBRID_COMPONENTS,
+    Stage,
+    Tuned,
+    build,
+    evaluation_table,
+    fit_models,
+    tune_models,
+    tune_weights,
+)
 from batch.interactions import Interactions
-from batch.models import HybridRecommender
+from batch.models import HybridRecommender, Recommender
 from batch.publish import PublishResult, new_version, publish
 from batch.reports import export_recommendations, model_card, write_evaluation
 from batch.segments import rfm_table, segment_summary
@@ -56,6 +65,60 @@ class Evaluation:
                 "table": self.table, "tuned": self.tuned.to_dict(), "case_study": self.case_study}
 
 
+class EngineUnavailable(RuntimeError):
+    """An engine cannot run here: a package or runtime it needs is missing, or it did not start."""
+
+
+class Engine(Protocol):
+    """Where the models are fitted. Everything around them (EDA, splits, metrics, segments, reports, publish) is
+    the same code for every engine."""
+
+    name: str
+
+    def details(self) -> dict[str, str]:
+        """What the model card adds under `built_with` (versions, where it ran)."""
+
+    def initial(self, params_file: Path | None) -> Tuned:
+        """The starting settings and weights (a params file overrides the settings it names)."""
+
+    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
+        """Grid search of model settings on the validation split."""
+
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
+        """Choose the hybrid's blend weights on the validation split."""
+
+    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage) -> dict[str, Recommender]:
+        """Every model of the evaluation table, by row label; the served blend is the row "hybrid"."""
+
+    def fit_served(self, full: Interactions, tuned: Tuned) -> HybridRecommender:
+        """The hybrid that is published, fitted on all the data."""
+
+
+class SingleMachine:
+    """Every model fitted in this process (numpy, scipy, scikit-learn, mlxtend)."""
+
+    name = "single-machine"
+
+    def details(self) -> dict[str, str]:
+        return {}
+
+    def initial(self, params_file: Path | None) -> Tuned:
+        return Tuned.from_file(params_file) if params_file else Tuned()
+
+    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
+        tune_models(split, tuned, progress)
+
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
+        tune_weights(split, tuned, progress)
+
+    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage) -> dict[str, Recommender]:
+        return fit_models(train, tuned, stage)
+
+    def fit_served(self, full: Interactions, tuned: Tuned) -> HybridRecommender:
+        fitted = {name: build(name, tuned.params[name]).fit(full) for name in HYBRID_COMPONENTS}
+        return HybridRecommender.of(fitted, tuned.weights)
+
+
 def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Test = [split, end]; validation = [validation, split) and ends before the test period starts."""
     end = lines["event_time"].max().normalize()
@@ -67,19 +130,20 @@ def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Tim
 
 
 def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path, stages: Stages,
-                     progress: Progress) -> Evaluation:
+                     progress: Progress, engine: Engine | None = None) -> Evaluation:
+    engine = engine or SingleMachine()
     split, validation = split_dates(lines, options)
-    tuned = Tuned.from_file(options.params_file) if options.params_file else Tuned()
+    tuned = engine.initial(options.params_file)
     with stages.stage("validation split"):
         validation_split = TemporalSplit.at(lines, validation, end=split)
     if options.tune:
         with stages.stage("tune model settings"):
-            tune_models(validation_split, tuned, progress)
+            engine.tune_models(validation_split, tuned, progress)
     with stages.stage("tune hybrid weights"):
-        tune_weights(validation_split, tuned, progress)
+        engine.tune_weights(validation_split, tuned, progress)
     with stages.stage("test split"):
         test_split = TemporalSplit.at(lines, split)
-    models = fit_models(test_split.train, tuned, stages.stage)
+    models = engine.fit_models(test_split.train, tuned, stages.stage)
     with stages.stage("evaluate"):
         table = evaluation_table(test_split, models)
     case_study = None
@@ -103,8 +167,10 @@ class RunResult:
 
 
 def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: redis.Redis | None,
-        keys: KeyLayout, stages: Stages, progress: Progress, keep_versions: int = 3) -> RunResult:
+        keys: KeyLayout, stages: Stages, progress: Progress, keep_versions: int = 3,
+        engine: Engine | None = None) -> RunResult:
     """The whole nightly job. With `client=None` nothing is published (artifacts only)."""
+    engine = engine or SingleMachine()
     lines = data.lines
     version = new_version()
     folder = artifacts / "models" / version
@@ -113,11 +179,10 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
         eda.plot(lines, summary, folder)
         (folder / "eda.json").write_text(json.dumps(summary, indent=2))
         data.report.write_json(folder / "cleaning_report.json")
-    evaluation = evaluate_history(lines, options, folder, stages, progress)
+    evaluation = evaluate_history(lines, options, folder, stages, progress, engine)
     with stages.stage("fit on all data"):
         full = Interactions.from_lines(lines)
-        fitted = {name: build(name, evaluation.tuned.params[name]).fit(full) for name in HYBRID_COMPONENTS}
-        hybrid = HybridRecommender.of(fitted, evaluation.tuned.weights)
+        hybrid = engine.fit_served(full, evaluation.tuned)
         hybrid.save(folder / "hybrid")
     with stages.stage("segments"):
         segments = rfm_table(lines)
@@ -126,7 +191,7 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
         eda.plot_segments(seg_summary, folder)
     with stages.stage("category rules"):
         top_category_rules = category_rules(lines)
-    card = model_card(version, data, summary, evaluation, seg_summary, full)
+    card = model_card(version, data, summary, evaluation, seg_summary, full, engine.name, engine.details())
     (folder / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     published = None
     if client is not None:

@@ -70,12 +70,14 @@ def export_recommendations(model: Recommender, split: TemporalSplit, path: Path)
 
 
 def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluation: Evaluation,
-               segments: pd.DataFrame, full: Interactions) -> dict[str, Any]:
+               segments: pd.DataFrame, full: Interactions, engine: str = "single-machine",
+               engine_details: dict[str, str] | None = None) -> dict[str, Any]:
     headline = {v: {m: round(evaluation.table[v]["hybrid"][m], 4) for m in ("precision@5", "ndcg@10",
                                                                                   "recall@10")} for v in VARIANTS}
     return {
         "version": version,
         "model": "hybrid",
+        "engine": engine,
         "data_window": summary["window"],
         "data": summary["totals"],
         "matrix": {"customers": full.shape[0], "products": full.shape[1], "nonzero": int(full.orders.nnz)},
@@ -86,5 +88,5 @@ def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluati
         "cleaning": data.report.to_dict(),
         "eda": summary,
         "segments": segments.to_dict(orient="records"),
-        "built_with": {"python": platform.python_version()},
+        "built_with": {"python": platform.python_version()} | (engine_details or {}),
     }

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 
+from batch.pipeline import EngineUnavailable
 from common.data import DataError
 from producers.visits import VisitError
 from stack import StackError
@@ -16,6 +17,6 @@ from stack import StackError
 def friendly_errors() -> Iterator[None]:
     try:
         yield
-    except (DataError, StackError, VisitError) as exc:
+    except (DataError, EngineUnavailable, StackError, VisitError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
