@@ -105,13 +105,16 @@ def _ndcg(model: Recommender, holdouts: dict[Variant, Holdout]) -> dict[Variant,
     return {v: evaluate(model, h, ks=(10,))[0][TUNING_METRIC] for v, h in holdouts.items()}
 
 
-def tune_models(split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
-    """Grid search of each model's settings on the validation split; the best by `objective` is kept."""
-    for name, grid in SEARCH_SPACE.items():
+def tune_models(split: TemporalSplit, tuned: Tuned, progress: Progress,
+                space: dict[str, dict[str, list[Any]]] | None = None,
+                make: Callable[[str, dict[str, Any]], Recommender] = build) -> None:
+    """Grid search of each model's settings on the validation split (over `space`, by default SEARCH_SPACE;
+    `make` builds a model from its name and settings); the best sum of NDCG@10 over both variants is kept."""
+    for name, grid in (SEARCH_SPACE if space is None else space).items():
         best: tuple[float, dict[str, Any]] | None = None
         for values in itertools.product(*grid.values()):
             params = tuned.params[name] | dict(zip(grid, values, strict=True))
-            scores = _ndcg(build(name, params).fit(split.train), split.holdouts)
+            scores = _ndcg(make(name, params).fit(split.train), split.holdouts)
             score = scores["all_items"] + scores["new_items"]
             progress(f"tune {name} {params}: ndcg@10 all {scores['all_items']:.4f} new {scores['new_items']:.4f}")
             if best is None or score > best[0]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import redis
@@ -22,6 +22,10 @@ from cli.errors import friendly_errors
 from common.data.load import LoadedData
 from common.keys import KeyLayout
 from common.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    # Imported where used: the Spark engine is an optional extra.
+    from batch.spark.session import SparkOptions
 
 REFIT_POLL_S = 10.0
 app = typer.Typer(help="The nightly job: EDA, models, segments, evaluation, publish.", no_args_is_help=True)
@@ -64,8 +68,15 @@ class EngineChoice:
                 raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--spark-conf")
         return cls(name, spark_master, tuple(spark_conf or ()))
 
-    def spark_conf_map(self) -> dict[str, str]:
-        return {key.strip(): value.strip() for key, _, value in (item.partition("=") for item in self.spark_conf)}
+    def spark_options(self, settings: Settings) -> SparkOptions | None:
+        """The Spark engine's options, None for the single-machine engine. Imports the engine, so a missing
+        pyspark is a one-line error here, before any data is read."""
+        if self.name is not EngineName.spark:
+            return None
+        from batch.spark.session import SparkOptions
+
+        conf = {key.strip(): value.strip() for key, _, value in (item.partition("=") for item in self.spark_conf)}
+        return SparkOptions.from_settings(settings, self.spark_master, conf)
 
 
 def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | None) -> LoadedData:
@@ -131,16 +142,15 @@ def evaluate_command(
     choice = EngineChoice.of(engine, spark_master, spark_conf)
     stages = Stages(report=typer.echo)
     with friendly_errors():
+        spark = choice.spark_options(settings)
         with stages.stage("load/clean"):
             loaded = _load(settings, data, preset, mapping)
         options = _options(split_date, validation_date, test_days, tune=tune, params_file=params,
                            export_recs=export_recs)
         folder = out or settings.artifacts_dir / "evaluation"
-        if choice.name is EngineName.spark:
+        if spark is not None:
             from batch.spark.engine import evaluate_spark
-            from batch.spark.session import SparkOptions
 
-            spark = SparkOptions.from_settings(settings, choice.spark_master, choice.spark_conf_map())
             result = evaluate_spark(loaded.lines, options, spark, folder, stages, typer.echo)
         else:
             result = evaluate_history(loaded.lines, options, folder, stages, typer.echo)
@@ -176,6 +186,7 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
               until: pd.Timestamp | None = None, choice: EngineChoice = EngineChoice()) -> None:
     stages = Stages(report=typer.echo)
     started = time.perf_counter()
+    spark = choice.spark_options(settings)
     with stages.stage("load/clean"):
         loaded = _load(settings, data, preset, mapping)
         if until is not None:
@@ -187,11 +198,9 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
     options = _options(split_date, validation_date, settings.batch_test_days, params_file=params)
     keys = KeyLayout(settings.key_prefix)
     jvm_peak: float | None = None
-    if choice.name is EngineName.spark:
+    if spark is not None:
         from batch.spark.engine import run_spark
-        from batch.spark.session import SparkOptions
 
-        spark = SparkOptions.from_settings(settings, choice.spark_master, choice.spark_conf_map())
         spark_run = run_spark(loaded, options, spark, settings.artifacts_dir, client, keys, stages, typer.echo,
                               keep_versions=settings.batch_keep_versions)
         result: RunResult = spark_run.result

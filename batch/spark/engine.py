@@ -22,7 +22,7 @@ import pyspark
 import redis
 
 from batch.evaluate import TemporalSplit
-from batch.experiment import DEFAULT_PARAMS, WEIGHT_GRID, Stage, Tuned, build, choose_weights
+from batch.experiment import DEFAULT_PARAMS, WEIGHT_GRID, Stage, Tuned, build, choose_weights, tune_models
 from batch.interactions import Interactions
 from batch.models import HybridRecommender, Recommender
 from batch.pipeline import Evaluation, EvaluationOptions, RunResult, evaluate_history, run
@@ -30,7 +30,6 @@ from batch.spark.history import SparkHistory
 from batch.spark.models import SparkAlsRecommender, SparkRulesRecommender
 from batch.spark.session import SparkOptions, StageProgress, jvm_peak_rss_mib, spark_session
 from batch.stages import Stages
-from common.data.errors import DataError
 from common.data.load import LoadedData
 from common.keys import KeyLayout
 
@@ -39,6 +38,9 @@ Progress = Callable[[str], None]
 # Starting settings of the Spark-fitted models; the rules share the single-machine "rules" entry.
 SPARK_PARAMS: dict[str, dict[str, Any]] = {
     "spark_als": {"rank": 64, "max_iter": 10, "reg": 0.1, "alpha": 10.0, "weighting": "orders", "seed": 42},
+}
+SPARK_SEARCH_SPACE: dict[str, dict[str, list[Any]]] = {
+    "spark_als": {"alpha": [0.3, 1.0, 3.0], "weighting": ["binary", "log_orders"]},
 }
 # The served blend: the customer's own repeat purchases, ALS for discovery, rules fired by their basket, and what
 # sells now; component -> the params entry it is built from.
@@ -83,8 +85,16 @@ class SparkEngine:
         return tuned
 
     def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
-        raise DataError("--tune grid-searches the single-machine models; with --engine spark pass the params file "
-                        "it writes (--params)")
+        """Grid search of the Spark ALS settings (the rules and the driver's models keep theirs: tune them with
+        the single-machine engine and pass its params file)."""
+        tune_models(split, tuned, progress, SPARK_SEARCH_SPACE, self._make)
+
+    def _make(self, name: str, params: dict[str, Any]) -> Recommender:
+        if name == "spark_als":
+            return SparkAlsRecommender(**params, history=self.history)
+        if name == "spark_rules":
+            return SparkRulesRecommender(**params, history=self.history)
+        return build(name, params)
 
     def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
         fitted = self._fit_all(split.train, tuned, _unrecorded, DRIVER_MODELS)
@@ -116,9 +126,9 @@ class SparkEngine:
             with stage(f"fit {name}"):
                 fitted[name] = build(name, tuned.params[name]).fit(train)
         with stage("fit als (spark)"):
-            fitted["spark:als"] = SparkAlsRecommender(**tuned.params["spark_als"], history=self.history).fit(train)
+            fitted["spark:als"] = self._make("spark_als", tuned.params["spark_als"]).fit(train)
         with stage("fit rules (spark)"):
-            fitted["spark:rules"] = SparkRulesRecommender(**tuned.params["rules"], history=self.history).fit(train)
+            fitted["spark:rules"] = self._make("spark_rules", tuned.params["rules"]).fit(train)
         return fitted
 
     @staticmethod

@@ -43,7 +43,13 @@ class Location:
             absolute = Path(location).resolve()
             return cls(fs.LocalFileSystem(), str(absolute), absolute.as_uri())
         filesystem, path = fs.FileSystem.from_uri(location)
-        return cls(filesystem, path, SPARK_SCHEMES.get(scheme, scheme) + location[len(scheme):])
+        return cls(filesystem, path, cls.spark_url(location))
+
+    @staticmethod
+    def spark_url(url: str) -> str:
+        """`url` under the scheme Spark's connector reads it with."""
+        scheme = urlsplit(url).scheme
+        return SPARK_SCHEMES.get(scheme, scheme) + url[len(scheme):]
 
     def child(self, name: str) -> Location:
         return Location(self.filesystem, f"{self.path.rstrip('/')}/{name}", f"{self.url.rstrip('/')}/{name}")

@@ -22,6 +22,7 @@ from batch.spark import INSTALL_HINT
 from common.settings import Settings
 
 APP_NAME = "recsys-batch"
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 PROGRESS_EVERY_S = 5.0
 LOCAL_MASTER = re.compile(r"^local(\[(\*|\d+)(,\s*\d+)?\])?$")
 
@@ -67,6 +68,7 @@ def session_config(options: SparkOptions) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
+        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile={LOG_CONFIG}",
     }
     cores = local_cores(options.master)
     if cores is not None:
@@ -90,6 +92,10 @@ def spark_session(options: SparkOptions) -> Iterator[SparkSession]:
     # PySpark warns about pandas >= 3 on import; the engine never hands Spark a pandas frame (Parquet and Arrow
     # only), so the warning would only alarm the reader.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    if local_cores(options.master) is not None:
+        # Everything runs in the one JVM this process starts, which inherits this environment: bind it to
+        # loopback (Spark otherwise looks for a public interface and warns that the host name resolves locally).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     for key, value in session_config(options).items():
         builder = builder.config(key, value)
