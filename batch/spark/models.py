@@ -31,8 +31,8 @@ class SparkAlsRecommender(Recommender):
 
     name = "spark_als"
 
-    def __init__(self, rank: int = 64, max_iter: int = 10, reg: float = 0.1, alpha: float = 10.0,
-                 weighting: str = "orders", seed: int = 42, history: SparkHistory | None = None) -> None:
+    def __init__(self, rank: int = 64, max_iter: int = 10, reg: float = 0.1, alpha: float = 1.0,
+                 weighting: str = "log_orders", seed: int = 42, history: SparkHistory | None = None) -> None:
         super().__init__()
         self.rank = rank
         self.max_iter = max_iter
