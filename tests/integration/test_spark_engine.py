@@ -142,7 +142,10 @@ def test_batch_run_on_spark_publishes_a_version(isolated: Isolated, tmp_path: Pa
     lines = history(tmp_path / "data", customers=300, lines=6000, seed=9)
     env = settings_env(isolated.settings) | {"RECSYS_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
                                              "RECSYS_RUN_DIR": str(tmp_path / ".run"),
-                                             "RECSYS_SPARK_DRIVER_MEMORY": "1g"}
+                                             "RECSYS_SPARK_DRIVER_MEMORY": "1g",
+                                             # no Python runs next to the executors: a Python worker would need
+                                             # this interpreter and fail the run (docs/scaling.md)
+                                             "PYSPARK_PYTHON": str(tmp_path / "no-python-here")}
     result = subprocess.run([RECSYS, "batch", "run", "--data", str(tmp_path / "data"), "--engine", "spark",
                              "--spark-master", "local[2]"], env=env, cwd=tmp_path, capture_output=True, text=True,
                             timeout=300)
