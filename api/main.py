@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import ab, admin, bench, customers, health, model, products, recommend, stream
+from api.routes import ab, admin, bench, customers, events, health, model, products, recommend, stream
 from api.services.recommend import NoModelError
 from api.state import ApiState, create_state
 from common.settings import Settings, get_settings
@@ -27,15 +27,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = create_state(settings)
         app.state.api = state
         await state.exposures.start()
+        await state.purchases.start()
         try:
             yield
         finally:
+            await state.purchases.stop()
             await state.exposures.stop()
             await state.redis.aclose(close_connection_pool=True)
 
     app = FastAPI(title="recsys", version="1", lifespan=lifespan,
                   description="Product recommendations from Redis with an A/B split.")
-    for module in (recommend, customers, products, model, ab, stream, health, admin):
+    for module in (recommend, customers, products, model, ab, stream, health, admin, events):
         app.include_router(module.router)
     if settings.api_floor_endpoints:
         app.include_router(bench.router)

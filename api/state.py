@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from api.exposures import ExposurePublisher
+from api.ingest import PurchaseProducer
 from api.metrics import Metrics
 from api.model_cache import ModelCache
 from common.keys import KeyLayout
@@ -21,6 +22,7 @@ class ApiState:
     models: ModelCache
     exposures: ExposurePublisher
     metrics: Metrics
+    purchases: PurchaseProducer
 
 
 def create_state(settings: Settings) -> ApiState:
@@ -34,8 +36,11 @@ def create_state(settings: Settings) -> ApiState:
     keys = KeyLayout(settings.key_prefix)
     return ApiState(
         settings=settings, redis=client, keys=keys,
-        models=ModelCache(client, keys, settings.api_model_check_s),
+        models=ModelCache(client, keys, settings.api_model_check_s,
+                          catalogue_check_s=settings.api_catalogue_check_s),
         exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures,
                                     settings.api_exposure_queue_max),
         metrics=Metrics(),
+        purchases=PurchaseProducer(settings.bootstrap_servers, settings.topic_purchases,
+                                   settings.api_ingest_timeout_s),
     )

@@ -15,8 +15,9 @@ import typer
 
 from batch.pipeline import Evaluation, EvaluationOptions, RunResult, evaluate_history, run
 from batch.publish import current_version
+from batch.reports import cold_start_markdown
 from batch.schedule import next_run_after
-from batch.source import from_file, from_topic
+from batch.source import from_archive, from_file, from_history, from_topic
 from batch.stages import Stages
 from cli.errors import friendly_errors
 from common.data.load import LoadedData
@@ -30,7 +31,20 @@ if TYPE_CHECKING:
 REFIT_POLL_S = 10.0
 app = typer.Typer(help="The nightly job: EDA, models, segments, evaluation, publish.", no_args_is_help=True)
 
+
+
+class Source(StrEnum):
+    auto = "auto"
+    topic = "topic"
+    archive = "archive"
+    file = "file"
+
+
 DataOption = typer.Option(None, "--data", help="Read this file/folder instead of the purchases topic.")
+SourceOption = typer.Option(
+    Source.auto, "--source",
+    help="auto: the topic, plus the archive once it holds purchases the topic no longer does; topic; archive "
+         "(RECSYS_ARCHIVE_URL); file (needs --data, which implies it).")
 PresetOption = typer.Option("case_study", "--preset", help="Column mapping preset for --data: case_study or uci.")
 MappingOption = typer.Option(None, "--mapping", help="A TOML column-mapping file for --data.")
 SplitOption = typer.Option(None, "--split-date", help="Test period starts here (default: last N days).")
@@ -79,34 +93,51 @@ class EngineChoice:
         return SparkOptions.from_settings(settings, self.spark_master, conf)
 
 
-def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | None) -> LoadedData:
+def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | None,
+          source: Source = Source.auto) -> LoadedData:
+    if data is not None and source not in (Source.auto, Source.file):
+        raise typer.BadParameter(f"--data reads a file; it cannot be combined with --source {source.value}")
     if data is not None:
         typer.echo(f"loading {data} (preset {preset if mapping is None else mapping})")
         return from_file(data, preset if mapping is None else None, mapping, None)
-    typer.echo(f"reading topic {settings.topic_purchases} from {settings.bootstrap_servers} until it is exhausted")
-    started = time.monotonic()
-    last = [0.0]
+    if source is Source.file:
+        raise typer.BadParameter("--source file needs --data PATH")
+    if source is Source.archive:
+        typer.echo(f"reading the archive at {settings.archive_location}")
+        loaded = from_archive(settings)
+    else:
+        typer.echo(f"reading topic {settings.topic_purchases} from {settings.bootstrap_servers} until it is exhausted")
+        started = time.monotonic()
+        last = [0.0]
 
-    def progress(records: int) -> None:
-        if time.monotonic() - last[0] >= 1.0:
-            last[0] = time.monotonic()
-            typer.echo(f"  {records:,} records ({records / (last[0] - started):,.0f}/s)")
+        def progress(records: int) -> None:
+            if time.monotonic() - last[0] >= 1.0:
+                last[0] = time.monotonic()
+                typer.echo(f"  {records:,} records ({records / (last[0] - started):,.0f}/s)")
 
-    loaded = from_topic(settings, progress)
-    typer.echo(f"  {loaded.report.raw_rows:,} records, {len(loaded.lines):,} distinct valid purchase lines")
+        loaded = (from_topic if source is Source.topic else from_history)(settings, progress)
+    origin = loaded.origin
+    where = f" from {origin.kind} ({', '.join(f'{k} {v:,}' for k, v in origin.counts.items())})" if origin else ""
+    typer.echo(f"  {loaded.report.raw_rows:,} records, {len(loaded.lines):,} distinct valid purchase lines{where}")
     return loaded
 
 
-def _options(split_date: str | None, validation_date: str | None, test_days: int, **extra: Any) -> EvaluationOptions:
+def _options(settings: Settings, split_date: str | None, validation_date: str | None, test_days: int,
+             **extra: Any) -> EvaluationOptions:
     return EvaluationOptions(
         split_date=pd.Timestamp(split_date) if split_date else None,
         validation_date=pd.Timestamp(validation_date) if validation_date else None,
-        test_days=test_days, **extra,
+        test_days=test_days, memory_gb=settings.batch_memory_gb, ease_max_items=settings.batch_ease_max_items,
+        eval_max_customers=settings.batch_eval_max_customers, **extra,
     )
 
 
 def _echo_table(evaluation: Evaluation) -> None:
     typer.echo(f"\ntest from {evaluation.split} (validation from {evaluation.validation_split})")
+    for name, c in evaluation.coverage.items():
+        if c["products"] < c["of_products"]:
+            typer.echo(f"{name} covers {int(c['products']):,} of {int(c['of_products']):,} products: "
+                       f"{c['lines_share']:.1%} of lines, {c['customers_share']:.1%} of customers")
     for variant, rows in evaluation.table.items():
         typer.echo(f"{variant:>10}  {'model':<18} {'P@5':>7} {'R@10':>7} {'NDCG@10':>8} {'MAP@10':>7} {'HR@10':>7}"
                    f" {'cov@10':>7}")
@@ -118,6 +149,8 @@ def _echo_table(evaluation: Evaluation) -> None:
         typer.echo(f"case-study in-sample protocol (not a holdout): NMF P@5 {cs['nmf']['precision@5']:.4f}, "
                    f"popularity P@5 {cs['popularity']['precision@5']:.4f}, "
                    f"published P@5 {cs['published']['precision@5']:.4f}")
+    if evaluation.cold_start:
+        typer.echo(cold_start_markdown(evaluation.cold_start))
 
 
 @app.command("evaluate")
@@ -145,15 +178,16 @@ def evaluate_command(
         spark = choice.spark_options(settings)
         with stages.stage("load/clean"):
             loaded = _load(settings, data, preset, mapping)
-        options = _options(split_date, validation_date, test_days, tune=tune, params_file=params,
+        options = _options(settings, split_date, validation_date, test_days, tune=tune, params_file=params,
                            export_recs=export_recs)
         folder = out or settings.artifacts_dir / "evaluation"
         if spark is not None:
             from batch.spark.engine import evaluate_spark
 
-            result = evaluate_spark(loaded.lines, options, spark, folder, stages, typer.echo)
+            result = evaluate_spark(loaded.lines, options, spark, folder, stages, typer.echo,
+                                    customers=loaded.customers)
         else:
-            result = evaluate_history(loaded.lines, options, folder, stages, typer.echo)
+            result = evaluate_history(loaded.lines, options, folder, stages, typer.echo, customers=loaded.customers)
     _echo_table(result)
     for path in result.files:
         typer.echo(f"wrote {path}")
@@ -162,6 +196,7 @@ def evaluate_command(
 @app.command("run")
 def run_command(
     data: Path | None = DataOption,
+    source: Source = SourceOption,
     preset: str = PresetOption,
     mapping: Path | None = MappingOption,
     split_date: str | None = SplitOption,
@@ -178,24 +213,25 @@ def run_command(
     choice = EngineChoice.of(engine, spark_master, spark_conf)
     with friendly_errors():
         _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish,
-                  pd.Timestamp(until) if until else None, choice)
+                  pd.Timestamp(until) if until else None, source, choice)
 
 
 def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path | None, split_date: str | None,
               validation_date: str | None, params: Path | None, publish: bool,
-              until: pd.Timestamp | None = None, choice: EngineChoice = EngineChoice()) -> None:
+              until: pd.Timestamp | None = None, source: Source = Source.auto,
+              choice: EngineChoice = EngineChoice()) -> None:
     stages = Stages(report=typer.echo)
     started = time.perf_counter()
     spark = choice.spark_options(settings)
     with stages.stage("load/clean"):
-        loaded = _load(settings, data, preset, mapping)
+        loaded = _load(settings, data, preset, mapping, source)
         if until is not None:
             loaded.lines = loaded.lines[loaded.lines["event_time"] < until].reset_index(drop=True)
             typer.echo(f"  training on {len(loaded.lines):,} lines before {until.date()}")
     if loaded.lines.empty:
         raise typer.BadParameter("no purchase lines to train on")
     client = redis.Redis.from_url(settings.redis_url) if publish else None
-    options = _options(split_date, validation_date, settings.batch_test_days, params_file=params)
+    options = _options(settings, split_date, validation_date, settings.batch_test_days, params_file=params)
     keys = KeyLayout(settings.key_prefix)
     jvm_peak: float | None = None
     if spark is not None:
@@ -209,7 +245,8 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
         result = run(loaded, options, settings.artifacts_dir, client, keys, stages, typer.echo,
                      keep_versions=settings.batch_keep_versions)
     _echo_table(result.evaluation)
-    typer.echo(f"\nmodel {result.version}: artifacts in {result.folder}")
+    typer.echo(f"\nmodel {result.version}: artifacts in {result.folder} (segment offers for a campaign tool: "
+               f"{result.folder / 'offers.csv'})")
     if result.published:
         p = result.published
         typer.echo(f"published to Redis in {p.seconds:.2f} s ({p.round_trips} round trips); current -> {p.version}"
@@ -221,6 +258,7 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
 @app.command("schedule")
 def schedule_command(
     data: Path | None = DataOption,
+    source: Source = SourceOption,
     preset: str = PresetOption,
     mapping: Path | None = MappingOption,
     at: str | None = typer.Option(None, "--at", help="UTC time of day HH:MM (default: settings)."),
@@ -237,7 +275,7 @@ def schedule_command(
     with friendly_errors():
         if current_version(client, keys) is None:
             typer.echo("no published model: running now")
-            _run_once(settings, data, preset, mapping, None, None, None, True, choice=choice)
+            _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)
         while True:
             due = next_run_after(datetime.now(UTC), settings.batch_schedule_at)
             typer.echo(f"next run at {due:%Y-%m-%d %H:%M} UTC")
@@ -246,4 +284,4 @@ def schedule_command(
                     typer.echo("refit requested through the API: running now")
                     break
                 time.sleep(min(REFIT_POLL_S, max(0.0, (due - datetime.now(UTC)).total_seconds())))
-            _run_once(settings, data, preset, mapping, None, None, None, True, choice=choice)
+            _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)

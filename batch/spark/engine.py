@@ -1,6 +1,6 @@
 """`recsys batch run --engine spark`: the nightly job with its heavy models fitted by Spark MLlib.
 
-Spark fits ALS (implicit feedback, in place of EASE and NMF) and FPGrowth (the rules) over the cleaned history,
+Spark fits ALS (implicit feedback, in EASE's place in the blend) and FPGrowth (the rules) over the cleaned history,
 which the driver stages as Parquet once per run. Everything else is the single-machine code run in the driver:
 EDA, splits, the models that are linear in the lines (popularity, repeat, trend), weight tuning on validation,
 metrics, segments, reports, and the versioned publish into Redis.
@@ -24,6 +24,7 @@ import redis
 from batch.evaluate import TemporalSplit
 from batch.experiment import DEFAULT_PARAMS, WEIGHT_GRID, Stage, Tuned, build, choose_weights, tune_models
 from batch.interactions import Interactions
+from batch.memory import MemoryPlan
 from batch.models import HybridRecommender, Recommender
 from batch.pipeline import Evaluation, EvaluationOptions, RunResult, evaluate_history, run
 from batch.spark.history import SparkHistory
@@ -39,7 +40,8 @@ Progress = Callable[[str], None]
 # weighting are the best of SPARK_SEARCH_SPACE on Online Retail's validation split (train before 2011-10-09;
 # `recsys batch evaluate --engine spark --tune`, docs/scaling.md); the optimum lies inside the grid.
 SPARK_PARAMS: dict[str, dict[str, Any]] = {
-    "spark_als": {"rank": 64, "max_iter": 10, "reg": 0.1, "alpha": 1.0, "weighting": "log_orders", "seed": 42},
+    "spark_als": {"factors": 64, "regularization": 0.1, "alpha": 1.0, "weighting": "log_orders", "iterations": 10,
+                  "seed": 42},
 }
 SPARK_SEARCH_SPACE: dict[str, dict[str, list[Any]]] = {
     "spark_als": {"alpha": [0.3, 1.0, 3.0], "weighting": ["binary", "log_orders"]},
@@ -52,8 +54,8 @@ GRID = {"als": WEIGHT_GRID["ease"], "rules": WEIGHT_GRID["rules"], "trend": WEIG
 # Linear in the lines, so the driver fits them as the single-machine engine does.
 DRIVER_MODELS = ("popularity", "popularity_recent", "repeat", "trend")
 DRIVER_BASELINES = ("popularity", "popularity_recent", "repeat")
-# Fitted beside the Spark models when engines are compared on one split.
-SINGLE_MACHINE_MODELS = ("nmf", "ease", "rules")
+# Fitted beside the Spark models when engines are compared on one split (`implicit`'s ALS is "als").
+SINGLE_MACHINE_MODELS = ("ease", "als", "rules")
 SPARK_LABELS = {"als": "als (spark)", "rules": "rules (spark)"}
 
 
@@ -63,8 +65,8 @@ def _unrecorded(_name: str) -> AbstractContextManager[object]:
 
 class SparkEngine:
     """Fits the Spark models on the staged history and the light ones in the driver (see the module docstring).
-    With `compare`, the evaluation table also holds the single-machine NMF, EASE and Apriori rules, fitted on the
-    same split."""
+    With `compare`, the evaluation table also holds the single-machine EASE, ALS (`implicit`) and rules, fitted on
+    the same split."""
 
     name = "spark"
 
@@ -86,28 +88,29 @@ class SparkEngine:
                 tuned.weights = stored["weights"]
         return tuned
 
-    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
+    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
         """Grid search of the Spark ALS settings (the rules and the driver's models keep theirs: tune them with
         the single-machine engine and pass its params file)."""
-        tune_models(split, tuned, progress, SPARK_SEARCH_SPACE, self._make)
+        tune_models(split, tuned, progress, plan, SPARK_SEARCH_SPACE, lambda name, params: self._make(name, params,
+                                                                                                     plan))
 
-    def _make(self, name: str, params: dict[str, Any]) -> Recommender:
+    def _make(self, name: str, params: dict[str, Any], plan: MemoryPlan) -> Recommender:
         if name == "spark_als":
             return SparkAlsRecommender(**params, history=self.history)
         if name == "spark_rules":
             return SparkRulesRecommender(**params, history=self.history)
-        return build(name, params)
+        return build(name, params, plan)
 
-    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
-        fitted = self._fit_all(split.train, tuned, _unrecorded, DRIVER_MODELS)
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        fitted = self._fit_all(split.train, tuned, _unrecorded, DRIVER_MODELS, plan)
         components = self._components(fitted)
         singles = {name: fitted[name] for name in DRIVER_BASELINES} | {
             label: components[key] for key, label in SPARK_LABELS.items()}
         choose_weights(split, singles, components, GRID, tuned, progress)
 
-    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage) -> dict[str, Recommender]:
-        fitted = self._fit_all(train, tuned, stage, DRIVER_MODELS
-                               + (SINGLE_MACHINE_MODELS if self.compare else ()))
+    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
+        fitted = self._fit_all(train, tuned, stage, DRIVER_MODELS + (SINGLE_MACHINE_MODELS if self.compare else ()),
+                               plan)
         components = self._components(fitted)
         models = {name: fitted[name] for name in DRIVER_BASELINES}
         if self.compare:
@@ -116,21 +119,21 @@ class SparkEngine:
         models["hybrid"] = HybridRecommender.of(components, tuned.weights)
         return models
 
-    def fit_served(self, full: Interactions, tuned: Tuned) -> HybridRecommender:
-        fitted = self._fit_all(full, tuned, _unrecorded, ("repeat", "trend"))
+    def fit_served(self, full: Interactions, tuned: Tuned, plan: MemoryPlan) -> HybridRecommender:
+        fitted = self._fit_all(full, tuned, _unrecorded, ("repeat", "trend"), plan)
         return HybridRecommender.of(self._components(fitted), tuned.weights)
 
-    def _fit_all(self, train: Interactions, tuned: Tuned, stage: Stage,
-                 driver: tuple[str, ...]) -> dict[str, Recommender]:
+    def _fit_all(self, train: Interactions, tuned: Tuned, stage: Stage, driver: tuple[str, ...],
+                 plan: MemoryPlan) -> dict[str, Recommender]:
         """The driver's models by name, then the Spark ones under their component keys prefixed "spark:"."""
         fitted: dict[str, Recommender] = {}
         for name in dict.fromkeys(driver):
             with stage(f"fit {name}"):
-                fitted[name] = build(name, tuned.params[name]).fit(train)
+                fitted[name] = build(name, tuned.params[name], plan).fit(train)
         with stage("fit als (spark)"):
-            fitted["spark:als"] = self._make("spark_als", tuned.params["spark_als"]).fit(train)
+            fitted["spark:als"] = self._make("spark_als", tuned.params["spark_als"], plan).fit(train)
         with stage("fit rules (spark)"):
-            fitted["spark:rules"] = self._make("spark_rules", tuned.params["rules"]).fit(train)
+            fitted["spark:rules"] = self._make("spark_rules", tuned.params["rules"], plan).fit(train)
         return fitted
 
     @staticmethod
@@ -164,12 +167,14 @@ def run_spark(data: LoadedData, options: EvaluationOptions, spark: SparkOptions,
 
 
 def evaluate_spark(lines: pd.DataFrame, options: EvaluationOptions, spark: SparkOptions, out: Path, stages: Stages,
-                   progress: Progress) -> Evaluation:
-    """The evaluation alone, with the single-machine NMF, EASE and rules in the same table as the Spark models."""
+                   progress: Progress, customers: pd.DataFrame | None = None) -> Evaluation:
+    """The evaluation alone, with the single-machine EASE, ALS and rules in the same table as the Spark models
+    (and, with a customers table, the demographic cold start)."""
     with spark_session(spark) as session, StageProgress(session, progress):
         with stages.stage("stage history as Parquet"):
             history = SparkHistory.stage(session, lines, spark.staging)
         try:
-            return evaluate_history(lines, options, out, stages, progress, SparkEngine(history, compare=True))
+            return evaluate_history(lines, options, out, stages, progress, customers=customers,
+                                    engine=SparkEngine(history, compare=True))
         finally:
             history.remove()

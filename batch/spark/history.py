@@ -22,7 +22,7 @@ from batch.interactions import Interactions
 STAGED_COLUMNS = ["customer_id", "order_id", "product_id", "category", "units", "amount"]
 # Hadoop's connector reads under its own scheme what pyarrow writes as s3://.
 SPARK_SCHEMES = {"s3": "s3a"}
-WEIGHTINGS = ("binary", "orders", "log_orders")
+WEIGHTINGS = ("amount", "binary", "log_orders")  # as `Interactions.weighted`
 
 
 @dataclass(frozen=True)
@@ -106,15 +106,15 @@ class SparkHistory:
         return self.session.createDataFrame(table)
 
     def ratings(self, data: Interactions, weighting: str) -> DataFrame:
-        """(row, col, rating) per customer and product bought in the window; the rating is 1, the number of
-        distinct orders, or 1 + log of it."""
+        """(row, col, rating) per customer and product bought in the window; the rating is what
+        `Interactions.weighted` puts in the cell: the amount paid, 1, or 1 + log of the distinct orders."""
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}; use one of {', '.join(WEIGHTINGS)}")
-        orders = (self.window(data).groupBy("customer_id", "product_id")
-                  .agg(F.countDistinct("order_id").cast("float").alias("orders")))
-        rating: Column = {"binary": F.lit(1.0), "orders": F.col("orders"),
+        pairs = (self.window(data).groupBy("customer_id", "product_id")
+                 .agg(F.countDistinct("order_id").alias("orders"), F.sum("amount").alias("amount")))
+        rating: Column = {"amount": F.col("amount"), "binary": F.lit(1.0),
                           "log_orders": 1.0 + F.log(F.col("orders"))}[weighting]
-        return (orders.join(self.index(data.customer_ids, "customer_id", "row"), "customer_id")
+        return (pairs.join(self.index(data.customer_ids, "customer_id", "row"), "customer_id")
                 .join(self.index(data.product_ids, "product_id", "col"), "product_id")
                 .select("row", "col", rating.cast("float").alias("rating")))
 

@@ -3,16 +3,13 @@ pandas, so scoring, saving and publishing are the single-machine code."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import pandas as pd
 from pyspark.ml.fpm import FPGrowth
 from pyspark.ml.recommendation import ALS
 from pyspark.sql import functions as F
 
 from batch.interactions import Interactions
-from batch.models.base import Recommender
+from batch.models.factors import AlsRecommender
 from batch.models.rules import RulesRecommender
 from batch.rules import RULE_COLUMNS, ranked_rules
 from batch.spark.history import SparkHistory, factor_matrix
@@ -24,50 +21,28 @@ def _require(history: SparkHistory | None) -> SparkHistory:
     return history
 
 
-class SparkAlsRecommender(Recommender):
-    """Implicit-feedback ALS (Hu, Koren and Volinsky 2008) in Spark MLlib: confidence 1 + alpha x rating, where
-    the rating is 1, the customer's orders of the product, or 1 + log of them (`weighting`). Score = user
-    factors x item factors."""
+class SparkAlsRecommender(AlsRecommender):
+    """The single-machine ALS model (implicit feedback: confidence 1 + alpha x cell, `weighting` says what a cell
+    holds), fitted by Spark MLlib instead of `implicit`. MLlib scales the regularisation by each customer's and
+    product's number of ratings, so `regularization` does not mean the same as `implicit`'s."""
 
     name = "spark_als"
 
-    def __init__(self, rank: int = 64, max_iter: int = 10, reg: float = 0.1, alpha: float = 1.0,
-                 weighting: str = "log_orders", seed: int = 42, history: SparkHistory | None = None) -> None:
-        super().__init__()
-        self.rank = rank
-        self.max_iter = max_iter
-        self.reg = reg
-        self.alpha = alpha
-        self.weighting = weighting
-        self.seed = seed
+    def __init__(self, factors: int = 64, regularization: float = 0.1, alpha: float = 1.0,
+                 weighting: str = "log_orders", iterations: int = 10, seed: int = 42,
+                 history: SparkHistory | None = None) -> None:
+        super().__init__(factors, regularization, alpha, weighting, iterations, seed)
         self.history = history
-        self.user_factors = np.empty((0, 0), dtype=np.float32)
-        self.item_factors = np.empty((0, 0), dtype=np.float32)
 
     def _fit(self, data: Interactions) -> None:
         history = _require(self.history)
         blocks = history.session.sparkContext.defaultParallelism
-        als = ALS(rank=self.rank, maxIter=self.max_iter, regParam=self.reg, alpha=self.alpha, implicitPrefs=True,
-                  userCol="row", itemCol="col", ratingCol="rating", seed=self.seed, numUserBlocks=blocks,
-                  numItemBlocks=blocks)
+        als = ALS(rank=self.factors, maxIter=self.iterations, regParam=self.regularization, alpha=self.alpha,
+                  implicitPrefs=True, userCol="row", itemCol="col", ratingCol="rating", seed=self.seed,
+                  numUserBlocks=blocks, numItemBlocks=blocks)
         model = als.fit(history.ratings(data, self.weighting))
-        self.user_factors = factor_matrix(model.userFactors, len(data.customer_ids), self.rank)
-        self.item_factors = factor_matrix(model.itemFactors, len(data.product_ids), self.rank)
-
-    def _score(self, rows: np.ndarray) -> np.ndarray:
-        scores: np.ndarray = (self.user_factors[rows] @ self.item_factors.T).astype(np.float64)
-        return scores
-
-    def params(self) -> dict[str, Any]:
-        return {"rank": self.rank, "max_iter": self.max_iter, "reg": self.reg, "alpha": self.alpha,
-                "weighting": self.weighting, "seed": self.seed}
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
-
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.user_factors = arrays["user_factors"]
-        self.item_factors = arrays["item_factors"]
+        self.user_factors = factor_matrix(model.userFactors, len(data.customer_ids), self.factors)
+        self.item_factors = factor_matrix(model.itemFactors, len(data.product_ids), self.factors)
 
 
 class SparkRulesRecommender(RulesRecommender):

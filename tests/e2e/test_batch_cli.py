@@ -76,6 +76,17 @@ def test_a_bad_split_date_is_a_clear_error(recsys: Recsys, shop: Path) -> None:
     assert "empty side" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_memory_budget_too_small_for_the_data_is_one_line_naming_the_setting(recsys: Recsys, shop: Path,
+                                                                                tmp_path: Path) -> None:
+    result = recsys("batch", "run", "--data", str(shop), "--no-publish", check=False,
+                    env={"RECSYS_BATCH_MEMORY_GB": "0.05"})
+    assert result.returncode == 2
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "RECSYS_BATCH_MEMORY_GB is 0.05" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "artifacts" / "models").exists()  # stopped before fitting or writing anything
+
+
 def test_the_spark_engine_without_pyspark_is_a_one_line_error(tmp_path: Path) -> None:
     hide_pyspark = "import sys; sys.modules['pyspark'] = None; from cli.main import app; app()"
     result = subprocess.run([sys.executable, "-c", hide_pyspark, "batch", "run", "--engine", "spark", "--data",
