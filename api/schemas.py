@@ -142,6 +142,7 @@ class ModelCard(BaseModel):
 
     version: str | None = None
     model: str | None = None
+    engine: str | None = Field(None, description="Where the models were fitted: single-machine or spark.")
     data_window: dict[str, str] | None = Field(None, description="Start and end of the training history.")
     data: dict[str, int | float] | None = Field(None, description="Lines, orders, customers, ... and revenue.")
     matrix: dict[str, int] | None = None

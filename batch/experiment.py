@@ -110,13 +110,18 @@ def _ndcg(model: Recommender, holdouts: dict[Variant, Holdout]) -> dict[Variant,
     return {v: evaluate(model, h, ks=(10,))[0][TUNING_METRIC] for v, h in holdouts.items()}
 
 
-def tune_models(split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan | None = None) -> None:
-    """Grid search of each model's settings on the validation split; the best by `objective` is kept."""
-    for name, grid in SEARCH_SPACE.items():
+def tune_models(split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan | None = None,
+                space: dict[str, dict[str, list[Any]]] | None = None,
+                make: Callable[[str, dict[str, Any]], Recommender] | None = None) -> None:
+    """Grid search of each model's settings on the validation split (over `space`, by default SEARCH_SPACE;
+    `make` builds a model from its name and settings, by default `build` within the memory plan); the best sum
+    of NDCG@10 over both variants is kept."""
+    make = make or (lambda name, params: build(name, params, plan))
+    for name, grid in (SEARCH_SPACE if space is None else space).items():
         best: tuple[float, dict[str, Any]] | None = None
         for values in itertools.product(*grid.values()):
             params = tuned.params[name] | dict(zip(grid, values, strict=True))
-            scores = _ndcg(build(name, params, plan).fit(split.train), split.holdouts)
+            scores = _ndcg(make(name, params).fit(split.train), split.holdouts)
             score = scores["all_items"] + scores["new_items"]
             progress(f"tune {name} {params}: ndcg@10 all {scores['all_items']:.4f} new {scores['new_items']:.4f}")
             if best is None or score > best[0]:
@@ -132,15 +137,24 @@ def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress,
     single models, so their validation scores can be reported too."""
     fitted = {name: build(name, tuned.params[name], plan).fit(split.train)
               for name in dict.fromkeys((*BASELINES, *HYBRID_COMPONENTS))}
-    singles = {name: _ndcg(model, split.holdouts) for name, model in fitted.items() if name in BASELINES}
-    reference = {v: max(s[v] for s in singles.values()) for v in VARIANTS}
-    blend = _Blend(split, {name: fitted[name] for name in HYBRID_COMPONENTS})
+    choose_weights(split, {name: fitted[name] for name in BASELINES},
+                   {name: fitted[name] for name in HYBRID_COMPONENTS}, WEIGHT_GRID, tuned, progress)
+    return fitted
+
+
+def choose_weights(split: TemporalSplit, singles: dict[str, Recommender], components: dict[str, Recommender],
+                   grid: dict[str, list[float]], tuned: Tuned, progress: Progress) -> None:
+    """Coordinate ascent over `grid` from `tuned.weights` (components outside the grid keep their weight), scored
+    by `objective` against the best of `singles`, all fitted on the validation split's training side."""
+    scores = {name: _ndcg(model, split.holdouts) for name, model in singles.items()}
+    reference = {v: max(s[v] for s in scores.values()) for v in VARIANTS}
+    blend = _Blend(split, components)
     weights = dict(tuned.weights)
     best = objective(blend.ndcg(weights), reference)
     for _ in range(MAX_ASCENT_PASSES):
         start_of_pass = weights
-        for name, grid in WEIGHT_GRID.items():
-            for value in grid:
+        for name, values in grid.items():
+            for value in values:
                 candidate = weights | {name: value}
                 score = objective(blend.ndcg(candidate), reference)
                 if score > best:
@@ -149,9 +163,8 @@ def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress,
         if weights == start_of_pass:
             break
     tuned.weights = weights
-    tuned.validation |= {"split": str(split.split.date()), "singles": singles, "reference": reference,
+    tuned.validation |= {"split": str(split.split.date()), "singles": scores, "reference": reference,
                          "hybrid": blend.ndcg(weights), "objective": best}
-    return fitted
 
 
 class _Blend:

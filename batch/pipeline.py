@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import redis
@@ -19,6 +19,7 @@ from batch.cohorts import cohort_lists, evaluate_cold_start
 from batch.evaluate import TemporalSplit
 from batch.experiment import (
     HYBRID_COMPONENTS,
+    Stage,
     Tuned,
     build,
     coverage_table,
@@ -29,7 +30,7 @@ from batch.experiment import (
 )
 from batch.interactions import Interactions
 from batch.memory import DataShape, MemoryPlan
-from batch.models import HybridRecommender
+from batch.models import HybridRecommender, Recommender
 from batch.offers import offer_export, segment_offers
 from batch.publish import PublishResult, new_version, publish
 from batch.reports import export_recommendations, model_card, write_evaluation
@@ -83,6 +84,60 @@ class Evaluation:
         return bool(self.cold_start and self.cold_start["decision"]["serve_cohorts"])
 
 
+class EngineUnavailable(RuntimeError):
+    """An engine cannot run here: a package or runtime it needs is missing, or it did not start."""
+
+
+class Engine(Protocol):
+    """Where the models are fitted. Everything around them (EDA, splits, metrics, segments, reports, publish) is
+    the same code for every engine."""
+
+    name: str
+
+    def details(self) -> dict[str, str]:
+        """What the model card adds under `built_with` (versions, where it ran)."""
+
+    def initial(self, params_file: Path | None) -> Tuned:
+        """The starting settings and weights (a params file overrides the settings it names)."""
+
+    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        """Grid search of model settings on the validation split."""
+
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        """Choose the hybrid's blend weights on the validation split."""
+
+    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
+        """Every model of the evaluation table, by row label; the served blend is the row "hybrid"."""
+
+    def fit_served(self, full: Interactions, tuned: Tuned, plan: MemoryPlan) -> HybridRecommender:
+        """The hybrid that is published, fitted on all the data."""
+
+
+class SingleMachine:
+    """Every model fitted in this process (numpy, scipy, scikit-learn, implicit, mlxtend)."""
+
+    name = "single-machine"
+
+    def details(self) -> dict[str, str]:
+        return {}
+
+    def initial(self, params_file: Path | None) -> Tuned:
+        return Tuned.from_file(params_file) if params_file else Tuned()
+
+    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        tune_models(split, tuned, progress, plan)
+
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        tune_weights(split, tuned, progress, plan)
+
+    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
+        return fit_models(train, tuned, stage, plan)
+
+    def fit_served(self, full: Interactions, tuned: Tuned, plan: MemoryPlan) -> HybridRecommender:
+        fitted = {name: build(name, tuned.params[name], plan).fit(full) for name in HYBRID_COMPONENTS}
+        return HybridRecommender.of(fitted, tuned.weights)
+
+
 def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Test = [split, end]; validation = [validation, split) and ends before the test period starts."""
     end = lines["event_time"].max().normalize()
@@ -95,23 +150,24 @@ def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Tim
 
 def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path, stages: Stages,
                      progress: Progress, plan: MemoryPlan | None = None,
-                     customers: pd.DataFrame | None = None) -> Evaluation:
+                     customers: pd.DataFrame | None = None, engine: Engine | None = None) -> Evaluation:
     """Every model on the test period; with a customers table, also the demographic cold start."""
+    engine = engine or SingleMachine()
     split, validation = split_dates(lines, options)
     plan = plan or options.plan(lines)
     progress(plan.describe())
-    tuned = Tuned.from_file(options.params_file) if options.params_file else Tuned()
+    tuned = engine.initial(options.params_file)
     with stages.stage("validation split"):
         validation_split = TemporalSplit.at(lines, validation, end=split, max_customers=options.eval_max_customers)
     if options.tune:
         with stages.stage("tune model settings"):
-            tune_models(validation_split, tuned, progress, plan)
+            engine.tune_models(validation_split, tuned, progress, plan)
     with stages.stage("tune hybrid weights"):
-        tune_weights(validation_split, tuned, progress, plan)
+        engine.tune_weights(validation_split, tuned, progress, plan)
     del validation_split
     with stages.stage("test split"):
         test_split = TemporalSplit.at(lines, split, max_customers=options.eval_max_customers)
-    models = fit_models(test_split.train, tuned, stages.stage, plan)
+    models = engine.fit_models(test_split.train, tuned, stages.stage, plan)
     with stages.stage("evaluate"):
         table = evaluation_table(test_split, models)
         coverage = coverage_table(test_split.train, models)
@@ -160,8 +216,10 @@ class RunResult:
 
 
 def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: redis.Redis | None,
-        keys: KeyLayout, stages: Stages, progress: Progress, keep_versions: int = 3) -> RunResult:
+        keys: KeyLayout, stages: Stages, progress: Progress, keep_versions: int = 3,
+        engine: Engine | None = None) -> RunResult:
     """The whole nightly job. With `client=None` nothing is published (artifacts only)."""
+    engine = engine or SingleMachine()
     lines = data.lines
     plan = options.plan(lines)  # before anything big: a budget too small for this data stops the run here
     version = new_version()
@@ -171,13 +229,13 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
         eda.plot(lines, summary, folder)
         (folder / "eda.json").write_text(json.dumps(summary, indent=2))
         data.report.write_json(folder / "cleaning_report.json")
-    evaluation = evaluate_history(lines, options, folder, stages, progress, plan, customers=data.customers)
+    evaluation = evaluate_history(lines, options, folder, stages, progress, plan, customers=data.customers,
+                                  engine=engine)
     with stages.stage("fit on all data"):
         full = Interactions.from_lines(lines)
-        fitted = {name: build(name, evaluation.tuned.params[name], plan).fit(full) for name in HYBRID_COMPONENTS}
-        hybrid = HybridRecommender.of(fitted, evaluation.tuned.weights)
+        hybrid = engine.fit_served(full, evaluation.tuned, plan)
         hybrid.save(folder / "hybrid")
-        coverage = coverage_table(full, fitted)
+        coverage = coverage_table(full, hybrid.models)
     with stages.stage("segments"):
         segments = rfm_table(lines)
         seg_summary = segment_summary(segments)
@@ -192,7 +250,8 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
             cohorts = cohort_lists(lines, data.customers, evaluation.tuned.params["trend"]["window_days"])
     with stages.stage("category rules"):
         top_category_rules = category_rules(lines)
-    card = model_card(version, data, summary, evaluation, seg_summary, full, coverage)
+    card = model_card(version, data, summary, evaluation, seg_summary, full, coverage, engine.name,
+                      engine.details())
     (folder / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     published = None
     if client is not None:

@@ -103,12 +103,14 @@ def export_recommendations(model: Recommender, split: TemporalSplit, path: Path)
 
 
 def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluation: Evaluation,
-               segments: pd.DataFrame, full: Interactions, coverage: dict[str, dict[str, float]]) -> dict[str, Any]:
+               segments: pd.DataFrame, full: Interactions, coverage: dict[str, dict[str, float]],
+               engine: str = "single-machine", engine_details: dict[str, str] | None = None) -> dict[str, Any]:
     headline = {v: {m: round(evaluation.table[v]["hybrid"][m], 4) for m in ("precision@5", "ndcg@10",
                                                                                   "recall@10")} for v in VARIANTS}
     return {
         "version": version,
         "model": "hybrid",
+        "engine": engine,
         "data_window": summary["window"],
         "source": source_card(data.origin, summary["window"]),
         "data": summary["totals"],
@@ -124,7 +126,7 @@ def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluati
         **({"source_reports": data.source_reports} if data.source_reports else {}),
         "eda": summary,
         "segments": segments.to_dict(orient="records"),
-        "built_with": {"python": platform.python_version()},
+        "built_with": {"python": platform.python_version()} | (engine_details or {}),
     }
 
 

@@ -118,6 +118,12 @@ def mine_rules(
         rules["antecedents"] = rules["antecedents"].map(lambda s: tuple(sorted(s)))
         rules["consequents"] = rules["consequents"].map(lambda s: tuple(sorted(s)))
     rules = rules[rules["lift"] >= min_lift]
+    return ranked_rules(rules)
+
+
+def ranked_rules(rules: pd.DataFrame) -> pd.DataFrame:
+    """The rule table every miner returns: RULE_COLUMNS, best confidence first, then lift, then support (ties
+    keep the order they came in)."""
     ordered = rules.sort_values(["confidence", "lift", "support"], ascending=False, kind="stable")
     result: pd.DataFrame = ordered[RULE_COLUMNS].reset_index(drop=True)
     return result

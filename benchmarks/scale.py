@@ -103,16 +103,24 @@ def batch_run(settings: Settings, data: Path, work: Path) -> dict[str, Any]:
 
 
 def spark_run(settings: Settings, data: Path, work: Path) -> dict[str, Any]:
-    """SPARK ENGINE: filled in by the Spark engine's branch. Runs only where `--engine spark` exists."""
-    help_text = subprocess.run([RECSYS, "batch", "run", "--help"], capture_output=True, text=True).stdout
-    if importlib.util.find_spec("pyspark") is None or "--engine" not in help_text:
+    """The same file through `recsys batch run --engine spark --no-publish` (RECSYS_SPARK_MASTER, local[*] by
+    default; the publish is the same driver code as the batch above). Stage times as the CLI printed them; the
+    peak RSS is the Python driver's (wait4), the Spark JVM's is the one the CLI reports (VmHWM; in local mode the
+    executors run in it)."""
+    if importlib.util.find_spec("pyspark") is None:
         return {"available": False}
-    env = settings_env(settings) | {"RECSYS_ARTIFACTS_DIR": str(work / "artifacts-spark")}
+    env = settings_env(settings) | {"RECSYS_ARTIFACTS_DIR": str(work / "artifacts-spark"),
+                                    "RECSYS_RUN_DIR": str(work / "run-spark")}
     say("batch run with the Spark engine ...")
     result = timed_recsys(["batch", "run", "--engine", "spark", "--data", str(data), "--preset", "case_study",
                            "--no-publish"], env, work / "spark.log")
-    result.pop("output")
-    return {"available": True} | result
+    output = result.pop("output")
+    if result["exit_code"] != 0:
+        raise RuntimeError(f"batch run --engine spark failed; see {work / 'spark.log'}:\n{output[-2000:]}")
+    stages = [{"name": m["name"].strip(), "seconds": float(m["s"]), "peak_rss_mib": float(m["rss"])}
+              for m in STAGE_LINE.finditer(output)]
+    jvm = re.search(r"driver JVM peak RSS (\d+) MiB", output)
+    return {"available": True} | result | {"stages": stages, "jvm_peak_rss_mib": float(jvm.group(1)) if jvm else None}
 
 
 def rss_mib(pid: int | None) -> float:
@@ -224,8 +232,9 @@ def print_table(report: dict[str, Any]) -> None:
             say(line)
     spark = report.get("spark")
     if spark is not None:
-        say(f"spark engine: {spark['seconds']:.1f} s, peak RSS {spark['peak_rss_mib']:,.0f} MiB (driver)"
-            if spark.get("available") else "spark engine: not available")
+        say(f"spark engine: {spark['seconds']:.1f} s, peak RSS {spark['peak_rss_mib']:,.0f} MiB (Python driver), "
+            f"{spark['jvm_peak_rss_mib'] or 0:,.0f} MiB (Spark JVM)" if spark.get("available")
+            else "spark engine: not available (no pyspark)")
     stream = report.get("stream")
     if stream:
         p = stream["produce"]

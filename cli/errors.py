@@ -9,6 +9,7 @@ from typing import NoReturn
 import typer
 
 from batch.memory import BUDGET_SETTING, EASE_SETTING, MemoryBudgetError
+from batch.pipeline import EngineUnavailable
 from common.data import DataError
 from producers.visits import VisitError
 from stack import StackError
@@ -18,7 +19,7 @@ from stack import StackError
 def friendly_errors() -> Iterator[None]:
     try:
         yield
-    except (DataError, StackError, VisitError, MemoryBudgetError) as exc:
+    except (DataError, EngineUnavailable, StackError, VisitError, MemoryBudgetError) as exc:
         _fail(str(exc))
     except MemoryError:
         # The plan should have stopped this first; if an allocation still fails, say what to change, not where.

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     # Customers scored per evaluation (a seeded sample when more bought on both sides of the split).
     batch_eval_max_customers: int = Field(default=20_000, ge=1)
 
+    # Spark engine (`recsys batch run --engine spark`; docs/scaling.md). The staging location holds the cleaned
+    # history as Parquet for the executors: a local path for local[*], a shared mount or an object-store URL
+    # (s3://, gs://, hdfs://) on a cluster. Default: <run_dir>/spark.
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = Field(default="4g", pattern=r"^[0-9]+[kmgtKMGT]?$")
+    spark_staging: str | None = None
+
     # A/B experiment: sticky buckets by hash(salt, customer id); treatment gets `ab_treatment_percent` of 100.
     ab_experiment: str = Field(default="rec-v1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     ab_salt: str = "recsys-ab-2026"

@@ -31,9 +31,13 @@ class RulesRecommender(Recommender):
         self.fired = sp.csr_matrix((0, 0), dtype=np.float32)
 
     def _fit(self, data: Interactions) -> None:
-        baskets, items = basket_matrix(data.lines)
-        self.rules = mine_rules(baskets, items, self.min_support, self.min_confidence, self.max_len)
+        self.rules = self._mine(data)
         self.fired = fire(self.rules, data.product_ids, data.bought_within(self.basket_days))
+
+    def _mine(self, data: Interactions) -> pd.DataFrame:
+        """The rules of the training window (`mine_rules`); the Spark engine mines them with FPGrowth."""
+        baskets, items = basket_matrix(data.lines)
+        return mine_rules(baskets, items, self.min_support, self.min_confidence, self.max_len)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         dense: np.ndarray = self.fired[rows].toarray().astype(np.float64)

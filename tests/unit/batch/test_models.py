@@ -107,11 +107,13 @@ SHOP_MODELS: dict[str, ShopModel] = {
 
 
 def _registered_models() -> list[str]:
-    """Every model name `Recommender.load` knows, with every module of `batch.models` imported first, so a model
-    whose module is missing from the package's imports is still put through the contract."""
+    """Every model name `Recommender.load` knows from `batch.models`, with every module of it imported first, so a
+    model whose module is missing from the package's imports is still put through the contract. The Spark
+    engine's models (`batch.spark.models`, registered when that is imported) go through the same contract where
+    Spark runs: tests/integration/test_spark_engine.py."""
     for module in pkgutil.iter_modules(batch.models.__path__):
         importlib.import_module(f"{batch.models.__name__}.{module.name}")
-    return sorted(Recommender.registry)
+    return sorted(name for name, cls in Recommender.registry.items() if cls.__module__.startswith("batch.models."))
 
 
 @pytest.fixture(params=_registered_models())
