@@ -36,7 +36,8 @@ def create_state(settings: Settings) -> ApiState:
     keys = KeyLayout(settings.key_prefix)
     return ApiState(
         settings=settings, redis=client, keys=keys,
-        models=ModelCache(client, keys, settings.api_model_check_s),
+        models=ModelCache(client, keys, settings.api_model_check_s,
+                          catalogue_check_s=settings.api_catalogue_check_s),
         exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures,
                                     settings.api_exposure_queue_max),
         metrics=Metrics(),

@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from batch.master_data import MasterData, join_master_data, read_master_data
 from common.archive import Archive
-from common.data.load import LINE_COLUMNS, DataOrigin, LoadedData, load_history
+from common.data.load import CUSTOMER_COLUMNS, LINE_COLUMNS, DataOrigin, LoadedData, load_history
 from common.data.mapping import load_mapping
 from common.data.report import CleaningReport
 from common.events import PurchaseEvent, Rejected, parse_event
@@ -39,10 +40,19 @@ def from_file(path: Path, preset: str | None, mapping_file: Path | None, custome
 
 
 def from_topic(settings: Settings, progress: Callable[[int], None], idle_s: float = DEFAULT_IDLE_S) -> LoadedData:
-    read = asyncio.run(read_topic(settings, progress, idle_s))
+    """The purchases topic, with the master-data topics (profiles, catalogue, source reports) joined on."""
+    read, master = asyncio.run(_read_all(settings, progress, idle_s))
     events = events_frame(read.events)
     report = _report(f"topic {settings.topic_purchases}", read.records, read.invalid, kept=len(events))
-    return _loaded(events, report, DataOrigin("topic", settings.topic_purchases, {"lines": len(events)}))
+    loaded = _loaded(events, report, DataOrigin("topic", settings.topic_purchases, {"lines": len(events)}))
+    return join_master_data(loaded, master)
+
+
+async def _read_all(settings: Settings, progress: Callable[[int], None], idle_s: float
+                    ) -> tuple[TopicRead, MasterData]:
+    purchases, master = await asyncio.gather(read_topic(settings, progress, idle_s),
+                                             read_master_data(settings, idle_s))
+    return purchases, master
 
 
 @dataclass
@@ -81,21 +91,22 @@ def from_history(settings: Settings, progress: Callable[[int], None], idle_s: fl
     """The nightly default. The topic alone while it holds the whole history; once the archive holds purchases the
     topic no longer does (retention expired, or the local broker restarted with an empty log), both, each event
     once."""
-    read = asyncio.run(read_topic(settings, progress, idle_s))
+    read, master = asyncio.run(_read_all(settings, progress, idle_s))
     topic = events_frame(read.events)
     archive = Archive(settings.archive_location)
     archived = read_archive(settings.archive_location) if archive.exists() else None
     only_archived = 0 if archived is None else int((~archived.events["event_id"].isin(topic["event_id"])).sum())
     if archived is None or only_archived == 0:
         report = _report(f"topic {settings.topic_purchases}", read.records, read.invalid, kept=len(topic))
-        return _loaded(topic, report, DataOrigin("topic", settings.topic_purchases, {"lines": len(topic)}))
+        loaded = _loaded(topic, report, DataOrigin("topic", settings.topic_purchases, {"lines": len(topic)}))
+        return join_master_data(loaded, master)
     newer = topic[~topic["event_id"].isin(archived.events["event_id"])]
     events = pd.concat([archived.events[topic.columns], newer], ignore_index=True)
     source = f"archive {archived.uri} + topic {settings.topic_purchases}"
     report = _report(source, archived.rows + read.records, read.invalid, kept=len(events))
     counts = {"lines": len(events), "from_archive": len(archived.events), "only_in_archive": only_archived,
               "only_in_topic": len(newer)}
-    return _loaded(events, report, DataOrigin("archive+topic", source, counts))
+    return join_master_data(_loaded(events, report, DataOrigin("archive+topic", source, counts)), master)
 
 
 def _report(source: str, records: int, invalid: dict[str, int], kept: int) -> CleaningReport:
@@ -109,9 +120,18 @@ def _report(source: str, records: int, invalid: dict[str, int], kept: int) -> Cl
 
 
 def _loaded(events: pd.DataFrame, report: CleaningReport, origin: DataOrigin) -> LoadedData:
+    return LoadedData(lines=_to_lines(events), customers=_customers(events), report=report, origin=origin)
+
+
+def _customers(events: pd.DataFrame) -> pd.DataFrame:
+    """Customers known only by their purchases: the customers table's columns, profile fields missing."""
     ids = sorted(set(events["customer_id"]))
-    customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="string")})
-    return LoadedData(lines=_to_lines(events), customers=customers, report=report, origin=origin)
+    frame = pd.DataFrame({"customer_id": pd.array(ids, dtype="string")})
+    for column in ("region", "city", "gender"):
+        frame[column] = pd.array([pd.NA] * len(ids), dtype="string")
+    frame["birth_date"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    frame["age"] = pd.array([pd.NA] * len(ids), dtype="Int64")
+    return frame[CUSTOMER_COLUMNS]
 
 
 async def read_topic(settings: Settings, progress: Callable[[int], None], idle_s: float) -> TopicRead:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import tempfile
@@ -27,13 +28,13 @@ from stack import LocalStack
 from stack.scratch import free_port, settings_env, stack_settings, start_worker, stop_worker
 from stack.system import RECSYS, wait_http
 
-API_KEY = "bench-ingest-key"
+AUTH = {"X-API-Key": secrets.token_hex(16)}  # a throwaway key for the API this benchmark starts
 POLL_S = 0.005
 TARGET_P99_S = 1.0
 
 
 def serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = settings_env(settings) | {"RECSYS_API_KEY": API_KEY}
+    env = settings_env(settings) | {"RECSYS_API_KEY": AUTH["X-API-Key"]}
     with log.open("ab") as out:
         server = subprocess.Popen([RECSYS, "serve", "--port", str(port)], env=env, stdout=out,
                                   stderr=subprocess.STDOUT)
@@ -53,7 +54,7 @@ async def warm_up(client: httpx.AsyncClient, run: str, timeout_s: float = 60) ->
     deadline = time.monotonic() + timeout_s
     customer = f"{run}-warm"
     while time.monotonic() < deadline:
-        posted = await client.post("/events/purchases", json=purchase(customer), headers={"X-API-Key": API_KEY})
+        posted = await client.post("/events/purchases", json=purchase(customer), headers=AUTH)
         if posted.status_code == 202:
             while time.monotonic() < deadline:
                 if (await client.get(f"/customers/{customer}")).status_code == 200:
@@ -65,7 +66,7 @@ async def warm_up(client: httpx.AsyncClient, run: str, timeout_s: float = 60) ->
 
 async def sample(client: httpx.AsyncClient, customer: str, timeout_s: float = 10) -> dict[str, float]:
     started = time.perf_counter()
-    posted = await client.post("/events/purchases", json=purchase(customer), headers={"X-API-Key": API_KEY})
+    posted = await client.post("/events/purchases", json=purchase(customer), headers=AUTH)
     acknowledged = time.perf_counter()
     if posted.status_code != 202:
         raise RuntimeError(f"POST answered {posted.status_code}: {posted.text}")

@@ -29,9 +29,9 @@ def up_command(
     customers: int = typer.Option(5000, "--customers", min=10, help="Synthetic shop size (without --data)."),
     lines: int = typer.Option(100_000, "--lines", min=100, help="Synthetic history length (without --data)."),
 ) -> None:
-    """Start everything: broker + Redis, the stream worker and the archiver, the history replayed, a first model
-    fitted from the purchases topic and published, the API, the UI, and the last period replayed live with
-    simulated visits."""
+    """Start everything: broker + Redis, the stream worker and the archiver, the customer profiles, product
+    catalogue and cleaning report sent to their topics and the history replayed, a first model fitted from the
+    topics and published, the API, the UI, and the last period replayed live with simulated visits."""
     settings = get_settings()
     processes = Processes(settings)
     env = os.environ | {"RECSYS_RUN_DIR": str(settings.run_dir.resolve())}
@@ -54,12 +54,14 @@ def up_command(
         ui_url = f"http://127.0.0.1:{settings.ui_port}"
         say("UI ready", lambda: _wait_http(f"{ui_url}/_stcore/health"))
         processes.start("replay", ["replay", "--data", str(folder), "--preset", preset, "--from",
-                                   str(split.date()), "--speed", str(speed), "--simulate-visits"], env)
+                                   str(split.date()), "--speed", str(speed), "--simulate-visits",
+                                   "--no-master-data"], env)  # the first replay sent it
     typer.echo(f"""
 everything is running (logs in {processes.logs}):
   UI   {ui_url}
   API  {settings.api_base_url}/docs
   the last {settings.batch_test_days} days are being replayed with simulated visits at {speed:g}x
+    (their own A/B experiment, replay-<first replayed day>; requests you make go to {settings.ab_experiment})
 stop everything with: recsys down   (or: make stop)""")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from api.model_cache import ModelView
 from api.ranking import Ranked, best_sellers, treatment
 from api.schemas import GroupPreview, RecommendationPreview, RecommendedItem, Strategy
+from api.services.cohorts import cohort_cold_start
 from api.state import ApiState
 from common import toplist
 from common.ab import group_of
@@ -26,25 +27,28 @@ class NoModelError(Exception):
         super().__init__("no model is published yet: run `recsys batch run`")
 
 
-async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None) -> dict[str, Any]:
-    """The response body (shaped as `Recommendation`), logged as an exposure. One pipelined Redis round trip:
-    the model pointer, the customer's model list and live recent purchases together; a second only for rules
-    not yet cached.
+async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None,
+                experiment: str | None = None) -> dict[str, Any]:
+    """The response body (shaped as `Recommendation`), logged as an exposure in `experiment` (default: the live
+    one; the replay's visits name their own, so event time and wall time never share one). One pipelined Redis
+    round trip: the model pointer, the customer's model list and live recent purchases together; a second only for
+    rules not yet cached.
 
     Built as plain data on purpose: this is the hot path, and the inputs are our own (validated when they were
     written), so pydantic validation per item would only cost time."""
     settings = state.settings
+    experiment = experiment or settings.ab_experiment
     group = group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent)
     view, model_list, recent = await _context(state, customer_id)
-    ranked, strategy = await _for_group(state, group, view, model_list, recent, k)
+    ranked, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id)
     request_id = uuid.uuid4().hex
     state.exposures.publish(ExposureEvent.model_construct(
-        request_id=request_id, customer_id=customer_id, experiment=settings.ab_experiment, group=group,
+        request_id=request_id, customer_id=customer_id, experiment=experiment, group=group,
         strategy=strategy, model_version=view.version, product_ids=[r.product_id for r in ranked],
         event_time=at or datetime.now(UTC), schema_version=1,
     ))
     return {
-        "request_id": request_id, "customer_id": customer_id, "experiment": settings.ab_experiment, "group": group,
+        "request_id": request_id, "customer_id": customer_id, "experiment": experiment, "group": group,
         "strategy": strategy, "model_version": view.version, "cold_start": model_list is None,
         "items": [_item(r, view) for r in ranked],
     }
@@ -56,7 +60,7 @@ async def preview(state: ApiState, customer_id: str, k: int) -> RecommendationPr
     view, model_list, recent = await _context(state, customer_id)
     groups = {}
     for group in ("control", "treatment"):
-        ranked, strategy = await _for_group(state, group, view, model_list, recent, k)
+        ranked, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id)
         groups[group] = GroupPreview(strategy=strategy,
                                      items=[RecommendedItem.model_validate(_item(r, view)) for r in ranked])
     return RecommendationPreview(
@@ -84,10 +88,12 @@ async def _context(state: ApiState, customer_id: str
 
 
 async def _for_group(state: ApiState, group: str, view: ModelView, model_list: TopList | None,
-                     recent: list[tuple[str, float]], k: int) -> tuple[list[Ranked], Strategy]:
+                     recent: list[tuple[str, float]], k: int, customer_id: str) -> tuple[list[Ranked], Strategy]:
     if group == "treatment" and model_list is not None:
         return await _treatment(state, view, model_list, recent, k), "model"
     strategy: Strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
+    if strategy == "cold_start" and (cohort := await cohort_cold_start(state, view, customer_id, k)) is not None:
+        return cohort, strategy
     return best_sellers(view.popular, k, view.trend_days), strategy
 
 

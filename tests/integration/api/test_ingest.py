@@ -34,10 +34,11 @@ HEADERS = {"X-API-Key": KEY}
 
 def as_posted(lines: pd.DataFrame) -> list[dict[str, Any]]:
     """Order lines as a checkout sends them: no event id, the line's number in its order."""
+    rows: Any = lines.itertuples()
     return [{"order_id": r.order_id, "customer_id": r.customer_id, "product_id": r.product_id,
              "category": r.category, "units": int(r.units), "amount": float(r.amount),
              "event_time": r.event_time.isoformat() + "Z", "line_no": int(r.line_no)}
-            for r in lines.itertuples()]
+            for r in rows]
 
 
 def post_until_accepted(api: TestClient, body: object, timeout_s: float = 60) -> dict[str, Any]:

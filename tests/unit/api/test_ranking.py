@@ -47,3 +47,11 @@ def test_top_lists_round_trip_in_their_compact_form() -> None:
     assert decode(stored.encode()) == TopList(["85123A", "22423", "p-9"], [1.2346, 0.5, 0.0001],
                                               ["repeat", "rules", "trend"])
     assert decode(encode([])) == TopList([], [], [])
+
+
+def test_the_spark_engines_als_source_round_trips_and_is_explained() -> None:
+    """The Spark engine publishes "als"; like EASE and NMF it is explained as a collaborative pick."""
+    stored = decode(encode([("p1", 1.0, "als"), ("p2", 0.5, "repeat")]))
+    assert stored.sources == ["als", "repeat"]
+    ranked = treatment(stored, [], {}, model_end_ts=0.0, basket_s=DAY, k=2, trend_days=14, names={})
+    assert ranked[0].reason == "customers who buy like you bought it"
