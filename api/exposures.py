@@ -13,6 +13,7 @@ from collections import deque
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from api.kafka_start import start_or_close
 from common.events import ExposureEvent
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class ExposurePublisher:
                 await asyncio.wait_for(self.flush(), 5)
         if self._runner is not None:
             self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner  # a connection attempt in progress closes its producer
         self.lost += len(self._queue)
         if self.producer is not None:
             await self.producer.stop()
@@ -89,7 +92,7 @@ class ExposurePublisher:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, linger_ms=5, acks=1,
                                         request_timeout_ms=5000)
             try:
-                await producer.start()
+                await start_or_close(producer)
             except (KafkaError, OSError) as exc:
                 await producer.stop()
                 log.warning("exposures: broker unavailable (%s); retrying in %.1fs", exc, delay)
