@@ -12,7 +12,7 @@ COPY stack/ stack/
 COPY cli/ cli/
 RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --uid 10001 --home-dir /var/lib/recsys --create-home recsys \
-    && mkdir -p /artifacts /data && chown recsys /artifacts
+    && mkdir -p /artifacts /archive /data && chown recsys /artifacts /archive
 ENV RECSYS_RUN_DIR=/var/lib/recsys/run RECSYS_DATA_DIR=/data RECSYS_ARTIFACTS_DIR=/artifacts
 USER recsys
 CMD ["recsys", "--help"]

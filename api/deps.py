@@ -3,9 +3,10 @@ dependency would run in the threadpool on every request."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, HTTPException, Path, Query, Request
 
 from api.model_cache import ModelView
 from api.services.recommend import NoModelError
@@ -35,6 +36,18 @@ async def require_model(state: State) -> ModelView:
 
 
 CurrentModel = Annotated[ModelView, Depends(require_model)]
+
+
+async def require_api_key(state: State, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """Every state-changing action: 403 when no key is configured, 401 when the X-API-Key header is not it."""
+    configured = state.settings.api_key
+    if configured is None:
+        raise HTTPException(403, "this action is disabled: set RECSYS_API_KEY to enable it")
+    if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), configured.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
+ApiKeyChecked = Annotated[None, Depends(require_api_key)]
 CustomerIdQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=ID_PATTERN,
                                        description="Customer id: letters, digits, '_', '.', '-'; 1..64 chars.")]
 CustomerIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]

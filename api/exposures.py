@@ -16,13 +16,13 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from api.kafka_start import start_or_close
 from common.events import ExposureEvent
 
 log = logging.getLogger(__name__)
 # At most this many exposures are encoded between two awaits, so a queue that grew while the broker was away
 # is sent without holding the event loop (and the requests on it) for long.
 DRAIN_AT_ONCE = 500
-START_TIMEOUT_S = 5.0
 SCHEMA_VERSION = ExposureEvent.model_fields["schema_version"].default
 LINGER_S = 0.02  # how long the sender lets exposures gather before sending a batch, unless asked to flush
 
@@ -101,7 +101,7 @@ class ExposurePublisher:
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._runner  # lets a connection attempt in progress close its producer
+                await self._runner  # a connection attempt in progress closes its producer
         self.lost += len(self._queue)
         if self.producer is not None:
             await self.producer.stop()
@@ -125,19 +125,9 @@ class ExposurePublisher:
         delay = 0.5
         while True:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, linger_ms=5, acks=1,
-                                        request_timeout_ms=int(START_TIMEOUT_S * 1000))
-            starting = asyncio.ensure_future(producer.start())
+                                        request_timeout_ms=5000)
             try:
-                await asyncio.shield(starting)
-            except asyncio.CancelledError:
-                # Stopped while connecting. aiokafka leaks its bootstrap connection when start() is cancelled
-                # midway, so the attempt is let finish (within the request timeout) and then closed.
-                await asyncio.wait([starting], timeout=START_TIMEOUT_S)
-                if starting.done() and not starting.cancelled():
-                    starting.exception()  # retrieved: the attempt's outcome no longer matters
-                starting.cancel()
-                await producer.stop()
-                raise
+                await start_or_close(producer)
             except (KafkaError, OSError) as exc:
                 await producer.stop()
                 log.warning("exposures: broker unavailable (%s); retrying in %.1fs", exc, delay)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import ab, admin, customers, health, model, products, recommend, stream
+from api.routes import ab, admin, customers, events, health, model, products, recommend, stream
 from api.services.recommend import NoModelError
 from api.state import ApiState, close_state, create_state
 from common.settings import Settings, get_settings
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = create_state(settings)
         app.state.api = state
         await state.exposures.start()
+        await state.purchases.start()
         # What exists now (modules, the app, its clients) lives as long as the process: moved out of the
         # collector's generations, a full collection no longer walks it, which otherwise showed as ~10-15 ms
         # pauses in the tail.
@@ -35,12 +36,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await state.purchases.stop()
             await state.exposures.stop()
             await close_state(state)
 
     app = FastAPI(title="recsys", version="1", lifespan=lifespan,
                   description="Product recommendations from Redis with an A/B split.")
-    for module in (recommend, customers, products, model, ab, stream, health, admin):
+    for module in (recommend, customers, products, model, ab, stream, health, admin, events):
         # The routers' routes as they are (each already carries its router's prefix, tags and responses) rather
         # than `include_router`: FastAPI 0.165 includes a router lazily and matches each request against it
         # twice, which cost ~17 us per /recommend here (docs/architecture.md).

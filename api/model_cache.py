@@ -1,5 +1,7 @@
 """The published model's small, immutable parts, cached per version; the `current` pointer is re-read at most
-every `check_s` seconds, piggybacked on a request's own round trip."""
+every `check_s` seconds, piggybacked on a request's own round trip. Product names and categories come from the
+version's products hash overlaid with the live catalogue (the products topic), which wins: the catalogue is
+re-read when its revision counter moved, checked at most every `catalogue_check_s` seconds."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from common.keys import KeyLayout
+from common.segments import CutPoints
 
 
 @dataclass
@@ -21,14 +24,22 @@ class ModelView:
     data_end_ts: float  # the model has seen purchases up to here (epoch seconds)
     trend_days: float
     popular: list[dict[str, Any]]
-    products: dict[str, dict[str, Any]]
+    products: dict[str, dict[str, Any]]  # the version's own names overlaid with the live catalogue
+    published_products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cut_points: CutPoints | None = None  # the RFM quintile edges of the version's segments
+    cohorts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cohort key -> best-sellers
     # Rules per antecedent product, filled on first use: a version never changes, so a product's rules are
     # read from Redis once per process and `/recommend` stays one round trip once warm.
     rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     all_rules: list[dict[str, Any]] | None = None  # every rule as a row, for /rules
-    # What the hot path derives from this version alone (best-sellers per k, ranked and as answer items), made
-    # once: nothing in a version changes. Shared between requests: never modified once stored.
+    # What the hot path derives from the version and its product names (best-sellers per k as answer items), made
+    # once and shared between requests (never modified once stored); emptied when the names change.
     memo: dict[Hashable, Any] = field(default_factory=dict)
+
+    def name_products(self, catalogue: dict[str, dict[str, Any]]) -> None:
+        """The version's own product names and categories overlaid with the live catalogue, which wins."""
+        self.products = self.published_products | catalogue
+        self.memo.clear()
 
 
 @dataclass
@@ -38,6 +49,10 @@ class ModelCache:
     check_s: float
     view: ModelView | None = None
     checked_at: float = field(default=-1e18)
+    catalogue_check_s: float = 5.0
+    catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
+    catalogue_revision: bytes | None = None
+    catalogue_checked_at: float = field(default=-1e18)
 
     def fresh(self) -> bool:
         return self.view is not None and time.monotonic() - self.checked_at < self.check_s
@@ -49,7 +64,26 @@ class ModelCache:
             self.view = None
         elif self.view is None or self.view.version != version:
             self.view = await self._load(version)
+            self.view.name_products(self.catalogue)
+        if self.checked_at - self.catalogue_checked_at >= self.catalogue_check_s:
+            await self._refresh_catalogue()
         return self.view
+
+    def products(self) -> dict[str, dict[str, Any]]:
+        """Names and categories by product id: the current version's overlaid with the live catalogue, or the
+        live catalogue alone before any model is published."""
+        return self.view.products if self.view is not None else self.catalogue
+
+    async def _refresh_catalogue(self) -> None:
+        self.catalogue_checked_at = time.monotonic()
+        revision = await self.client.get(self.keys.product_catalogue_revision())
+        if revision == self.catalogue_revision:
+            return
+        raw = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.product_catalogue()))
+        self.catalogue = {k.decode(): json.loads(v) for k, v in raw.items()}
+        self.catalogue_revision = cast(bytes | None, revision)
+        if self.view is not None:
+            self.view.name_products(self.catalogue)
 
     async def get(self) -> ModelView | None:
         if self.fresh():
@@ -62,15 +96,21 @@ class ModelCache:
         pipe.get(self.keys.model_card(version))
         pipe.get(self.keys.model_popular(version))
         pipe.hgetall(self.keys.model_products(version))
-        card_raw, popular_raw, products_raw = await pipe.execute()
+        pipe.get(self.keys.model_rfm_cut_points(version))
+        pipe.hgetall(self.keys.model_cohorts(version))
+        card_raw, popular_raw, products_raw, cuts_raw, cohorts_raw = await pipe.execute()
         card = json.loads(card_raw or "{}")
         end = card.get("data_window", {}).get("end")
+        products = {k.decode(): json.loads(v) for k, v in (products_raw or {}).items()}
         return ModelView(
             version=version,
             data_end_ts=_epoch(end),
             trend_days=float(card.get("params", {}).get("trend", {}).get("window_days") or 30),
             popular=json.loads(popular_raw or "[]"),
-            products={k.decode(): json.loads(v) for k, v in (products_raw or {}).items()},
+            products=products,
+            published_products=products,
+            cut_points=CutPoints.from_dict(json.loads(cuts_raw)) if cuts_raw else None,
+            cohorts={k.decode(): json.loads(v) for k, v in (cohorts_raw or {}).items()},
         )
 
 

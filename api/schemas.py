@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.ab import Group
+from common.always_valid import Decision
 
 Strategy = Literal["model", "best_sellers", "cold_start"]
 
@@ -47,14 +48,40 @@ class RecommendationPreview(BaseModel):
 
 class Purchase(BaseModel):
     product_id: str
+    name: str | None = None
+    category: str | None = None
     last_purchased_at: float
+
+
+class Profile(BaseModel):
+    region: str | None
+    city: str | None
+    gender: str | None
+    birth_date: str | None
+    age: int | None = Field(description="Whole years on the stream's clock (its latest event time).")
+    age_band: str | None
+
+
+class LiveSegment(BaseModel):
+    """The segment of the customer's live RFM, scored with the quintile edges the current model published."""
+
+    segment: str
+    r: int
+    f: int
+    m: int
+    recency_days: float
+    frequency: float
+    monetary: float
+    cut_points_as_of: str = Field(description="The snapshot the edges were cut at (last night's segmentation).")
 
 
 class CustomerView(BaseModel):
     customer_id: str
     rfm: dict[str, float]
     recency_days: float | None
-    segment: dict[str, Any] | None
+    segment: dict[str, Any] | None = Field(description="Last night's segment, from the published model.")
+    live_segment: LiveSegment | None = None
+    profile: Profile | None = None
     recent: list[Purchase]
     categories: dict[str, int]
 
@@ -115,6 +142,7 @@ class ModelCard(BaseModel):
 
     version: str | None = None
     model: str | None = None
+    engine: str | None = Field(None, description="Where the models were fitted: single-machine or spark.")
     data_window: dict[str, str] | None = Field(None, description="Start and end of the training history.")
     data: dict[str, int | float] | None = Field(None, description="Lines, orders, customers, ... and revenue.")
     matrix: dict[str, int] | None = None
@@ -147,7 +175,9 @@ class SegmentSummary(BaseModel):
     frequency: float
     monetary: float
     share: float
+    revenue_share: float | None = None
     description: str
+    action: str | None = None
 
 
 class Segments(BaseModel):
@@ -155,27 +185,121 @@ class Segments(BaseModel):
     segments: list[SegmentSummary]
 
 
+class OfferedItem(BaseModel):
+    """Lift = (segment_lines / segment_total_lines) / (shop_lines / shop_total_lines): how much more of the
+    segment's purchases the item makes up than of the shop's."""
+
+    segment_buyers: int = Field(description="Customers of the segment who bought it.")
+    segment_lines: int
+    segment_total_lines: int
+    shop_lines: int
+    shop_total_lines: int
+    lift: float
+
+
+class OfferedProduct(OfferedItem):
+    product_id: str
+    name: str | None = None
+    category: str | None = None
+
+
+class OfferedCategory(OfferedItem):
+    category: str
+
+
+class SegmentOffer(BaseModel):
+    model_version: str
+    segment: str
+    description: str
+    action: str = Field(description="The suggested action, in one line.")
+    customers: int
+    share: float = Field(description="Share of the shop's customers.")
+    revenue: float
+    revenue_share: float = Field(description="Share of the shop's revenue.")
+    min_segment_buyers: int = Field(description="Buyers in the segment an item needs to be offered.")
+    products: list[OfferedProduct] = Field(description="Over-represented products, highest lift first.")
+    categories: list[OfferedCategory] = Field(description="Over-represented categories, highest lift first.")
+
+
 class GroupResult(BaseModel):
     exposed_customers: int
     converted_customers: int
     exposures: int
     converted_items: int
-    revenue: float
+    revenue: float = Field(description="Attributed revenue: purchases of shown products within the window.")
     conversion_rate: float
+    revenue_per_exposed: float = Field(description="Attributed revenue / exposed customers.")
+
+
+class AlwaysValid(BaseModel):
+    """Valid however often it is looked at (a mixture SPRT / confidence sequence)."""
+
+    p_value: float
+    ci_low: float | None = Field(description="None: not enough data yet (the interval is unbounded).")
+    ci_high: float | None
+    decision: Decision
+    decision_text: str
+    min_effect: float = Field(description="Differences smaller than this do not matter (the no-difference stop).")
+
+
+class FixedHorizon(BaseModel):
+    """The textbook z-test: valid only for one look at a sample size fixed in advance."""
+
+    label: str = "fixed-horizon z-test: valid for one look at a sample size fixed in advance, not for a dashboard"
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class MetricComparison(BaseModel):
+    control: float
+    treatment: float
+    difference: float = Field(description="treatment - control")
+    relative: float | None = Field(description="difference / control; None when control is 0")
+    always_valid: AlwaysValid
+    fixed_horizon: FixedHorizon
+
+
+class SampleRatioCheck(BaseModel):
+    """Chi-square of exposed customers per group against the configured split."""
+
+    expected_treatment_share: float
+    observed_treatment_share: float | None
+    chi_square: float | None
+    p_value: float | None
+    threshold: float
+    mismatch: bool
 
 
 class AbSummary(BaseModel):
     experiment: str
+    replayed: bool = Field(description="Exposures of replayed history (event time), not live requests.")
+    causal: bool = Field(description="False for a replay: the orders are historical, so they do not depend on "
+                                     "what was shown, and the uplift is not the effect of showing it.")
+    started_at: datetime.datetime | None = Field(description="The earliest exposure's event time.")
     treatment_percent: int
     attribution_days: float
+    alpha: float
     groups: dict[str, GroupResult]
-    absolute_uplift: float
-    relative_uplift: float | None
-    ci_low: float | None
-    ci_high: float | None
-    z: float | None
-    p_value: float | None
+    conversion: MetricComparison
+    revenue_per_exposed: MetricComparison
+    sample_ratio: SampleRatioCheck
     exposures_lost: int
+
+
+class ExperimentInfo(BaseModel):
+    name: str
+    started_at: datetime.datetime = Field(description="The earliest exposure's time, on the experiment's own clock.")
+    replayed: bool
+    live: bool = Field(description="The experiment real /recommend requests are logged in now.")
+    exposed_customers: int
+
+
+class Experiments(BaseModel):
+    live: str
+    experiments: list[ExperimentInfo] = Field(
+        description="The live one first, then the replays by start, newest first (starts of a replay are the "
+                    "history's event time, so they are not compared with the live one's wall time).")
 
 
 class DailyConversion(BaseModel):
@@ -187,14 +311,24 @@ class DailyConversion(BaseModel):
     ci_high: float
 
 
+class DailyUplift(BaseModel):
+    date: datetime.date
+    difference: float = Field(description="Treatment - control conversion, customers exposed up to this day.")
+    ci_low: float | None = Field(description="The always-valid interval as it stood that day.")
+    ci_high: float | None
+
+
 class AbTimeline(BaseModel):
     experiment: str
+    replayed: bool = Field(description="Days are the replayed history's event time; otherwise wall-clock days.")
     series: dict[Group, list[DailyConversion]]
+    uplift: list[DailyUplift]
 
 
 class LatestPurchase(BaseModel):
     customer_id: str
     product_id: str
+    name: str | None = None
     category: str
     units: int
     amount: float
@@ -228,3 +362,9 @@ class RefitRequested(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class PurchasesAccepted(BaseModel):
+    accepted: int = Field(description="Lines acknowledged by the broker (acks=all).")
+    topic: str
+    event_ids: list[str] = Field(description="One per line, in request order; the same on a retry.")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from api.exposures import ExposurePublisher
+from api.ingest import PurchaseProducer
 from api.metrics import Metrics
 from api.model_cache import ModelCache
 from api.redis_multiplex import MultiplexedRedis
@@ -23,6 +24,7 @@ class ApiState:
     models: ModelCache
     exposures: ExposurePublisher
     metrics: Metrics
+    purchases: PurchaseProducer
 
 
 def create_state(settings: Settings) -> ApiState:
@@ -37,10 +39,13 @@ def create_state(settings: Settings) -> ApiState:
     return ApiState(
         settings=settings, redis=client, keys=keys,
         redis_mux=MultiplexedRedis(settings.redis_url, settings.api_redis_timeout_s),
-        models=ModelCache(client, keys, settings.api_model_check_s),
+        models=ModelCache(client, keys, settings.api_model_check_s,
+                          catalogue_check_s=settings.api_catalogue_check_s),
         exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures,
                                     settings.api_exposure_queue_max),
         metrics=Metrics(),
+        purchases=PurchaseProducer(settings.bootstrap_servers, settings.topic_purchases,
+                                   settings.api_ingest_timeout_s),
     )
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from batch.models import HybridRecommender, Recommender, RulesRecommender
-from batch.models.base import top_k
 from batch.publish import ModelBundle
 from batch.rules import basket_matrix, mine_rules
 from common import toplist
@@ -25,38 +24,29 @@ CATEGORY_MIN_LIFT = 0.5
 
 def build_bundle(version: str, card: dict[str, Any], hybrid: HybridRecommender, lines: pd.DataFrame,
                  category_rules: list[dict[str, Any]], segments: pd.DataFrame,
-                 segment_summary: pd.DataFrame) -> ModelBundle:
+                 segment_summary: pd.DataFrame, *, offers: dict[str, dict[str, Any]] | None = None,
+                 cut_points: dict[str, Any] | None = None,
+                 cohorts: dict[str, list[dict[str, Any]]] | None = None) -> ModelBundle:
     """The bundle of a hybrid fitted on all of `lines`; its trend and rules components give the best-sellers and
-    the product rules."""
+    the product rules. Segment offers, RFM cut points and cohort best-sellers are published as given."""
     return ModelBundle(
         version=version, card=card, topn=top_lists(hybrid, TOP_N), popular=popular_list(hybrid.models["trend"]),
         rules=product_rules(hybrid.models["rules"]), category_rules=category_rules,
         segments=_segment_rows(segments), segment_summary=_records(segment_summary),
-        products=_products(lines),
+        products=_products(lines), offers=offers or {}, cut_points=cut_points, cohorts=cohorts or {},
     )
 
 
 def top_lists(hybrid: HybridRecommender, n: int) -> dict[str, str]:
     """Each customer's top n with the component that contributed most (the API turns it into a reason), in the
     compact stored form of `common.toplist`."""
-    lists: dict[str, str] = {}
     names = list(hybrid.models)
-    weights = np.array([hybrid.weights.get(name, 0.0) for name in names])
-    rows_all = np.arange(len(hybrid.customer_ids))
-    for start in range(0, len(rows_all), 1024):
-        rows = rows_all[start:start + 1024]
-        scaled = hybrid.component_scores(rows)
-        parts = np.stack([scaled[name] for name in names]) * weights[:, None, None]
-        total = parts.sum(axis=0)
-        top = top_k(total, n, hybrid.tie_break())
-        source = np.take_along_axis(parts.argmax(axis=0), top, axis=1)
-        scores = np.take_along_axis(total, top, axis=1)
-        for i, row in enumerate(rows):
-            lists[str(hybrid.customer_ids[row])] = toplist.encode([
-                (str(hybrid.product_ids[p]), float(s), names[c]) for p, s, c in zip(top[i], scores[i], source[i],
-                                                                                     strict=True)
-            ])
-    return lists
+    items, scores, sources = hybrid.top_with_sources(np.arange(len(hybrid.customer_ids)), n)
+    return {
+        str(customer): toplist.encode([(str(hybrid.product_ids[p]), float(s), names[c])
+                                       for p, s, c in zip(items[i], scores[i], sources[i], strict=True)])
+        for i, customer in enumerate(hybrid.customer_ids)
+    }
 
 
 def popular_list(trend: Any) -> list[dict[str, Any]]:

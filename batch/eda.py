@@ -11,7 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from common.profiles import BAND_ORDER, age_band
+from common.segments import ALL_RULES
+
 TOP_CATEGORIES = 15
+TOP_CITIES = 15
+UNKNOWN = "unknown"
 
 
 def explore(lines: pd.DataFrame) -> dict[str, Any]:
@@ -106,4 +111,85 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def explore_customers(lines: pd.DataFrame, customers: pd.DataFrame, segments: pd.DataFrame) -> dict[str, Any]:
+    """The customers table against the purchases: profiles by department (region), city, gender and age band,
+    with buyers and revenue; the segment mix by department and by age band. Missing values count as 'unknown'."""
+    ages = customers["age"].astype("Int64")
+    frame = pd.DataFrame({
+        "customer_id": customers["customer_id"].astype(str).to_numpy(),
+        "region": customers["region"].astype("string").fillna(UNKNOWN).to_numpy(),
+        "city": customers["city"].astype("string").fillna(UNKNOWN).to_numpy(),
+        "gender": customers["gender"].astype("string").fillna(UNKNOWN).to_numpy(),
+        "age_band": [age_band(None if pd.isna(a) else int(a)) or UNKNOWN for a in ages],
+    })
+    frame["revenue"] = frame["customer_id"].map(lines.groupby("customer_id")["amount"].sum()).fillna(0.0)
+    frame["segment"] = frame["customer_id"].map(segments.set_index("customer_id")["segment"].astype(str))
+    buyers = frame[frame["segment"].notna()]
+    return {
+        "profiles": len(frame), "with_purchases": len(buyers),
+        "by_region": _profile_counts(frame, "region"),
+        "by_city": _profile_counts(frame, "city")[:TOP_CITIES],
+        "by_gender": _profile_counts(frame, "gender"),
+        "by_age_band": _profile_counts(frame, "age_band", order=[*BAND_ORDER, UNKNOWN]),
+        "segment_mix_by_region": _segment_mix(buyers, "region"),
+        "segment_mix_by_age_band": _segment_mix(buyers, "age_band"),
+    }
 
+
+def _profile_counts(frame: pd.DataFrame, column: str, order: list[str] | None = None) -> list[dict[str, Any]]:
+    table = frame.groupby(column).agg(customers=("customer_id", "size"), buyers=("segment", "count"),
+                                      revenue=("revenue", "sum"))
+    table = table.reindex([v for v in order if v in table.index]) if order else table.sort_values(
+        "customers", ascending=False)
+    total = float(table["revenue"].sum())
+    table["revenue_share"] = table["revenue"] / total if total else 0.0
+    return [{column: str(value), "customers": int(row["customers"]), "buyers": int(row["buyers"]),
+             "revenue": round(float(row["revenue"]), 2), "revenue_share": round(float(row["revenue_share"]), 4)}
+            for value, row in table.iterrows()]
+
+
+def _segment_mix(buyers: pd.DataFrame, column: str) -> list[dict[str, Any]]:
+    counts = buyers.groupby([column, "segment"]).size().rename("customers").reset_index()
+    counts["share"] = counts["customers"] / counts.groupby(column)["customers"].transform("sum")
+    return [{column: str(row[column]), "segment": str(row["segment"]), "customers": int(row["customers"]),
+             "share": round(float(row["share"]), 4)} for _, row in counts.iterrows()]
+
+
+def plot_customers(summary: dict[str, Any], folder: Path) -> list[Path]:
+    """customers.png (profiles by department, city, gender, age band), customer_revenue.png (revenue by
+    department and age band), segment_mix.png (segment shares within each department and age band)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7))
+    for ax, (key, column, title) in zip(axes.ravel(), (
+            ("by_region", "region", "Customers by department"), ("by_city", "city", f"Top {TOP_CITIES} cities"),
+            ("by_gender", "gender", "Customers by gender"), ("by_age_band", "age_band", "Customers by age band")),
+            strict=True):
+        rows = summary[key][::-1]
+        ax.barh([r[column] for r in rows], [r["customers"] for r in rows], color="#4C72B0")
+        ax.set_title(title)
+    written = [_save(fig, folder / "customers.png")]
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, (key, column, title) in zip(axes, (("by_region", "region", "Revenue by department"),
+                                               ("by_age_band", "age_band", "Revenue by age band")), strict=True):
+        rows = summary[key][::-1]
+        ax.barh([r[column] for r in rows], [r["revenue"] for r in rows], color="#55A868")
+        for y, r in enumerate(rows):
+            ax.text(r["revenue"], y, f" {r['revenue_share']:.0%}", va="center", fontsize=8)
+        ax.set_title(title)
+    written.append(_save(fig, folder / "customer_revenue.png"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    segments = [rule.name for rule in ALL_RULES]
+    for ax, (key, column, title) in zip(axes, (("segment_mix_by_region", "region", "Segment mix by department"),
+                                               ("segment_mix_by_age_band", "age_band", "Segment mix by age band")),
+                                        strict=True):
+        mix = pd.DataFrame(summary[key], columns=[column, "segment", "share"])
+        table = mix.pivot_table(index=column, columns="segment", values="share", fill_value=0.0)
+        table = table.reindex(columns=[s for s in segments if s in table.columns])
+        table.plot.barh(stacked=True, ax=ax, legend=ax is axes[-1], colormap="tab10", width=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_title(title)
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    written.append(_save(fig, folder / "segment_mix.png"))
+    return written

@@ -13,20 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from batch.evaluate import KS, VARIANTS, Holdout, TemporalSplit, Variant, evaluate
+from batch.evaluate import KS, VARIANTS, Holdout, TemporalSplit, Variant, coverage_of, evaluate
 from batch.interactions import Interactions
+from batch.memory import MemoryPlan
 from batch.metrics import batch_metrics, hit_matrix
 from batch.models import (
+    AlsRecommender,
     EaseRecommender,
     HybridRecommender,
-    NmfRecommender,
     PopularityRecommender,
     Recommender,
     RepeatRecommender,
     RulesRecommender,
 )
-from batch.models.base import mask_seen, top_k
-from batch.models.hybrid import scale_rows
+from batch.models.base import CANDIDATE_CHUNK_ROWS, chunk_rows, top_from_candidates
+from batch.models.hybrid import Parts
 
 # Starting settings, picked by hand while developing on Online Retail (with the test period in view, so figures
 # measured with them are not a clean estimate; `evaluate --tune` chooses on validation only and writes a params
@@ -35,8 +36,8 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "popularity": {"window_days": None},
     "popularity_recent": {"window_days": 90.0},
     "repeat": {"half_life_days": 90.0, "log_scale": True},
-    "nmf": {"n_components": 20, "weighting": "binary", "max_iter": 200},
     "ease": {"l2": 300.0, "weighting": "binary"},
+    "als": {"factors": 64, "regularization": 0.01, "alpha": 1.0, "weighting": "log_orders"},
     "rules": {"min_support": 0.005, "min_confidence": 0.05, "max_len": 2},
     "trend": {"window_days": 14.0},
 }
@@ -44,16 +45,16 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {
     "popularity": PopularityRecommender,
     "popularity_recent": PopularityRecommender,
     "repeat": RepeatRecommender,
-    "nmf": NmfRecommender,
     "ease": EaseRecommender,
+    "als": AlsRecommender,
     "rules": RulesRecommender,
     "trend": PopularityRecommender,
 }
 SEARCH_SPACE: dict[str, dict[str, list[Any]]] = {
     "popularity_recent": {"window_days": [7.0, 30.0, 90.0]},
     "repeat": {"half_life_days": [None, 30.0, 90.0, 180.0]},
-    "nmf": {"n_components": [10, 20, 50], "weighting": ["amount", "binary", "log_orders"]},
     "ease": {"l2": [50.0, 200.0, 500.0], "weighting": ["binary", "log_orders"]},
+    "als": {"factors": [32, 64, 128], "alpha": [1.0, 10.0, 40.0]},
     "rules": {"min_support": [0.005, 0.01], "min_confidence": [0.05, 0.2]},
     "trend": {"window_days": [7.0, 14.0, 30.0]},
 }
@@ -66,14 +67,18 @@ WEIGHT_GRID: dict[str, list[float]] = {
     "trend": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
 }
 MAX_ASCENT_PASSES = 3
-BASELINES = ("popularity", "popularity_recent", "repeat", "nmf", "ease", "rules")
+TOP_CANDIDATES = 100  # per component, when blends are tried on validation
+BASELINES = ("popularity", "popularity_recent", "repeat", "ease", "als", "rules")
 TUNING_METRIC = "ndcg@10"
 
 Progress = Callable[[str], None]
 Stage = Callable[[str], AbstractContextManager[object]]
 
 
-def build(name: str, params: dict[str, Any]) -> Recommender:
+def build(name: str, params: dict[str, Any], plan: MemoryPlan | None = None) -> Recommender:
+    """The model with its chosen settings; the memory plan sets what it decides (EASE's products, precision)."""
+    if plan is not None and name == "ease":
+        params = params | {"max_items": plan.ease_items, "itemsize": plan.ease_itemsize}
     return MODEL_CLASSES[name](**params)
 
 
@@ -105,13 +110,18 @@ def _ndcg(model: Recommender, holdouts: dict[Variant, Holdout]) -> dict[Variant,
     return {v: evaluate(model, h, ks=(10,))[0][TUNING_METRIC] for v, h in holdouts.items()}
 
 
-def tune_models(split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
-    """Grid search of each model's settings on the validation split; the best by `objective` is kept."""
-    for name, grid in SEARCH_SPACE.items():
+def tune_models(split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan | None = None,
+                space: dict[str, dict[str, list[Any]]] | None = None,
+                make: Callable[[str, dict[str, Any]], Recommender] | None = None) -> None:
+    """Grid search of each model's settings on the validation split (over `space`, by default SEARCH_SPACE;
+    `make` builds a model from its name and settings, by default `build` within the memory plan); the best sum
+    of NDCG@10 over both variants is kept."""
+    make = make or (lambda name, params: build(name, params, plan))
+    for name, grid in (SEARCH_SPACE if space is None else space).items():
         best: tuple[float, dict[str, Any]] | None = None
         for values in itertools.product(*grid.values()):
             params = tuned.params[name] | dict(zip(grid, values, strict=True))
-            scores = _ndcg(build(name, params).fit(split.train), split.holdouts)
+            scores = _ndcg(make(name, params).fit(split.train), split.holdouts)
             score = scores["all_items"] + scores["new_items"]
             progress(f"tune {name} {params}: ndcg@10 all {scores['all_items']:.4f} new {scores['new_items']:.4f}")
             if best is None or score > best[0]:
@@ -121,20 +131,30 @@ def tune_models(split: TemporalSplit, tuned: Tuned, progress: Progress) -> None:
         tuned.validation.setdefault("models", {})[name] = {"params": best[1], "score": best[0]}
 
 
-def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress) -> dict[str, Recommender]:
+def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress,
+                 plan: MemoryPlan | None = None) -> dict[str, Recommender]:
     """Fit the components on the validation split's training side and pick blend weights. Returns the fitted
     single models, so their validation scores can be reported too."""
-    fitted = {name: build(name, tuned.params[name]).fit(split.train)
+    fitted = {name: build(name, tuned.params[name], plan).fit(split.train)
               for name in dict.fromkeys((*BASELINES, *HYBRID_COMPONENTS))}
-    singles = {name: _ndcg(model, split.holdouts) for name, model in fitted.items() if name in BASELINES}
-    reference = {v: max(s[v] for s in singles.values()) for v in VARIANTS}
-    blend = _Blend(split, {name: fitted[name] for name in HYBRID_COMPONENTS})
+    choose_weights(split, {name: fitted[name] for name in BASELINES},
+                   {name: fitted[name] for name in HYBRID_COMPONENTS}, WEIGHT_GRID, tuned, progress)
+    return fitted
+
+
+def choose_weights(split: TemporalSplit, singles: dict[str, Recommender], components: dict[str, Recommender],
+                   grid: dict[str, list[float]], tuned: Tuned, progress: Progress) -> None:
+    """Coordinate ascent over `grid` from `tuned.weights` (components outside the grid keep their weight), scored
+    by `objective` against the best of `singles`, all fitted on the validation split's training side."""
+    scores = {name: _ndcg(model, split.holdouts) for name, model in singles.items()}
+    reference = {v: max(s[v] for s in scores.values()) for v in VARIANTS}
+    blend = _Blend(split, components)
     weights = dict(tuned.weights)
     best = objective(blend.ndcg(weights), reference)
     for _ in range(MAX_ASCENT_PASSES):
         start_of_pass = weights
-        for name, grid in WEIGHT_GRID.items():
-            for value in grid:
+        for name, values in grid.items():
+            for value in values:
                 candidate = weights | {name: value}
                 score = objective(blend.ndcg(candidate), reference)
                 if score > best:
@@ -143,30 +163,39 @@ def tune_weights(split: TemporalSplit, tuned: Tuned, progress: Progress) -> dict
         if weights == start_of_pass:
             break
     tuned.weights = weights
-    tuned.validation |= {"split": str(split.split.date()), "singles": singles, "reference": reference,
+    tuned.validation |= {"split": str(split.split.date()), "singles": scores, "reference": reference,
                          "hybrid": blend.ndcg(weights), "objective": best}
-    return fitted
 
 
 class _Blend:
-    """Component scores computed once per variant, so trying a weight costs one top-k, not a refit."""
+    """Component scores at their candidates computed once per variant, so trying a weight costs a blend and a
+    top-k, not a refit. Rows the candidates cannot rank exactly for some weights are ranked densely."""
 
     def __init__(self, split: TemporalSplit, models: dict[str, Recommender]) -> None:
         self.holdouts = split.holdouts
-        self.seen = split.train.binary
-        first = next(iter(models.values()))
-        self.tie_break = first.tie_break()
-        self.scaled = {v: {name: scale_rows(m.score(h.rows)) for name, m in models.items()}
-                       for v, h in split.holdouts.items()}
+        self.models = models
+        self.hybrid = HybridRecommender.of(models, {})
+        step = min(CANDIDATE_CHUNK_ROWS, chunk_rows(self.hybrid.candidate_width()))
+        self.chunks: dict[Variant, list[tuple[np.ndarray, Parts]]] = {
+            v: [(h.rows[i:i + step], self.hybrid.parts(h.rows[i:i + step], TOP_CANDIDATES, h.exclude_seen))
+                for i in range(0, len(h.rows), step)]
+            for v, h in split.holdouts.items()}
 
     def ndcg(self, weights: dict[str, float]) -> dict[Variant, float]:
         out: dict[Variant, float] = {}
+        hybrid = HybridRecommender.of(self.models, weights)
+        order = hybrid.popularity_order()
         for variant, holdout in self.holdouts.items():
-            total = sum(weights.get(name, 0.0) * s for name, s in self.scaled[variant].items())
-            assert isinstance(total, np.ndarray)
-            if holdout.exclude_seen:
-                mask_seen(total, self.seen, holdout.rows)
-            top = top_k(total, 10, self.tie_break)
+            tops = []
+            for rows, parts in self.chunks[variant]:
+                blended, _ = parts.blend(weights)
+                seen = hybrid.seen[rows] if holdout.exclude_seen else None
+                ranked = top_from_candidates(blended, 10, hybrid.popularity, order, seen)
+                inexact = np.flatnonzero(~ranked.exact)
+                if len(inexact):
+                    ranked.items[inexact] = hybrid.dense_top(rows[inexact], 10, holdout.exclude_seen)[0]
+                tops.append(ranked.items)
+            top = np.concatenate(tops) if tops else np.empty((0, 10), dtype=np.int64)
             out[variant] = batch_metrics(hit_matrix(top, holdout.relevant), holdout.n_relevant, 10)[TUNING_METRIC]
         return out
 
@@ -175,12 +204,13 @@ def hybrid_of(fitted: dict[str, Recommender], weights: dict[str, float]) -> Hybr
     return HybridRecommender.of({name: fitted[name] for name in HYBRID_COMPONENTS}, weights)
 
 
-def fit_models(train: Interactions, tuned: Tuned, stage: Stage) -> dict[str, Recommender]:
+def fit_models(train: Interactions, tuned: Tuned, stage: Stage,
+               plan: MemoryPlan | None = None) -> dict[str, Recommender]:
     """Every compared model fitted on one training window, the hybrid over the fitted components last."""
     fitted: dict[str, Recommender] = {}
     for name in dict.fromkeys((*BASELINES, *HYBRID_COMPONENTS)):
         with stage(f"fit {name}"):
-            fitted[name] = build(name, tuned.params[name]).fit(train)
+            fitted[name] = build(name, tuned.params[name], plan).fit(train)
     models = {name: fitted[name] for name in BASELINES}
     models["hybrid"] = hybrid_of(fitted, tuned.weights)
     return models
@@ -189,3 +219,8 @@ def fit_models(train: Interactions, tuned: Tuned, stage: Stage) -> dict[str, Rec
 def evaluation_table(split: TemporalSplit, models: dict[str, Recommender]) -> dict[str, dict[str, Any]]:
     """rows[variant][model] = metrics at K in KS, on the test period."""
     return {v: {name: evaluate(model, h, KS)[0] for name, model in models.items()} for v, h in split.holdouts.items()}
+
+
+def coverage_table(data: Interactions, models: dict[str, Recommender]) -> dict[str, dict[str, float]]:
+    """Per model: the products it covers and the share of lines and customers they account for."""
+    return {name: coverage_of(model, data) for name, model in models.items()}

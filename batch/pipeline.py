@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import redis
@@ -15,14 +15,28 @@ import redis
 from batch import eda
 from batch.bundle import build_bundle, category_rules
 from batch.case_study import in_sample_precision
+from batch.cohorts import cohort_lists, evaluate_cold_start
 from batch.evaluate import TemporalSplit
-from batch.experiment import HYBRID_COMPONENTS, Tuned, build, evaluation_table, fit_models, tune_models, tune_weights
+from batch.experiment import (
+    HYBRID_COMPONENTS,
+    Stage,
+    Tuned,
+    build,
+    coverage_table,
+    evaluation_table,
+    fit_models,
+    tune_models,
+    tune_weights,
+)
 from batch.interactions import Interactions
-from batch.models import HybridRecommender
+from batch.memory import DataShape, MemoryPlan
+from batch.models import HybridRecommender, Recommender
+from batch.offers import offer_export, segment_offers
 from batch.publish import PublishResult, new_version, publish
 from batch.reports import export_recommendations, model_card, write_evaluation
-from batch.segments import rfm_table, segment_summary
+from batch.segments import cut_points, rfm_table, segment_summary, snapshot_of
 from batch.stages import Stages
+from common.data.catalogue import product_catalogue
 from common.data.errors import DataError
 from common.data.load import LoadedData
 from common.keys import KeyLayout
@@ -39,6 +53,12 @@ class EvaluationOptions:
     params_file: Path | None = None
     export_recs: Path | None = None
     case_study: bool = True
+    memory_gb: float = 8.0  # RECSYS_BATCH_MEMORY_GB
+    ease_max_items: int = 20_000  # RECSYS_BATCH_EASE_MAX_ITEMS
+    eval_max_customers: int | None = 20_000  # RECSYS_BATCH_EVAL_MAX_CUSTOMERS
+
+    def plan(self, lines: pd.DataFrame) -> MemoryPlan:
+        return MemoryPlan.for_data(DataShape.of(lines), self.memory_gb, self.ease_max_items)
 
 
 @dataclass
@@ -49,11 +69,73 @@ class Evaluation:
     table: dict[str, dict[str, dict[str, float]]]
     tuned: Tuned
     case_study: dict[str, Any] | None
+    coverage: dict[str, dict[str, float]] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    cold_start: dict[str, Any] | None = None  # cohort vs global best-sellers (batch/cohorts.py)
 
     def summary(self) -> dict[str, Any]:
         return {"split": self.split, "validation_split": self.validation_split, "end": self.end,
-                "table": self.table, "tuned": self.tuned.to_dict(), "case_study": self.case_study}
+                "table": self.table, "coverage": self.coverage, "memory_plan": self.plan,
+                "tuned": self.tuned.to_dict(), "case_study": self.case_study, "cold_start": self.cold_start}
+
+    @property
+    def serve_cohorts(self) -> bool:
+        return bool(self.cold_start and self.cold_start["decision"]["serve_cohorts"])
+
+
+class EngineUnavailable(RuntimeError):
+    """An engine cannot run here: a package or runtime it needs is missing, or it did not start."""
+
+
+class Engine(Protocol):
+    """Where the models are fitted. Everything around them (EDA, splits, metrics, segments, reports, publish) is
+    the same code for every engine."""
+
+    name: str
+
+    def details(self) -> dict[str, str]:
+        """What the model card adds under `built_with` (versions, where it ran)."""
+
+    def initial(self, params_file: Path | None) -> Tuned:
+        """The starting settings and weights (a params file overrides the settings it names)."""
+
+    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        """Grid search of model settings on the validation split."""
+
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        """Choose the hybrid's blend weights on the validation split."""
+
+    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
+        """Every model of the evaluation table, by row label; the served blend is the row "hybrid"."""
+
+    def fit_served(self, full: Interactions, tuned: Tuned, plan: MemoryPlan) -> HybridRecommender:
+        """The hybrid that is published, fitted on all the data."""
+
+
+class SingleMachine:
+    """Every model fitted in this process (numpy, scipy, scikit-learn, implicit, mlxtend)."""
+
+    name = "single-machine"
+
+    def details(self) -> dict[str, str]:
+        return {}
+
+    def initial(self, params_file: Path | None) -> Tuned:
+        return Tuned.from_file(params_file) if params_file else Tuned()
+
+    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        tune_models(split, tuned, progress, plan)
+
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+        tune_weights(split, tuned, progress, plan)
+
+    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
+        return fit_models(train, tuned, stage, plan)
+
+    def fit_served(self, full: Interactions, tuned: Tuned, plan: MemoryPlan) -> HybridRecommender:
+        fitted = {name: build(name, tuned.params[name], plan).fit(full) for name in HYBRID_COMPONENTS}
+        return HybridRecommender.of(fitted, tuned.weights)
 
 
 def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -67,31 +149,62 @@ def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Tim
 
 
 def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path, stages: Stages,
-                     progress: Progress) -> Evaluation:
+                     progress: Progress, plan: MemoryPlan | None = None,
+                     customers: pd.DataFrame | None = None, engine: Engine | None = None) -> Evaluation:
+    """Every model on the test period; with a customers table, also the demographic cold start."""
+    engine = engine or SingleMachine()
     split, validation = split_dates(lines, options)
-    tuned = Tuned.from_file(options.params_file) if options.params_file else Tuned()
+    plan = plan or options.plan(lines)
+    progress(plan.describe())
+    tuned = engine.initial(options.params_file)
     with stages.stage("validation split"):
-        validation_split = TemporalSplit.at(lines, validation, end=split)
+        validation_split = TemporalSplit.at(lines, validation, end=split, max_customers=options.eval_max_customers)
     if options.tune:
         with stages.stage("tune model settings"):
-            tune_models(validation_split, tuned, progress)
+            engine.tune_models(validation_split, tuned, progress, plan)
     with stages.stage("tune hybrid weights"):
-        tune_weights(validation_split, tuned, progress)
+        engine.tune_weights(validation_split, tuned, progress, plan)
+    del validation_split
     with stages.stage("test split"):
-        test_split = TemporalSplit.at(lines, split)
-    models = fit_models(test_split.train, tuned, stages.stage)
+        test_split = TemporalSplit.at(lines, split, max_customers=options.eval_max_customers)
+    models = engine.fit_models(test_split.train, tuned, stages.stage, plan)
     with stages.stage("evaluate"):
         table = evaluation_table(test_split, models)
+        coverage = coverage_table(test_split.train, models)
+    exported = export_recommendations(models["hybrid"], test_split, options.export_recs) if options.export_recs \
+        else None
+    del models  # the evaluated models are not needed past here; the refit on all data needs the memory
     case_study = None
-    if options.case_study:
+    if options.case_study and plan.case_study_customers > 0:
         with stages.stage("case-study protocol"):
-            case_study = in_sample_precision(lines)
+            case_study = in_sample_precision(lines, max_customers=plan.case_study_customers)
+    cold_start = None
+    if customers is not None and {"region", "age"} <= set(customers.columns):
+        with stages.stage("cold start"):
+            cold_start = evaluate_cold_start(lines, customers, split, tuned.params["trend"]["window_days"])
     result = Evaluation(split=str(split.date()), validation_split=str(validation.date()),
-                        end=str(test_split.end), table=table, tuned=tuned, case_study=case_study)
+                        end=str(test_split.end), table=table, tuned=tuned, case_study=case_study,
+                        coverage=coverage, plan=plan.summary(), cold_start=cold_start)
     result.files = write_evaluation(result, out)
-    if options.export_recs:
-        result.files.append(export_recommendations(models["hybrid"], test_split, options.export_recs))
+    if exported is not None:
+        result.files.append(exported)
     return result
+
+
+def explore_customers_and_offers(data: LoadedData, segments: pd.DataFrame, summary: dict[str, Any],
+                                 folder: Path) -> dict[str, dict[str, Any]]:
+    """Customer exploration into the EDA (JSON + plots), the segment offers (offers.json) and the campaign export
+    (offers.csv: customer id, segment, offered products)."""
+    summary["customers"] = eda.explore_customers(data.lines, data.customers, segments)
+    eda.plot_customers(summary["customers"], folder)
+    (folder / "eda_customers.json").write_text(json.dumps(summary["customers"], indent=2))
+    catalogue = data.products if data.products is not None else product_catalogue(data.lines)
+    names = {str(p): {"name": str(n), "category": str(c)}
+             for p, n, c in zip(catalogue["product_id"], catalogue["name"], catalogue["category"], strict=True)}
+    offers = segment_offers(data.lines, segments, names)
+    (folder / "offers.json").write_text(json.dumps(offers, indent=2))
+    offer_export(data.lines, segments, offers).to_csv(folder / "offers.csv", index=False)
+    return offers
 
 
 @dataclass
@@ -103,9 +216,12 @@ class RunResult:
 
 
 def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: redis.Redis | None,
-        keys: KeyLayout, stages: Stages, progress: Progress, keep_versions: int = 3) -> RunResult:
+        keys: KeyLayout, stages: Stages, progress: Progress, keep_versions: int = 3,
+        engine: Engine | None = None) -> RunResult:
     """The whole nightly job. With `client=None` nothing is published (artifacts only)."""
+    engine = engine or SingleMachine()
     lines = data.lines
+    plan = options.plan(lines)  # before anything big: a budget too small for this data stops the run here
     version = new_version()
     folder = artifacts / "models" / version
     with stages.stage("eda"):
@@ -113,24 +229,34 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
         eda.plot(lines, summary, folder)
         (folder / "eda.json").write_text(json.dumps(summary, indent=2))
         data.report.write_json(folder / "cleaning_report.json")
-    evaluation = evaluate_history(lines, options, folder, stages, progress)
+    evaluation = evaluate_history(lines, options, folder, stages, progress, plan, customers=data.customers,
+                                  engine=engine)
     with stages.stage("fit on all data"):
         full = Interactions.from_lines(lines)
-        fitted = {name: build(name, evaluation.tuned.params[name]).fit(full) for name in HYBRID_COMPONENTS}
-        hybrid = HybridRecommender.of(fitted, evaluation.tuned.weights)
+        hybrid = engine.fit_served(full, evaluation.tuned, plan)
         hybrid.save(folder / "hybrid")
+        coverage = coverage_table(full, hybrid.models)
     with stages.stage("segments"):
         segments = rfm_table(lines)
         seg_summary = segment_summary(segments)
+        cuts = cut_points(segments, snapshot_of(lines)).to_dict()
         segments.to_csv(folder / "segments.csv", index=False)
         eda.plot_segments(seg_summary, folder)
+    with stages.stage("customers and offers"):
+        offers = explore_customers_and_offers(data, segments, summary, folder)
+    cohorts = {}
+    if evaluation.serve_cohorts:
+        with stages.stage("cohort best-sellers"):
+            cohorts = cohort_lists(lines, data.customers, evaluation.tuned.params["trend"]["window_days"])
     with stages.stage("category rules"):
         top_category_rules = category_rules(lines)
-    card = model_card(version, data, summary, evaluation, seg_summary, full)
+    card = model_card(version, data, summary, evaluation, seg_summary, full, coverage, engine.name,
+                      engine.details())
     (folder / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     published = None
     if client is not None:
         with stages.stage("publish"):
-            bundle = build_bundle(version, card, hybrid, lines, top_category_rules, segments, seg_summary)
+            bundle = build_bundle(version, card, hybrid, lines, top_category_rules, segments, seg_summary,
+                                  offers=offers, cut_points=cuts, cohorts=cohorts)
             published = publish(client, keys, bundle, keep=keep_versions)
     return RunResult(version=version, folder=folder, evaluation=evaluation, published=published)

@@ -30,6 +30,9 @@ class ModelBundle:
     segments: dict[str, dict[str, Any]]
     segment_summary: list[dict[str, Any]]
     products: dict[str, dict[str, Any]]
+    offers: dict[str, dict[str, Any]] = field(default_factory=dict)  # segment -> what to offer it
+    cut_points: dict[str, Any] | None = None  # the RFM quintile edges, for scoring live RFM
+    cohorts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cohort key -> best-sellers
 
 
 @dataclass
@@ -60,11 +63,15 @@ def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, keep: int
         keys.model_category_rules(version): bundle.category_rules,
         keys.model_segment_summary(version): bundle.segment_summary,
     }
+    if bundle.cut_points is not None:
+        strings[keys.model_rfm_cut_points(version)] = bundle.cut_points
     hashes: dict[str, Mapping[str, Any]] = {
         keys.model_topn(version): bundle.topn,
         keys.model_rules(version): bundle.rules,
         keys.model_segments(version): bundle.segments,
         keys.model_products(version): bundle.products,
+        keys.model_segment_offers(version): bundle.offers,
+        keys.model_cohorts(version): bundle.cohorts,
     }
     round_trips = 1
     pipe = client.pipeline(transaction=False)

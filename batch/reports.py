@@ -15,7 +15,7 @@ from batch import eda
 from batch.evaluate import KS, VARIANTS, TemporalSplit
 from batch.interactions import Interactions
 from batch.models import Recommender
-from common.data.load import LoadedData
+from common.data.load import DataOrigin, LoadedData
 
 if TYPE_CHECKING:
     # For annotations only: the pipeline imports this module to write what it evaluated.
@@ -38,12 +38,20 @@ def evaluation_markdown(result: Evaluation) -> str:
              f"{result.validation_split}, validate up to {result.split}).\n"]
     columns = [f"{m}@{k}" for k in KS for m in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")]
     for variant, rows in result.table.items():
-        customers = int(next(iter(rows.values()))["customers"])
-        lines.append(f"\n## {variant.replace('_', ' ')} ({customers} customers)\n")
+        first = next(iter(rows.values()))
+        customers, eligible = int(first["customers"]), int(first.get("eligible_customers", first["customers"]))
+        sampled = f", a seeded sample of the {eligible:,} who bought on both sides" if eligible > customers else ""
+        lines.append(f"\n## {variant.replace('_', ' ')} ({customers:,} customers{sampled})\n")
         lines.append("| model | " + " | ".join(columns) + " |")
         lines.append("|---|" + "---:|" * len(columns))
         for name, metrics in rows.items():
             lines.append(f"| {name} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")
+    if result.coverage:
+        lines.append("\n## Coverage (products each model can score above zero, training data of the test split)\n")
+        lines.append("| model | products | of | share of lines | share of customers |\n|---|---:|---:|---:|---:|")
+        for name, c in result.coverage.items():
+            lines.append(f"| {name} | {int(c['products']):,} | {int(c['of_products']):,} | {c['lines_share']:.4f} | "
+                         f"{c['customers_share']:.4f} |")
     if result.case_study:
         cs = result.case_study
         lines.append(f"\n## The case study's in-sample protocol (NOT a holdout: fitted and scored on the same "
@@ -51,7 +59,32 @@ def evaluation_markdown(result: Evaluation) -> str:
         lines.append("| model | precision@5 | precision@10 | precision@20 |\n|---|---:|---:|---:|")
         for name in ("nmf", "popularity", "published"):
             lines.append(f"| {name} | " + " | ".join(f"{cs[name][f'precision@{k}']:.4f}" for k in KS) + " |")
+    if result.cold_start:
+        lines.append(cold_start_markdown(result.cold_start))
     return "\n".join(lines) + "\n"
+
+
+def cold_start_markdown(cold: dict[str, Any]) -> str:
+    """The cohort-vs-global table and the decision, for people."""
+    out = [f"\n## Demographic cold start: cohort vs global best-sellers on each customer's first order from "
+           f"{cold['split']}\n"]
+    for population in ("new_customers", "all_customers"):
+        block = cold[population]
+        out.append(f"\n{population.replace('_', ' ')}: {block['customers']} customers with a profile\n")
+        out.append("| list | precision@5 | recall@10 | ndcg@10 | hit_rate@10 |\n|---|---:|---:|---:|---:|")
+        for name, metrics in block.items():
+            if isinstance(metrics, dict):
+                out.append(f"| {name} | {metrics['precision@5']:.4f} | {metrics['recall@10']:.4f} | "
+                           f"{metrics['ndcg@10']:.4f} | {metrics['hit_rate@10']:.4f} |")
+        shares = [f"{name.removeprefix('served from a cohort, ')} {share:.0%}" for name, share in block.items()
+                  if name.startswith("served from a cohort")]
+        out.append(f"\nled by a cohort list (not the fallback): {', '.join(shares)}")
+    d = cold["decision"]
+    verdict = "served" if d["serve_cohorts"] else "not served (global best-sellers stay)"
+    out.append(f"\nDecision on {d['population'].replace('_', ' ')} ({d['customers']}), {d['window']}: cohort "
+               f"{d['metric']} {d['cohort']:.4f} vs global {d['global']:.4f}, paired difference "
+               f"{d['difference']:+.4f} (95% CI {d['ci_low']:+.4f} .. {d['ci_high']:+.4f}): cohort lists {verdict}.")
+    return "\n".join(out)
 
 
 def export_recommendations(model: Recommender, split: TemporalSplit, path: Path) -> Path:
@@ -70,21 +103,35 @@ def export_recommendations(model: Recommender, split: TemporalSplit, path: Path)
 
 
 def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluation: Evaluation,
-               segments: pd.DataFrame, full: Interactions) -> dict[str, Any]:
+               segments: pd.DataFrame, full: Interactions, coverage: dict[str, dict[str, float]],
+               engine: str = "single-machine", engine_details: dict[str, str] | None = None) -> dict[str, Any]:
     headline = {v: {m: round(evaluation.table[v]["hybrid"][m], 4) for m in ("precision@5", "ndcg@10",
                                                                                   "recall@10")} for v in VARIANTS}
     return {
         "version": version,
         "model": "hybrid",
+        "engine": engine,
         "data_window": summary["window"],
+        "source": source_card(data.origin, summary["window"]),
         "data": summary["totals"],
         "matrix": {"customers": full.shape[0], "products": full.shape[1], "nonzero": int(full.orders.nnz)},
+        "coverage": coverage,
+        "memory_plan": evaluation.plan,
         "params": evaluation.tuned.params,
         "weights": evaluation.tuned.weights,
         "headline": headline,
         "evaluation": evaluation.summary(),
         "cleaning": data.report.to_dict(),
+        # The source files' cleaning reports as recorded when they were replayed (what never reached the topic).
+        **({"source_reports": data.source_reports} if data.source_reports else {}),
         "eda": summary,
         "segments": segments.to_dict(orient="records"),
-        "built_with": {"python": platform.python_version()},
+        "built_with": {"python": platform.python_version()} | (engine_details or {}),
     }
+
+
+def source_card(origin: DataOrigin | None, window: dict[str, str]) -> dict[str, Any]:
+    """Which source the run read (file, topic, archive, archive+topic), where, and the event-time window it got."""
+    if origin is None:
+        return {"kind": "in-memory", "window": window}
+    return {"kind": origin.kind, "location": origin.location, "window": window, **origin.counts}

@@ -1,45 +1,20 @@
-"""RFM scores and named segments. The segment rules live here and only here."""
+"""RFM scores and named segments for every customer. The segment rules are one table, in common/segments.py
+(the API scores a customer's live RFM with the same rules)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from batch.interactions import SECONDS_PER_DAY
-
-
-@dataclass(frozen=True)
-class SegmentRule:
-    name: str
-    description: str
-    r_min: int = 1
-    r_max: int = 5
-    f_min: int = 1
-    f_max: int = 5
-    m_min: int = 1
-
-    def matches(self, r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
-        return r.between(self.r_min, self.r_max) & f.between(self.f_min, self.f_max) & (m >= self.m_min)
-
-
-# First match wins. Scores are quintiles 1..5 (5 = most recent / most frequent / biggest spender).
-SEGMENT_RULES = (
-    SegmentRule("champions", "bought recently, buy often and spend the most", r_min=4, f_min=4, m_min=4),
-    SegmentRule("loyal", "buy often, recently enough", r_min=3, f_min=4),
-    SegmentRule("new", "first orders, very recent", r_min=5, f_max=1),
-    SegmentRule("promising", "recent, not frequent yet", r_min=4, f_max=3),
-    SegmentRule("at_risk", "used to buy often, not lately", r_max=2, f_min=3),
-    SegmentRule("hibernating", "long gone, bought little", r_max=2, f_max=2),
-)
-OTHER = SegmentRule("needs_attention", "middle of the road on recency and frequency")
+from common.segments import ALL_RULES, OTHER, RULES_BY_NAME, CutPoints, SegmentRule, Steps
+from common.segments import SEGMENT_RULES as SEGMENT_RULES  # re-exported: the rules table batch code and tests use
 
 
 def rfm_table(lines: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """One row per customer: recency_days (from `as_of`, default the day after the last event), frequency
     (distinct orders), monetary (sum of amount), quintile scores r, f, m and the named segment."""
-    snapshot = as_of if as_of is not None else lines["event_time"].max().normalize() + pd.Timedelta(days=1)
+    snapshot = as_of if as_of is not None else snapshot_of(lines)
     per_customer = lines.groupby("customer_id").agg(
         last=("event_time", "max"), frequency=("order_id", "nunique"), monetary=("amount", "sum")
     )
@@ -56,6 +31,12 @@ def rfm_table(lines: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Data
     return table.reset_index()
 
 
+def snapshot_of(lines: pd.DataFrame) -> pd.Timestamp:
+    """The RFM snapshot: the day after the last event, as in the case study."""
+    snapshot: pd.Timestamp = lines["event_time"].max().normalize() + pd.Timedelta(days=1)
+    return snapshot
+
+
 def quintile(values: pd.Series) -> pd.Series:
     """1..5 by quintile; with fewer distinct values than 5, ranks first so every score stays defined."""
     if values.nunique() < 5:
@@ -69,10 +50,30 @@ def segment_of(r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
     segment = pd.Series(OTHER.name, index=r.index, dtype=object)
     unassigned = pd.Series(True, index=r.index)
     for rule in SEGMENT_RULES:
-        hit = unassigned & rule.matches(r, f, m)
+        hit = unassigned & _matches(rule, r, f, m)
         segment[hit] = rule.name
         unassigned &= ~hit
     return segment.astype("string")
+
+
+def _matches(rule: SegmentRule, r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
+    return r.between(rule.r_min, rule.r_max) & f.between(rule.f_min, rule.f_max) & (m >= rule.m_min)
+
+
+def cut_points(table: pd.DataFrame, as_of: pd.Timestamp) -> CutPoints:
+    """The edges the quintile scores of `table` were cut at, so a live customer is scored as the batch scored
+    everyone: a value scores like the batch's customers with values on the same side of each edge. (Customers tied
+    on a value that straddles an edge got different scores in the batch, by rank; live they get the lower one.)"""
+    return CutPoints(as_of=str(as_of), customers=len(table),
+                     minus_recency_days=_steps(-table["recency_days"], table["r"]),
+                     frequency=_steps(table["frequency"].astype(float), table["f"]),
+                     monetary=_steps(table["monetary"], table["m"]))
+
+
+def _steps(values: pd.Series, scores: pd.Series) -> Steps:
+    levels = sorted(int(s) for s in scores.unique())
+    edges = [float(values[scores <= level].max()) for level in levels[:-1]]
+    return Steps(edges=edges, scores=levels)
 
 
 def case_study_segment(r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
@@ -87,14 +88,17 @@ def case_study_segment(r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
 
 
 def segment_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Size, share and average recency / frequency / monetary per segment, in rule order."""
-    order = [rule.name for rule in SEGMENT_RULES] + [OTHER.name]
+    """Size, share, average recency / frequency / monetary and share of revenue per segment, in rule order."""
+    order = [rule.name for rule in ALL_RULES]
     summary = table.groupby("segment").agg(
         customers=("customer_id", "size"), recency_days=("recency_days", "mean"), frequency=("frequency", "mean"),
-        monetary=("monetary", "mean"),
+        monetary=("monetary", "mean"), revenue=("monetary", "sum"),
     )
     summary = summary.reindex([name for name in order if name in summary.index])
     summary["share"] = summary["customers"] / summary["customers"].sum()
-    descriptions = {rule.name: rule.description for rule in (*SEGMENT_RULES, OTHER)}
-    summary["description"] = [descriptions[name] for name in summary.index]
-    return summary.round(2).reset_index()
+    summary["revenue_share"] = summary["revenue"] / summary["revenue"].sum()
+    summary = summary.drop(columns="revenue")
+    summary["description"] = [RULES_BY_NAME[name].description for name in summary.index]
+    summary["action"] = [RULES_BY_NAME[name].action for name in summary.index]
+    return summary.round({"recency_days": 2, "frequency": 2, "monetary": 2, "share": 4,
+                          "revenue_share": 4}).reset_index()

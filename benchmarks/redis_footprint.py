@@ -1,5 +1,6 @@
 """Redis memory per customer, measured from the real keys: the stream state of a synthetic shop (every purchase
-applied by the stream's own script), a published model, and one simulated visit per customer. Prints a table
+applied by the stream's own script, the profiles and catalogue by the master-data writer), a published model, and
+one simulated visit per customer. Prints a table
 (bytes per customer by key family, and the total extrapolated to 1M customers) and writes JSON.
 
     .venv/bin/python -m benchmarks.redis_footprint [--customers 5000] [--lines 100000]
@@ -26,21 +27,24 @@ from common.data.synthetic import SyntheticSpec, write
 from common.events import ExposureEvent
 from common.keys import KeyLayout
 from common.settings import Settings
+from producers.master_data import product_events, profile_events
 from producers.replay import to_events
 from stack import LocalStack
 from stack.scratch import stack_settings
 from stream_app.exposures import ExposureWriter
+from stream_app.master_data import MasterDataWriter
 from stream_app.state import StateWriter
 
 PREFIX = "footprint"
 
 
 async def fill(settings: Settings, folder: Path) -> int:
-    lines = load_history(folder, load_mapping("case_study")).lines
+    loaded = load_history(folder, load_mapping("case_study"))
+    lines = loaded.lines
     client = aioredis.from_url(settings.redis_url)
     keys = KeyLayout(PREFIX)
-    writer = StateWriter(client, keys, experiment=settings.ab_experiment)
-    exposures = ExposureWriter(client, keys, settings.ab_experiment, 400 * 86400, 7 * 86400)
+    writer = StateWriter(client, keys)
+    exposures = ExposureWriter(client, keys, 400 * 86400, 7 * 86400)
     last = lines.drop_duplicates("customer_id", keep="last")
     await exposures.apply([
         ExposureEvent(request_id=f"v{i}", customer_id=str(c), experiment=settings.ab_experiment, strategy="model",
@@ -52,6 +56,13 @@ async def fill(settings: Settings, folder: Path) -> int:
     events = list(to_events(lines))
     for start in range(0, len(events), 1000):
         await writer.apply(events[start:start + 1000])
+    master = MasterDataWriter(client, keys)
+    invalid: dict[str, int] = {}
+    profiles = [(p.customer_id, p) for p in profile_events(loaded.customers, invalid)]
+    for start in range(0, len(profiles), 1000):
+        await master.apply_profiles(profiles[start:start + 1000])
+    assert loaded.products is not None
+    await master.apply_products([(p.product_id, p) for p in product_events(loaded.products, invalid)])
     await client.aclose()
     return int(lines["customer_id"].nunique())
 
@@ -61,7 +72,9 @@ def family(key: str) -> str:
     parts = key.split(":")[1:]
     if parts[0] == "cust":
         return f"cust:*:{parts[2]}"
-    if parts[0] == "ab" and len(parts) > 3 and parts[2] == "cust":
+    if parts[0] == "ab" and len(parts) > 3 and parts[1] == "cust":  # one purchase log per customer
+        return f"ab:cust:*:{parts[3]}"
+    if parts[0] == "ab" and len(parts) > 4 and parts[2] == "cust":
         return f"ab:*:cust:*:{parts[4]}"
     if parts[0] == "model" and len(parts) > 2:
         return f"model:*:{parts[2]}"

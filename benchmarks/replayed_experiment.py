@@ -1,6 +1,8 @@
 """The A/B experiment replayed on real data, with the commands a user runs: on its own local stack, publish a
-model fitted before the split date, run the stream worker, replay the period after it with simulated visits,
-and report conversion per group, uplift, its 95% interval and the two-proportion z-test. Writes JSON.
+model fitted before the split date, run the stream worker, replay the period after it with simulated visits
+(in their own experiment, `replay-<split date>`), and report conversion and revenue per exposed customer per group,
+the always-valid test and decision beside the fixed-horizon z-test, and the sample-ratio check. Writes JSON.
+The uplift is not causal: the orders are historical, so they do not depend on what was shown.
 
     .venv/bin/python -m benchmarks.replayed_experiment [--data ../shared/data/online_retail_uci/online_retail.csv.gz]
         [--preset uci] [--split 2011-11-09] [--visit-k 10]
@@ -15,10 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import redis
 
+from common.ab import replay_experiment
 from common.keys import KeyLayout
 from stack import LocalStack
 from stack.scratch import settings_env, stack_settings, start_worker, stop_worker
@@ -64,9 +68,10 @@ def main() -> None:
         print(report)
         client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         keys = KeyLayout(settings.key_prefix)
-        groups = {g: {**client.hgetall(keys.ab_group_counters(settings.ab_experiment, g)),
-                      "exposed_customers": client.scard(keys.ab_exposed_customers(settings.ab_experiment, g)),
-                      "converted_customers": client.scard(keys.ab_converted_customers(settings.ab_experiment, g))}
+        experiment = replay_experiment(date.fromisoformat(args.split))
+        groups = {g: {**client.hgetall(keys.ab_group_counters(experiment, g)),
+                      "exposed_customers": client.scard(keys.ab_exposed_customers(experiment, g)),
+                      "converted_customers": client.scard(keys.ab_converted_customers(experiment, g))}
                   for g in ("control", "treatment")}
     finally:
         if worker is not None:
@@ -74,8 +79,8 @@ def main() -> None:
         local.down()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"data": data, "split": args.split, "visit_k": args.visit_k,
-                                    "attribution_days": settings.ab_attribution_days, "groups": groups,
-                                    "report": report, "nproc": os.cpu_count()}, indent=2))
+                                    "experiment": experiment, "attribution_days": settings.ab_attribution_days,
+                                    "groups": groups, "report": report, "nproc": os.cpu_count()}, indent=2))
     print(f"JSON: {args.out}")
 
 

@@ -3,28 +3,48 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import redis
 import typer
 
-from batch.pipeline import Evaluation, EvaluationOptions, evaluate_history, run
+from batch.pipeline import Evaluation, EvaluationOptions, RunResult, evaluate_history, run
 from batch.publish import current_version
+from batch.reports import cold_start_markdown
 from batch.schedule import next_run_after
-from batch.source import from_file, from_topic
+from batch.source import from_archive, from_file, from_history, from_topic
 from batch.stages import Stages
 from cli.errors import friendly_errors
 from common.data.load import LoadedData
 from common.keys import KeyLayout
 from common.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    # Imported where used: the Spark engine is an optional extra.
+    from batch.spark.session import SparkOptions
+
 REFIT_POLL_S = 10.0
 app = typer.Typer(help="The nightly job: EDA, models, segments, evaluation, publish.", no_args_is_help=True)
 
+
+
+class Source(StrEnum):
+    auto = "auto"
+    topic = "topic"
+    archive = "archive"
+    file = "file"
+
+
 DataOption = typer.Option(None, "--data", help="Read this file/folder instead of the purchases topic.")
+SourceOption = typer.Option(
+    Source.auto, "--source",
+    help="auto: the topic, plus the archive once it holds purchases the topic no longer does; topic; archive "
+         "(RECSYS_ARCHIVE_URL); file (needs --data, which implies it).")
 PresetOption = typer.Option("case_study", "--preset", help="Column mapping preset for --data: case_study or uci.")
 MappingOption = typer.Option(None, "--mapping", help="A TOML column-mapping file for --data.")
 SplitOption = typer.Option(None, "--split-date", help="Test period starts here (default: last N days).")
@@ -32,34 +52,92 @@ ValidationOption = typer.Option(None, "--validation-date", help="Validation star
 ParamsOption = typer.Option(None, "--params", help="Model settings chosen by `batch evaluate --tune`.")
 
 
-def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | None) -> LoadedData:
+class EngineName(StrEnum):
+    single_machine = "single-machine"
+    spark = "spark"
+
+
+EngineOption = typer.Option(EngineName.single_machine, "--engine",
+                            help="Where the models are fitted: in this process, or by Spark (ALS and FPGrowth; "
+                                 "needs the spark extra and Java 17).")
+SparkMasterOption = typer.Option(None, "--spark-master", help="With --engine spark: local[*], local[N] or "
+                                                              "spark://HOST:7077 (default RECSYS_SPARK_MASTER).")
+SparkConfOption = typer.Option(None, "--spark-conf", help="With --engine spark: a Spark setting KEY=VALUE, "
+                                                          "repeatable (e.g. spark.executor.memory=8g).")
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    name: EngineName = EngineName.single_machine
+    spark_master: str | None = None
+    spark_conf: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, name: EngineName, spark_master: str | None, spark_conf: list[str] | None) -> EngineChoice:
+        if name is not EngineName.spark and (spark_master or spark_conf):
+            raise typer.BadParameter("--spark-master and --spark-conf go with --engine spark", param_hint="--engine")
+        for item in spark_conf or ():
+            key, sep, _ = item.partition("=")
+            if not sep or not key.strip():
+                raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--spark-conf")
+        return cls(name, spark_master, tuple(spark_conf or ()))
+
+    def spark_options(self, settings: Settings) -> SparkOptions | None:
+        """The Spark engine's options, None for the single-machine engine. Imports the engine, so a missing
+        pyspark is a one-line error here, before any data is read."""
+        if self.name is not EngineName.spark:
+            return None
+        from batch.spark.session import SparkOptions
+
+        conf = {key.strip(): value.strip() for key, _, value in (item.partition("=") for item in self.spark_conf)}
+        return SparkOptions.from_settings(settings, self.spark_master, conf)
+
+
+def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | None,
+          source: Source = Source.auto) -> LoadedData:
+    if data is not None and source not in (Source.auto, Source.file):
+        raise typer.BadParameter(f"--data reads a file; it cannot be combined with --source {source.value}")
     if data is not None:
         typer.echo(f"loading {data} (preset {preset if mapping is None else mapping})")
         return from_file(data, preset if mapping is None else None, mapping, None)
-    typer.echo(f"reading topic {settings.topic_purchases} from {settings.bootstrap_servers} until it is exhausted")
-    started = time.monotonic()
-    last = [0.0]
+    if source is Source.file:
+        raise typer.BadParameter("--source file needs --data PATH")
+    if source is Source.archive:
+        typer.echo(f"reading the archive at {settings.archive_location}")
+        loaded = from_archive(settings)
+    else:
+        typer.echo(f"reading topic {settings.topic_purchases} from {settings.bootstrap_servers} until it is exhausted")
+        started = time.monotonic()
+        last = [0.0]
 
-    def progress(records: int) -> None:
-        if time.monotonic() - last[0] >= 1.0:
-            last[0] = time.monotonic()
-            typer.echo(f"  {records:,} records ({records / (last[0] - started):,.0f}/s)")
+        def progress(records: int) -> None:
+            if time.monotonic() - last[0] >= 1.0:
+                last[0] = time.monotonic()
+                typer.echo(f"  {records:,} records ({records / (last[0] - started):,.0f}/s)")
 
-    loaded = from_topic(settings, progress)
-    typer.echo(f"  {loaded.report.raw_rows:,} records, {len(loaded.lines):,} distinct valid purchase lines")
+        loaded = (from_topic if source is Source.topic else from_history)(settings, progress)
+    origin = loaded.origin
+    where = f" from {origin.kind} ({', '.join(f'{k} {v:,}' for k, v in origin.counts.items())})" if origin else ""
+    typer.echo(f"  {loaded.report.raw_rows:,} records, {len(loaded.lines):,} distinct valid purchase lines{where}")
     return loaded
 
 
-def _options(split_date: str | None, validation_date: str | None, test_days: int, **extra: Any) -> EvaluationOptions:
+def _options(settings: Settings, split_date: str | None, validation_date: str | None, test_days: int,
+             **extra: Any) -> EvaluationOptions:
     return EvaluationOptions(
         split_date=pd.Timestamp(split_date) if split_date else None,
         validation_date=pd.Timestamp(validation_date) if validation_date else None,
-        test_days=test_days, **extra,
+        test_days=test_days, memory_gb=settings.batch_memory_gb, ease_max_items=settings.batch_ease_max_items,
+        eval_max_customers=settings.batch_eval_max_customers, **extra,
     )
 
 
 def _echo_table(evaluation: Evaluation) -> None:
     typer.echo(f"\ntest from {evaluation.split} (validation from {evaluation.validation_split})")
+    for name, c in evaluation.coverage.items():
+        if c["products"] < c["of_products"]:
+            typer.echo(f"{name} covers {int(c['products']):,} of {int(c['of_products']):,} products: "
+                       f"{c['lines_share']:.1%} of lines, {c['customers_share']:.1%} of customers")
     for variant, rows in evaluation.table.items():
         typer.echo(f"{variant:>10}  {'model':<18} {'P@5':>7} {'R@10':>7} {'NDCG@10':>8} {'MAP@10':>7} {'HR@10':>7}"
                    f" {'cov@10':>7}")
@@ -71,6 +149,8 @@ def _echo_table(evaluation: Evaluation) -> None:
         typer.echo(f"case-study in-sample protocol (not a holdout): NMF P@5 {cs['nmf']['precision@5']:.4f}, "
                    f"popularity P@5 {cs['popularity']['precision@5']:.4f}, "
                    f"published P@5 {cs['published']['precision@5']:.4f}")
+    if evaluation.cold_start:
+        typer.echo(cold_start_markdown(evaluation.cold_start))
 
 
 @app.command("evaluate")
@@ -85,17 +165,29 @@ def evaluate_command(
     params: Path | None = ParamsOption,
     export_recs: Path | None = typer.Option(None, "--export-recs", help="CSV of each customer's top 20."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default <artifacts>/evaluation)."),
+    engine: EngineName = EngineOption,
+    spark_master: str | None = SparkMasterOption,
+    spark_conf: list[str] | None = SparkConfOption,
 ) -> None:
-    """Temporal-split evaluation of every model and the hybrid; writes markdown, JSON and a plot."""
+    """Temporal-split evaluation of every model and the hybrid; writes markdown, JSON and a plot. With --engine
+    spark the table holds the Spark models beside the single-machine ones, on the same split."""
     settings = get_settings()
+    choice = EngineChoice.of(engine, spark_master, spark_conf)
     stages = Stages(report=typer.echo)
     with friendly_errors():
+        spark = choice.spark_options(settings)
         with stages.stage("load/clean"):
             loaded = _load(settings, data, preset, mapping)
-        options = _options(split_date, validation_date, test_days, tune=tune, params_file=params,
+        options = _options(settings, split_date, validation_date, test_days, tune=tune, params_file=params,
                            export_recs=export_recs)
-        result = evaluate_history(loaded.lines, options, out or settings.artifacts_dir / "evaluation", stages,
-                                  typer.echo)
+        folder = out or settings.artifacts_dir / "evaluation"
+        if spark is not None:
+            from batch.spark.engine import evaluate_spark
+
+            result = evaluate_spark(loaded.lines, options, spark, folder, stages, typer.echo,
+                                    customers=loaded.customers)
+        else:
+            result = evaluate_history(loaded.lines, options, folder, stages, typer.echo, customers=loaded.customers)
     _echo_table(result)
     for path in result.files:
         typer.echo(f"wrote {path}")
@@ -104,6 +196,7 @@ def evaluate_command(
 @app.command("run")
 def run_command(
     data: Path | None = DataOption,
+    source: Source = SourceOption,
     preset: str = PresetOption,
     mapping: Path | None = MappingOption,
     split_date: str | None = SplitOption,
@@ -111,55 +204,78 @@ def run_command(
     params: Path | None = ParamsOption,
     until: str | None = typer.Option(None, "--until", help="Train only on purchases before this date."),
     no_publish: bool = typer.Option(False, "--no-publish", help="Write artifacts only; leave Redis alone."),
+    engine: EngineName = EngineOption,
+    spark_master: str | None = SparkMasterOption,
+    spark_conf: list[str] | None = SparkConfOption,
 ) -> None:
     """The nightly job: load, EDA, evaluate, refit on everything, segment, publish a new model version."""
     settings = get_settings()
+    choice = EngineChoice.of(engine, spark_master, spark_conf)
     with friendly_errors():
         _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish,
-                  pd.Timestamp(until) if until else None)
+                  pd.Timestamp(until) if until else None, source, choice)
 
 
 def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path | None, split_date: str | None,
               validation_date: str | None, params: Path | None, publish: bool,
-              until: pd.Timestamp | None = None) -> None:
+              until: pd.Timestamp | None = None, source: Source = Source.auto,
+              choice: EngineChoice = EngineChoice()) -> None:
     stages = Stages(report=typer.echo)
     started = time.perf_counter()
+    spark = choice.spark_options(settings)
     with stages.stage("load/clean"):
-        loaded = _load(settings, data, preset, mapping)
+        loaded = _load(settings, data, preset, mapping, source)
         if until is not None:
             loaded.lines = loaded.lines[loaded.lines["event_time"] < until].reset_index(drop=True)
             typer.echo(f"  training on {len(loaded.lines):,} lines before {until.date()}")
     if loaded.lines.empty:
         raise typer.BadParameter("no purchase lines to train on")
     client = redis.Redis.from_url(settings.redis_url) if publish else None
-    options = _options(split_date, validation_date, settings.batch_test_days, params_file=params)
-    result = run(loaded, options, settings.artifacts_dir, client, KeyLayout(settings.key_prefix), stages, typer.echo,
-                 keep_versions=settings.batch_keep_versions)
+    options = _options(settings, split_date, validation_date, settings.batch_test_days, params_file=params)
+    keys = KeyLayout(settings.key_prefix)
+    jvm_peak: float | None = None
+    if spark is not None:
+        from batch.spark.engine import run_spark
+
+        spark_run = run_spark(loaded, options, spark, settings.artifacts_dir, client, keys, stages, typer.echo,
+                              keep_versions=settings.batch_keep_versions)
+        result: RunResult = spark_run.result
+        jvm_peak = spark_run.jvm_peak_rss_mib
+    else:
+        result = run(loaded, options, settings.artifacts_dir, client, keys, stages, typer.echo,
+                     keep_versions=settings.batch_keep_versions)
     _echo_table(result.evaluation)
-    typer.echo(f"\nmodel {result.version}: artifacts in {result.folder}")
+    typer.echo(f"\nmodel {result.version}: artifacts in {result.folder} (segment offers for a campaign tool: "
+               f"{result.folder / 'offers.csv'})")
     if result.published:
         p = result.published
         typer.echo(f"published to Redis in {p.seconds:.2f} s ({p.round_trips} round trips); current -> {p.version}"
                    + (f"; pruned {', '.join(p.pruned)}" if p.pruned else ""))
-    typer.echo(f"total {time.perf_counter() - started:.1f} s, peak RSS {stages.peak_rss_mib():.0f} MiB")
+    typer.echo(f"total {time.perf_counter() - started:.1f} s, peak RSS {stages.peak_rss_mib():.0f} MiB"
+               + (f" (driver JVM peak RSS {jvm_peak:.0f} MiB)" if jvm_peak is not None else ""))
 
 
 @app.command("schedule")
 def schedule_command(
     data: Path | None = DataOption,
+    source: Source = SourceOption,
     preset: str = PresetOption,
     mapping: Path | None = MappingOption,
     at: str | None = typer.Option(None, "--at", help="UTC time of day HH:MM (default: settings)."),
+    engine: EngineName = EngineOption,
+    spark_master: str | None = SparkMasterOption,
+    spark_conf: list[str] | None = SparkConfOption,
 ) -> None:
     """Run nightly at a fixed UTC time, and when an admin asks (POST /admin/refit); runs once at start when no
     model is published yet."""
     settings = get_settings() if at is None else get_settings().model_copy(update={"batch_schedule_at": at})
+    choice = EngineChoice.of(engine, spark_master, spark_conf)
     keys = KeyLayout(settings.key_prefix)
     client = redis.Redis.from_url(settings.redis_url)
     with friendly_errors():
         if current_version(client, keys) is None:
             typer.echo("no published model: running now")
-            _run_once(settings, data, preset, mapping, None, None, None, True)
+            _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)
         while True:
             due = next_run_after(datetime.now(UTC), settings.batch_schedule_at)
             typer.echo(f"next run at {due:%Y-%m-%d %H:%M} UTC")
@@ -168,4 +284,4 @@ def schedule_command(
                     typer.echo("refit requested through the API: running now")
                     break
                 time.sleep(min(REFIT_POLL_S, max(0.0, (due - datetime.now(UTC)).total_seconds())))
-            _run_once(settings, data, preset, mapping, None, None, None, True)
+            _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)

@@ -25,11 +25,16 @@ def generate(
     products: int = typer.Option(1000, min=10),
     lines: int = typer.Option(100_000, min=100),
     seed: int = typer.Option(42),
+    popularity_exponent: float = typer.Option(1.05, min=0.0, help="Zipf exponent of product popularity (tail)."),
+    staple_share: float = typer.Option(0.35, min=0.0, max=1.0, help="Share of basket slots from own staples."),
 ) -> None:
-    """Write a seeded synthetic shop in the case study's schema (dataset_sample_1.csv, dataset_sample_2.csv)."""
+    """Write a seeded synthetic shop in the case study's schema (dataset_sample_1.csv, dataset_sample_2.csv) and
+    its catalogue with product names (products.csv)."""
     folder = out or get_settings().data_dir / "synthetic"
-    tx, cu = write(SyntheticSpec(customers=customers, products=products, lines=lines, seed=seed), folder)
-    typer.echo(f"wrote {tx} and {cu}")
+    spec = SyntheticSpec(customers=customers, products=products, lines=lines, seed=seed,
+                         popularity_exponent=popularity_exponent, staple_share=staple_share)
+    written = write(spec, folder)
+    typer.echo(f"wrote {', '.join(map(str, written))}")
 
 
 @app.command()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import typer
 
+from batch.memory import BUDGET_SETTING, EASE_SETTING, MemoryBudgetError
+from batch.pipeline import EngineUnavailable
 from common.data import DataError
 from producers.visits import VisitError
 from stack import StackError
@@ -16,6 +19,14 @@ from stack import StackError
 def friendly_errors() -> Iterator[None]:
     try:
         yield
-    except (DataError, StackError, VisitError) as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=2) from None
+    except (DataError, EngineUnavailable, StackError, VisitError, MemoryBudgetError) as exc:
+        _fail(str(exc))
+    except MemoryError:
+        # The plan should have stopped this first; if an allocation still fails, say what to change, not where.
+        _fail(f"out of memory: set {BUDGET_SETTING} to the memory this machine can give the job (the batch plans "
+              f"within it) or lower {EASE_SETTING}")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=2) from None

@@ -5,8 +5,9 @@ import time
 import typer
 
 from cli.errors import friendly_errors
-from common.settings import get_settings
-from stack import LocalStack, ServiceStatus
+from common.settings import Settings, get_settings
+from stack import LocalStack, ServiceStatus, StackError
+from stack.system import Processes
 
 app = typer.Typer(help="Start, stop and check the local broker (Tansu) and redis-server.", no_args_is_help=True)
 
@@ -30,11 +31,37 @@ def up() -> None:
 
 
 @app.command()
-def down() -> None:
-    """Stop the processes `stack up` started (only those)."""
+def down(
+    wipe: bool = typer.Option(False, "--wipe", help="Also delete the saved state (as `stack reset --yes`)."),
+) -> None:
+    """Stop the processes `stack up` started (only those). Redis's data stays on disk for the next `up`."""
+    settings = get_settings()
     with friendly_errors():
-        stopped = LocalStack(get_settings()).down()
-    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+        stopped = LocalStack(settings).down()
+        typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+        if wipe:
+            _wipe(settings)
+
+
+@app.command()
+def reset(yes: bool = typer.Option(False, "--yes", help="Confirm: the state is deleted for good.")) -> None:
+    """Stop the broker and Redis and delete what they keep: Redis's data and the default archive folder."""
+    settings = get_settings()
+    if not yes:
+        paths = ", ".join(str(p) for p in LocalStack(settings).state_paths())
+        raise typer.BadParameter(f"this deletes {paths} for good; run again with --yes")
+    with friendly_errors():
+        stopped = LocalStack(settings).down()
+        typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+        _wipe(settings)
+
+
+def _wipe(settings: Settings) -> None:
+    running = [p.name for p in Processes(settings).status()]
+    if running:
+        raise StackError(f"{', '.join(running)} still running: run `recsys down` first")
+    deleted = LocalStack(settings).wipe()
+    typer.echo(f"deleted: {', '.join(str(p) for p in deleted)}" if deleted else "no saved state to delete")
 
 
 @app.command()

@@ -11,8 +11,18 @@ from tqdm import tqdm
 from api.schemas import AbSummary
 from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
+from common.events import PurchaseEvent
 from common.settings import Settings, get_settings
-from producers.replay import Pace, ProgressFn, ReplaySummary, replay_until_signal, select, to_events
+from producers.master_data import send_master_data
+from producers.replay import (
+    Pace,
+    ProgressFn,
+    ReplaySummary,
+    archived_events,
+    replay_until_signal,
+    select,
+    to_events,
+)
 from producers.visits import Visits
 from stack.supervise import exit_status, supervise
 from stack.system import RECSYS
@@ -36,14 +46,39 @@ def replay_command(
     ),
     visit_k: int = typer.Option(10, "--visit-k", min=1, max=100, help="Products shown per simulated visit."),
     wait_s: float = typer.Option(120.0, "--wait", help="With visits: how long to wait for the stream to catch up."),
+    master_data: bool = typer.Option(
+        True, "--master-data/--no-master-data",
+        help="First send the customer profiles, the product catalogue and the file's cleaning report to their "
+             "compacted topics.",
+    ),
+    master_data_only: bool = typer.Option(
+        False, "--master-data-only", help="Send only the master data (e.g. after the customers table changed)."),
+    from_archive: bool = typer.Option(
+        False, "--from-archive", help="Send the purchase archive (RECSYS_ARCHIVE_URL) again, ids as archived: "
+                                      "rebuilds Redis state the stream lost; what it has is dropped by event id."),
 ) -> None:
     """Replay a purchase history into Kafka, one event per order line, in event-time order."""
     if as_fast_as_possible and (speed or max_rate):
         raise typer.BadParameter("--as-fast-as-possible excludes --speed and --max-rate")
     settings = get_settings()
+    if from_archive:
+        if data is not None or simulate_visits:
+            raise typer.BadParameter("--from-archive excludes --data and --simulate-visits")
+        _replay_archive(settings, archived_events(settings.archive_location, start, until, limit),
+                        Pace(speed, max_rate))
+        return
     with friendly_errors():
         loaded = load_history(data or settings.data_dir / "synthetic", load_mapping(preset, mapping), customers)
     lines = select(loaded.lines, start, limit, until)
+    if master_data or master_data_only:
+        window = {"from": str(start) if start else None, "until": str(until) if until else None, "limit": limit,
+                  "lines": len(lines)}
+        sent = asyncio.run(send_master_data(settings, loaded, window))
+        typer.echo(f"master data: {sent.profiles:,} profiles to {settings.topic_customers}, {sent.products:,} "
+                   f"products to {settings.topic_products}, the cleaning report to {settings.topic_data_reports}"
+                   + (f"; not sent: {sent.invalid}" if sent.invalid else ""))
+        if master_data_only:
+            return
     typer.echo(f"replaying {len(lines):,} events to {settings.topic_purchases} at {settings.bootstrap_servers}")
     bar = tqdm(total=len(lines), unit="ev", mininterval=0.5, dynamic_ncols=True)
 
@@ -70,6 +105,16 @@ def replay_command(
         typer.echo(render_experiment(experiment))
 
 
+def _replay_archive(settings: Settings, events: list[PurchaseEvent], pace: Pace) -> None:
+    typer.echo(f"replaying {len(events):,} archived purchases to {settings.topic_purchases}")
+    bar = tqdm(total=len(events), unit="ev", mininterval=0.5, dynamic_ncols=True)
+    summary = asyncio.run(replay_until_signal(settings, iter(events), pace,
+                                              lambda sent, _clock: bar.update(sent - bar.n)))
+    bar.close()
+    typer.echo(f"{'stopped early (flushed)' if summary.interrupted else 'done'}: {summary.sent:,} events in "
+               f"{summary.seconds:.1f}s, history {summary.first_event or '-'} .. {summary.last_event or '-'}")
+
+
 async def _replay_with_visits(
     settings: Settings, lines: pd.DataFrame, pace: Pace, progress: ProgressFn, k: int, wait_s: float
 ) -> tuple[ReplaySummary, AbSummary]:
@@ -80,18 +125,38 @@ async def _replay_with_visits(
 
 
 def render_experiment(result: AbSummary) -> str:
-    rows = [f"A/B experiment {result.experiment} (attribution {result.attribution_days:g} days of event time)",
-            f"{'group':<10} {'exposed':>8} {'converted':>9} {'rate':>7} {'items':>6} {'revenue':>10}"]
+    confidence = f"{1 - result.alpha:.0%}"
+    rows = [f"A/B experiment {result.experiment} (attribution {result.attribution_days:g} days of event time)"]
+    if not result.causal:
+        rows.append("replayed history: the orders are historical and do not depend on what was shown, so the "
+                    "uplift is not the effect of showing it")
+    rows.append(f"{'group':<10} {'exposed':>8} {'converted':>9} {'rate':>7} {'items':>6} {'revenue':>10} "
+                f"{'per exposed':>11}")
     for name, g in result.groups.items():
         rows.append(f"{name:<10} {g.exposed_customers:>8} {g.converted_customers:>9} {g.conversion_rate:>7.2%} "
-                    f"{g.converted_items:>6} {g.revenue:>10.2f}")
-    relative = f"{result.relative_uplift:+.1%}" if result.relative_uplift is not None else "n/a"
-    interval = (f"[{result.ci_low:+.2%}, {result.ci_high:+.2%}]" if result.ci_low is not None
-                and result.ci_high is not None else "n/a")
-    p_value = f"{result.p_value:.4g}" if result.p_value is not None else "n/a"
-    rows.append(f"uplift {result.absolute_uplift:+.2%} (relative {relative}), 95% CI {interval}, "
-                f"two-proportion z-test p = {p_value}")
+                    f"{g.converted_items:>6} {g.revenue:>10.2f} {g.revenue_per_exposed:>11.2f}")
+    for title, metric, fmt in (("conversion", result.conversion, "{:+.2%}"),
+                               ("revenue per exposed customer", result.revenue_per_exposed, "{:+.2f}")):
+        av, fixed = metric.always_valid, metric.fixed_horizon
+        relative = f" (relative {metric.relative:+.1%})" if metric.relative is not None else ""
+        rows.append(f"{title}: difference {fmt.format(metric.difference)}{relative}")
+        rows.append(f"  always-valid {confidence} interval {_interval(av.ci_low, av.ci_high, fmt)}, "
+                    f"p = {av.p_value:.4g}: {av.decision_text}")
+        rows.append(f"  fixed-horizon z-test (valid for one look only) {confidence} interval "
+                    f"{_interval(fixed.ci_low, fixed.ci_high, fmt)}, p = {_number(fixed.p_value)}")
+    srm = result.sample_ratio
+    rows.append(f"sample ratio: treatment share {_number(srm.observed_treatment_share)} vs "
+                f"{srm.expected_treatment_share:g} configured, chi-square p = {_number(srm.p_value)}"
+                + (" -- MISMATCH: the split is broken, do not trust the comparison" if srm.mismatch else " (ok)"))
     return "\n".join(rows)
+
+
+def _interval(low: float | None, high: float | None, fmt: str) -> str:
+    return "n/a" if low is None or high is None else f"[{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def stream_command(

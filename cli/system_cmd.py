@@ -29,8 +29,9 @@ def up_command(
     customers: int = typer.Option(5000, "--customers", min=10, help="Synthetic shop size (without --data)."),
     lines: int = typer.Option(100_000, "--lines", min=100, help="Synthetic history length (without --data)."),
 ) -> None:
-    """Start everything: broker + Redis, the stream worker, the history replayed, a first model fitted from the
-    purchases topic and published, the API, the UI, and the last period replayed live with simulated visits."""
+    """Start everything: broker + Redis, the stream worker and the archiver, the customer profiles, product
+    catalogue and cleaning report sent to their topics and the history replayed, a first model fitted from the
+    topics and published, the API, the UI, and the last period replayed live with simulated visits."""
     settings = get_settings()
     processes = Processes(settings)
     env = os.environ | {"RECSYS_RUN_DIR": str(settings.run_dir.resolve())}
@@ -40,6 +41,7 @@ def up_command(
         history = load_history(folder, load_mapping(preset)).lines
         split = history["event_time"].max().normalize() - pd.Timedelta(days=settings.batch_test_days)
         processes.start("worker", ["stream", "--loglevel", "warning", "--restart-on-failure"], env)
+        processes.start("archiver", ["archive", "--loglevel", "warning", "--restart-on-failure"], env)
         typer.echo(f"replaying the history before {split.date()} into {settings.topic_purchases} ...")
         _recsys(["replay", "--data", str(folder), "--preset", preset, "--until", str(split.date())], env)
         before = int((history["event_time"] < split).sum())
@@ -52,21 +54,30 @@ def up_command(
         ui_url = f"http://127.0.0.1:{settings.ui_port}"
         say("UI ready", lambda: _wait_http(f"{ui_url}/_stcore/health"))
         processes.start("replay", ["replay", "--data", str(folder), "--preset", preset, "--from",
-                                   str(split.date()), "--speed", str(speed), "--simulate-visits"], env)
+                                   str(split.date()), "--speed", str(speed), "--simulate-visits",
+                                   "--no-master-data"], env)  # the first replay sent it
     typer.echo(f"""
 everything is running (logs in {processes.logs}):
   UI   {ui_url}
   API  {settings.api_base_url}/docs
   the last {settings.batch_test_days} days are being replayed with simulated visits at {speed:g}x
+    (their own A/B experiment, replay-<first replayed day>; requests you make go to {settings.ab_experiment})
 stop everything with: recsys down   (or: make stop)""")
 
 
-def down_command() -> None:
-    """Stop what `recsys up` started: replay, UI, API, stream worker, then the broker and Redis."""
+def down_command(
+    wipe: bool = typer.Option(False, "--wipe", help="Also delete the saved state: Redis's data, default archive."),
+) -> None:
+    """Stop what `recsys up` started: replay, UI, API, archiver, stream worker, then the broker and Redis. Their
+    state stays on disk for the next `up` unless --wipe."""
     settings = get_settings()
     stopped = Processes(settings).stop()
     stopped += LocalStack(settings).down()
     typer.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    if wipe:
+        with friendly_errors():
+            deleted = LocalStack(settings).wipe()
+        typer.echo(f"deleted: {', '.join(str(p) for p in deleted) or 'no saved state'}")
 
 
 def say(what: str, step: object) -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any, Literal
+
+from scipy.stats import norm
 
 Group = Literal["control", "treatment"]
 BUCKETS = 100
@@ -21,6 +24,19 @@ def bucket(salt: str, customer_id: str) -> int:
 
 def group_of(salt: str, customer_id: str, treatment_percent: int) -> Group:
     return "treatment" if bucket(salt, customer_id) < treatment_percent else "control"
+
+
+REPLAY_PREFIX = "replay-"
+
+
+def replay_experiment(first_event: date) -> str:
+    """The experiment a replay's simulated visits belong to, named after the first replayed day, so replayed
+    history (event time) never mixes with live requests (wall time) in one experiment."""
+    return f"{REPLAY_PREFIX}{first_event:%Y-%m-%d}"
+
+
+def is_replayed(experiment: str) -> bool:
+    return experiment.startswith(REPLAY_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,10 @@ class Race:
         return asdict(self)
 
 
-def two_proportions(control_conv: int, control_n: int, treatment_conv: int, treatment_n: int) -> Race:
-    """Difference of two proportions: Wald 95% interval (unpooled) and the pooled two-proportion z-test."""
+def two_proportions(control_conv: int, control_n: int, treatment_conv: int, treatment_n: int,
+                    alpha: float = 0.05) -> Race:
+    """Difference of two proportions: Wald 1 - alpha interval (unpooled) and the pooled two-proportion z-test. A
+    fixed-horizon test: valid for one look at a sample size fixed in advance, not for a dashboard checked daily."""
     p_c = control_conv / control_n if control_n else 0.0
     p_t = treatment_conv / treatment_n if treatment_n else 0.0
     diff = p_t - p_c
@@ -53,7 +71,8 @@ def two_proportions(control_conv: int, control_n: int, treatment_conv: int, trea
     se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / control_n + 1 / treatment_n))
     z = diff / se_pooled if se_pooled > 0 else None
     p_value = math.erfc(abs(z) / math.sqrt(2)) if z is not None else None
-    return Race(p_c, p_t, diff, relative, diff - Z_95 * se, diff + Z_95 * se, z, p_value)
+    z_crit = Z_95 if alpha == 0.05 else float(norm.ppf(1 - alpha / 2))
+    return Race(p_c, p_t, diff, relative, diff - z_crit * se, diff + z_crit * se, z, p_value)
 
 
 def proportion_interval(successes: int, n: int) -> tuple[float, float]:

@@ -6,8 +6,8 @@ import base64
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -104,6 +104,38 @@ class ExposureEvent(_Event):
     model_version: str = Field(max_length=64)
     product_ids: list[Identifier] = Field(max_length=100)
     event_time: UtcTime
+
+
+class CustomerProfile(_Event):
+    """A customer's master data on the compacted customers topic (key = customer id): the newest record of a
+    customer replaces the profile; a tombstone (no value) deletes it."""
+
+    schema_version: Literal[1] = 1
+    customer_id: Identifier
+    region: str | None = Field(default=None, max_length=128)
+    city: str | None = Field(default=None, max_length=128)
+    gender: Literal["F", "M"] | None = None
+    birth_date: date | None = None
+
+
+class ProductInfo(_Event):
+    """One catalogue entry on the compacted products topic (key = product id)."""
+
+    schema_version: Literal[1] = 1
+    product_id: Identifier
+    name: str = Field(min_length=1, max_length=256)
+    category: str = Field(default="", max_length=128)
+
+
+class SourceReport(_Event):
+    """A source file's cleaning report as recorded when it was replayed (key = the source), so what the producer
+    removed before anything reached the purchases topic stays visible downstream."""
+
+    schema_version: Literal[1] = 1
+    source: str = Field(min_length=1, max_length=1024)
+    recorded_at: UtcTime
+    cleaning: dict[str, Any]
+    replayed: dict[str, Any] = Field(default_factory=dict)
 
 
 def purchase_event_id(order_id: str, product_id: str, line_no: int) -> str:

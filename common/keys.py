@@ -41,6 +41,11 @@ class KeyLayout:
         """Sorted set: applied event id -> event time; the idempotency guard, trimmed to a retention window."""
         return self._k("cust", customer_id, "applied")
 
+    def customer_profile(self, customer_id: str) -> str:
+        """Hash: region, city, gender, birth_date (YYYY-MM-DD), whichever the customers table has; from the
+        customers topic, replaced whole by each newer record."""
+        return self._k("cust", customer_id, "profile")
+
     def customers_index(self) -> str:
         """Sorted set: customer id -> last purchase time (for pickers and 'latest customers')."""
         return self._k("customers")
@@ -57,6 +62,14 @@ class KeyLayout:
     def product_categories(self) -> str:
         """Hash: product id -> category."""
         return self._k("prod", "cat")
+
+    def product_catalogue(self) -> str:
+        """Hash: product id -> JSON {name, category}, from the products topic (the live catalogue)."""
+        return self._k("prod", "catalogue")
+
+    def product_catalogue_revision(self) -> str:
+        """Counter bumped with every catalogue write, so readers reload the catalogue only when it changed."""
+        return self._k("prod", "catalogue", "rev")
 
     # --- stream bookkeeping ---
     def stream_dead_letters(self) -> str:
@@ -122,6 +135,20 @@ class KeyLayout:
         """String (JSON): size, share and mean R/F/M per segment."""
         return self.model_key(version, "segsummary")
 
+    def model_segment_offers(self, version: str) -> str:
+        """Hash: segment -> JSON offer: over-represented products and categories (lift and counts), revenue
+        share, suggested action."""
+        return self.model_key(version, "offers")
+
+    def model_rfm_cut_points(self, version: str) -> str:
+        """String (JSON): the R/F/M quintile edges the segments were scored with, for scoring live RFM."""
+        return self.model_key(version, "rfmcuts")
+
+    def model_cohorts(self, version: str) -> str:
+        """Hash: cohort key (common.profiles.cohort_key) -> JSON best-seller list of that cohort; only published
+        when cohort best-sellers beat the global ones offline."""
+        return self.model_key(version, "cohorts")
+
     def model_products(self, version: str) -> str:
         """Hash: product id -> JSON {name, category}."""
         return self.model_key(version, "products")
@@ -130,8 +157,14 @@ class KeyLayout:
         return self._k("model", version, "*")
 
     # --- A/B ---
+    def ab_experiments(self) -> str:
+        """Sorted set: experiment name -> its start (the earliest exposure's event time); written by the exposures
+        script, read by the purchases script's caller (which experiments to attribute to) and the API."""
+        return self._k("ab", "experiments")
+
     def ab_group_counters(self, experiment: str, group: str) -> str:
-        """Hash: exposures, converted_items, revenue_cents for one group."""
+        """Hash: exposures, converted_items, revenue_cents, revenue_sq_cents2 (the sum over customers of their
+        attributed revenue squared, for the variance of revenue per exposed customer) for one group."""
         return self._k("ab", experiment, group, "counters")
 
     def ab_exposed_customers(self, experiment: str, group: str) -> str:
@@ -154,6 +187,10 @@ class KeyLayout:
         """Hash: customer id -> group, as the customer's exposures said (for attributing their purchases)."""
         return self._k("ab", experiment, "groups")
 
+    def ab_customer_revenue(self, experiment: str) -> str:
+        """Hash: customer id -> attributed revenue in cents (what the sum of squares is updated from)."""
+        return self._k("ab", experiment, "revenue")
+
     def ab_applied_exposures(self, experiment: str) -> str:
         """Sorted set: applied exposure request id -> event time; the exposures' idempotency guard."""
         return self._k("ab", experiment, "applied")
@@ -162,10 +199,11 @@ class KeyLayout:
         """Sorted set: 'product|request id' -> exposure time, for attribution."""
         return self._k("ab", experiment, "cust", customer_id, "exposed")
 
-    def ab_customer_purchases(self, experiment: str, customer_id: str) -> str:
+    def ab_customer_purchases(self, customer_id: str) -> str:
         """Sorted set: 'product|event id|cents' -> purchase time, so an exposure applied after the purchases
-        that follow it still finds them."""
-        return self._k("ab", experiment, "cust", customer_id, "bought")
+        that follow it still finds them. One per customer, not per experiment: a purchase applied before an
+        experiment's first exposure reaches the stream must still be found by it."""
+        return self._k("ab", "cust", customer_id, "bought")
 
     def ab_customer_converted(self, experiment: str, customer_id: str) -> str:
         """Set of purchase event ids already counted as conversions (each counts once, whichever side saw it)."""

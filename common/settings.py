@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.ab import REPLAY_PREFIX
 
 
 class Settings(BaseSettings):
@@ -21,6 +24,11 @@ class Settings(BaseSettings):
     topic_purchases: str = "purchases"
     topic_dead_letters: str = "purchases-dlq"
     topic_exposures: str = "exposures"
+    # Master data, compacted and keyed by id (the latest record per key wins), and the source files' cleaning
+    # reports as recorded when they were replayed.
+    topic_customers: str = "customers"
+    topic_products: str = "products"
+    topic_data_reports: str = "data-reports"
     topic_partitions: int = Field(default=4, ge=1)
 
     # Every Redis key lives under this prefix (tests use their own).
@@ -37,6 +45,21 @@ class Settings(BaseSettings):
     run_dir: Path = Path(".run")
     data_dir: Path = Path("data")
     artifacts_dir: Path = Path("artifacts")
+
+    # Local redis-server persistence (under <run_dir>/stack/redis). `everysec` fsyncs the append-only file once a
+    # second: a crash of the machine can lose up to ~1 s of writes; `always` loses none and costs a disk flush per
+    # write. RDB snapshots: "seconds changes" pairs.
+    redis_appendfsync: Literal["always", "everysec", "no"] = "everysec"
+    redis_save: str = Field(default="3600 1 300 100 60 10000", pattern=r"^(\d+ \d+)( \d+ \d+)*$|^$")
+
+    # Purchase archive: every valid purchase once, as Parquet partitioned by event date (date=YYYY-MM-DD). A folder
+    # or any URL pyarrow's filesystems accept (s3://bucket/path, gs://...); default <run_dir>/archive.
+    archive_url: str | None = None
+    archive_group: str = "recsys-archive"  # the archiver's consumer group
+    archive_flush_s: float = Field(default=10.0, gt=0)  # nothing consumed waits longer than this to be written
+    archive_flush_rows: int = Field(default=50_000, ge=1)  # or this many buffered purchases
+    archive_known_ids_max: int = Field(default=2_000_000, ge=1)  # event ids of recent date partitions kept in memory
+    archive_compact_files: int = Field(default=32, ge=2)  # a date partition with more files is merged into one
 
     # Faust consumer-group timings; Tansu joins in ~5 s with these instead of ~30 s with the defaults.
     broker_session_timeout: float = 10.0
@@ -64,28 +87,61 @@ class Settings(BaseSettings):
     batch_test_days: int = Field(default=30, ge=1)  # test period (and validation period) length
     batch_keep_versions: int = Field(default=3, ge=2)  # published model versions kept in Redis
     batch_schedule_at: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # UTC HH:MM
+    # The batch plans every big allocation within this many GiB (batch/memory.py) and stops with a one-line
+    # error naming this setting when even its smallest plan does not fit.
+    batch_memory_gb: float = Field(default=8.0, gt=0)
+    # EASE (item x item) runs on at most this many products, the most bought by distinct customers; the other
+    # models and the hybrid cover the rest. The plan lowers it further when the budget asks for it.
+    batch_ease_max_items: int = Field(default=20_000, ge=1)
+    # Customers scored per evaluation (a seeded sample when more bought on both sides of the split).
+    batch_eval_max_customers: int = Field(default=20_000, ge=1)
+
+    # Spark engine (`recsys batch run --engine spark`; docs/scaling.md). The staging location holds the cleaned
+    # history as Parquet for the executors: a local path for local[*], a shared mount or an object-store URL
+    # (s3://, gs://, hdfs://) on a cluster. Default: <run_dir>/spark.
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = Field(default="4g", pattern=r"^[0-9]+[kmgtKMGT]?$")
+    spark_staging: str | None = None
 
     # A/B experiment: sticky buckets by hash(salt, customer id); treatment gets `ab_treatment_percent` of 100.
     ab_experiment: str = Field(default="rec-v1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     ab_salt: str = "recsys-ab-2026"
     ab_treatment_percent: int = Field(default=50, ge=0, le=100)
     ab_attribution_days: float = Field(default=7.0, gt=0)  # event time from exposure to purchase
+    # Always-valid inference (common/always_valid.py): the error rate, the exposed customers at which the interval
+    # is narrowest, and the smallest differences that matter (conversion points; money per exposed customer):
+    # an interval inside +/- these stops the experiment with "no practical difference".
+    ab_alpha: float = Field(default=0.05, gt=0, lt=1)
+    ab_planned_customers: int = Field(default=5000, ge=1)
+    ab_min_effect: float = Field(default=0.01, ge=0)
+    ab_min_revenue_effect: float = Field(default=1.0, ge=0)
+    ab_srm_alpha: float = Field(default=0.001, gt=0, lt=1)  # sample-ratio mismatch alarm below this p-value
 
     # API.
     # redis-py blocking pool of the endpoints other than /recommend (whose reads share one connection)
     api_redis_pool_size: int = Field(default=200, ge=1)
     api_redis_timeout_s: float = Field(default=1.0, gt=0)
     api_model_check_s: float = Field(default=1.0, ge=0)  # how stale the cached `current` model pointer may be
+    api_catalogue_check_s: float = Field(default=5.0, ge=0)  # how stale the cached live product catalogue may be
     recommend_basket_hours: float = Field(default=24.0, gt=0)  # "today's basket" in the customer's event time
     api_exposure_queue_max: int = Field(default=50_000, ge=1)  # exposures held while the broker is away
+    api_ingest_max_lines: int = Field(default=1000, ge=1)  # purchases per POST /events/purchases
+    api_ingest_timeout_s: float = Field(default=5.0, gt=0)  # broker acknowledgement (acks=all) wait, then 503
     # Required (header X-API-Key) by state-changing API actions; unset means those actions are disabled.
     api_key: SecretStr | None = None
     ui_password: SecretStr | None = None  # when set, the UI asks for it first
 
-    @field_validator("api_key", "ui_password", mode="before")
+    @field_validator("api_key", "ui_password", "archive_url", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("ab_experiment")
+    @classmethod
+    def _live_experiment_is_not_a_replay(cls, value: str) -> str:
+        if value.startswith(REPLAY_PREFIX):  # those names belong to replays, whose clock is the history's
+            raise ValueError(f"ab_experiment must not start with {REPLAY_PREFIX!r}: replays name their own experiments")
+        return value
 
     @field_validator("key_prefix")
     @classmethod
@@ -97,6 +153,10 @@ class Settings(BaseSettings):
     @property
     def api_base_url(self) -> str:
         return self.ui_api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def archive_location(self) -> str:
+        return self.archive_url or str((self.run_dir / "archive").resolve())
 
     @property
     def broker_host(self) -> str:

@@ -1,6 +1,7 @@
 """Simulated visits for the replayed A/B experiment: before each order is replayed, its customer asks for
 recommendations through the API's own code path, at the order's event time, so the exposure precedes the
-real purchases that follow."""
+real purchases that follow. The visits belong to their own experiment, `replay-<first replayed day>`: their clock
+is the history's event time, never mixed with live requests."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from api.schemas import AbSummary
-from api.services.ab import read_summary
+from api.services.ab import UnknownExperiment, read_summary
 from api.services.recommend import serve
 from api.state import ApiState, close_state, create_state
+from common.ab import replay_experiment
 from common.events import PurchaseEvent
 from common.settings import Settings
 
@@ -29,6 +31,7 @@ class Visits:
     k: int = 10
     state: ApiState | None = None
     served: Counter[str] = field(default_factory=Counter)
+    experiment: str | None = None  # named after the first replayed order's day
 
     async def __aenter__(self) -> Visits:
         self.state = create_state(self.settings)
@@ -46,7 +49,8 @@ class Visits:
 
     async def before_order(self, event: PurchaseEvent) -> None:
         assert self.state is not None
-        response = await serve(self.state, event.customer_id, self.k, at=event.event_time)
+        self.experiment = self.experiment or replay_experiment(event.event_time.date())
+        response = await serve(self.state, event.customer_id, self.k, at=event.event_time, experiment=self.experiment)
         self.served[response["group"]] += 1
         await self.state.exposures.flush()  # on the topic before the order's purchases are sent
 
@@ -65,4 +69,8 @@ class Visits:
             if sum(int(v or 0) for v in stats) >= sent:
                 break
             await asyncio.sleep(0.5)
-        return await read_summary(self.state)
+        try:
+            return await read_summary(self.state, self.experiment)
+        except UnknownExperiment as exc:
+            raise VisitError(f"the stream has applied no exposure of {self.experiment} (is `recsys stream` "
+                             "running?)") from exc

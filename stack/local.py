@@ -127,10 +127,30 @@ class LocalStack:
             _Service(
                 "redis", s.redis_host, s.redis_port, "redis-server",
                 ["--port", str(s.redis_port), "--bind", s.redis_host, "--dir", str(redis_dir),
-                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
+                 *redis_persistence_args(s), "--daemonize", "no", "--protected-mode", "yes"],
                 lambda: redis_is_healthy(s.redis_host, s.redis_port),
             ),
         ]
+
+    def state_paths(self) -> list[Path]:
+        """What `wipe` deletes: Redis's data (append-only file and snapshot) and the archive when it is the default
+        folder under the run folder. An archive configured elsewhere (RECSYS_ARCHIVE_URL) is never deleted here."""
+        paths = [self.root / "redis"]
+        if self.settings.archive_url is None:
+            paths.append(Path(self.settings.archive_location))
+        return paths
+
+    def wipe(self) -> list[Path]:
+        """Delete the stack's saved state; the servers must be stopped. Returns the paths deleted."""
+        running = [status.name for status in self.status() if status.running]
+        if running:
+            raise StackError(f"{', '.join(running)} still running: stop the stack before wiping its state")
+        deleted = []
+        for path in self.state_paths():
+            if path.exists():
+                shutil.rmtree(path)
+                deleted.append(path)
+        return deleted
 
     # --- pid files ---
     def _pid_file(self, name: str) -> Path:
@@ -226,6 +246,14 @@ class LocalStack:
                 note = "port taken by a process not started by this stack"
             result.append(ServiceStatus(service.name, service.host, service.port, pid, running, healthy, note))
         return result
+
+
+def redis_persistence_args(settings: Settings) -> list[str]:
+    """Append-only file (fsync policy from settings) plus RDB snapshots, so `down` then `up` keeps all state. Each
+    snapshot rule is its own `--save` (redis-server 6.2 reads only the first pair of a combined value)."""
+    values = settings.redis_save.split()
+    saves = [arg for i in range(0, len(values), 2) for arg in ("--save", values[i], values[i + 1])]
+    return ["--appendonly", "yes", "--appendfsync", settings.redis_appendfsync, *(saves or ["--save", ""])]
 
 
 def _process_runs(pid: int, binary: str) -> bool:

@@ -1,5 +1,6 @@
 """A throwaway local stack for tests and benchmarks that start their own: settings on free loopback ports, the
-environment a `recsys` child needs to use them, and a stream worker run the way a user runs it."""
+environment a `recsys` child needs to use them, and a stream worker and an archiver run the way a user runs
+them."""
 
 from __future__ import annotations
 
@@ -39,9 +40,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RECSYS_TOPIC_PURCHASES": settings.topic_purchases,
         "RECSYS_TOPIC_DEAD_LETTERS": settings.topic_dead_letters,
         "RECSYS_TOPIC_EXPOSURES": settings.topic_exposures,
+        "RECSYS_TOPIC_CUSTOMERS": settings.topic_customers,
+        "RECSYS_TOPIC_PRODUCTS": settings.topic_products,
+        "RECSYS_TOPIC_DATA_REPORTS": settings.topic_data_reports,
         "RECSYS_STREAM_APP_ID": settings.stream_app_id,
         "RECSYS_DEAD_LETTER_MAX_RAW_BYTES": str(settings.dead_letter_max_raw_bytes),
         "RECSYS_RUN_DIR": str(settings.run_dir),
+        "RECSYS_ARCHIVE_URL": settings.archive_url or "",  # empty: the default under the run folder
+        "RECSYS_ARCHIVE_FLUSH_S": str(settings.archive_flush_s),
+        "RECSYS_ARCHIVE_GROUP": settings.archive_group,
     }
 
 
@@ -51,6 +58,12 @@ def start_worker(settings: Settings, log: Path, *options: str) -> subprocess.Pop
             [RECSYS, "stream", "--loglevel", "warning", *options], env=settings_env(settings), stdout=out,
             stderr=subprocess.STDOUT, cwd=log.parent,
         )
+
+
+def start_archiver(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([RECSYS, "archive", "--loglevel", "info"], env=settings_env(settings), stdout=out,
+                                stderr=subprocess.STDOUT, cwd=log.parent)
 
 
 def stop_worker(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:

@@ -1,4 +1,4 @@
-"""The project's own long-running processes (stream worker, API, UI, replay) started in the background with a
+"""The project's own long-running processes (stream worker, archiver, API, UI, replay) started in the background with a
 pid file and a log each, and stopped again: what `recsys up` / `recsys down` use, next to `LocalStack`."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from common.settings import Settings
 from stack.process import StackError, spawn, terminate
 
 RECSYS = str(Path(sys.executable).parent / "recsys")
-STOP_ORDER = ("replay", "ui", "api", "worker")
+STOP_ORDER = ("replay", "ui", "api", "archiver", "worker")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from common.events import DeadLetter, ExposureEvent, PurchaseEvent, Rejected, pa
 from common.keys import KeyLayout
 from common.settings import Settings
 from stream_app.exposures import ExposureWriter
+from stream_app.master_data import MasterDataWriter, WorkerHooks, add_master_data_agents
 from stream_app.meter import RateMeter, freshness_summary, lag
 from stream_app.state import StateWriter, dead_letter_id
 from stream_app.transport import StreamApp
@@ -49,14 +50,16 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
     client = redis_client or aioredis.from_url(settings.redis_url)
     writer = StateWriter(
         client, KeyLayout(settings.key_prefix), recent_n=settings.recent_products,
-        retention_s=settings.guard_retention_days * 86400, experiment=settings.ab_experiment,
-        attribution_s=round(settings.ab_attribution_days * 86400),
+        retention_s=settings.guard_retention_days * 86400, attribution_s=round(settings.ab_attribution_days * 86400),
     )
-    exposure_writer = ExposureWriter(client, KeyLayout(settings.key_prefix), settings.ab_experiment,
-                                     settings.guard_retention_days * 86400,
+    exposure_writer = ExposureWriter(client, KeyLayout(settings.key_prefix), settings.guard_retention_days * 86400,
                                      round(settings.ab_attribution_days * 86400))
     meter = RateMeter()
     positions: dict[Any, int] = {}
+    add_master_data_agents(app, settings, MasterDataWriter(client, KeyLayout(settings.key_prefix)), WorkerHooks(
+        dead_letter=partial(_dead_letter, dead_letters, max_raw=settings.dead_letter_max_raw_bytes),
+        count_dead=partial(writer.apply, []), retry=_retry, stop=partial(_stop_worker, app),
+    ))
 
     @app.agent(purchases)
     async def process(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:

@@ -1,5 +1,6 @@
-"""A/B exposures from the API: who was shown what, when, in which group. Applied exactly once in effect (the
-request id is the guard), before the purchases of the same batch, so a purchase right after a visit finds it."""
+"""A/B exposures from the API: who was shown what, when, in which group, in which experiment. Applied exactly
+once in effect (the request id is the guard), before the purchases of the same batch, so a purchase right after a
+visit finds it. Each experiment's first exposure registers it (`KeyLayout.ab_experiments`) with its start."""
 
 from __future__ import annotations
 
@@ -15,31 +16,34 @@ from stream_app.lua import AB_KEY_COUNT, APPLY_EXPOSURES, EXPOSURE_KEYS, ab_keys
 
 
 class ExposureWriter:
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout, experiment: str, retention_s: int,
-                 attribution_s: int) -> None:
+    def __init__(self, client: aioredis.Redis, keys: KeyLayout, retention_s: int, attribution_s: int) -> None:
         self._keys = keys
-        self._experiment = experiment
         self._retention_s = retention_s
         self._attribution_s = attribution_s
         self._script: Any = client.register_script(APPLY_EXPOSURES)
 
     async def apply(self, exposures: Sequence[ExposureEvent]) -> tuple[int, int]:
-        """(newly applied, duplicates). Exposures of another experiment are ignored."""
-        mine = [e for e in exposures if e.experiment == self._experiment]
-        if not mine:
-            return 0, 0
-        keys, exp = self._keys, self._experiment
-        call_keys = [keys.ab_applied_exposures(exp), *ab_keys(keys, exp)]
-        for e in mine:
-            call_keys += [keys.ab_customer_exposures(exp, e.customer_id),
-                          keys.ab_customer_purchases(exp, e.customer_id),
-                          keys.ab_customer_converted(exp, e.customer_id)]
-        payload = [exposure_row(e) for e in mine]
-        new, duplicates = await self._script(keys=call_keys, args=[
-            1 + AB_KEY_COUNT, EXPOSURE_KEYS, self._retention_s, self._attribution_s,
-            json.dumps(payload, separators=(",", ":")),
-        ])
-        return int(new), int(duplicates)
+        """(newly applied, duplicates), over every experiment the exposures belong to (one call each)."""
+        by_experiment: dict[str, list[ExposureEvent]] = {}
+        for e in exposures:
+            by_experiment.setdefault(e.experiment, []).append(e)
+        new = duplicates = 0
+        for experiment, mine in by_experiment.items():
+            call_keys, args = exposures_call(self._keys, experiment, mine, self._retention_s, self._attribution_s)
+            applied, repeated = await self._script(keys=call_keys, args=args)
+            new, duplicates = new + int(applied), duplicates + int(repeated)
+        return new, duplicates
+
+
+def exposures_call(keys: KeyLayout, experiment: str, exposures: Sequence[ExposureEvent], retention_s: int,
+                   attribution_s: int) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV for one experiment's exposures (pure: unit-tested without Redis)."""
+    call_keys = [keys.ab_applied_exposures(experiment), keys.ab_experiments(), *ab_keys(keys, experiment)]
+    for e in exposures:
+        call_keys += [keys.ab_customer_exposures(experiment, e.customer_id), keys.ab_customer_purchases(e.customer_id),
+                      keys.ab_customer_converted(experiment, e.customer_id)]
+    payload = json.dumps([exposure_row(e) for e in exposures], separators=(",", ":"))
+    return call_keys, [2 + AB_KEY_COUNT, EXPOSURE_KEYS, retention_s, attribution_s, experiment, payload]
 
 
 def exposure_row(event: ExposureEvent) -> list[object]:

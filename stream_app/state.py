@@ -22,10 +22,11 @@ from common.events import PurchaseEvent
 from common.keys import KeyLayout
 from stream_app.lua import AB_KEY_COUNT, APPLY_PURCHASES, ab_keys
 
-GLOBAL_KEYS = 6 + AB_KEY_COUNT  # the stream's own keys, then the experiment's
-KEYS_PER_CUSTOMER = 10
-HEADER_ARGS = 9
+STREAM_KEYS = 7  # the stream's own global keys (the last is the experiments registry); then AB_KEY_COUNT each
+CUSTOMER_KEYS = 8  # the customer's own keys; then its exposures and converted ids per experiment
+HEADER_ARGS = 10
 FRESHNESS_SAMPLES = 20_000
+STALE_EXPERIMENTS = -1  # what the script answers when the registry changed since the caller read it
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,11 @@ def batch_call(
     recent_n: int,
     retention_s: int,
     latest_n: int,
-    experiment: str,
+    experiments: Sequence[str],
     attribution_s: int,
 ) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV for one script call, events grouped by customer (pure: unit-tested without Redis)."""
+    """KEYS and ARGV for one script call, events grouped by customer, attributed in each of `experiments` (all
+    the registry holds) (pure: unit-tested without Redis)."""
     by_customer: dict[str, list[PurchaseEvent]] = {}
     for event in events:
         by_customer.setdefault(event.customer_id, []).append(event)
@@ -75,9 +77,10 @@ def batch_call(
         customer_keys += [
             keys.customer_rfm(cid), keys.customer_orders(cid), keys.customer_product_units(cid),
             keys.customer_product_amount(cid), keys.customer_recent(cid), keys.customer_categories(cid),
-            keys.customer_applied(cid), keys.ab_customer_exposures(experiment, cid),
-            keys.ab_customer_purchases(experiment, cid), keys.ab_customer_converted(experiment, cid),
+            keys.customer_applied(cid), keys.ab_customer_purchases(cid),
         ]
+        for experiment in experiments:
+            customer_keys += [keys.ab_customer_exposures(experiment, cid), keys.ab_customer_converted(experiment, cid)]
         rows: list[tuple[str | int, ...]] = []
         payload.append((cid, rows))
         for event in mine:
@@ -86,12 +89,14 @@ def batch_call(
             rows.append(purchase_row(event, ts, day, _latest_json(event) if id(event) in shown else ""))
     call_keys = [
         keys.product_popularity(), keys.product_categories(), keys.stream_stats(), keys.stream_latest(),
-        keys.customers_index(), keys.stream_dead_letters(), *ab_keys(keys, experiment),
+        keys.customers_index(), keys.stream_dead_letters(), keys.ab_experiments(),
+        *(key for experiment in experiments for key in ab_keys(keys, experiment)),
         *(keys.product_popularity_day(day) for day in day_index),
         *customer_keys,
     ]
-    header: list[str | int] = [GLOBAL_KEYS, KEYS_PER_CUSTOMER, len(by_customer), len(day_index), recent_n,
-                               retention_s, latest_n, attribution_s, len(dead_ids)]
+    header: list[str | int] = [STREAM_KEYS + AB_KEY_COUNT * len(experiments), CUSTOMER_KEYS + 2 * len(experiments),
+                               len(by_customer), len(day_index), recent_n, retention_s, latest_n, attribution_s,
+                               len(dead_ids), len(experiments)]
     # Events travel as one JSON argument: packing thousands of separate arguments cost more than the script.
     return call_keys, [*header, *dead_ids, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)]
 
@@ -112,11 +117,11 @@ def _latest_json(event: PurchaseEvent) -> str:
 
 
 class StateWriter:
-    """Applies batches; one round trip per batch."""
+    """Applies batches; one round trip per batch (plus one to read the experiments registry when it changed)."""
 
     def __init__(
         self, client: aioredis.Redis, keys: KeyLayout, *, recent_n: int = 20, retention_s: int = 400 * 86400,
-        latest_n: int = 100, experiment: str = "rec-v1", attribution_s: int = 7 * 86400,
+        latest_n: int = 100, attribution_s: int = 7 * 86400,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -124,18 +129,25 @@ class StateWriter:
         self._recent_n = recent_n
         self._retention_s = retention_s
         self._latest_n = latest_n
-        self._experiment = experiment
+        self._experiments: list[str] | None = None  # the registry as last read
         self._attribution_s = attribution_s
 
     async def apply(self, events: Sequence[PurchaseEvent], dead_ids: Sequence[str] = ()) -> BatchResult:
         if not events and not dead_ids:
             return BatchResult(0, 0, 0, 0)
-        call_keys, args = batch_call(
-            self._keys, events, dead_ids, recent_n=self._recent_n, retention_s=self._retention_s,
-            latest_n=self._latest_n, experiment=self._experiment, attribution_s=self._attribution_s,
-        )
-        applied, duplicates, late, dead = await self._script(keys=call_keys, args=args)
-        return BatchResult(int(applied), int(duplicates), int(late), int(dead))
+        while True:
+            if self._experiments is None:
+                names = cast(list[bytes], await self._client.zrange(self._keys.ab_experiments(), 0, -1))
+                self._experiments = [name.decode() for name in names]
+            call_keys, args = batch_call(
+                self._keys, events, dead_ids, recent_n=self._recent_n, retention_s=self._retention_s,
+                latest_n=self._latest_n, experiments=self._experiments, attribution_s=self._attribution_s,
+            )
+            result = await self._script(keys=call_keys, args=args)
+            if int(result[0]) != STALE_EXPERIMENTS:
+                applied, duplicates, late, dead = result
+                return BatchResult(int(applied), int(duplicates), int(late), int(dead))
+            self._experiments = None  # an experiment started since: read the registry again
 
     async def record_progress(self, fields: Mapping[str, float | int | str], ages_ms: Sequence[float] = ()) -> None:
         """Live counters, plus the newest event-to-Redis ages (for freshness percentiles), in one round trip."""

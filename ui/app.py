@@ -21,7 +21,9 @@ if password is not None and not st.session_state.get("signed_in"):
         st.error("Wrong password.")
     st.stop()
 navigation = st.navigation([
-    st.Page(PAGES / "live.py", title="Live", url_path="live", default=True),
+    # The default page is served at "/"; the hidden twin answers "/live" (otherwise "Page not found").
+    st.Page(PAGES / "live.py", title="Live", url_path="home", default=True),
+    st.Page(PAGES / "live.py", title="Live", url_path="live", visibility="hidden"),
     st.Page(PAGES / "customer.py", title="Customer", url_path="customer"),
     st.Page(PAGES / "segments.py", title="Segments", url_path="segments"),
     st.Page(PAGES / "rules.py", title="Rules", url_path="rules"),

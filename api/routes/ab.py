@@ -1,23 +1,41 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import State
-from api.schemas import AbSummary, AbTimeline
-from api.services.ab import read_summary, read_timeline
+from api.schemas import AbSummary, AbTimeline, Experiments
+from api.services.ab import UnknownExperiment, list_experiments, read_summary, read_timeline
 
 router = APIRouter(tags=["ab"])
+ExperimentQuery = Annotated[str | None, Query(
+    pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Which experiment (default: the live one, RECSYS_AB_EXPERIMENT).")]
+
+
+@router.get("/ab/experiments", response_model=Experiments)
+async def ab_experiments(state: State) -> Experiments:
+    """Every experiment the stream has seen an exposure of, with its start (newest first), and the live one."""
+    return await list_experiments(state)
 
 
 @router.get("/ab/summary", response_model=AbSummary)
-async def ab_summary(state: State) -> AbSummary:
-    """Conversion per group (customers who bought an exposed product within the attribution window), uplift,
-    its 95% interval and the two-proportion z-test."""
-    return await read_summary(state)
+async def ab_summary(state: State, experiment: ExperimentQuery = None) -> AbSummary:
+    """Per group: exposed and converted customers, attributed revenue. For conversion and revenue per exposed
+    customer: the always-valid p-value, interval and decision (keep running / stop), and the fixed-horizon z-test,
+    labelled as such. The sample-ratio-mismatch check."""
+    try:
+        return await read_summary(state, experiment)
+    except UnknownExperiment as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
 
 
 @router.get("/ab/timeline", response_model=AbTimeline)
-async def ab_timeline(state: State) -> AbTimeline:
-    """Conversion per group over event-time days: cumulative customers exposed and converted (each counted on
-    the day of their first exposure / first conversion), the rate and its 95% interval."""
-    return await read_timeline(state)
+async def ab_timeline(state: State, experiment: ExperimentQuery = None) -> AbTimeline:
+    """Conversion per group over the experiment's days (cumulative customers exposed and converted, each counted
+    on the day of their first exposure / first conversion), the rate and its 95% interval, and the uplift with
+    its always-valid interval day by day."""
+    try:
+        return await read_timeline(state, experiment)
+    except UnknownExperiment as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc

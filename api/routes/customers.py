@@ -6,8 +6,9 @@ import time
 from fastapi import APIRouter, HTTPException
 
 from api.deps import CustomerIdPath, State
-from api.schemas import CustomerExposures, CustomerView, Purchase, ShownProduct
-from common.rfm import RfmState
+from api.schemas import CustomerExposures, CustomerView, LiveSegment, Profile, Purchase, ShownProduct
+from api.services.ab import experiment_starts
+from api.services.customers import live_segment_of, profile_of
 
 router = APIRouter(tags=["customers"])
 RECENT_SHOWN = 20
@@ -16,55 +17,66 @@ EXPOSURES_SHOWN = 50
 
 @router.get("/customers/{customer_id}", response_model=CustomerView, responses={404: {"description": "unknown"}})
 async def customer(state: State, customer_id: CustomerIdPath) -> CustomerView:
-    """Live RFM state from the stream, the segment from the published model, recent purchases."""
+    """Live RFM state from the stream, last night's segment from the published model beside the segment of the
+    live RFM (scored with the model's quintile edges), the profile, recent purchases."""
     keys = state.keys
     view = await state.models.get()
     pipe = state.redis.pipeline(transaction=False)
     pipe.hgetall(keys.customer_rfm(customer_id))
     pipe.zrevrange(keys.customer_recent(customer_id), 0, RECENT_SHOWN - 1, withscores=True)
     pipe.hgetall(keys.customer_categories(customer_id))
+    pipe.hgetall(keys.customer_profile(customer_id))
+    # Recency and age are measured on the stream's clock (its latest event time), history time in a replay.
+    pipe.hget(keys.stream_stats(), "last_event_ts")
     if view is not None:
         pipe.hget(keys.model_segments(view.version), customer_id)
-    rfm_raw, recent, categories, *segment = await pipe.execute()
+    rfm_raw, recent, categories, profile_raw, stats_last, *segment = await pipe.execute()
     segment_raw = segment[0] if segment else None
-    if not rfm_raw and segment_raw is None:
-        raise HTTPException(404, f"customer {customer_id!r} has no purchases in the stream or the model")
+    if not rfm_raw and segment_raw is None and not profile_raw:
+        raise HTTPException(404, f"customer {customer_id!r} has no purchases in the stream or the model, and no "
+                                 "profile")
     fields = {k.decode(): v.decode() for k, v in rfm_raw.items()}
-    rfm = {k: float(v) for k, v in fields.items()}
-    recency = None
-    if fields:
-        # Recency is measured on the stream's clock (its latest event time), which is history time in a replay.
-        stats_last = await state.redis.hget(keys.stream_stats(), "last_event_ts")
-        as_of = int(float(stats_last)) if stats_last else int(time.time())
-        recency = round(RfmState.from_hash(fields).recency_days(as_of), 2)
+    as_of = int(float(stats_last)) if stats_last else int(time.time())
+    live = live_segment_of(fields, as_of, view.cut_points if view is not None else None)
+    profile = profile_of({k.decode(): v.decode() for k, v in profile_raw.items()}, as_of)
+    products = state.models.products()
     return CustomerView(
-        customer_id=customer_id, rfm=rfm, recency_days=recency,
+        customer_id=customer_id, rfm={k: float(v) for k, v in fields.items()},
+        recency_days=live.recency_days if live is not None else None,
         segment=json.loads(segment_raw) if segment_raw else None,
-        recent=[Purchase(product_id=p.decode(), last_purchased_at=ts) for p, ts in recent],
+        live_segment=LiveSegment.model_validate(live.segment) if live is not None and live.segment else None,
+        profile=Profile.model_validate(profile) if profile else None,
+        recent=[Purchase(product_id=p.decode(), name=products.get(p.decode(), {}).get("name"),
+                         category=products.get(p.decode(), {}).get("category"), last_purchased_at=ts)
+                for p, ts in recent],
         categories={k.decode(): int(v) for k, v in categories.items()},
     )
 
 
 @router.get("/customers/{customer_id}/exposures", response_model=CustomerExposures)
 async def exposures(state: State, customer_id: CustomerIdPath) -> CustomerExposures:
-    """The latest products shown to the customer (event time) and whether they bought each one afterwards,
-    within the attribution window."""
-    keys, experiment = state.keys, state.settings.ab_experiment
+    """The latest products shown to the customer (event time), in any experiment, and whether they bought each
+    one afterwards, within the attribution window."""
+    keys = state.keys
     window = state.settings.ab_attribution_days * 86400
+    experiments = await experiment_starts(state)
     pipe = state.redis.pipeline(transaction=False)
-    pipe.zrevrange(keys.ab_customer_exposures(experiment, customer_id), 0, EXPOSURES_SHOWN - 1, withscores=True)
-    pipe.zrange(keys.ab_customer_purchases(experiment, customer_id), 0, -1, withscores=True)
-    pipe.hget(keys.ab_customer_groups(experiment), customer_id)
-    shown, bought, group = await pipe.execute()
+    pipe.zrange(keys.ab_customer_purchases(customer_id), 0, -1, withscores=True)
+    for experiment in experiments:
+        pipe.zrevrange(keys.ab_customer_exposures(experiment, customer_id), 0, EXPOSURES_SHOWN - 1, withscores=True)
+        pipe.hget(keys.ab_customer_groups(experiment), customer_id)
+    bought, *per_experiment = await pipe.execute()
+    # the same salt assigns the customer the same group in every experiment; the newest exposures first
+    shown = sorted((row for rows in per_experiment[0::2] for row in rows), key=lambda r: -r[1])[:EXPOSURES_SHOWN]
+    group = next((g for g in per_experiment[1::2] if g), None)
     purchases: dict[str, list[float]] = {}
     for member, ts in bought:
         purchases.setdefault(member.decode().split("|")[0], []).append(ts)
-    view = state.models.view
+    products = state.models.products()
     rows = []
     for member, shown_at in shown:
         product = member.decode().split("|")[0]
         after = [ts for ts in purchases.get(product, []) if shown_at <= ts <= shown_at + window]
-        rows.append(ShownProduct(product_id=product,
-                                 name=view.products.get(product, {}).get("name") if view else None,
+        rows.append(ShownProduct(product_id=product, name=products.get(product, {}).get("name"),
                                  shown_at=shown_at, bought_at=min(after) if after else None))
     return CustomerExposures(customer_id=customer_id, group=group.decode() if group else None, shown=rows)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import CurrentModel, State
 from api.model_cache import ModelView
@@ -14,6 +14,7 @@ from api.schemas import (
     ModelVersion,
     ModelVersions,
     ProductAssociationRule,
+    SegmentOffer,
     Segments,
 )
 from api.state import ApiState
@@ -34,6 +35,23 @@ async def segments(state: State, view: CurrentModel) -> Segments:
     """Size, share and mean recency / frequency / monetary per RFM segment."""
     raw = await state.redis.get(state.keys.model_segment_summary(view.version))
     return Segments(model_version=view.version, segments=json.loads(raw or "[]"))
+
+
+@router.get("/segments/{name}", response_model=SegmentOffer,
+            responses={404: {"description": "no such segment"}, 503: {"description": "no model"}})
+async def segment_offer(
+    state: State, view: CurrentModel, name: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z_]+$")],
+) -> SegmentOffer:
+    """What to offer one segment: over-represented products and categories (lift with its counts), the segment's
+    share of revenue and a suggested action. Product names from the live catalogue when it has them."""
+    raw = await state.redis.hget(state.keys.model_segment_offers(view.version), name)
+    if raw is None:
+        raise HTTPException(404, f"segment {name!r} has no offer in model {view.version}")
+    offer = json.loads(raw)
+    products = state.models.products()
+    for row in offer["products"]:
+        row.update({k: v for k, v in products.get(row["product_id"], {}).items() if k in ("name", "category")})
+    return SegmentOffer.model_validate(offer | {"model_version": view.version})
 
 
 @router.get("/model/versions", response_model=ModelVersions)

@@ -16,8 +16,12 @@ async def stream_stats(state: State) -> StreamStats:
     pipe.hgetall(state.keys.stream_stats())
     pipe.lrange(state.keys.stream_latest(), 0, LATEST_SHOWN - 1)
     stats, latest = await pipe.execute()
-    return StreamStats(stats={k.decode(): _number(v.decode()) for k, v in stats.items()},
-                       latest=[LatestPurchase.model_validate_json(item) for item in latest])
+    await state.models.get()  # keeps the live catalogue fresh for the names
+    products = state.models.products()
+    purchases = [LatestPurchase.model_validate_json(item) for item in latest]
+    for purchase in purchases:
+        purchase.name = products.get(purchase.product_id, {}).get("name")
+    return StreamStats(stats={k.decode(): _number(v.decode()) for k, v in stats.items()}, latest=purchases)
 
 
 def _number(text: str) -> float | int | str:

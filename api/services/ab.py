@@ -1,74 +1,189 @@
-"""The A/B experiment as the stream has counted it: the summary behind `/ab/summary` (also the replay's result)
-and the daily series behind `/ab/timeline`."""
+"""The A/B experiments as the stream has counted them: the list of experiments, the summary behind `/ab/summary`
+(also the replay's result) and the daily series behind `/ab/timeline`. Each experiment has its own clock: a
+replayed one runs on the history's event time, the live one on wall time; no answer mixes two experiments."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import cast
 
-from api.schemas import AbSummary, AbTimeline, DailyConversion, GroupResult
+import numpy as np
+
+from api.schemas import (
+    AbSummary,
+    AbTimeline,
+    AlwaysValid,
+    DailyConversion,
+    DailyUplift,
+    ExperimentInfo,
+    Experiments,
+    FixedHorizon,
+    GroupResult,
+    MetricComparison,
+    SampleRatioCheck,
+)
 from api.state import ApiState
-from common.ab import Group, proportion_interval, two_proportions
+from common.ab import Group, is_replayed, proportion_interval, two_proportions
+from common.always_valid import (
+    DECISION_WORDS,
+    Array,
+    Decision,
+    Moments,
+    best_rho,
+    difference,
+    fixed_horizon,
+    sample_ratio_mismatch,
+)
+from common.settings import Settings
 
 GROUPS: tuple[Group, Group] = ("control", "treatment")
 EPOCH = date(1970, 1, 1)
 
 
-async def read_summary(state: ApiState) -> AbSummary:
-    """Conversion per group (customers who bought an exposed product within the attribution window), uplift,
-    its 95% interval and the two-proportion z-test."""
-    keys, experiment = state.keys, state.settings.ab_experiment
+class UnknownExperiment(LookupError):
+    """No exposure of this experiment has reached the stream (and it is not the live one); answered with 404."""
+
+
+async def experiment_starts(state: ApiState) -> dict[str, float]:
+    """Every registered experiment and its start (epoch seconds of event time)."""
+    raw = cast(list[tuple[bytes, float]],
+               await state.redis.zrange(state.keys.ab_experiments(), 0, -1, withscores=True))
+    return {name.decode(): ts for name, ts in raw}
+
+
+async def list_experiments(state: ApiState) -> Experiments:
+    live = state.settings.ab_experiment
+    starts = await experiment_starts(state)
+    pipe = state.redis.pipeline(transaction=False)
+    for name in starts:
+        for group in GROUPS:
+            pipe.scard(state.keys.ab_exposed_customers(name, group))
+    counts = await pipe.execute()
+    rows = [ExperimentInfo(name=name, started_at=datetime.fromtimestamp(ts, UTC), replayed=is_replayed(name),
+                           live=name == live, exposed_customers=int(counts[2 * i]) + int(counts[2 * i + 1]))
+            for i, (name, ts) in enumerate(starts.items())]
+    rows.sort(key=lambda e: (not e.live, -e.started_at.timestamp()))
+    return Experiments(live=live, experiments=rows)
+
+
+async def _started_at(state: ApiState, experiment: str) -> datetime | None:
+    started = await state.redis.zscore(state.keys.ab_experiments(), experiment)
+    if started is None and experiment != state.settings.ab_experiment:
+        raise UnknownExperiment(f"no exposures of experiment {experiment!r} yet; GET /ab/experiments lists them")
+    return None if started is None else datetime.fromtimestamp(started, UTC)
+
+
+async def read_summary(state: ApiState, experiment: str | None = None) -> AbSummary:
+    """Per group: exposed and converted customers, attributed revenue; for conversion and revenue per exposed
+    customer the always-valid p-value, interval and decision beside the fixed-horizon z-test; the sample-ratio
+    check."""
+    settings, keys = state.settings, state.keys
+    experiment = experiment or settings.ab_experiment
+    started_at = await _started_at(state, experiment)
     pipe = state.redis.pipeline(transaction=False)
     for group in GROUPS:
         pipe.hgetall(keys.ab_group_counters(experiment, group))
         pipe.scard(keys.ab_exposed_customers(experiment, group))
         pipe.scard(keys.ab_converted_customers(experiment, group))
     raw = await pipe.execute()
-    groups = {}
+    groups: dict[str, GroupResult] = {}
+    revenue: dict[str, Moments] = {}
     for i, group in enumerate(GROUPS):
         counters = {k.decode(): float(v) for k, v in raw[3 * i].items()}
         exposed, converted = int(raw[3 * i + 1]), int(raw[3 * i + 2])
+        money = counters.get("revenue_cents", 0) / 100
         groups[group] = GroupResult(
             exposed_customers=exposed, converted_customers=converted, exposures=int(counters.get("exposures", 0)),
-            converted_items=int(counters.get("converted_items", 0)),
-            revenue=round(counters.get("revenue_cents", 0) / 100, 2),
+            converted_items=int(counters.get("converted_items", 0)), revenue=round(money, 2),
             conversion_rate=converted / exposed if exposed else 0.0,
+            revenue_per_exposed=money / exposed if exposed else 0.0,
         )
-    race = two_proportions(groups["control"].converted_customers, groups["control"].exposed_customers,
-                           groups["treatment"].converted_customers, groups["treatment"].exposed_customers)
+        revenue[group] = Moments.of(exposed, money, counters.get("revenue_sq_cents2", 0) / 10_000)
+    c, t = groups["control"], groups["treatment"]
+    srm = sample_ratio_mismatch(c.exposed_customers, t.exposed_customers, settings.ab_treatment_percent / 100,
+                                settings.ab_srm_alpha)
     return AbSummary(
-        experiment=experiment, treatment_percent=state.settings.ab_treatment_percent,
-        attribution_days=state.settings.ab_attribution_days, groups=groups,
-        absolute_uplift=race.absolute_uplift, relative_uplift=race.relative_uplift,
-        ci_low=_finite(race.ci_low), ci_high=_finite(race.ci_high), z=race.z, p_value=race.p_value,
+        experiment=experiment, replayed=is_replayed(experiment), causal=not is_replayed(experiment),
+        started_at=started_at, treatment_percent=settings.ab_treatment_percent,
+        attribution_days=settings.ab_attribution_days, alpha=settings.ab_alpha, groups=groups,
+        conversion=conversion_comparison(c, t, settings),
+        revenue_per_exposed=compare(revenue["control"], revenue["treatment"], settings, settings.ab_min_revenue_effect),
+        sample_ratio=SampleRatioCheck(**srm.to_dict(), threshold=settings.ab_srm_alpha),
         exposures_lost=state.exposures.lost,
     )
 
 
-async def read_timeline(state: ApiState) -> AbTimeline:
-    """Conversion per group over event-time days: cumulative customers exposed and converted (each counted on
-    the day of their first exposure / first conversion), the rate and its 95% interval."""
-    keys, experiment = state.keys, state.settings.ab_experiment
+def conversion_comparison(control: GroupResult, treatment: GroupResult, settings: Settings) -> MetricComparison:
+    """Conversion: the always-valid test on the per-customer 0/1 outcome; the fixed-horizon test is the pooled
+    two-proportion z-test."""
+    moments = [Moments.of(g.exposed_customers, g.converted_customers, g.converted_customers)
+               for g in (control, treatment)]
+    comparison = compare(moments[0], moments[1], settings, settings.ab_min_effect)
+    race = two_proportions(control.converted_customers, control.exposed_customers, treatment.converted_customers,
+                           treatment.exposed_customers, alpha=settings.ab_alpha)
+    return comparison.model_copy(update={"fixed_horizon": FixedHorizon(
+        p_value=race.p_value, ci_low=_finite(race.ci_low), ci_high=_finite(race.ci_high))})
+
+
+def compare(control: Moments, treatment: Moments, settings: Settings, min_effect: float) -> MetricComparison:
+    sequential = difference(control, treatment, alpha=settings.ab_alpha,
+                            rho=best_rho(settings.ab_planned_customers, settings.ab_alpha), min_effect=min_effect)
+    _, low, high, p_value = fixed_horizon(control, treatment, alpha=settings.ab_alpha)
+    control_mean, treatment_mean = float(control.mean()), float(treatment.mean())
+    decision = cast(Decision, str(sequential.decision))
+    return MetricComparison(
+        control=control_mean, treatment=treatment_mean, difference=treatment_mean - control_mean,
+        relative=(treatment_mean - control_mean) / control_mean if control_mean > 0 else None,
+        always_valid=AlwaysValid(p_value=float(sequential.p_value), ci_low=_finite(float(sequential.ci_low)),
+                                 ci_high=_finite(float(sequential.ci_high)), decision=decision,
+                                 decision_text=DECISION_WORDS[decision], min_effect=min_effect),
+        fixed_horizon=FixedHorizon(p_value=float(p_value) if np.isfinite(low) else None,
+                                   ci_low=_finite(float(low)), ci_high=_finite(float(high))),
+    )
+
+
+async def read_timeline(state: ApiState, experiment: str | None = None) -> AbTimeline:
+    """Conversion per group over the experiment's days: cumulative customers exposed and converted (each counted
+    on the day of their first exposure / first conversion), the rate and its 95% interval; and the uplift with
+    the always-valid interval as it stood each day."""
+    settings, keys = state.settings, state.keys
+    experiment = experiment or settings.ab_experiment
+    await _started_at(state, experiment)
     pipe = state.redis.pipeline(transaction=False)
     for group in GROUPS:
         pipe.hgetall(keys.ab_daily(experiment, group))
     daily = await pipe.execute()
-    series = {}
+    counts: dict[Group, dict[int, dict[str, int]]] = {}
     for group, raw in zip(GROUPS, daily, strict=True):
-        counts: dict[int, dict[str, int]] = {}
+        counts[group] = {}
         for field, value in raw.items():
             kind, day = field.decode().split(":")
-            counts.setdefault(int(day), {"exposed": 0, "converted": 0})[kind] = int(value)
-        exposed = converted = 0
-        rows = []
-        for day in sorted(counts):
-            exposed += counts[day]["exposed"]
-            converted += counts[day]["converted"]
-            low, high = proportion_interval(converted, exposed)
-            rows.append(DailyConversion(date=EPOCH + timedelta(days=day), exposed=exposed, converted=converted,
-                                        rate=converted / exposed if exposed else 0.0, ci_low=low, ci_high=high))
-        series[group] = rows
-    return AbTimeline(experiment=experiment, series=series)
+            counts[group].setdefault(int(day), {"exposed": 0, "converted": 0})[kind] = int(value)
+    days = sorted(set(counts["control"]) | set(counts["treatment"]))
+    series: dict[Group, list[DailyConversion]] = {}
+    cumulative: dict[Group, tuple[Array, Array]] = {}
+    for group in GROUPS:
+        exposed = np.cumsum([counts[group].get(d, {}).get("exposed", 0) for d in days])
+        converted = np.cumsum([counts[group].get(d, {}).get("converted", 0) for d in days])
+        cumulative[group] = (exposed.astype(float), converted.astype(float))
+        series[group] = [_daily(EPOCH + timedelta(days=d), int(n), int(x))
+                         for d, n, x in zip(days, exposed, converted, strict=True) if d in counts[group]]
+    (n_c, x_c), (n_t, x_t) = cumulative["control"], cumulative["treatment"]
+    sequential = difference(Moments(n_c, x_c, x_c), Moments(n_t, x_t, x_t), alpha=settings.ab_alpha,
+                            rho=best_rho(settings.ab_planned_customers, settings.ab_alpha),
+                            min_effect=settings.ab_min_effect) if days else None
+    uplift = [] if sequential is None else [
+        DailyUplift(date=EPOCH + timedelta(days=d), difference=float(sequential.estimate[i]),
+                    ci_low=_finite(float(sequential.ci_low[i])), ci_high=_finite(float(sequential.ci_high[i])))
+        for i, d in enumerate(days)]
+    return AbTimeline(experiment=experiment, replayed=is_replayed(experiment), series=series, uplift=uplift)
+
+
+def _daily(day: date, exposed: int, converted: int) -> DailyConversion:
+    low, high = proportion_interval(converted, exposed)
+    return DailyConversion(date=day, exposed=exposed, converted=converted,
+                           rate=converted / exposed if exposed else 0.0, ci_low=low, ci_high=high)
 
 
 def _finite(value: float) -> float | None:
-    return None if value != value else value
+    return value if np.isfinite(value) else None

@@ -11,6 +11,7 @@ from api.exposures import Exposure
 from api.model_cache import ModelView
 from api.ranking import Ranked, best_sellers, treatment
 from api.schemas import GroupPreview, RecommendationPreview, RecommendedItem, Strategy
+from api.services.cohorts import cohort_cold_start
 from api.state import ApiState
 from common import toplist
 from common.ab import group_of
@@ -35,22 +36,25 @@ class NoModelError(Exception):
         super().__init__("no model is published yet: run `recsys batch run`")
 
 
-async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None) -> dict[str, Any]:
-    """The response body (shaped as `Recommendation`), logged as an exposure. One pipelined Redis round trip:
-    the model pointer, the customer's model list and live recent purchases together; a second only for rules
-    not yet cached.
+async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None,
+                experiment: str | None = None) -> dict[str, Any]:
+    """The response body (shaped as `Recommendation`), logged as an exposure in `experiment` (default: the live
+    one; the replay's visits name their own, so event time and wall time never share one). One pipelined Redis
+    round trip: the model pointer, the customer's model list and live recent purchases together; a second only for
+    rules not yet cached.
 
     Built as plain data on purpose: this is the hot path, and the inputs are our own (validated when they were
     written), so pydantic validation per item would only cost time."""
     settings = state.settings
+    experiment = experiment or settings.ab_experiment
     group = group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent)
     view, model_list, recent = await read_context(state, customer_id)
-    items, strategy = await _for_group(state, group, view, model_list, recent, k)
+    items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id)
     request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, at a quarter of its cost
-    state.exposures.publish(Exposure(request_id, customer_id, settings.ab_experiment, group, strategy, view.version,
+    state.exposures.publish(Exposure(request_id, customer_id, experiment, group, strategy, view.version,
                                      [item["product_id"] for item in items], at or datetime.now(UTC)))
     return {
-        "request_id": request_id, "customer_id": customer_id, "experiment": settings.ab_experiment, "group": group,
+        "request_id": request_id, "customer_id": customer_id, "experiment": experiment, "group": group,
         "strategy": strategy, "model_version": view.version, "cold_start": model_list is None, "items": items,
     }
 
@@ -61,7 +65,7 @@ async def preview(state: ApiState, customer_id: str, k: int) -> RecommendationPr
     view, model_list, recent = await read_context(state, customer_id)
     groups = {}
     for group in ("control", "treatment"):
-        items, strategy = await _for_group(state, group, view, model_list, recent, k)
+        items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id)
         groups[group] = GroupPreview(strategy=strategy, items=[RecommendedItem.model_validate(i) for i in items])
     return RecommendationPreview(
         customer_id=customer_id, model_version=view.version, cold_start=model_list is None,
@@ -93,11 +97,14 @@ async def read_context(state: ApiState, customer_id: str) -> Context:
 
 
 async def _for_group(state: ApiState, group: str, view: ModelView, model_list: LazyTopList | None,
-                     recent: list[tuple[str, float]], k: int) -> tuple[list[dict[str, Any]], Strategy]:
+                     recent: list[tuple[str, float]], k: int, customer_id: str
+                     ) -> tuple[list[dict[str, Any]], Strategy]:
     """The answer's items and the strategy that chose them."""
     if group == "treatment" and model_list is not None:
         return [_item(r, view) for r in await _treatment(state, view, model_list, recent, k)], "model"
     strategy: Strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
+    if strategy == "cold_start" and (cohort := await cohort_cold_start(state, view, customer_id, k)) is not None:
+        return [_item(r, view) for r in cohort], strategy
     return _best_seller_items(view, k), strategy
 
 

@@ -2,13 +2,13 @@
 
 from batch.models.base import Recommender
 from batch.models.ease import EaseRecommender
+from batch.models.factors import AlsRecommender
 from batch.models.hybrid import HybridRecommender
-from batch.models.nmf import NmfRecommender
 from batch.models.popularity import PopularityRecommender
 from batch.models.repeat import RepeatRecommender
 from batch.models.rules import RulesRecommender
 
 __all__ = [
-    "EaseRecommender", "HybridRecommender", "NmfRecommender", "PopularityRecommender", "Recommender",
+    "AlsRecommender", "EaseRecommender", "HybridRecommender", "PopularityRecommender", "Recommender",
     "RepeatRecommender", "RulesRecommender",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -11,10 +13,66 @@ import numpy as np
 import scipy.sparse as sp
 
 from batch.interactions import Interactions, positions
+from batch.memory import SCORE_CHUNK_BYTES
 
 # Ties (common with counts and rules) are broken by popularity; this keeps the tie-break below any real gap.
 TIE_BREAK_SCALE = 1e-9
-SCORE_BATCH_ROWS = 1024
+# Candidates a model hands the top-k for each row before the rest is bounded (see `Candidates`).
+CANDIDATE_POOL = 100
+CANDIDATE_CHUNK_ROWS = 1024
+
+
+def chunk_rows(n_products: int) -> int:
+    """Rows scored at once, so one dense float64 score array stays within the memory plan's chunk size."""
+    return max(1, min(4096, SCORE_CHUNK_BYTES // (8 * max(n_products, 1))))
+
+
+@dataclass
+class Candidates:
+    """A chunk of rows' scores in long form, for models whose scores are mostly zero or bounded: entry i says row
+    `row[i]` (position in the chunk) scores `score[i]` for product `col[i]`. Every product without an entry scores
+    at most `bound[r]` in row r, and exactly `bound[r]` where `rest_exact[r]`. Seen products are already dropped
+    when the caller asked to exclude them. `lookup(rows, cols)` gives the exact score of any (row, product) pair
+    (a blend needs each component's score at every other component's candidates). `top[r]` is the row's best
+    score over every product, seen ones included (the hybrid scales by it, as the dense blend does)."""
+
+    row: np.ndarray
+    col: np.ndarray
+    score: np.ndarray
+    bound: np.ndarray
+    rest_exact: np.ndarray
+    lookup: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    top: np.ndarray
+
+    @classmethod
+    def sparse(cls, matrix: sp.csr_matrix) -> Candidates:
+        """Every non-zero of `matrix` is an entry and every other product scores exactly zero."""
+        matrix = sp.csr_matrix(matrix)
+        matrix.eliminate_zeros()
+        coo = matrix.tocoo()
+        n = matrix.shape[0]
+
+        def lookup(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            return np.asarray(matrix[rows, cols], dtype=np.float64).ravel()
+
+        top = np.maximum(matrix.max(axis=1).toarray().ravel(), 0.0) if matrix.shape[1] else np.zeros(n)
+        return cls(coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64),
+                   np.zeros(n), np.ones(n, dtype=bool), lookup, top)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.bound)
+
+    def without(self, seen: sp.csr_matrix) -> Candidates:
+        """Entries of products the row's customer bought dropped (`seen` is chunk rows x products)."""
+        if len(self.row) == 0 or seen.nnz == 0:
+            return self
+        held = np.asarray(seen[self.row, self.col]).ravel() > 0
+        return self.keep(~held)
+
+    def keep(self, entries: np.ndarray) -> Candidates:
+        return Candidates(self.row[entries], self.col[entries], self.score[entries], self.bound, self.rest_exact,
+                          self.lookup, self.top)
 
 
 class Recommender(ABC):
@@ -29,6 +87,8 @@ class Recommender(ABC):
         self.product_ids = np.empty(0, dtype=str)
         self.seen = sp.csr_matrix((0, 0), dtype=np.float32)
         self.popularity = np.empty(0)
+        self._popularity_order = np.empty(0, dtype=np.int64)
+        self._order_of: np.ndarray | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -71,21 +131,72 @@ class Recommender(ABC):
             out[known] = self._score(rows[known])
         return out
 
+    def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
+        """Each row's `pool` best products by score, the rest bounded by the pool's lowest score. Models whose
+        scores are sparse or shared override this without the dense scores; this default computes them."""
+        raw = self.score(rows)
+        top = raw.max(axis=1) if raw.shape[1] else np.zeros(len(rows))
+        if exclude_seen:
+            mask_seen(raw, self.seen, rows)
+        return pool_of(raw, pool, np.arange(raw.shape[1]), None, top)
+
+    # Models whose `candidates` need no dense scores rank through them; the rest score densely.
+    ranks_by_candidates: ClassVar[bool] = False
+
+    def covered_products(self) -> np.ndarray:
+        """Product columns this model can score above zero (all of them unless it is restricted)."""
+        return np.arange(len(self.product_ids))
+
+    def candidate_width(self) -> int:
+        """Columns of the widest dense array `candidates` builds per row (sizes the chunks)."""
+        return len(self.product_ids)
+
+    def popularity_order(self) -> np.ndarray:
+        """Products by popularity, most popular first (the tie-break order), computed once per fitted model."""
+        if self._order_of is not self.popularity:
+            self._popularity_order = np.argsort(-self.popularity, kind="stable")
+            self._order_of = self.popularity
+        return self._popularity_order
+
     def recommend(self, rows: np.ndarray, k: int, exclude_seen: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k product indices and their scores per row, best first."""
+        """Top-k product indices and their scores per row, best first (exactly the dense ranking either way)."""
         rows = np.asarray(rows, dtype=np.int64)
         k = min(k, len(self.product_ids))
         items = np.empty((len(rows), k), dtype=np.int64)
         scores = np.empty((len(rows), k), dtype=np.float64)
-        for start in range(0, len(rows), SCORE_BATCH_ROWS):
-            chunk = rows[start:start + SCORE_BATCH_ROWS]
-            raw = self.score(chunk)
-            if exclude_seen:
-                mask_seen(raw, self.seen, chunk)
-            top = top_k(raw, k, self.tie_break())
+        step = min(CANDIDATE_CHUNK_ROWS, chunk_rows(self.candidate_width())) if self.ranks_by_candidates else \
+            chunk_rows(len(self.product_ids))
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            top, best = self._top_chunk(chunk, k, exclude_seen)
             items[start:start + len(chunk)] = top
-            scores[start:start + len(chunk)] = np.take_along_axis(raw, top, axis=1)
+            scores[start:start + len(chunk)] = best
         return items, scores
+
+    def _top_chunk(self, rows: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        if self.ranks_by_candidates:
+            known = rows >= 0
+            found = self.candidates(np.where(known, rows, 0), max(k, CANDIDATE_POOL), exclude_seen)
+            found = found if known.all() else _only_rows(found, known)
+            seen = self.seen[np.where(known, rows, 0)] if exclude_seen else None
+            if seen is not None and not known.all():
+                seen = sp.csr_matrix(seen.multiply(known[:, None].astype(np.float32)))
+            ranked = top_from_candidates(found, k, self.popularity, self.popularity_order(), seen)
+            if ranked.exact.all():
+                return ranked.items, ranked.scores
+            inexact = np.flatnonzero(~ranked.exact)
+            dense_items, dense_scores = self.dense_top(rows[inexact], k, exclude_seen)
+            ranked.items[inexact], ranked.scores[inexact] = dense_items, dense_scores
+            return ranked.items, ranked.scores
+        return self.dense_top(rows, k, exclude_seen)
+
+    def dense_top(self, rows: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The ranking from dense scores: the definition the candidate route reproduces, and its fallback."""
+        raw = self.score(rows)
+        if exclude_seen:
+            mask_seen(raw, self.seen, rows)
+        top = top_k(raw, k, self.tie_break())
+        return top, np.take_along_axis(raw, top, axis=1)
 
     def recommend_ids(self, customer_ids: np.ndarray, k: int, exclude_seen: bool = False) -> np.ndarray:
         rows = positions(self.customer_ids, np.asarray(customer_ids, dtype=str))
@@ -139,6 +250,104 @@ def top_k(scores: np.ndarray, k: int, tie_break: np.ndarray) -> np.ndarray:
     order = np.argsort(-np.take_along_axis(keyed, part, axis=1), axis=1, kind="stable")
     result: np.ndarray = np.take_along_axis(part, order, axis=1)
     return result
+
+
+def pool_of(block: np.ndarray, pool: int, columns: np.ndarray, rest: float | None, top: np.ndarray) -> Candidates:
+    """Candidates from dense scores over `columns` (-inf: excluded): each row's `pool` best. Products outside
+    `columns` score exactly `rest` (None: there are none); `top` is each row's best score before exclusion."""
+    n_rows, width = block.shape
+    pool = min(pool, width)
+    lookup = _block_lookup(block, columns, rest)
+    if pool == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return Candidates(empty, empty, np.empty(0), np.full(n_rows, -np.inf if rest is None else rest),
+                          np.ones(n_rows, dtype=bool), lookup, top)
+    best = np.argpartition(-block, pool - 1, axis=1)[:, :pool] if pool < width else \
+        np.tile(np.arange(width), (n_rows, 1))
+    values = np.take_along_axis(block, best, axis=1)
+    finite = np.isfinite(values)
+    # Outside the pool every score is at most the pool's lowest; a masked (-inf) pick means all the rest are too.
+    inside = np.full(n_rows, -np.inf)
+    if pool < width:
+        inside = np.where(finite.all(axis=1), np.where(finite, values, np.inf).min(axis=1), -np.inf)
+    if rest is None:
+        bound, exact = inside, np.isneginf(inside)
+    else:
+        bound, exact = np.maximum(inside, rest), np.isneginf(inside)
+    row = np.repeat(np.arange(n_rows), pool).reshape(best.shape)
+    return Candidates(row[finite], columns[best[finite]], values[finite], bound, exact, lookup, top)
+
+
+def _block_lookup(block: np.ndarray, columns: np.ndarray, rest: float | None
+                  ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def lookup(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        at = np.clip(np.searchsorted(columns, cols), 0, max(len(columns) - 1, 0))
+        inside = columns[at] == cols if len(columns) else np.zeros(len(cols), dtype=bool)
+        values = np.full(len(cols), 0.0 if rest is None else rest)
+        values[inside] = block[rows[inside], at[inside]]
+        return values
+
+    return lookup
+
+
+@dataclass
+class Ranked:
+    items: np.ndarray  # rows x k product indices, best first
+    scores: np.ndarray
+    exact: np.ndarray  # per row: provably the dense ranking (the caller ranks the other rows densely)
+
+
+def top_from_candidates(found: Candidates, k: int, popularity: np.ndarray, order: np.ndarray,
+                        seen: sp.csr_matrix | None) -> Ranked:
+    """The top k of each row from its candidates, ordered as `top_k` orders dense scores: by score, equal scores
+    by popularity (`order`: products by popularity, most popular first).
+
+    A row is exact when its k-th score beats the bound on every product without an entry, or when those products
+    score exactly the bound: then the most popular of them fill the list, as the popularity tie-break would."""
+    n, n_products = found.n_rows, len(popularity)
+    entries = np.bincount(found.row, minlength=n)
+    above = np.bincount(found.row[found.score > found.bound[found.row]], minlength=n)
+    seen_count = np.diff(seen.indptr) if seen is not None else np.zeros(n, dtype=np.int64)
+    # Rows short of k entries above the bound, whose rest is exact, take that many more of the most popular
+    # products than they could lose to their own entries and purchases.
+    fill_size = np.where(found.rest_exact & (above < k), np.minimum(k + entries + seen_count, n_products), 0)
+    fill_rows = np.repeat(np.arange(n), fill_size)
+    fill_cols = order[np.arange(len(fill_rows)) - np.repeat(np.cumsum(fill_size) - fill_size, fill_size)]
+    fill_keys = fill_rows * n_products + fill_cols
+    entry_keys = np.sort(found.row * n_products + found.col)
+    at = np.clip(np.searchsorted(entry_keys, fill_keys), 0, max(len(entry_keys) - 1, 0))
+    drop = entry_keys[at] == fill_keys if len(entry_keys) else np.zeros(len(fill_keys), dtype=bool)
+    if seen is not None and seen.nnz and len(fill_keys):
+        drop |= np.asarray(seen[fill_rows, fill_cols]).ravel() > 0
+    fill_rows, fill_cols = fill_rows[~drop], fill_cols[~drop]
+    rows = np.concatenate([found.row, fill_rows])
+    cols = np.concatenate([found.col, fill_cols])
+    score = np.concatenate([found.score, found.bound[fill_rows]])
+    by_rank = np.lexsort((-popularity[cols], -score, rows))
+    rows, cols, score = rows[by_rank], cols[by_rank], score[by_rank]
+    starts = np.searchsorted(rows, np.arange(n))
+    counts = np.diff(np.append(starts, len(rows)))
+    rank = np.arange(len(rows)) - np.repeat(starts, counts)
+    take = rank < k
+    items = np.zeros((n, k), dtype=np.int64)
+    scores = np.full((n, k), -np.inf)
+    items[rows[take], rank[take]] = cols[take]
+    scores[rows[take], rank[take]] = score[take]
+    kth = scores[:, k - 1] if k else np.full(n, np.inf)
+    exact = (counts >= k) & np.isfinite(kth) & ((kth > found.bound) | found.rest_exact)
+    return Ranked(items, scores, exact)
+
+
+def _only_rows(found: Candidates, keep: np.ndarray) -> Candidates:
+    """Rows not in `keep` (unknown customers) lose their entries and score exactly zero everywhere."""
+    held = keep[found.row]
+    lookup = found.lookup
+
+    def known_only(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.where(keep[rows], lookup(rows, cols), 0.0)
+
+    return Candidates(found.row[held], found.col[held], found.score[held], np.where(keep, found.bound, 0.0),
+                      np.where(keep, found.rest_exact, True), known_only, np.where(keep, found.top, 0.0))
 
 
 def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray) -> None:

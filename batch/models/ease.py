@@ -5,45 +5,136 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from batch.interactions import Interactions
-from batch.models.base import Recommender, sparse_arrays, sparse_from
+from batch.models.base import Candidates, Recommender, pool_of, sparse_arrays, sparse_from
+
+# Gram matrix rows are accumulated in chunks whose pair products stay below this many entries (~16 bytes each).
+GRAM_CHUNK_PAIRS = 1 << 24
+# The inverse is mirrored from its upper triangle in column blocks of this width (no full-size temporary).
+MIRROR_BLOCK = 2048
 
 
 class EaseRecommender(Recommender):
-    """B = I - P / diag(P) with P = (X'X + l2 I)^-1 and a zero diagonal; score = X B."""
+    """B = I - P / diag(P) with P = (X'X + l2 I)^-1 and a zero diagonal; score = X B.
+
+    An item x item model needs items² memory, so it covers at most `max_items` products: the most bought by
+    distinct customers. The others score zero here; the hybrid's other components rank them. `itemsize` is the
+    fitting precision (8: float64; 4: float32, for catalogues where float64 would not fit the memory plan)."""
 
     name = "ease"
+    ranks_by_candidates = True
 
-    def __init__(self, l2: float = 200.0, weighting: str = "binary") -> None:
+    def __init__(self, l2: float = 200.0, weighting: str = "binary", max_items: int | None = None,
+                 itemsize: int = 8) -> None:
         super().__init__()
         self.l2 = l2
         self.weighting = weighting
-        self.item_weights = np.empty((0, 0))
+        self.max_items = max_items
+        self.itemsize = itemsize
+        self.items = np.empty(0, dtype=np.int64)  # the covered product columns, sorted
+        self.item_weights = np.empty((0, 0), dtype=np.float32)
         self._x = sp.csr_matrix((0, 0), dtype=np.float32)
 
     def _fit(self, data: Interactions) -> None:
-        x = data.weighted(self.weighting).astype(np.float64)
-        gram = (x.T @ x).toarray()
-        gram[np.diag_indices_from(gram)] += self.l2
-        precision = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
-        weights = -precision / np.diag(precision)[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        self.item_weights = weights.astype(np.float32)
-        self._x = x.tocsr().astype(np.float32)
+        n_items = len(self.product_ids) if self.max_items is None else min(self.max_items, len(self.product_ids))
+        by_buyers = np.argsort(-self.popularity, kind="stable")[:n_items]
+        self.items = np.sort(by_buyers).astype(np.int64)
+        self._x = sp.csr_matrix(data.weighted(self.weighting)[:, self.items], dtype=np.float32)
+        dtype = np.float64 if self.itemsize == 8 else np.float32
+        self.item_weights = ease_weights(gram_matrix(self._x, dtype), self.l2)
+
+    def covered_products(self) -> np.ndarray:
+        return self.items
+
+    def _block(self, rows: np.ndarray) -> np.ndarray:
+        block: np.ndarray = np.asarray(self._x[rows] @ self.item_weights, dtype=np.float64)
+        return block
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
-        scores: np.ndarray = np.asarray(self._x[rows] @ self.item_weights, dtype=np.float64)
+        scores = np.zeros((len(rows), len(self.product_ids)))
+        scores[:, self.items] = self._block(rows)
         return scores
 
+    def candidate_width(self) -> int:
+        return len(self.items)
+
+    def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
+        block = self._block(rows)
+        rest = 0.0 if len(self.items) < len(self.product_ids) else None
+        top = block.max(axis=1) if block.shape[1] else np.zeros(len(rows))
+        top = top if rest is None else np.maximum(top, rest)
+        if exclude_seen:
+            seen = self.seen[rows][:, self.items].tocoo()
+            block[seen.row, seen.col] = -np.inf
+        found = pool_of(block, pool, self.items, rest, top)
+        # A customer with no covered purchase scores zero everywhere: nothing to rank, exactly.
+        idle = self._x[rows].getnnz(axis=1) == 0
+        if idle.any():
+            kept = found.keep(~idle[found.row])
+            found = Candidates(kept.row, kept.col, kept.score, np.where(idle, 0.0, kept.bound),
+                               kept.rest_exact | idle, kept.lookup, kept.top)
+        return found
+
     def params(self) -> dict[str, Any]:
-        return {"l2": self.l2, "weighting": self.weighting}
+        return {"l2": self.l2, "weighting": self.weighting, "max_items": self.max_items, "itemsize": self.itemsize}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {"item_weights": self.item_weights} | sparse_arrays("x", self._x)
+        arrays: dict[str, np.ndarray] = {"item_weights": self.item_weights, "items": self.items}
+        return arrays | sparse_arrays("x", self._x)
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_weights = arrays["item_weights"]
-        self._x = sparse_from(arrays, "x", self.shape)
+        self.items = arrays["items"]
+        self._x = sparse_from(arrays, "x", (len(self.customer_ids), len(self.items)))
+
+
+def gram_matrix(x: sp.csr_matrix, dtype: type[np.floating[Any]], chunk_pairs: int = GRAM_CHUNK_PAIRS) -> np.ndarray:
+    """X'X as a dense array, summed over row chunks so the sparse products stay small."""
+    n = x.shape[1]
+    gram = np.zeros((n, n), dtype=dtype)
+    pairs = np.cumsum(np.diff(x.indptr).astype(np.int64) ** 2)
+    start = 0
+    while start < x.shape[0]:
+        done = pairs[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(pairs, done + chunk_pairs, side="right")))
+        chunk = x[start:stop]
+        part = (chunk.T @ chunk).tocoo()
+        gram[part.row, part.col] += part.data  # a sparse product's entries are unique, so += is exact
+        start = stop
+    return gram
+
+
+def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+    """EASE's item weights from the Gram matrix, which is overwritten: Cholesky factorisation and inversion in
+    place (the regularised Gram matrix is symmetric positive definite), so the largest array is the one buffer."""
+    n = len(gram)
+    gram[np.diag_indices(n)] += l2
+    # The transpose of a symmetric C-ordered array is the same matrix, Fortran-ordered: LAPACK works on it in place.
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (gram.T,))
+    factor, info = potrf(gram.T, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise ValueError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK info {info})")
+    precision, info = potri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise ValueError(f"EASE: inverting the Gram matrix failed (LAPACK info {info})")
+    _mirror_upper(precision)
+    # B[i, j] = -P[i, j] / P[j, j]. Scaling rows instead gives B transposed in this Fortran-ordered array, whose
+    # C-ordered view (the transpose) is B itself, so scoring gets a C-ordered B without a copy.
+    diagonal = precision.diagonal().copy()
+    precision /= -diagonal[:, None]
+    precision[np.diag_indices(n)] = 0.0
+    weights: np.ndarray = np.ascontiguousarray(precision.T, dtype=np.float32)
+    return weights
+
+
+def _mirror_upper(matrix: np.ndarray) -> None:
+    """Copy the upper triangle onto the lower one, block by block."""
+    n = len(matrix)
+    for start in range(0, n, MIRROR_BLOCK):
+        stop = min(n, start + MIRROR_BLOCK)
+        matrix[start:stop, :start] = matrix[:start, start:stop].T
+        block = matrix[start:stop, start:stop]
+        block[np.tril_indices(stop - start, -1)] = block.T[np.tril_indices(stop - start, -1)]

@@ -8,11 +8,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from batch.interactions import SECONDS_PER_DAY, Interactions
-from batch.models.base import Recommender, sparse_arrays, sparse_from
+from batch.models.base import CANDIDATE_POOL, Candidates, Recommender, sparse_arrays, sparse_from
 
 
 class RepeatRecommender(Recommender):
     name = "repeat"
+    ranks_by_candidates = True
 
     def __init__(self, half_life_days: float | None = None, log_scale: bool = False) -> None:
         super().__init__()
@@ -37,6 +38,18 @@ class RepeatRecommender(Recommender):
     def _score(self, rows: np.ndarray) -> np.ndarray:
         dense: np.ndarray = self.weights[rows].toarray()
         return np.log1p(dense) if self.log_scale else dense
+
+    def candidate_width(self) -> int:
+        return CANDIDATE_POOL
+
+    def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
+        del pool  # a customer's own products are few: all of them are candidates
+        block = sp.csr_matrix(self.weights[rows])
+        if self.log_scale:
+            block.data = np.log1p(block.data)
+        found = Candidates.sparse(block)
+        # It only scores what the customer bought: with those excluded, nothing is left.
+        return found.keep(np.zeros(len(found.row), dtype=bool)) if exclude_seen else found
 
     def params(self) -> dict[str, Any]:
         return {"half_life_days": self.half_life_days, "log_scale": self.log_scale}

@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from batch.interactions import Interactions
-from batch.models.base import Recommender, sparse_arrays, sparse_from
+from batch.models.base import CANDIDATE_POOL, Candidates, Recommender, sparse_arrays, sparse_from
 from batch.rules import RULE_COLUMNS, basket_matrix, fire, mine_rules
 
 
@@ -18,6 +18,7 @@ class RulesRecommender(Recommender):
     of the last `basket_days` days of the window (all their products when None)."""
 
     name = "rules"
+    ranks_by_candidates = True
 
     def __init__(self, min_support: float = 0.01, min_confidence: float = 0.1, max_len: int = 2,
                  basket_days: float | None = None) -> None:
@@ -30,13 +31,25 @@ class RulesRecommender(Recommender):
         self.fired = sp.csr_matrix((0, 0), dtype=np.float32)
 
     def _fit(self, data: Interactions) -> None:
-        baskets, items = basket_matrix(data.lines)
-        self.rules = mine_rules(baskets, items, self.min_support, self.min_confidence, self.max_len)
+        self.rules = self._mine(data)
         self.fired = fire(self.rules, data.product_ids, data.bought_within(self.basket_days))
+
+    def _mine(self, data: Interactions) -> pd.DataFrame:
+        """The rules of the training window (`mine_rules`); the Spark engine mines them with FPGrowth."""
+        baskets, items = basket_matrix(data.lines)
+        return mine_rules(baskets, items, self.min_support, self.min_confidence, self.max_len)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         dense: np.ndarray = self.fired[rows].toarray().astype(np.float64)
         return dense
+
+    def candidate_width(self) -> int:
+        return CANDIDATE_POOL
+
+    def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
+        del pool  # the fired rules are sparse: all of them are candidates
+        found = Candidates.sparse(sp.csr_matrix(self.fired[rows]))
+        return found.without(self.seen[rows]) if exclude_seen else found
 
     def params(self) -> dict[str, Any]:
         return {"min_support": self.min_support, "min_confidence": self.min_confidence, "max_len": self.max_len,

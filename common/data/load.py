@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from common.data.catalogue import clean_product_table, names_of, product_catalogue, products_path
 from common.data.errors import DataError
 from common.data.mapping import ColumnMapping, CustomerColumns, TransactionColumns
 from common.data.report import CleaningReport
+from common.profiles import MAX_AGE, MIN_AGE
 
 # The canonical purchase-line table every component works on.
 LINE_COLUMNS = [
@@ -20,10 +25,20 @@ LINE_COLUMNS = [
 ]
 CUSTOMER_COLUMNS = ["customer_id", "region", "city", "gender", "birth_date", "age"]
 UNKNOWN_CATEGORY = "unknown"
-MIN_AGE, MAX_AGE = 10, 110
+UNKNOWN_CUSTOMER = "unknown_customer"
 
 Mask = np.ndarray
 Rule = Callable[[Mask], Mask]
+
+
+@dataclass(frozen=True)
+class DataOrigin:
+    """Where a history was read from (the model card shows it): `kind` is file, topic, archive or archive+topic;
+    `counts` says how many lines came from where."""
+
+    kind: str
+    location: str
+    counts: dict[str, int] = dataclass_field(default_factory=dict)
 
 
 @dataclass
@@ -31,6 +46,10 @@ class LoadedData:
     lines: pd.DataFrame
     customers: pd.DataFrame
     report: CleaningReport
+    products: pd.DataFrame | None = None  # the catalogue: product_id, name, category
+    # Cleaning reports of the source files as recorded when they were replayed (read from the topic).
+    source_reports: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    origin: DataOrigin | None = None
 
 
 def resolve_paths(path: Path, mapping: ColumnMapping, customers: Path | None) -> tuple[Path, Path | None]:
@@ -62,17 +81,50 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
     rules = _cleaning_rules(raw, canon, cols, known)
     report = CleaningReport(source=str(transactions_path), mapping=mapping.name, raw_rows=len(raw))
     alive = np.ones(len(raw), dtype=bool)
+    orphans = np.zeros(len(raw), dtype=bool)  # lines removed because their customer has no profile
     for reason, rule in rules:
         hit = alive & rule(alive)
         alive &= ~hit
         report.record(reason, removed=int(hit.sum()), kept=int(alive.sum()))
+        if reason == UNKNOWN_CUSTOMER:
+            orphans = hit
 
-    lines = _finish_lines(canon[alive], report)
+    # The raw text and the unfiltered frame are dropped as soon as the rules are done: at 10M lines each is
+    # over a GiB, and holding them through the sort below set the run's peak memory.
+    del rules, rule, raw
+    kept = canon[alive]
+    orphan_ids = canon.loc[orphans, "customer_id"] if known is not None else None
+    del canon
+    table = _product_table(transactions_path, mapping, report)
     if known is None:
-        known = _customers_from_lines(canon[alive])
+        known = _customers_from_lines(kept)
+    lines = _finish_lines(kept, report, table)
+    del kept
+    if table is not None and cols.product_name is None:
+        lines["product_name"] = lines["product_id"].map(names_of(table)).fillna(lines["product_id"]).astype("string")
+    if orphan_ids is not None:
+        customers_summary |= consistency(orphan_ids, known["customer_id"], lines)
     customers_summary["with_purchases"] = int(known["customer_id"].isin(lines["customer_id"]).sum())
     report.customers = customers_summary | {"rows": customers_summary.get("rows", len(known))}
-    return LoadedData(lines=lines, customers=known, report=report)
+    return LoadedData(lines=lines, customers=known, report=report, products=product_catalogue(lines, table),
+                      origin=DataOrigin("file", str(transactions_path), {"lines": len(lines)}))
+
+
+def consistency(orphans: pd.Series, profiles: pd.Series, lines: pd.DataFrame) -> dict[str, int]:
+    """The two tables against each other: customers whose purchases have no profile (their lines are removed as
+    unknown_customer) and profiles of customers with no purchase."""
+    return {"purchasing_without_profile": int(orphans.nunique()),
+            "profiles_without_purchases": int((~profiles.isin(lines["customer_id"])).sum())}
+
+
+def _product_table(transactions: Path, mapping: ColumnMapping, report: CleaningReport) -> pd.DataFrame | None:
+    path = products_path(transactions.parent, mapping.products_file)
+    if path is None or mapping.products is None:
+        return None
+    raw = read_table(path, mapping.products.source_columns(), "products")
+    table, summary = clean_product_table(raw, mapping.products, mapping.transactions.uppercase_product)
+    report.products = summary
+    return table
 
 
 def read_table(path: Path, columns: list[str], label: str) -> pd.DataFrame:
@@ -174,7 +226,7 @@ def _cleaning_rules(
         rules.append(("non_product_code", const(~canon["product_id"].str.match(pattern).fillna(False).to_numpy())))
     rules.append(("duplicate", lambda alive: _duplicates_among(raw, alive)))
     if known is not None:
-        rules.append(("unknown_customer", const(~canon["customer_id"].isin(known["customer_id"]).to_numpy())))
+        rules.append((UNKNOWN_CUSTOMER, const(~canon["customer_id"].isin(known["customer_id"]).to_numpy())))
     return rules
 
 
@@ -185,9 +237,15 @@ def _duplicates_among(raw: pd.DataFrame, alive: Mask) -> Mask:
     return dup
 
 
-def _finish_lines(kept: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
-    lines = kept.copy()
+def _finish_lines(kept: pd.DataFrame, report: CleaningReport, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A line's missing category comes from the products table when there is one, else it is 'unknown'."""
+    lines = kept
     missing_category = lines["category"].isna()
+    if table is not None and table["category"].notna().any():
+        known = lines["product_id"].map(pd.Series(table["category"].to_numpy(), index=table["product_id"].to_numpy()))
+        report.filled["category_from_products_table"] = int((missing_category & known.notna()).sum())
+        lines["category"] = lines["category"].fillna(known)
+        missing_category = lines["category"].isna()
     report.filled["category_unknown"] = int(missing_category.sum())
     lines["category"] = lines["category"].fillna(UNKNOWN_CATEGORY).astype("string")
     lines["product_name"] = lines["product_name"].fillna(lines["product_id"]).astype("string")
@@ -214,15 +272,19 @@ def load_customers(
     summary["duplicate_rows"] = int(frame.duplicated("customer_id").sum())
     frame = frame.drop_duplicates("customer_id", keep="first").reset_index(drop=True)
 
-    birth = parse_times(frame["birth_date"].astype("string"), "ISO8601")
-    age = _age_in_years(birth, reference)
-    plausible = age.between(MIN_AGE, MAX_AGE)
     summary["missing_birth_date"] = int(frame["birth_date"].isna().sum())
-    summary["implausible_age"] = int((age.notna() & ~plausible).sum())
+    birth = parse_times(frame["birth_date"].astype("string"), "ISO8601")
     frame["birth_date"] = birth
-    frame["age"] = age.where(plausible).astype("Int64")
+    frame["age"] = ages_at(birth, reference)
+    summary["implausible_age"] = int((birth.notna() & frame["age"].isna()).sum())
     summary["distinct"] = len(frame)
     return frame[CUSTOMER_COLUMNS], summary
+
+
+def ages_at(birth: pd.Series, reference: pd.Timestamp) -> pd.Series:
+    """Whole years at `reference`; an implausible age (outside MIN_AGE..MAX_AGE) is missing."""
+    age = _age_in_years(birth, reference)
+    return age.where(age.between(MIN_AGE, MAX_AGE)).astype("Int64")
 
 
 def _age_in_years(birth: pd.Series, reference: pd.Timestamp) -> pd.Series:

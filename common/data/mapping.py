@@ -55,14 +55,29 @@ class CustomerColumns(BaseModel):
         return [self.customer] + [n for n in optional if n is not None]
 
 
+class ProductColumns(BaseModel):
+    """An optional product catalogue table: names (and categories) for the codes the transactions use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product: str
+    name: str
+    category: str | None = None
+
+    def source_columns(self) -> list[str]:
+        return [self.product, self.name] + ([self.category] if self.category else [])
+
+
 class ColumnMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
     transactions_file: str | None = None
     customers_file: str | None = None
+    products_file: str | None = None
     transactions: TransactionColumns
     customers: CustomerColumns | None = None
+    products: ProductColumns | None = None
 
 
 PRESETS = ("case_study", "uci")

@@ -19,6 +19,7 @@ class CleaningReport:
     kept_after: dict[str, int] = field(default_factory=dict)
     filled: dict[str, int] = field(default_factory=dict)
     customers: dict[str, int] = field(default_factory=dict)
+    products: dict[str, int] = field(default_factory=dict)  # the products table's own counts, when there is one
 
     def record(self, reason: str, removed: int, kept: int) -> None:
         self.removed[reason] = removed
@@ -52,6 +53,8 @@ class CleaningReport:
         rows += [f"filled {name}: {n:,}" for name, n in self.filled.items()]
         if self.customers:
             rows.append("customers: " + ", ".join(f"{k} {v:,}" for k, v in self.customers.items()))
+        if self.products:
+            rows.append("products table: " + ", ".join(f"{k} {v:,}" for k, v in self.products.items()))
         return "\n".join(rows)
 
 

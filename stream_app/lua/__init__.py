@@ -12,15 +12,16 @@ from common.keys import KeyLayout
 PURCHASE_FIELDS = ("event_id", "order_id", "product_id", "category", "units", "cents", "ts", "day", "latest")
 # One exposure row of the exposures script's JSON argument, in order.
 EXPOSURE_FIELDS = ("request_id", "customer_id", "group", "ts", "product_ids")
-EXPOSURE_KEYS = 3  # per exposure: the customer's exposures, purchases and converted ids
+EXPOSURE_KEYS = 3  # per exposure: the customer's exposures (in the experiment), purchases and converted ids
 GROUPS = ("control", "treatment")
 
 
 def ab_keys(keys: KeyLayout, experiment: str) -> list[str]:
-    """The experiment's shared A/B keys, in the order `ab_keys` in attribution.lua reads them."""
+    """An experiment's shared A/B keys, in the order `ab_keys` in attribution.lua reads them."""
     per_group = (keys.ab_group_counters, keys.ab_exposed_customers, keys.ab_converted_customers, keys.ab_daily,
                  keys.ab_first_times)
-    return [keys.ab_customer_groups(experiment), *(key(experiment, g) for key in per_group for g in GROUPS)]
+    return [keys.ab_customer_groups(experiment), *(key(experiment, g) for key in per_group for g in GROUPS),
+            keys.ab_customer_revenue(experiment)]
 
 
 AB_KEY_COUNT = len(ab_keys(KeyLayout("_"), "_"))
@@ -36,7 +37,7 @@ def lua_source(name: str) -> str:
 
 
 def _script(*parts: str) -> str:
-    return (field_table("P", PURCHASE_FIELDS) + field_table("X", EXPOSURE_FIELDS)
+    return (field_table("P", PURCHASE_FIELDS) + field_table("X", EXPOSURE_FIELDS) + f"local AB_KEYS = {AB_KEY_COUNT}\n"
             + "\n".join(lua_source(part) for part in parts))
 
 

@@ -1,16 +1,21 @@
 -- Apply a batch of A/B exposures (who was shown what, when, in which group), exactly once in effect: the request
 -- id is the guard. Applied before the purchases of the same batch, so a purchase right after a visit finds it.
 --
--- KEYS: G global keys (the applied-exposures guard, then the experiment's A/B keys), then C keys per exposure.
--- ARGV: G, C, retention_s, attribution_s, the exposures as one JSON argument: [row, ...], each laid out as X.
+-- One call per experiment; the experiment is registered with its start (the earliest exposure time seen).
+--
+-- KEYS: G global keys (the applied-exposures guard, the experiments registry, then the experiment's A/B keys),
+--       then C keys per exposure.
+-- ARGV: G, C, retention_s, attribution_s, experiment, the exposures as one JSON argument: [row, ...], each laid
+--       out as X.
 
 local G, C = tonumber(ARGV[1]), tonumber(ARGV[2])
 local retention, attribution = tonumber(ARGV[3]), tonumber(ARGV[4])
-local batch = cjson.decode(ARGV[5])
-local applied_ids = KEYS[1]
-local ab = ab_keys(2)
+local experiment = ARGV[5]
+local batch = cjson.decode(ARGV[6])
+local applied_ids, registry = KEYS[1], KEYS[2]
+local ab = ab_keys(3)
 
-local new, duplicates, max_ts = 0, 0, 0
+local new, duplicates, max_ts, min_ts = 0, 0, 0, math.huge
 for i, e in ipairs(batch) do
   local id, customer, group, ts = e[X.request_id], e[X.customer_id], e[X.group], e[X.ts]
   local k = G + (i - 1) * C
@@ -33,9 +38,11 @@ for i, e in ipairs(batch) do
     end
     attribute_exposure(ab, group, customer, shown, ts, bought, converted_ids, attribution)
     if ts > max_ts then max_ts = ts end
+    if ts < min_ts then min_ts = ts end
   else
     duplicates = duplicates + 1
   end
 end
 if max_ts > 0 then redis.call('ZREMRANGEBYSCORE', applied_ids, '-inf', '(' .. (max_ts - retention)) end
+if new > 0 then redis.call('ZADD', registry, 'LT', min_ts, experiment) end  -- LT keeps the earliest start
 return {new, duplicates}

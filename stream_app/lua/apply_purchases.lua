@@ -3,10 +3,14 @@
 -- and one write per field for all of a customer's events in the batch, and popularity increments summed over
 -- the batch before they are written.
 --
--- KEYS: G global keys (6 stream keys, then the experiment's A/B keys), one popularity key per event-time day,
---       then C keys per customer.
--- ARGV: G, C, customers, days, recent_n, retention_s, latest_n, attribution_s, n_dead; the dead-letter ids; the
---       events as one JSON argument: [[customer, [row, ...]], ...], each row laid out as P.
+-- A purchase is attributed in every experiment the caller names (the customer's exposures in each decide). The
+-- caller names the experiments it knows from the registry; if the registry has changed since (another worker
+-- started an experiment), the script changes nothing and returns {-1}, and the caller reads it again.
+--
+-- KEYS: G global keys (7 stream keys, then AB_KEYS per experiment), one popularity key per event-time day,
+--       then C keys per customer (8 of its own, then its exposures and converted ids per experiment).
+-- ARGV: G, C, customers, days, recent_n, retention_s, latest_n, attribution_s, n_dead, n_experiments; the
+--       dead-letter ids; the events as one JSON argument: [[customer, [row, ...]], ...], each row laid out as P.
 
 local function chunked(cmd, key, values, prefix)
   for i = 1, #values, 1000 do
@@ -18,10 +22,12 @@ end
 local G, C = tonumber(ARGV[1]), tonumber(ARGV[2])
 local n_customers, n_days = tonumber(ARGV[3]), tonumber(ARGV[4])
 local recent_n, retention, latest_n = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local attribution, n_dead = tonumber(ARGV[8]), tonumber(ARGV[9])
-local HEADER = 9
+local attribution, n_dead, n_experiments = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local HEADER = 10
 local pop, prodcat, stats, latest, customers, dead_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local ab = ab_keys(7)
+if redis.call('ZCARD', KEYS[7]) ~= n_experiments then return {-1} end
+local experiments = {}
+for x = 1, n_experiments do experiments[x] = ab_keys(8 + (x - 1) * AB_KEYS) end
 
 local dead_new = 0
 for d = 1, n_dead do dead_new = dead_new + redis.call('SADD', dead_ids, ARGV[HEADER + d]) end
@@ -33,7 +39,7 @@ for c = 0, n_customers - 1 do
   local k = G + n_days + c * C
   local rfm, orders, units_h, amount_h, recent, cats, guard =
     KEYS[k+1], KEYS[k+2], KEYS[k+3], KEYS[k+4], KEYS[k+5], KEYS[k+6], KEYS[k+7]
-  local exposed, ab_bought, converted_ids = KEYS[k+8], KEYS[k+9], KEYS[k+10]
+  local ab_bought = KEYS[k+8]
   local customer, evs = batch[c + 1][1], batch[c + 1][2]
   local n = #evs
   local ids = {}
@@ -106,7 +112,9 @@ for c = 0, n_customers - 1 do
     end
     chunked('ZADD', ab_bought, bought_args)
     if new_last > last then redis.call('ZREMRANGEBYSCORE', ab_bought, '-inf', '(' .. (new_last - retention)) end
-    attribute_purchases(ab, customer, bought, exposed, converted_ids, attribution)
+    for x = 1, n_experiments do
+      attribute_purchases(experiments[x], customer, bought, KEYS[k + 7 + 2 * x], KEYS[k + 8 + 2 * x], attribution)
+    end
   end
 end
 

@@ -3,10 +3,12 @@
 -- so each side looks for the other: the purchases script reads the customer's exposures, the exposures script
 -- the customer's purchases. A per-customer set of converted event ids counts each purchase once.
 
--- The experiment's shared keys, in the order `stream_app.lua.ab_keys` lays them out from KEYS[first].
+-- An experiment's shared keys, in the order `stream_app.lua.ab_keys` lays them out from KEYS[first] (AB_KEYS of
+-- them).
 local function ab_keys(first)
   return {
     groups = KEYS[first],
+    revenue = KEYS[first + 11],
     counters = {control = KEYS[first + 1], treatment = KEYS[first + 2]},
     exposed = {control = KEYS[first + 3], treatment = KEYS[first + 4]},
     converted = {control = KEYS[first + 5], treatment = KEYS[first + 6]},
@@ -19,6 +21,11 @@ local function convert(ab, group, customer, converted_ids, event_id, cents, ts)
   if redis.call('SADD', converted_ids, event_id) == 1 then
     redis.call('HINCRBY', ab.counters[group], 'converted_items', 1)
     redis.call('HINCRBY', ab.counters[group], 'revenue_cents', cents)
+    -- Revenue per exposed customer needs the sum of squares of each customer's revenue: when it goes from r to
+    -- r + x, the sum grows by (r + x)^2 - r^2 = x (2 (r + x) - x). A float field: squares of cents pass 2^53 in
+    -- total long before any customer's own increment does.
+    local total = redis.call('HINCRBY', ab.revenue, customer, cents)
+    redis.call('HINCRBYFLOAT', ab.counters[group], 'revenue_sq_cents2', string.format('%.0f', cents * (2 * total - cents)))
     redis.call('SADD', ab.converted[group], customer)
     count_first(ab.first[group], ab.daily[group], 'converted', customer, ts)
   end

@@ -16,9 +16,10 @@ def recsys(tmp_path: Path) -> Recsys:
     """Run the `recsys` console script as a user would, in a scratch working directory."""
     script = Path(sys.executable).parent / "recsys"
 
-    def run(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, check: bool = True, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         env = os.environ | {"RECSYS_RUN_DIR": str(tmp_path / ".run"), "RECSYS_DATA_DIR": str(tmp_path / "data"),
-               "RECSYS_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+               "RECSYS_ARTIFACTS_DIR": str(tmp_path / "artifacts")} | (env or {})
         result = subprocess.run(
             [str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
         )

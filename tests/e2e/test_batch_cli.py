@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
@@ -70,3 +74,35 @@ def test_a_bad_split_date_is_a_clear_error(recsys: Recsys, shop: Path) -> None:
     result = recsys("batch", "evaluate", "--data", str(shop), "--split-date", "2031-01-01", check=False)
     assert result.returncode == 2
     assert "empty side" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_memory_budget_too_small_for_the_data_is_one_line_naming_the_setting(recsys: Recsys, shop: Path,
+                                                                                tmp_path: Path) -> None:
+    result = recsys("batch", "run", "--data", str(shop), "--no-publish", check=False,
+                    env={"RECSYS_BATCH_MEMORY_GB": "0.05"})
+    assert result.returncode == 2
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "RECSYS_BATCH_MEMORY_GB is 0.05" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "artifacts" / "models").exists()  # stopped before fitting or writing anything
+
+
+def test_the_spark_engine_without_pyspark_is_a_one_line_error(tmp_path: Path) -> None:
+    hide_pyspark = "import sys; sys.modules['pyspark'] = None; from cli.main import app; app()"
+    result = subprocess.run([sys.executable, "-c", hide_pyspark, "batch", "run", "--engine", "spark", "--data",
+                             str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: the Spark engine needs pyspark: pip install -e '.[spark]'")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_the_spark_engine_without_java_is_a_one_line_error(shop: Path, tmp_path: Path) -> None:
+    if find_spec("pyspark") is None:
+        pytest.skip("needs pyspark, to get as far as looking for Java (pip install -e '.[spark]')")
+    no_java = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"} | {"PATH": str(Path(sys.executable).parent)}
+    result = subprocess.run([str(Path(sys.executable).parent / "recsys"), "batch", "run", "--engine", "spark",
+                             "--data", str(shop), "--no-publish"], env=no_java, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert "error: Spark needs Java 17 and none was found (JAVA_HOME or java on PATH)" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -59,7 +59,20 @@ def test_up_runs_the_whole_system_and_down_stops_it(tmp_path: Path) -> None:
         unknown = _get(f"{api}/recommend?customer_id=nobody-at-all&k=5")
         assert len(known["items"]) == 5 and not known["cold_start"]
         assert len(unknown["items"]) == 5 and unknown["cold_start"]
-        groups = _get(f"{api}/ab/summary")["groups"]
+        # Master data flowed: names from the catalogue, profiles in Redis, the file's cleaning report in the card.
+        catalogue = load_history(tmp_path / "data" / "synthetic", load_mapping("case_study")).products
+        assert catalogue is not None
+        names = dict(zip(catalogue["product_id"], catalogue["name"], strict=True))
+        assert all(item["name"] == names[item["product_id"]] for item in known["items"] + unknown["items"])
+        customer = _get(f"{api}/customers/{lines['customer_id'].iloc[-1]}")
+        assert customer["profile"]["region"] and customer["live_segment"]["segment"]
+        card = _get(f"{api}/model")
+        assert sum(card["source_reports"][0]["cleaning"]["removed"].values()) > 0
+        assert _get(f"{api}/segments/{customer['segment']['segment']}")["action"]
+        experiments = _get(f"{api}/ab/experiments")["experiments"]
+        replayed = [e["name"] for e in experiments if e["replayed"]]
+        assert len(replayed) == 1  # the replay's visits have their own experiment, apart from live requests
+        groups = _get(f"{api}/ab/summary?experiment={replayed[0]}")["groups"]
         assert groups["control"]["exposures"] > 0 and groups["treatment"]["exposures"] > 0
 
         ui = f"http://127.0.0.1:{ports['ui']}"

@@ -13,7 +13,8 @@ from common.settings import Settings
 
 def conversions(exposures: Sequence[ExposureEvent], purchases: Sequence[PurchaseEvent], window: timedelta
                 ) -> list[tuple[str, PurchaseEvent]]:
-    """(group, purchase) for every purchase line of a product shown to that customer within `window` before."""
+    """(group, purchase) for every purchase line of a product shown to that customer within `window` before
+    (`exposures` of one experiment)."""
     by_customer: dict[str, list[ExposureEvent]] = {}
     for e in exposures:
         by_customer.setdefault(e.customer_id, []).append(e)
@@ -28,15 +29,19 @@ def conversions(exposures: Sequence[ExposureEvent], purchases: Sequence[Purchase
 
 def expected_conversions(exposures: Sequence[ExposureEvent], purchases: Sequence[PurchaseEvent], window: timedelta
                          ) -> dict[str, dict[str, int]]:
-    """Per group: converting purchase lines, their revenue in cents, and the distinct customers converted."""
-    out = {g: {"converted_items": 0, "revenue_cents": 0, "customers": 0} for g in ("control", "treatment")}
-    converted: dict[str, set[str]] = {"control": set(), "treatment": set()}
+    """Per group (`exposures` of one experiment): converting purchase lines, their revenue in cents, the sum over
+    customers of their attributed revenue squared, and the distinct customers converted."""
+    out = {g: {"converted_items": 0, "revenue_cents": 0, "revenue_sq_cents2": 0, "customers": 0}
+           for g in ("control", "treatment")}
+    per_customer: dict[str, dict[str, int]] = {"control": {}, "treatment": {}}
     for group, p in conversions(exposures, purchases, window):
+        cents = round(p.amount * 100)
         out[group]["converted_items"] += 1
-        out[group]["revenue_cents"] += round(p.amount * 100)
-        converted[group].add(p.customer_id)
+        out[group]["revenue_cents"] += cents
+        per_customer[group][p.customer_id] = per_customer[group].get(p.customer_id, 0) + cents
     for g in out:
-        out[g]["customers"] = len(converted[g])
+        out[g]["customers"] = len(per_customer[g])
+        out[g]["revenue_sq_cents2"] = sum(r * r for r in per_customer[g].values())
     return out
 
 

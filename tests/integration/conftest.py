@@ -12,7 +12,7 @@ import redis
 
 from batch.pipeline import EvaluationOptions, run
 from batch.stages import Stages
-from common.data import load_history, load_mapping
+from common.data import LoadedData, load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.keys import KeyLayout
 from common.settings import Settings
@@ -47,6 +47,9 @@ def isolated(stack: Settings) -> Iterator[Isolated]:
             "topic_purchases": f"purchases-{tag}",
             "topic_dead_letters": f"purchases-dlq-{tag}",
             "topic_exposures": f"exposures-{tag}",
+            "topic_customers": f"customers-{tag}",
+            "topic_products": f"products-{tag}",
+            "topic_data_reports": f"data-reports-{tag}",
         }
     )
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
@@ -63,6 +66,7 @@ class Published:
     version: str
     lines: pd.DataFrame
     redis: redis.Redis
+    loaded: LoadedData
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,8 @@ def published(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     tag = uuid.uuid4().hex[:10]
     settings = stack.model_copy(update={
         "key_prefix": f"api{tag}", "topic_purchases": f"purchases-{tag}", "topic_exposures": f"exposures-{tag}",
-        "topic_dead_letters": f"dlq-{tag}",
+        "topic_dead_letters": f"dlq-{tag}", "topic_customers": f"customers-{tag}",
+        "topic_products": f"products-{tag}", "topic_data_reports": f"data-reports-{tag}",
     })
     folder = tmp_path_factory.mktemp("shop")
     write(SyntheticSpec(customers=300, products=120, lines=6000, seed=21), folder)
@@ -79,7 +84,7 @@ def published(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     keys = KeyLayout(settings.key_prefix)
     result = run(loaded, EvaluationOptions(case_study=False), tmp_path_factory.mktemp("artifacts"),
                  redis.Redis.from_url(settings.redis_url), keys, Stages(), progress=lambda _m: None)
-    yield Published(settings, keys, result.version, loaded.lines, client)
+    yield Published(settings, keys, result.version, loaded.lines, client, loaded)
     for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
         client.delete(key)
     client.close()

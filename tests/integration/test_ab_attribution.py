@@ -1,5 +1,6 @@
 """A/B conversions counted by the two Lua steps (exposures, purchases) on real Redis: the same counts as a
-direct computation, whichever order the two topics arrive in, and however often they are redelivered."""
+direct computation, whichever order the two topics arrive in, and however often they are redelivered, for two
+experiments running over the same customers (a purchase counts in each experiment whose exposure preceded it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -24,6 +26,9 @@ pytestmark = pytest.mark.integration
 WINDOW = timedelta(days=7)
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 EXPERIMENT, SALT = "exp-t", "salt-t"
+# A second experiment over the same customers, starting 10 days later and split differently.
+SECOND, SECOND_SALT, SECOND_START = "exp-u", "salt-u", 10
+EXPERIMENTS = {EXPERIMENT: (SALT, 0), SECOND: (SECOND_SALT, SECOND_START)}
 
 
 def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
@@ -32,12 +37,13 @@ def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
     exposures, purchases = [], []
     for c in range(40):
         customer = f"c{c}"
-        group = group_of(SALT, customer, 50)
-        for v in range(rng.randint(1, 4)):
-            at = T0 + timedelta(days=rng.randint(0, 30), hours=rng.randint(0, 23))
-            exposures.append(ExposureEvent(
-                request_id=f"r{c}-{v}", customer_id=customer, experiment=EXPERIMENT, group=group, strategy="model",
-                model_version="v", product_ids=rng.sample(products, 4), event_time=at))
+        for experiment, (salt, start) in EXPERIMENTS.items():
+            group = group_of(salt, customer, 50)
+            for v in range(rng.randint(0 if experiment == SECOND else 1, 4)):
+                at = T0 + timedelta(days=rng.randint(start, 30), hours=rng.randint(0, 23))
+                exposures.append(ExposureEvent(
+                    request_id=f"{experiment}-r{c}-{v}", customer_id=customer, experiment=experiment, group=group,
+                    strategy="model", model_version="v", product_ids=rng.sample(products, 4), event_time=at))
         for n in range(rng.randint(0, 8)):
             purchases.append(PurchaseEvent(
                 event_id=f"e{c}-{n}", order_id=f"o{c}-{n}", customer_id=customer, product_id=rng.choice(products),
@@ -49,8 +55,8 @@ def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
 async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]]) -> None:
     client = aioredis.from_url(isolated.settings.redis_url)
     window_s = int(WINDOW.total_seconds())
-    purchases = StateWriter(client, isolated.keys, experiment=EXPERIMENT, attribution_s=window_s)
-    exposures = ExposureWriter(client, isolated.keys, EXPERIMENT, 400 * 86400, window_s)
+    purchases = StateWriter(client, isolated.keys, attribution_s=window_s)
+    exposures = ExposureWriter(client, isolated.keys, 400 * 86400, window_s)
     try:
         for kind, batch in steps:
             if kind == "exposures":
@@ -61,24 +67,20 @@ async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] 
         await client.aclose()
 
 
-def _counted(isolated: Isolated) -> dict[str, dict[str, int]]:
+def _counted(isolated: Isolated, experiment: str) -> dict[str, dict[str, int]]:
     out = {}
     for group in ("control", "treatment"):
-        counters = isolated.redis.hgetall(isolated.keys.ab_group_counters(EXPERIMENT, group))
+        counters = isolated.redis.hgetall(isolated.keys.ab_group_counters(experiment, group))
         out[group] = {"converted_items": int(counters.get("converted_items", 0)),
                       "revenue_cents": int(counters.get("revenue_cents", 0)),
-                      "customers": int(isolated.redis.scard(isolated.keys.ab_converted_customers(EXPERIMENT, group)))}
+                      "revenue_sq_cents2": int(float(counters.get("revenue_sq_cents2", 0))),
+                      "customers": int(isolated.redis.scard(isolated.keys.ab_converted_customers(experiment, group)))}
     return out
 
 
 @pytest.mark.parametrize("order", ["exposures_first", "purchases_first", "shuffled_with_redelivery"])
 def test_conversions_equal_a_direct_computation(isolated: Isolated, order: str) -> None:
     exposures, purchases = _history(seed=3)
-    expected = expected_conversions(exposures, purchases, WINDOW)
-    converted_at: dict[str, list[tuple[str, float]]] = {"control": [], "treatment": []}
-    for group, purchase in conversions(exposures, purchases, WINDOW):
-        converted_at[group].append((purchase.customer_id, purchase.event_time.timestamp()))
-    assert expected["control"]["converted_items"] > 0 and expected["treatment"]["converted_items"] > 0
     if order == "exposures_first":
         steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]] = [
             ("exposures", exposures), ("purchases", purchases)]
@@ -94,11 +96,26 @@ def test_conversions_equal_a_direct_computation(isolated: Isolated, order: str) 
         rng.shuffle(chunks)
         steps = chunks + chunks[: len(chunks) // 2]  # half of it redelivered
     asyncio.run(_apply(isolated, steps))
-    assert _counted(isolated) == expected
-    exposed = isolated.redis.hgetall(isolated.keys.ab_group_counters(EXPERIMENT, "treatment"))
+    registry = dict(cast(list[tuple[str, float]],
+                         isolated.redis.zrange(isolated.keys.ab_experiments(), 0, -1, withscores=True)))
+    assert registry == {name: min(e.event_time.timestamp() for e in exposures if e.experiment == name)
+                        for name in EXPERIMENTS}
+    for experiment in EXPERIMENTS:
+        _check_experiment(isolated, experiment, [e for e in exposures if e.experiment == experiment], purchases)
+
+
+def _check_experiment(isolated: Isolated, experiment: str, exposures: list[ExposureEvent],
+                      purchases: list[PurchaseEvent]) -> None:
+    expected = expected_conversions(exposures, purchases, WINDOW)
+    assert expected["control"]["converted_items"] > 0 and expected["treatment"]["converted_items"] > 0
+    assert _counted(isolated, experiment) == expected, experiment
+    converted_at: dict[str, list[tuple[str, float]]] = {"control": [], "treatment": []}
+    for group, purchase in conversions(exposures, purchases, WINDOW):
+        converted_at[group].append((purchase.customer_id, purchase.event_time.timestamp()))
+    exposed = isolated.redis.hgetall(isolated.keys.ab_group_counters(experiment, "treatment"))
     assert int(exposed["exposures"]) == sum(e.group == "treatment" for e in exposures)
     for group in ("control", "treatment"):  # the daily series counts each customer once, on the right day
-        daily = {str(k): int(v) for k, v in isolated.redis.hgetall(isolated.keys.ab_daily(EXPERIMENT, group)).items()
+        daily = {str(k): int(v) for k, v in isolated.redis.hgetall(isolated.keys.ab_daily(experiment, group)).items()
                  if int(v)}
         want_exposed = Counter(int(t // 86400) for t in _first(
             (e.customer_id, e.event_time.timestamp()) for e in exposures if e.group == group).values())

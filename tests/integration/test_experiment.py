@@ -15,6 +15,7 @@ import redis
 
 from batch.pipeline import EvaluationOptions, run
 from batch.stages import Stages
+from common.ab import replay_experiment
 from common.data import load_history, load_mapping
 from common.data.load import LoadedData
 from producers.replay import to_events
@@ -55,10 +56,17 @@ def test_replayed_experiment_counts_what_a_direct_computation_gives(isolated: Is
     window = timedelta(days=settings.ab_attribution_days)
     expected = expected_conversions(exposures, list(to_events(after)), window)
     assert expected["treatment"]["converted_items"] > 0
+    experiment = replay_experiment(after["event_time"].min().date())
+    assert {e.experiment for e in exposures} == {experiment}  # the replay's own experiment, not the live one
+    assert isolated.redis.zrange(isolated.keys.ab_experiments(), 0, -1) == [experiment]
     for group in ("control", "treatment"):
-        counters = isolated.redis.hgetall(isolated.keys.ab_group_counters(settings.ab_experiment, group))
-        converted = isolated.redis.scard(isolated.keys.ab_converted_customers(settings.ab_experiment, group))
+        counters = isolated.redis.hgetall(isolated.keys.ab_group_counters(experiment, group))
+        converted = isolated.redis.scard(isolated.keys.ab_converted_customers(experiment, group))
         assert {"converted_items": int(counters.get("converted_items", 0)),
-                "revenue_cents": int(counters.get("revenue_cents", 0)), "customers": converted} == expected[group]
+                "revenue_cents": int(counters.get("revenue_cents", 0)),
+                "revenue_sq_cents2": int(float(counters.get("revenue_sq_cents2", 0))),
+                "customers": converted} == expected[group]
         assert int(counters["exposures"]) == sum(e.group == group for e in exposures)
-    assert "A/B experiment" in replay.stdout and "two-proportion z-test p =" in replay.stdout
+    assert f"A/B experiment {experiment}" in replay.stdout and "not the effect of showing it" in replay.stdout
+    assert "always-valid 95% interval" in replay.stdout and "fixed-horizon z-test (valid for one look only)" in (
+        replay.stdout)

@@ -22,12 +22,32 @@ if view is None:
     st.stop()
 
 rfm = view["rfm"]
-cols = st.columns(5)
-cols[0].metric("segment", (view.get("segment") or {}).get("segment", "-"))
-cols[1].metric("orders", f"{int(rfm.get('orders', 0)):,}")
-cols[2].metric("spent", f"{rfm.get('monetary_cents', 0) / 100:,.2f}")
-cols[3].metric("recency (days)", "-" if view["recency_days"] is None else f"{view['recency_days']:.1f}")
-cols[4].metric("last purchase", when(rfm.get("last_ts")))
+live = view.get("live_segment") or {}
+cols = st.columns(3)
+cols[0].metric("segment, last night", (view.get("segment") or {}).get("segment", "-"),
+               help="From the published model (the nightly batch).")
+cols[1].metric("segment, live", live.get("segment", "-"),
+               help="Today's RFM from the stream, scored with last night's quintile edges"
+                    + (f" (cut at {live['cut_points_as_of'][:10]})" if live else ""))
+cols[2].metric("orders", f"{int(rfm.get('orders', 0)):,}")
+figures = st.columns(3)
+figures[0].metric("spent", f"{rfm.get('monetary_cents', 0) / 100:,.2f}")
+figures[1].metric("recency (days)", "-" if view["recency_days"] is None else f"{view['recency_days']:.1f}")
+figures[2].metric("last purchase", when(rfm.get("last_ts")))
+if live:
+    st.caption(f"Live R/F/M scores {live['r']}/{live['f']}/{live['m']} against last night's "
+               f"{(view.get('segment') or {}).get('r', '-')}/{(view.get('segment') or {}).get('f', '-')}/"
+               f"{(view.get('segment') or {}).get('m', '-')}.")
+
+profile = view.get("profile")
+if profile:
+    about = st.columns(4)
+    about[0].metric("department", profile.get("region") or "-")
+    about[1].metric("city", profile.get("city") or "-")
+    about[2].metric("gender", profile.get("gender") or "-")
+    about[3].metric("age band", profile.get("age_band") or "-")
+else:
+    st.caption("No profile for this customer (the customers table has none, or it was not sent).")
 
 st.subheader("Purchase timeline (latest products)")
 recent = pd.DataFrame(view["recent"])
@@ -35,9 +55,10 @@ if recent.empty:
     st.info("No live purchases for this customer yet (the stream has not seen them).")
 else:
     recent["when"] = pd.to_datetime(recent["last_purchased_at"], unit="s", utc=True)
+    recent["product"] = recent["name"].fillna(recent["product_id"])
     st.altair_chart(alt.Chart(recent).mark_circle(size=90).encode(
-        x=alt.X("when:T", title="last purchased"), y=alt.Y("product_id:N", title="product", sort="-x"),
-        tooltip=["product_id", "when"]).properties(height=min(30 * len(recent) + 40, 500)),
+        x=alt.X("when:T", title="last purchased"), y=alt.Y("product:N", title="product", sort="-x"),
+        tooltip=["product_id", "product", "category", "when"]).properties(height=min(30 * len(recent) + 40, 500)),
         use_container_width=True)
 
 st.subheader("Recommendations per A/B group")

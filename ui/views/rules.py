@@ -21,12 +21,17 @@ st.caption(f"Model {body['model_version']}: {body['total']:,} {level} rules pass
 if rules.empty:
     st.info("No rule passes these filters.")
 else:
+    if "names" in rules:  # product rules: names where the catalogue has them, ids otherwise
+        labelled = [[name or product for product, name in zip(a + c, names, strict=True)]
+                 for a, c, names in zip(rules["antecedents"], rules["consequents"], rules["names"], strict=True)]
+        sizes = list(rules["antecedents"].map(len))
+        rules["antecedents"] = [labels[:k] for labels, k in zip(labelled, sizes, strict=True)]
+        rules["consequents"] = [labels[k:] for labels, k in zip(labelled, sizes, strict=True)]
     rules["rule"] = rules["antecedents"].map(" + ".join) + " -> " + rules["consequents"].map(" + ".join)
     st.altair_chart(alt.Chart(rules).mark_circle().encode(
         x="support:Q", y="confidence:Q", size="lift:Q", color=alt.Color("lift:Q", scale=alt.Scale(scheme="viridis")),
         tooltip=["rule", "support", "confidence", "lift"]), use_container_width=True)
-    shown = ["rule", "support", "confidence", "lift"] + (["names"] if "names" in rules else [])
-    st.dataframe(rules[shown], hide_index=True, use_container_width=True)
+    st.dataframe(rules[["rule", "support", "confidence", "lift"]], hide_index=True, use_container_width=True)
 
 st.subheader("What goes with this product")
 product = st.text_input("Product id").strip()

@@ -45,11 +45,47 @@ def test_ab_summary_reads_the_group_counters(api: TestClient, published: Publish
     published.redis.sadd(keys.ab_converted_customers(experiment, "control"), "c1")
     published.redis.sadd(keys.ab_exposed_customers(experiment, "treatment"), *[f"t{i}" for i in range(10)])
     published.redis.sadd(keys.ab_converted_customers(experiment, "treatment"), "t1", "t2", "t3")
+    published.redis.hset(keys.ab_group_counters(experiment, "treatment"),
+                         mapping={"revenue_cents": 6000, "revenue_sq_cents2": 1000**2 + 2000**2 + 3000**2})
     body = api.get("/ab/summary").json()
     assert body["groups"]["control"]["conversion_rate"] == pytest.approx(0.1)
     assert body["groups"]["treatment"]["conversion_rate"] == pytest.approx(0.3)
-    assert body["absolute_uplift"] == pytest.approx(0.2)
-    assert body["p_value"] is not None and 0 < body["p_value"] < 1
+    assert body["groups"]["treatment"]["revenue_per_exposed"] == pytest.approx(6.0)
+    conversion = body["conversion"]
+    assert conversion["difference"] == pytest.approx(0.2)
+    fixed = conversion["fixed_horizon"]
+    assert fixed["label"].startswith("fixed-horizon") and 0 < fixed["p_value"] < 1
+    always = conversion["always_valid"]
+    # 20 customers: the always-valid test is far more careful than the fixed one looked at once
+    assert always["p_value"] > fixed["p_value"] and always["decision"] == "keep_running"
+    assert always["ci_low"] < fixed["ci_low"] < fixed["ci_high"] < always["ci_high"]
+    revenue = body["revenue_per_exposed"]  # treatment: 10, 20, 30 spent by 3 of 10 customers, control nothing
+    assert revenue["treatment"] == pytest.approx(6.0) and revenue["control"] == 0
+    # treatment's sample variance (1400 - 10 * 6^2) / 9 = 115.6: fixed-horizon z = 6 / sqrt(11.56) = 1.765, p = 0.078
+    assert revenue["fixed_horizon"]["p_value"] == pytest.approx(0.0776, abs=1e-3)
+    assert revenue["always_valid"]["p_value"] > revenue["fixed_horizon"]["p_value"]
+    assert body["sample_ratio"]["chi_square"] == 0 and not body["sample_ratio"]["mismatch"]
+    assert body["experiment"] == experiment and body["causal"] and not body["replayed"]
+
+
+def test_experiments_are_listed_and_picked(api: TestClient, published: Published) -> None:
+    keys = published.keys
+    published.redis.zadd(keys.ab_experiments(), {"replay-2011-11-09": 1320796800.0,
+                                                 published.settings.ab_experiment: 1767225600.0})
+    published.redis.sadd(keys.ab_exposed_customers("replay-2011-11-09", "control"), *[f"c{i}" for i in range(900)])
+    published.redis.sadd(keys.ab_exposed_customers("replay-2011-11-09", "treatment"), *[f"t{i}" for i in range(700)])
+    listed = api.get("/ab/experiments").json()
+    assert [e["name"] for e in listed["experiments"]] == [published.settings.ab_experiment, "replay-2011-11-09"]
+    assert listed["experiments"][1] == {"name": "replay-2011-11-09", "started_at": "2011-11-09T00:00:00Z",
+                                        "replayed": True, "live": False, "exposed_customers": 1600}
+    body = api.get("/ab/summary", params={"experiment": "replay-2011-11-09"}).json()
+    assert body["replayed"] and not body["causal"]
+    # 900 vs 700 against 50/50: chi-square = 2 * 100^2 / 800 = 25, an alarm
+    assert body["sample_ratio"]["chi_square"] == pytest.approx(25.0) and body["sample_ratio"]["mismatch"]
+    assert api.get("/ab/timeline", params={"experiment": "replay-2011-11-09"}).json()["replayed"]
+    assert api.get("/ab/summary", params={"experiment": "never-ran"}).status_code == 404
+    bad = api.get("/ab/summary", params={"experiment": "no spaces"})
+    assert bad.status_code == 422 and "experiment" in bad.text
 
 
 def test_metrics_count_requests_by_route(api: TestClient) -> None:
@@ -86,15 +122,27 @@ def test_versions_and_timeline(api: TestClient, published: Published) -> None:
     keys, experiment = published.keys, published.settings.ab_experiment
     published.redis.hset(keys.ab_daily(experiment, "treatment"),
                          mapping={"exposed:19000": 4, "converted:19000": 1, "exposed:19001": 6, "converted:19002": 2})
-    series = api.get("/ab/timeline").json()["series"]["treatment"]
+    published.redis.hset(keys.ab_daily(experiment, "control"), mapping={"exposed:19000": 5, "converted:19001": 1})
+    timeline = api.get("/ab/timeline").json()
+    series = timeline["series"]["treatment"]
     assert [(r["date"], r["exposed"], r["converted"]) for r in series] == [
         ("2022-01-08", 4, 1), ("2022-01-09", 10, 1), ("2022-01-10", 10, 3)]
     assert series[-1]["rate"] == 0.3 and series[-1]["ci_low"] < 0.3 < series[-1]["ci_high"]
+    assert [(r["date"], r["exposed"], r["converted"]) for r in timeline["series"]["control"]] == [
+        ("2022-01-08", 5, 0), ("2022-01-09", 5, 1)]
+    uplift = timeline["uplift"]  # both groups' cumulative counts, day by day: 1/4 - 0/5, 1/10 - 1/5, 3/10 - 1/5
+    assert [r["date"] for r in uplift] == ["2022-01-08", "2022-01-09", "2022-01-10"]
+    assert [r["difference"] for r in uplift] == pytest.approx([0.25, -0.1, 0.1])
+    assert all(r["ci_low"] < r["difference"] < r["ci_high"] for r in uplift)
 
 
 def test_customer_exposures_say_what_was_bought_after(api: TestClient, published: Published) -> None:
     keys, experiment = published.keys, published.settings.ab_experiment
+    published.redis.zadd(keys.ab_experiments(), {experiment: 1000.0, "replay-1970-01-01": 500.0})
     published.redis.zadd(keys.ab_customer_exposures(experiment, "x1"), {"p1|r1": 1000.0, "p2|r1": 1000.0})
-    published.redis.zadd(keys.ab_customer_purchases(experiment, "x1"), {"p1|e1|500": 2000.0, "p2|e2|500": 10.0})
+    published.redis.zadd(keys.ab_customer_exposures("replay-1970-01-01", "x1"), {"p3|r0": 500.0})
+    published.redis.zadd(keys.ab_customer_purchases("x1"), {"p1|e1|500": 2000.0, "p2|e2|500": 10.0,
+                                                            "p3|e3|100": 600.0})
     shown = {r["product_id"]: r for r in api.get("/customers/x1/exposures").json()["shown"]}
     assert shown["p1"]["bought_at"] == 2000.0 and shown["p2"]["bought_at"] is None
+    assert shown["p3"]["bought_at"] == 600.0  # shown in the replayed experiment

@@ -15,22 +15,25 @@ import redis.asyncio as aioredis
 
 from common.ab import group_of
 from common.events import ExposureEvent
+from producers.master_data import product_events, profile_events
 from producers.replay import to_events
 from stack.scratch import free_port, settings_env
 from stack.system import wait_http
 from stream_app.exposures import ExposureWriter
+from stream_app.master_data import MasterDataWriter
 from stream_app.state import StateWriter
 from tests.integration.conftest import Published
 from tests.integration.streamkit import RECSYS
 
 
 async def _seed(published: Published) -> None:
-    """What the stream would have written: every purchase, and one visit before each customer's last order."""
+    """What the stream would have written: every purchase, one visit before each customer's last order, the
+    profiles and the catalogue."""
     settings = published.settings
     client = aioredis.from_url(settings.redis_url)
     events = list(to_events(published.lines))
-    writer = StateWriter(client, published.keys, experiment=settings.ab_experiment)
-    exposures = ExposureWriter(client, published.keys, settings.ab_experiment, 400 * 86400, 7 * 86400)
+    writer = StateWriter(client, published.keys)
+    exposures = ExposureWriter(client, published.keys, 400 * 86400, 7 * 86400)
     last_orders = published.lines.drop_duplicates("customer_id", keep="last")
     visits = [
         ExposureEvent(request_id=f"seed-{row.customer_id}", customer_id=str(row.customer_id),
@@ -43,6 +46,12 @@ async def _seed(published: Published) -> None:
     await exposures.apply(visits)
     for start in range(0, len(events), 1000):
         await writer.apply(events[start:start + 1000])
+    invalid: dict[str, int] = {}
+    loaded = published.loaded
+    master = MasterDataWriter(client, published.keys)
+    await master.apply_profiles([(p.customer_id, p) for p in profile_events(loaded.customers, invalid)])
+    assert loaded.products is not None
+    await master.apply_products([(p.product_id, p) for p in product_events(loaded.products, invalid)])
     await writer.record_progress({"rate_eps": 123.0, "last_batch_at": round(time.time(), 3), "lag": 0})
     await client.aclose()
 

@@ -1,13 +1,16 @@
 """Every page in a real headless Chromium, against `recsys ui` and `recsys serve` on the local stack: the page
-loads, shows its title and a chart, and no error box. Screenshots go to test-artifacts/screenshots/."""
+loads at its own URL (and the default page at `/`), shows its title and a chart, no error box and no "Page not
+found" dialog, and every time axis carries readable labels. Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +27,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screensh
 PAGES = {"live": "Live stream", "customer": "Customer", "segments": "Customer segments (RFM)",
          "rules": "Association rules", "model": "Model", "ab": "A/B test", "data": "Data quality and exploration"}
 LOAD_TIMEOUT_MS = 45_000
+# A readable time label: a date, a time of day, a month or day name, an hour or a year, as Vega writes them;
+# never a bare fraction of a second (".900").
+READABLE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{2}:\d{2}(:\d{2})?|\d{1,2} ?[AP]M|[A-Z][a-z]+( \d{1,2})?|\d{4})$")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +61,8 @@ def test_every_page_renders_in_chromium(ui_url: str, published: Published) -> No
 
 
 def check_pages(ui_url: str, customer: str, screenshots: Path) -> None:
-    """Every page: its title, a visible chart, no error box; a full-page screenshot each."""
+    """Every page: its title, a visible chart, no error box, no "Page not found", readable time-axis labels; a
+    full-page screenshot each. The default page is also opened at `/`."""
     from playwright.sync_api import sync_playwright
 
     screenshots.mkdir(parents=True, exist_ok=True)
@@ -63,15 +70,32 @@ def check_pages(ui_url: str, customer: str, screenshots: Path) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for path, title in PAGES.items():
+            for path, title in [*PAGES.items(), ("", PAGES["live"])]:
                 query = f"?customer_id={customer}" if path == "customer" else ""
                 page.goto(f"{ui_url}/{path}{query}")
                 page.get_by_role("heading", name=title, exact=True).wait_for(timeout=LOAD_TIMEOUT_MS)
                 page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(state="visible",
                                                                              timeout=LOAD_TIMEOUT_MS)
-                page.wait_for_timeout(500)  # let the chart finish drawing for the screenshot
-                page.screenshot(path=str(screenshots / f"{path}.png"), full_page=True)
+                page.wait_for_timeout(2500 if path in ("live", "") else 500)  # a few refreshes / finished drawing
+                if path:
+                    page.screenshot(path=str(screenshots / f"{path}.png"), full_page=True)
                 errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
                 assert errors.count() == 0, f"{path}: {errors.first.inner_text()}"
+                assert page.get_by_text("Page not found").count() == 0, f"/{path}: a 'Page not found' dialog"
+                for axis, labels in time_axis_labels(page):
+                    assert labels and all(READABLE_TIME.match(label) for label in labels), (
+                        f"/{path}: unreadable time labels on {axis}: {labels}")
         finally:
             browser.close()
+
+
+def time_axis_labels(page: Any) -> list[tuple[str, list[str]]]:
+    """(the axis' description, its tick labels) for every time axis drawn on the page. Streamlit draws Vega
+    charts as SVG, and Vega describes each axis in its aria-label ("X-axis titled ... for a time scale ...")."""
+    found = []
+    axes = page.locator('[data-testid="stVegaLiteChart"] g[aria-label*="time scale"]')
+    for i in range(axes.count()):
+        axis = axes.nth(i)
+        labels = axis.locator("g.role-axis-label text").all_text_contents()
+        found.append((str(axis.get_attribute("aria-label")), [label.strip() for label in labels if label.strip()]))
+    return found

@@ -20,9 +20,9 @@ import pytest
 import batch.models
 from batch.interactions import Interactions
 from batch.models import (
+    AlsRecommender,
     EaseRecommender,
     HybridRecommender,
-    NmfRecommender,
     PopularityRecommender,
     Recommender,
     RepeatRecommender,
@@ -50,6 +50,35 @@ def shop() -> Interactions:
     return Interactions.from_lines(_shop())
 
 
+@pytest.fixture(scope="module")
+def random_shop() -> Interactions:
+    """80 customers, 60 products with a long tail, repeat orders: enough ties and zeros to test rankings on."""
+    rng = np.random.default_rng(3)
+    weights = 1.0 / np.arange(1, 61) ** 1.1
+    rows: list[tuple[str, str, str, pd.Timestamp]] = []
+    for c in range(80):
+        for o in range(int(rng.integers(1, 5))):
+            day = START + pd.Timedelta(days=int(rng.integers(0, 60)))
+            for p in rng.choice(60, size=int(rng.integers(1, 6)), replace=False, p=weights / weights.sum()):
+                rows.append((f"c{c:02d}", f"o{c}-{o}", f"p{p:02d}", day))
+    lines = pd.DataFrame(rows, columns=["customer_id", "order_id", "product_id", "event_time"])
+    return Interactions.from_lines(lines.assign(amount=10.0, units=1, category="c", product_name=lines["product_id"],
+                                                line_no=0))
+
+
+def assert_same_ranking(model: Recommender, rows: np.ndarray, k: int) -> None:
+    """`recommend` (through candidates where the model has them) ranks as the dense scores do: the same scores in
+    the same order, and the same products up to exact ties (equal score and popularity)."""
+    for exclude_seen in (False, True):
+        items, scores = model.recommend(rows, k, exclude_seen)
+        dense_items, dense_scores = model.dense_top(rows, k, exclude_seen)
+        np.testing.assert_allclose(scores, dense_scores, rtol=1e-9, atol=1e-12)
+        for row in range(len(rows)):
+            got = sorted(zip(scores[row].round(9), model.popularity[items[row]], strict=True))
+            want = sorted(zip(dense_scores[row].round(9), model.popularity[dense_items[row]], strict=True))
+            assert got == want, (model.name, exclude_seen, row)
+
+
 @dataclass(frozen=True)
 class ShopModel:
     """How a model is built for the shop, and which first new item the known answer expects of it."""
@@ -65,24 +94,26 @@ def _hybrid() -> Recommender:
     return HybridRecommender(components, {"repeat": 1.0, "ease": 0.5, "trend": 0.1})
 
 
-# Defaults do not fit a six-product shop (NMF's 10 components; the hybrid has no default blend), so each model
+# Defaults do not fit a six-product shop (ALS's 64 factors; the hybrid has no default blend), so each model
 # has its construction here; `test_every_registered_model_is_built_for_the_shop` keeps this table complete.
 SHOP_MODELS: dict[str, ShopModel] = {
     "popularity": ShopModel(PopularityRecommender, completes_the_trio=False),
     "repeat": ShopModel(lambda: RepeatRecommender(half_life_days=30.0, log_scale=True), completes_the_trio=False),
-    "nmf": ShopModel(lambda: NmfRecommender(n_components=2, weighting="binary")),
     "ease": ShopModel(lambda: EaseRecommender(l2=1.0)),
+    "als": ShopModel(lambda: AlsRecommender(factors=2, iterations=10)),
     "rules": ShopModel(lambda: RulesRecommender(min_support=0.1, min_confidence=0.5)),
     "hybrid": ShopModel(_hybrid),
 }
 
 
 def _registered_models() -> list[str]:
-    """Every model name `Recommender.load` knows, with every module of `batch.models` imported first, so a model
-    whose module is missing from the package's imports is still put through the contract."""
+    """Every model name `Recommender.load` knows from `batch.models`, with every module of it imported first, so a
+    model whose module is missing from the package's imports is still put through the contract. The Spark
+    engine's models (`batch.spark.models`, registered when that is imported) go through the same contract where
+    Spark runs: tests/integration/test_spark_engine.py."""
     for module in pkgutil.iter_modules(batch.models.__path__):
         importlib.import_module(f"{batch.models.__name__}.{module.name}")
-    return sorted(Recommender.registry)
+    return sorted(name for name, cls in Recommender.registry.items() if cls.__module__.startswith("batch.models."))
 
 
 @pytest.fixture(params=_registered_models())
@@ -136,6 +167,10 @@ class TestContract:
     def test_unknown_customer_gets_best_sellers(self, model: Recommender) -> None:
         assert set(model.recommend_ids(np.array(["nobody"]), k=3)[0]) == set(B)
 
+    def test_ranking_equals_the_dense_ranking(self, shop_model: ShopModel, random_shop: Interactions) -> None:
+        model = shop_model.make().fit(random_shop)
+        assert_same_ranking(model, np.append(np.arange(len(model.customer_ids)), -1), k=12)
+
     def test_save_and_load_give_the_same_lists(self, model: Recommender, tmp_path: Path) -> None:
         model.save(tmp_path / "m")
         loaded = Recommender.load(tmp_path / "m")
@@ -162,6 +197,25 @@ class TestPopularity:
 class TestRepeat:
     def test_own_most_bought_comes_first(self, model: Recommender) -> None:
         assert list(model.recommend_ids(np.array(["t"]), k=2)[0]) == ["A1", "A2"]
+
+
+class TestEase:
+    def test_covers_the_products_with_most_buyers_and_scores_zero_elsewhere(self, random_shop: Interactions) -> None:
+        model = EaseRecommender(l2=1.0, max_items=15).fit(random_shop)
+        expected = np.sort(np.argsort(-random_shop.popularity(), kind="stable")[:15])
+        assert (model.covered_products() == expected).all()
+        outside = np.setdiff1d(np.arange(random_shop.shape[1]), expected)
+        scores = model.score(np.arange(random_shop.shape[0]))
+        assert (scores[:, outside] == 0).all() and (scores[:, expected] != 0).any()
+        assert_same_ranking(model, np.arange(random_shop.shape[0]), k=20)
+
+    def test_restricted_weights_are_full_ease_on_the_covered_columns(self, random_shop: Interactions) -> None:
+        model = EaseRecommender(l2=2.0, max_items=15, itemsize=4).fit(random_shop)
+        x = random_shop.binary[:, model.items].toarray().astype(np.float64)
+        precision = np.linalg.inv(x.T @ x + 2.0 * np.eye(15))
+        expected = -precision / np.diag(precision)[None, :]
+        np.fill_diagonal(expected, 0.0)
+        np.testing.assert_allclose(model.item_weights, expected, atol=2e-6)
 
 
 @pytest.mark.parametrize("model_name", ["rules"])

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from mlxtend.frequent_patterns import apriori, association_rules
 
 from batch.rules import baskets_from_lists, fire, frequent_itemsets, mine_rules
 from tests.conftest import GROCERIES_PATH
@@ -29,6 +30,30 @@ def test_apriori_and_fpgrowth_find_the_same_itemsets() -> None:
     apriori = frequent_itemsets(matrix, items, 0.1, algorithm="apriori")
     fpgrowth = frequent_itemsets(matrix, items, 0.1, algorithm="fpgrowth")
     assert _by_itemset(apriori) == _by_itemset(fpgrowth)
+
+
+def test_counted_pairs_and_mined_triples_equal_the_library_on_the_whole_one_hot() -> None:
+    """Singles and pairs come from the sparse count, triples from the library on a subset of baskets and items:
+    together they must be exactly what mlxtend finds on every basket and item."""
+    rng = np.random.default_rng(5)
+    weights = 1.0 / np.arange(1, 31)
+    baskets = [[f"i{j}" for j in rng.choice(30, size=int(rng.integers(1, 7)), replace=False,
+                                            p=weights / weights.sum())] for _ in range(400)]
+    matrix, items = baskets_from_lists(baskets)
+    onehot = pd.DataFrame(matrix.toarray(), columns=list(items))
+    expected = _by_itemset(apriori(onehot, min_support=0.02, use_colnames=True, max_len=3))
+    assert any(len(s) == 3 for s in expected)
+    assert _by_itemset(frequent_itemsets(matrix, items, 0.02, max_len=3)) == expected
+    triples = mine_rules(matrix, items, min_support=0.02, min_confidence=0.0, max_len=3)
+    assert triples["antecedents"].map(len).max() == 2  # rules from triples come through association_rules
+    rules = mine_rules(matrix, items, min_support=0.02, min_confidence=0.1, max_len=2)
+    library = association_rules(apriori(onehot, min_support=0.02, use_colnames=True, max_len=2),
+                                num_itemsets=len(baskets), metric="confidence", min_threshold=0.1)
+    assert len(rules) == len(library)
+    by_pair = {(tuple(a), tuple(c)): conf for a, c, conf in zip(library["antecedents"], library["consequents"],
+                                                              library["confidence"], strict=True)}
+    for a, c, conf in zip(rules["antecedents"], rules["consequents"], rules["confidence"], strict=True):
+        assert conf == pytest.approx(by_pair[(a, c)])
 
 
 def _by_itemset(found: pd.DataFrame) -> dict[frozenset[str], float]:

@@ -5,6 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from common.events import (
+    CustomerProfile,
     DeadLetter,
     ExposureEvent,
     PurchaseEvent,
@@ -131,3 +132,12 @@ def test_parse_event_returns_the_event_of_the_model_asked_for() -> None:
 def test_oversized_payload_is_rejected_before_parsing() -> None:
     assert parse_event(PurchaseEvent, b"x" * 11, max_bytes=10) == Rejected(
         "oversized", "oversized payload (11 bytes > 10)")
+
+
+def test_profiles_accept_known_genders_and_iso_dates_only() -> None:
+    good = parse_event(CustomerProfile, b'{"customer_id": "c1", "gender": "F", "birth_date": "1990-01-31"}', 4096)
+    assert isinstance(good, CustomerProfile) and str(good.birth_date) == "1990-01-31"
+    bad_gender = parse_event(CustomerProfile, b'{"customer_id": "c1", "gender": "X"}', 4096)
+    assert isinstance(bad_gender, Rejected) and bad_gender.field == "gender"
+    bad_date = parse_event(CustomerProfile, b'{"customer_id": "c1", "birth_date": "31/01/1990"}', 4096)
+    assert isinstance(bad_date, Rejected) and bad_date.field == "birth_date"

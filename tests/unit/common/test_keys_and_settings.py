@@ -29,3 +29,9 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_prefix_may_not_contain_the_separator() -> None:
     with pytest.raises(ValidationError):
         Settings(key_prefix="a:b")
+
+
+def test_the_live_experiment_cannot_take_a_replay_name() -> None:
+    with pytest.raises(ValueError, match="replay-"):
+        Settings(ab_experiment="replay-2011-11-09")
+    assert Settings(ab_experiment="rec-v2").ab_experiment == "rec-v2"

@@ -15,10 +15,10 @@ SERVICES: dict[str, Any] = COMPOSE["services"]
 
 
 def test_one_service_per_component_from_the_project_image() -> None:
-    assert set(SERVICES) == {"kafka", "redis", "worker", "api", "ui", "batch", "replay"}
+    assert set(SERVICES) == {"kafka", "redis", "worker", "archiver", "api", "ui", "batch", "replay"}
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
     assert SERVICES["redis"]["image"].startswith("redis:")
-    for name in ("worker", "api", "ui", "batch", "replay"):
+    for name in ("worker", "archiver", "api", "ui", "batch", "replay"):
         assert SERVICES[name]["build"] == "." and SERVICES[name]["command"][0] == "recsys"
     assert SERVICES["replay"]["profiles"] == ["replay"]
     assert (ROOT / "Dockerfile").read_text().count("COPY") >= 9
@@ -35,6 +35,25 @@ def test_redis_requires_a_password_from_the_environment_and_persists() -> None:
     assert "--requirepass" in command and "--appendonly" in command
     assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
     assert SERVICES["worker"]["environment"]["RECSYS_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD")
+
+
+def test_state_lives_in_named_volumes_kafka_log_redis_aof_and_the_archive() -> None:
+    def mounts(service: str) -> dict[str, str]:
+        return {volume.split(":")[0]: volume.split(":")[1] for volume in SERVICES[service].get("volumes", [])}
+
+    assert {"kafka-data", "redis-data", "archive"} <= set(COMPOSE["volumes"])
+    assert mounts("kafka")["kafka-data"] == "/var/lib/kafka/data"
+    assert mounts("redis")["redis-data"] == "/data"  # the redis image's working dir: AOF and RDB land there
+    command = SERVICES["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "everysec"
+    assert command.count("--save") >= 1
+    archive_dir = SERVICES["archiver"]["environment"]["RECSYS_ARCHIVE_URL"].split(":-")[1].rstrip("}")
+    assert mounts("archiver")["archive"] == archive_dir
+    assert mounts("batch")["archive"] == archive_dir  # the nightly run reads the archive too
+    assert SERVICES["archiver"]["command"][:2] == ["recsys", "archive"]
+    assert SERVICES["archiver"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "/archive" in (ROOT / "Dockerfile").read_text()  # created for the unprivileged user
 
 
 def test_start_order_and_health_checks() -> None:

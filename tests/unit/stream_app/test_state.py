@@ -6,9 +6,17 @@ import pytest
 
 from common.events import ExposureEvent, PurchaseEvent
 from common.keys import KeyLayout
-from stream_app.exposures import exposure_row
-from stream_app.lua import EXPOSURE_FIELDS, PURCHASE_FIELDS, lua_source
-from stream_app.state import GLOBAL_KEYS, HEADER_ARGS, KEYS_PER_CUSTOMER, batch_call, to_cents
+from stream_app.exposures import exposure_row, exposures_call
+from stream_app.lua import (
+    AB_KEY_COUNT,
+    APPLY_PURCHASES,
+    EXPOSURE_FIELDS,
+    EXPOSURE_KEYS,
+    PURCHASE_FIELDS,
+    ab_keys,
+    lua_source,
+)
+from stream_app.state import CUSTOMER_KEYS, HEADER_ARGS, STREAM_KEYS, batch_call, to_cents
 
 
 def _event(i: int, customer: str = "c1") -> PurchaseEvent:
@@ -21,16 +29,19 @@ def _event(i: int, customer: str = "c1") -> PurchaseEvent:
 def test_batch_call_groups_events_by_customer() -> None:
     keys = KeyLayout("t")
     events = [_event(1), _event(2, "c2"), _event(3)]
-    call_keys, args = batch_call(keys, events, ["d1"], recent_n=5, retention_s=99, latest_n=7, experiment="x",
+    call_keys, args = batch_call(keys, events, ["d1"], recent_n=5, retention_s=99, latest_n=7, experiments=["x"],
                                  attribution_s=600)
-    assert len(call_keys) == GLOBAL_KEYS + 1 + 2 * KEYS_PER_CUSTOMER  # one day key, two customers
-    assert call_keys[GLOBAL_KEYS] == keys.product_popularity_day("20230102")
-    assert call_keys[GLOBAL_KEYS + 1] == keys.customer_rfm("c1")
-    assert call_keys[GLOBAL_KEYS + 1 + KEYS_PER_CUSTOMER] == keys.customer_rfm("c2")
-    assert call_keys[GLOBAL_KEYS + KEYS_PER_CUSTOMER - 2: GLOBAL_KEYS + KEYS_PER_CUSTOMER + 1] == [
-        keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("x", "c1"),
+    global_keys, per_customer = STREAM_KEYS + AB_KEY_COUNT, CUSTOMER_KEYS + 2
+    assert len(call_keys) == global_keys + 1 + 2 * per_customer  # one day key, two customers
+    assert call_keys[STREAM_KEYS - 1] == keys.ab_experiments()
+    assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "x")
+    assert call_keys[global_keys] == keys.product_popularity_day("20230102")
+    assert call_keys[global_keys + 1] == keys.customer_rfm("c1")
+    assert call_keys[global_keys + 1 + per_customer] == keys.customer_rfm("c2")
+    assert call_keys[global_keys + per_customer - 2: global_keys + per_customer + 1] == [
+        keys.ab_customer_purchases("c1"), keys.ab_customer_exposures("x", "c1"),
         keys.ab_customer_converted("x", "c1")]
-    assert args[:HEADER_ARGS + 1] == [GLOBAL_KEYS, KEYS_PER_CUSTOMER, 2, 1, 5, 99, 7, 600, 1, "d1"]
+    assert args[:HEADER_ARGS + 1] == [global_keys, per_customer, 2, 1, 5, 99, 7, 600, 1, 1, "d1"]
     assert len(args) == HEADER_ARGS + 2
     payload = json.loads(str(args[-1]))
     assert [cid for cid, _ in payload] == ["c1", "c2"]
@@ -39,6 +50,37 @@ def test_batch_call_groups_events_by_customer() -> None:
                                       "units": 2, "cents": 1005, "ts": 1672628645, "day": 1, "latest": ""}
     assert json.loads(first["latest"])["product_id"] == "p1"
     assert [row[0] for row in payload[0][1]] == ["e1", "e3"]
+
+
+def test_batch_call_names_every_experiments_keys() -> None:
+    keys = KeyLayout("t")
+    call_keys, args = batch_call(keys, [_event(1)], [], recent_n=5, retention_s=99, latest_n=7,
+                                 experiments=["a", "b"], attribution_s=600)
+    global_keys = STREAM_KEYS + 2 * AB_KEY_COUNT
+    assert args[:2] == [global_keys, CUSTOMER_KEYS + 4] and args[HEADER_ARGS - 1] == 2
+    assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "a") + ab_keys(keys, "b")
+    assert call_keys[-4:] == [keys.ab_customer_exposures("a", "c1"), keys.ab_customer_converted("a", "c1"),
+                              keys.ab_customer_exposures("b", "c1"), keys.ab_customer_converted("b", "c1")]
+    _, none = batch_call(keys, [_event(1)], [], recent_n=5, retention_s=99, latest_n=7, experiments=[],
+                         attribution_s=600)
+    assert none[:2] == [STREAM_KEYS, CUSTOMER_KEYS]
+
+
+def test_exposures_call_registers_the_experiment() -> None:
+    keys = KeyLayout("t")
+    shown = ExposureEvent(request_id="r1", customer_id="c1", experiment="x", group="treatment", strategy="model",
+                          model_version="v1", product_ids=["p1"], event_time=datetime(2023, 1, 2, tzinfo=UTC))
+    call_keys, args = exposures_call(keys, "x", [shown], 99, 600)
+    assert call_keys[:2] == [keys.ab_applied_exposures("x"), keys.ab_experiments()]
+    assert call_keys[2:2 + AB_KEY_COUNT] == ab_keys(keys, "x")
+    assert call_keys[2 + AB_KEY_COUNT:] == [keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("c1"),
+                                            keys.ab_customer_converted("x", "c1")]
+    assert args[:5] == [2 + AB_KEY_COUNT, EXPOSURE_KEYS, 99, 600, "x"]
+
+
+def test_the_script_knows_the_key_count_of_an_experiment() -> None:
+    assert f"local AB_KEYS = {AB_KEY_COUNT}\n" in APPLY_PURCHASES
+    assert "revenue = KEYS[first + " + str(AB_KEY_COUNT - 1) + "]" in lua_source("attribution")
 
 
 def test_exposure_rows_follow_the_field_table() -> None:

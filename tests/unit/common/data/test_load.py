@@ -104,3 +104,38 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not gzip")
     with pytest.raises(DataError, match=r"cannot read transactions file .*broken\.csv\.gz"):
         load_history(path, load_mapping("uci"))
+
+
+def test_the_two_tables_are_checked_against_each_other(fixtures: Path) -> None:
+    loaded = load_history(
+        fixtures / "case_study_lines.csv", load_mapping("case_study"), fixtures / "case_study_customers.csv"
+    )
+    # d bought (its line is removed as unknown_customer) but has no profile; a, b and c all have purchases.
+    assert loaded.report.customers["purchasing_without_profile"] == 1
+    assert loaded.report.customers["profiles_without_purchases"] == 0
+    assert loaded.report.customers["with_purchases"] == 3
+
+
+def test_a_products_table_names_the_products_and_fills_missing_categories(tmp_path: Path, fixtures: Path) -> None:
+    (tmp_path / "dataset_sample_1.csv").write_bytes((fixtures / "case_study_lines.csv").read_bytes())
+    (tmp_path / "dataset_sample_2.csv").write_bytes((fixtures / "case_study_customers.csv").read_bytes())
+    (tmp_path / "products.csv").write_text("COD_PRODUCTO,NOMBRE_PRODUCTO,CATEGORIA\n101,Galletas 1,Galletas\n"
+                                           "202,Esparcibles 1,Esparcibles\n202,Esparcibles 1b,Esparcibles\n"
+                                           "999,Never Sold,Aguas\n")
+    loaded = load_history(tmp_path, load_mapping("case_study"))
+    assert list(loaded.lines["product_name"]) == ["Galletas 1", "Esparcibles 1b", "Galletas 1", "Galletas 1"]
+    assert list(loaded.lines["category"]) == ["Galletas", "Esparcibles", "Galletas", "Galletas"]
+    assert loaded.report.filled == {"category_from_products_table": 1, "category_unknown": 0}
+    assert loaded.report.products == {"rows": 4, "missing_id": 0, "duplicate_rows": 1, "missing_name": 0}
+    assert loaded.products is not None
+    assert loaded.products.set_index("product_id")["name"].to_dict() == {
+        "101": "Galletas 1", "202": "Esparcibles 1b", "999": "Never Sold"}
+
+
+def test_without_a_products_table_the_catalogue_comes_from_the_lines(fixtures: Path) -> None:
+    loaded = load_history(fixtures / "uci_small.csv", load_mapping("uci"))
+    assert loaded.products is not None
+    catalogue = loaded.products.set_index("product_id")
+    names = loaded.lines.loc[loaded.lines["product_id"] == "85123A", "product_name"]
+    assert catalogue.loc["85123A", "name"] == names.iloc[-1]  # the latest name the product was sold under
+    assert catalogue.loc["21730", "name"] == "21730"  # no description: the code stands in

@@ -94,3 +94,19 @@ def test_dirt_for_the_cleaning_report(small: tuple[pd.DataFrame, pd.DataFrame]) 
     assert lines["CATEGORIA"].isna().sum() > 0
     assert (lines["UNIDADES_BRUTAS"] == 0).sum() > 0
     assert (~lines["UUID_CLIENTE_CONSUMIDOR"].isin(customers["UUID_CLIENTE_CONSUMIDOR"])).sum() > 0
+
+
+def test_the_catalogue_names_products_by_category_deterministically() -> None:
+    from common.data.synthetic import products_table
+
+    spec = SyntheticSpec(customers=200, products=120, lines=3000, seed=4)
+    catalogue = products_table(spec)
+    pd.testing.assert_frame_equal(catalogue, products_table(spec))
+    lines, _ = generate(spec)
+    assert set(lines["COD_PRODUCTO"]) <= set(catalogue["COD_PRODUCTO"])
+    assert catalogue["COD_PRODUCTO"].is_unique and catalogue["NOMBRE_PRODUCTO"].is_unique
+    for category, group in catalogue.groupby("CATEGORIA"):
+        assert list(group["NOMBRE_PRODUCTO"]) == [f"{category} {n}" for n in range(1, len(group) + 1)]
+    sold = lines.dropna(subset=["CATEGORIA"]).drop_duplicates("COD_PRODUCTO")
+    assert (sold["CATEGORIA"].to_numpy() == catalogue.set_index("COD_PRODUCTO").loc[sold["COD_PRODUCTO"],
+                                                                                      "CATEGORIA"].to_numpy()).all()

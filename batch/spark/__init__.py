@@ -1,0 +1,14 @@
+"""The Spark engine: Spark MLlib ALS and FPGrowth fit the heavy models over the cleaned history staged as Parquet;
+everything else (EDA, segments, evaluation, reports, publish) is the single-machine code, run in the driver.
+
+Needs the `spark` extra (pyspark 4.x) and Java 17. Importing this package without pyspark raises
+EngineUnavailable, whose message says how to install it."""
+
+from importlib.util import find_spec
+
+from batch.pipeline import EngineUnavailable
+
+INSTALL_HINT = "pip install -e '.[spark]' (make install does it) and Java 17 (openjdk-17-jre-headless)"
+
+if find_spec("pyspark") is None:
+    raise EngineUnavailable(f"the Spark engine needs pyspark: {INSTALL_HINT}")

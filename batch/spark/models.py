@@ -1,0 +1,82 @@
+"""Models fitted by Spark MLlib. Fitting reads the staged history; what is kept (factors, rules) is plain numpy and
+pandas, so scoring, saving and publishing are the single-machine code."""
+
+from __future__ import annotations
+
+import pandas as pd
+from pyspark.ml.fpm import FPGrowth
+from pyspark.ml.recommendation import ALS
+from pyspark.sql import functions as F
+
+from batch.interactions import Interactions
+from batch.models.factors import AlsRecommender
+from batch.models.rules import RulesRecommender
+from batch.rules import RULE_COLUMNS, ranked_rules
+from batch.spark.history import SparkHistory, factor_matrix
+
+
+def _require(history: SparkHistory | None) -> SparkHistory:
+    if history is None:
+        raise ValueError("fitting a Spark model needs the staged history (SparkHistory); a loaded one only scores")
+    return history
+
+
+class SparkAlsRecommender(AlsRecommender):
+    """The single-machine ALS model (implicit feedback: confidence 1 + alpha x cell, `weighting` says what a cell
+    holds), fitted by Spark MLlib instead of `implicit`. MLlib scales the regularisation by each customer's and
+    product's number of ratings, so `regularization` does not mean the same as `implicit`'s."""
+
+    name = "spark_als"
+
+    def __init__(self, factors: int = 64, regularization: float = 0.1, alpha: float = 1.0,
+                 weighting: str = "log_orders", iterations: int = 10, seed: int = 42,
+                 history: SparkHistory | None = None) -> None:
+        super().__init__(factors, regularization, alpha, weighting, iterations, seed)
+        self.history = history
+
+    def _fit(self, data: Interactions) -> None:
+        history = _require(self.history)
+        blocks = history.session.sparkContext.defaultParallelism
+        als = ALS(rank=self.factors, maxIter=self.iterations, regParam=self.regularization, alpha=self.alpha,
+                  implicitPrefs=True, userCol="row", itemCol="col", ratingCol="rating", seed=self.seed,
+                  numUserBlocks=blocks, numItemBlocks=blocks)
+        model = als.fit(history.ratings(data, self.weighting))
+        self.user_factors = factor_matrix(model.userFactors, len(data.customer_ids), self.factors)
+        self.item_factors = factor_matrix(model.itemFactors, len(data.product_ids), self.factors)
+
+
+class SparkRulesRecommender(RulesRecommender):
+    """The rules recommender with its rules mined by Spark MLlib's FPGrowth. FPGrowth's rules have one
+    consequent; with max_len 2 (pairs) they are exactly Apriori's."""
+
+    name = "spark_rules"
+
+    def __init__(self, min_support: float = 0.01, min_confidence: float = 0.1, max_len: int = 2,
+                 basket_days: float | None = None, history: SparkHistory | None = None) -> None:
+        super().__init__(min_support, min_confidence, max_len, basket_days)
+        self.history = history
+
+    def _mine(self, data: Interactions) -> pd.DataFrame:
+        return association_rules(_require(self.history), data, self.min_support, self.min_confidence,
+                                 self.max_len)
+
+
+def association_rules(history: SparkHistory, data: Interactions, min_support: float, min_confidence: float,
+                      max_len: int | None) -> pd.DataFrame:
+    """Rules A -> c of the window's orders, in the single-machine miner's table (RULE_COLUMNS, best confidence
+    first; ties in antecedent then consequent order)."""
+    growth = FPGrowth(itemsCol="items", minSupport=min_support, minConfidence=min_confidence)
+    rules = growth.fit(history.baskets(data)).associationRules
+    if max_len is not None:
+        rules = rules.where(F.size("antecedent") + 1 <= max_len)
+    table = rules.select("antecedent", "consequent", "support", "confidence", "lift").toArrow().to_pylist()
+    if not table:
+        return pd.DataFrame(columns=RULE_COLUMNS)
+    frame = pd.DataFrame(table)
+    frame["antecedents"] = frame["antecedent"].map(lambda items: tuple(sorted(items)))
+    frame["consequents"] = frame["consequent"].map(tuple)
+    # Spark gives support, confidence and lift; the two marginal supports follow from them.
+    frame["antecedent_support"] = frame["support"] / frame["confidence"]
+    frame["consequent_support"] = frame["confidence"] / frame["lift"]
+    frame = frame.sort_values(["antecedents", "consequents"], kind="stable")
+    return ranked_rules(frame)

@@ -1,0 +1,273 @@
+"""A causal A/B simulator, pure numpy: many experiments in which synthetic customers buy with a probability that
+depends on the list they were shown, with a planted effect (0 is an A/A test). After every simulated day both
+tests are looked at, as a live dashboard does, so their error rates under continuous monitoring can be counted.
+
+Each day `customers_per_day` new customers arrive and are assigned to treatment with probability
+`treatment_share`. Customer i has an affinity a_i = 5 base_rate Beta(2, 8) (mean `base_rate`): shown the
+control list they buy with probability a_i, shown the treatment list with a_i + effect (both potential outcomes
+exist; the assignment picks which is seen, so the true effect on conversion is exactly `effect`). A buyer spends
+a lognormal amount with mean `basket_mean` whatever the list, so the true effect on revenue per exposed customer
+is `effect * basket_mean`. The tests are the ones `/ab/summary` uses (`common.always_valid`, `common.ab`).
+
+With `split="thompson"` each day's new customers are assigned by Thompson sampling instead of the fixed share:
+a customer goes to treatment when a draw from treatment's Beta(1 + converted, 1 + not converted) posterior beats
+control's (posteriors as they stood at the start of the day). Regret is the conversions lost against showing
+every customer the better list. An adaptive split breaks the tests' assumptions (the always-valid test is for a
+fixed split), so only its regret and treatment share are reported."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from common.ab import two_proportions
+from common.always_valid import Array, Moments, Sequential, best_rho, difference, fixed_horizon
+
+BASKET_SIGMA = 0.8  # lognormal shape of what a buyer spends
+AFFINITY_SPAN = 5  # affinity = base_rate * 5 * Beta(2, 8): mean base_rate, at most 5 * base_rate
+
+
+@dataclass(frozen=True)
+class Scenario:
+    runs: int = 1000
+    days: int = 28
+    customers_per_day: int = 500
+    treatment_share: float = 0.5
+    base_rate: float = 0.10
+    effect: float = 0.0
+    basket_mean: float = 30.0
+    alpha: float = 0.05
+    min_effect: float = 0.01  # conversion points; revenue uses min_effect * basket_mean
+    planned_customers: int | None = None  # where the always-valid interval is narrowest (default: the horizon)
+    split: Literal["fixed", "thompson"] = "fixed"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # every customer's chance to buy, affinity + effect, must stay a probability for the effect to be exact
+        if not (self.base_rate > 0 and self.effect >= 0 and AFFINITY_SPAN * self.base_rate + self.effect <= 1):
+            raise ValueError(f"need base_rate > 0, effect >= 0 and {AFFINITY_SPAN} * base_rate + effect <= 1")
+        if not 0 < self.treatment_share < 1:
+            raise ValueError("treatment_share must be in (0, 1)")
+
+    @property
+    def horizon(self) -> int:
+        return self.days * self.customers_per_day
+
+
+@dataclass
+class MetricOutcome:
+    """One metric over all runs: rates are shares of runs."""
+
+    truth: float
+    fixed_any_look: float  # the fixed-horizon test, p < alpha at some daily look (peeking)
+    fixed_final: float  # ... looked at once, at the planned horizon (its proper use)
+    always_valid_any_look: float  # the always-valid interval excluded 0 at some look (and the run stopped)
+    stopped_better: float
+    stopped_worse: float
+    stopped_no_difference: float
+    median_stop_day: float | None  # among runs the always-valid test stopped
+    coverage_fixed_final: float  # the fixed 95% interval covers the truth at the horizon
+    coverage_fixed_every_look: float  # ... at every daily look
+    coverage_always_valid_every_look: float  # the always-valid interval covers the truth at every daily look
+    rejections_by_day: dict[str, list[float]] = field(default_factory=dict)  # cumulative, for the plot
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    conversion: MetricOutcome
+    revenue: MetricOutcome
+    treatment_share: float  # of all customers, mean over runs
+    regret: float  # expected conversions lost against showing everyone the better list, mean over runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Totals:
+    n: Array
+    conv: Array
+    rev: Array
+    rev_sq: Array
+
+    @staticmethod
+    def zeros(runs: int) -> _Totals:
+        return _Totals(*(np.zeros(runs) for _ in range(4)))
+
+
+def simulate(scenario: Scenario, progress: Callable[[int], None] = lambda _day: None) -> Outcome:
+    """Run `scenario.runs` experiments of `scenario.days` days, looking after every day."""
+    rng = np.random.default_rng(scenario.seed)
+    runs, days = scenario.runs, scenario.days
+    rho = best_rho(scenario.planned_customers or scenario.horizon, scenario.alpha)
+    totals = {g: _Totals.zeros(runs) for g in ("control", "treatment")}
+    conv_looks, rev_looks = _Looks(runs, days, scenario.alpha), _Looks(runs, days, scenario.alpha)
+    mu = math.log(scenario.basket_mean) - BASKET_SIGMA**2 / 2
+    for day in range(days):
+        shape = (runs, scenario.customers_per_day)
+        treated = _assign(rng, scenario, totals, shape)
+        affinity = rng.beta(2, 8, shape) * AFFINITY_SPAN * scenario.base_rate
+        bought = rng.random(shape) < affinity + scenario.effect * treated
+        spent = np.where(bought, rng.lognormal(mu, BASKET_SIGMA, shape), 0.0)
+        for group, mask in (("control", ~treated), ("treatment", treated)):
+            t = totals[group]
+            t.n += mask.sum(axis=1)
+            t.conv += (bought & mask).sum(axis=1)
+            t.rev += (spent * mask).sum(axis=1)
+            t.rev_sq += (spent**2 * mask).sum(axis=1)
+        c, t = totals["control"], totals["treatment"]
+        conv_c, conv_t = Moments(c.n, c.conv, c.conv), Moments(t.n, t.conv, t.conv)
+        conv_looks.look(day, difference(conv_c, conv_t, alpha=scenario.alpha, rho=rho, min_effect=scenario.min_effect),
+                        _pooled_fixed(c, t, scenario.alpha), scenario.effect)
+        rev_c, rev_t = Moments(c.n, c.rev, c.rev_sq), Moments(t.n, t.rev, t.rev_sq)
+        rev_looks.look(day, difference(rev_c, rev_t, alpha=scenario.alpha, rho=rho,
+                                       min_effect=scenario.min_effect * scenario.basket_mean),
+                       fixed_horizon(rev_c, rev_t, alpha=scenario.alpha), scenario.effect * scenario.basket_mean)
+        progress(day + 1)
+    treated_total, control_total = totals["treatment"].n, totals["control"].n
+    return Outcome(scenario, conv_looks.outcome(scenario.effect),
+                   rev_looks.outcome(scenario.effect * scenario.basket_mean),
+                   treatment_share=float((treated_total / (treated_total + control_total)).mean()),
+                   regret=float((scenario.effect * control_total).mean()))  # effect >= 0: treatment is better
+
+
+def _assign(rng: np.random.Generator, scenario: Scenario, totals: dict[str, _Totals],
+            shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
+    """Who is shown the treatment list today: the fixed share, or Thompson sampling per customer from each
+    group's Beta posterior of conversion at the start of the day."""
+    if scenario.split == "fixed":
+        return np.asarray(rng.random(shape) < scenario.treatment_share)
+    c, t = totals["control"], totals["treatment"]
+    draw_c = rng.beta((1 + c.conv)[:, None], (1 + c.n - c.conv)[:, None], shape)
+    draw_t = rng.beta((1 + t.conv)[:, None], (1 + t.n - t.conv)[:, None], shape)
+    return np.asarray(draw_t > draw_c)
+
+
+def _pooled_fixed(c: _Totals, t: _Totals, alpha: float) -> tuple[Array, Array, Array, Array]:
+    """The API's fixed-horizon conversion test (`two_proportions`, pooled z), per run."""
+    rows = [two_proportions(int(cc), int(cn), int(tc), int(tn), alpha=alpha)
+            for cc, cn, tc, tn in zip(c.conv, c.n, t.conv, t.n, strict=True)]
+    return (np.array([r.absolute_uplift for r in rows]), np.array([r.ci_low for r in rows]),
+            np.array([r.ci_high for r in rows]), np.array([1.0 if r.p_value is None else r.p_value for r in rows]))
+
+
+class _Looks:
+    """What each daily look said, per run; a run of the always-valid test stops at its first decision."""
+
+    def __init__(self, runs: int, days: int, alpha: float) -> None:
+        self.days, self.alpha = days, alpha
+        self.stop_day = np.full(runs, -1)
+        self.stop_decision = np.full(runs, "keep_running", dtype="<U32")
+        self.fixed_first_reject = np.full(runs, -1)
+        self.fixed_final = np.zeros(runs, dtype=bool)
+        self.av_covers_always = np.ones(runs, dtype=bool)
+        self.fixed_covers_always = np.ones(runs, dtype=bool)
+        self.fixed_covers_final = np.zeros(runs, dtype=bool)
+
+    def look(self, day: int, sequential: Sequential, fixed: tuple[Array, Array, Array, Array], truth: float) -> None:
+        _, low, high, p_value = fixed
+        rejected = p_value < self.alpha
+        new_fixed = (self.fixed_first_reject < 0) & rejected
+        self.fixed_first_reject[new_fixed] = day
+        self.fixed_covers_always &= (low <= truth) & (truth <= high)
+        self.av_covers_always &= (sequential.ci_low <= truth) & (truth <= sequential.ci_high)
+        deciding = (self.stop_day < 0) & (sequential.decision != "keep_running")
+        self.stop_day[deciding] = day
+        self.stop_decision[deciding] = sequential.decision[deciding]
+        if day == self.days - 1:
+            self.fixed_final = rejected
+            self.fixed_covers_final = (low <= truth) & (truth <= high)
+
+    def outcome(self, truth: float) -> MetricOutcome:
+        stopped = self.stop_day >= 0
+        by_day = np.arange(self.days)
+        decided = self.stop_decision != "no_practical_difference"
+        return MetricOutcome(
+            truth=truth,
+            fixed_any_look=float((self.fixed_first_reject >= 0).mean()),
+            fixed_final=float(self.fixed_final.mean()),
+            always_valid_any_look=float((stopped & decided).mean()),
+            stopped_better=float((self.stop_decision == "treatment_better").mean()),
+            stopped_worse=float((self.stop_decision == "treatment_worse").mean()),
+            stopped_no_difference=float((self.stop_decision == "no_practical_difference").mean()),
+            median_stop_day=float(np.median(self.stop_day[stopped]) + 1) if stopped.any() else None,
+            coverage_fixed_final=float(self.fixed_covers_final.mean()),
+            coverage_fixed_every_look=float(self.fixed_covers_always.mean()),
+            coverage_always_valid_every_look=float(self.av_covers_always.mean()),
+            rejections_by_day={
+                "fixed_peeking": [float(((self.fixed_first_reject >= 0) & (self.fixed_first_reject <= d)).mean())
+                                  for d in by_day],
+                "always_valid": [float((stopped & decided & (self.stop_day <= d)).mean()) for d in by_day],
+            },
+        )
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """The README's table: per planted effect and metric, how often each test declared a difference (under
+    daily peeking, and the fixed test once at the horizon), power, stopping day and coverage."""
+    rows = ["| planted effect | metric | fixed test, daily peeking | fixed test, once at the horizon | always-valid, "
+            "daily peeking | stopped: better / worse / no difference | median stop day | coverage: fixed at horizon "
+            "/ fixed every day / always-valid every day |",
+            "|---|---|---:|---:|---:|---|---:|---|"]
+    for outcome in outcomes:
+        s = outcome.scenario
+        for name, m in (("conversion", outcome.conversion), ("revenue / exposed", outcome.revenue)):
+            effect = f"{s.effect:+.3f} ({'A/A' if s.effect == 0 else 'conversion points'})"
+            stop_day = "-" if m.median_stop_day is None else f"{m.median_stop_day:g}"
+            rows.append(
+                f"| {effect} | {name} (truth {m.truth:+.3g}) | {m.fixed_any_look:.1%} | {m.fixed_final:.1%} | "
+                f"**{m.always_valid_any_look:.1%}** | {m.stopped_better:.1%} / {m.stopped_worse:.1%} / "
+                f"{m.stopped_no_difference:.1%} | {stop_day} | {m.coverage_fixed_final:.1%} / "
+                f"{m.coverage_fixed_every_look:.1%} / {m.coverage_always_valid_every_look:.1%} |")
+    return "\n".join(rows)
+
+
+def regret_table(fixed: list[Outcome], thompson: list[Outcome]) -> str:
+    """Conversions lost against showing everyone the better list: the fixed split beside Thompson sampling."""
+    rows = ["| planted effect | customers per run | fixed split: treatment share / conversions lost "
+            "| Thompson sampling: treatment share / conversions lost |", "|---|---:|---|---|"]
+    for f, t in zip(fixed, thompson, strict=True):
+        rows.append(f"| {f.scenario.effect:+.3f} | {f.scenario.horizon:,} | {f.treatment_share:.1%} / {f.regret:,.1f} "
+                    f"| {t.treatment_share:.1%} / {t.regret:,.1f} |")
+    return "\n".join(rows)
+
+
+def plot(outcomes: list[Outcome], path: Path) -> None:
+    """Left: the A/A false-positive rate accumulating over the days of looking, fixed vs always-valid, against
+    alpha. Right: share of runs that have declared treatment better by each day, per planted effect."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (aa, power) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for outcome in outcomes:
+        days = np.arange(1, outcome.scenario.days + 1)
+        curves = outcome.conversion.rejections_by_day
+        if outcome.scenario.effect == 0:
+            aa.plot(days, curves["fixed_peeking"], color="#d1495b", lw=2, label="fixed-horizon z-test, checked daily")
+            aa.plot(days, curves["always_valid"], color="#00798c", lw=2, label="always-valid (mSPRT), checked daily")
+            aa.axhline(outcome.scenario.alpha, color="black", ls="--", lw=1, label=f"alpha = {outcome.scenario.alpha}")
+        else:
+            effect = f"effect {outcome.scenario.effect:+g}"
+            line = power.plot(days, curves["always_valid"], lw=2, label=f"always-valid, {effect}")
+            power.axhline(outcome.conversion.fixed_final, color=line[0].get_color(), ls=":", lw=1.5,
+                          label=f"fixed test once at day {outcome.scenario.days}, {effect}")
+    aa.set(title=f"A/A: share of {outcomes[0].scenario.runs:,} runs that declared a winner", xlabel="days looked at",
+           ylabel="false-positive rate")
+    power.set(title="Planted effects: share of runs that stopped, treatment better", xlabel="day",
+              ylabel="power", ylim=(0, 1))
+    for ax in (aa, power):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

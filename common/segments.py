@@ -1,0 +1,98 @@
+"""The RFM segment rules (one table: who is in a segment, and what to do with them) and scoring a customer's live
+RFM with the quintile edges a model version published. Shared by the batch (which segments every customer) and
+the API (which segments one customer from the stream's live state)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    name: str
+    description: str
+    action: str
+    r_min: int = 1
+    r_max: int = 5
+    f_min: int = 1
+    f_max: int = 5
+    m_min: int = 1
+
+    def matches_scores(self, r: int, f: int, m: int) -> bool:
+        return self.r_min <= r <= self.r_max and self.f_min <= f <= self.f_max and m >= self.m_min
+
+
+# First match wins. Scores are quintiles 1..5 (5 = most recent / most frequent / biggest spender).
+SEGMENT_RULES = (
+    SegmentRule("champions", "bought recently, buy often and spend the most",
+                "reward them: early access and a loyalty perk rather than a discount", r_min=4, f_min=4, m_min=4),
+    SegmentRule("loyal", "buy often, recently enough",
+                "upsell: a bundle from the categories they over-index on", r_min=3, f_min=4),
+    SegmentRule("new", "first orders, very recent",
+                "welcome: an incentive for the second order on what new customers buy", r_min=5, f_max=1),
+    SegmentRule("promising", "recent, not frequent yet",
+                "nurture: a time-limited offer to bring the next order forward", r_min=4, f_max=3),
+    SegmentRule("at_risk", "used to buy often, not lately",
+                "win back: a personal offer on the products they used to buy", r_max=2, f_min=3),
+    SegmentRule("hibernating", "long gone, bought little",
+                "reactivate cheaply: one best-seller discount, then stop if they do not respond", r_max=2, f_max=2),
+)
+OTHER = SegmentRule("needs_attention", "middle of the road on recency and frequency",
+                    "re-engage: a reminder with picks from their favourite categories")
+ALL_RULES = (*SEGMENT_RULES, OTHER)
+RULES_BY_NAME = {rule.name: rule for rule in ALL_RULES}
+
+
+def segment_for(r: int, f: int, m: int) -> str:
+    for rule in SEGMENT_RULES:
+        if rule.matches_scores(r, f, m):
+            return rule.name
+    return OTHER.name
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A score as a step function of a value: `scores[i]` for values above `edges[i-1]` and up to `edges[i]`
+    (edges ascending, one score more than edges)."""
+
+    edges: list[float]
+    scores: list[int]
+
+    def score(self, value: float) -> int:
+        return self.scores[bisect_left(self.edges, value)]
+
+
+@dataclass(frozen=True)
+class CutPoints:
+    """The quintile edges of one segmentation. Recency is scored on minus the days (fewer days = higher score),
+    as the batch scores it; frequency and monetary on their values."""
+
+    as_of: str
+    minus_recency_days: Steps
+    frequency: Steps
+    monetary: Steps
+    customers: int = 0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def scores(self, recency_days: float, frequency: float, monetary: float) -> tuple[int, int, int]:
+        return (self.minus_recency_days.score(-recency_days), self.frequency.score(frequency),
+                self.monetary.score(monetary))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of, "customers": self.customers,
+                "minus_recency_days": vars(self.minus_recency_days), "frequency": vars(self.frequency),
+                "monetary": vars(self.monetary)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CutPoints:
+        return cls(as_of=data["as_of"], customers=int(data.get("customers", 0)),
+                   minus_recency_days=Steps(**data["minus_recency_days"]), frequency=Steps(**data["frequency"]),
+                   monetary=Steps(**data["monetary"]))
+
+
+def live_segment(cut_points: CutPoints, recency_days: float, frequency: float, monetary: float) -> dict[str, Any]:
+    r, f, m = cut_points.scores(recency_days, frequency, monetary)
+    return {"segment": segment_for(r, f, m), "r": r, "f": f, "m": m, "recency_days": round(recency_days, 2),
+            "frequency": frequency, "monetary": round(monetary, 2), "cut_points_as_of": cut_points.as_of}

@@ -1,0 +1,36 @@
+"""The local stack's saved state: Redis runs with an append-only file and snapshots under the run folder, and only
+an explicit wipe deletes it (never an archive configured elsewhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stack.local import LocalStack, redis_persistence_args
+from stack.scratch import stack_settings
+
+
+def test_redis_keeps_an_append_only_file_and_snapshots(tmp_path: Path) -> None:
+    args = redis_persistence_args(stack_settings(tmp_path))
+    assert args == ["--appendonly", "yes", "--appendfsync", "everysec",
+                    "--save", "3600", "1", "--save", "300", "100", "--save", "60", "10000"]
+    no_snapshots = redis_persistence_args(stack_settings(tmp_path, redis_save="", redis_appendfsync="always"))
+    assert no_snapshots == ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+
+
+def test_wipe_deletes_redis_data_and_the_default_archive_only(tmp_path: Path) -> None:
+    default = LocalStack(stack_settings(tmp_path / "run"))
+    redis_dir, archive_dir = default.root / "redis", tmp_path / "run" / "archive"
+    for folder in (redis_dir, archive_dir / "date=2024-01-01"):
+        folder.mkdir(parents=True)
+        (folder / "data").write_text("x")
+    assert default.state_paths() == [redis_dir, archive_dir.resolve()]
+    assert default.wipe() == [redis_dir, archive_dir.resolve()]
+    assert not redis_dir.exists() and not archive_dir.exists()
+    assert default.wipe() == []
+
+    elsewhere = tmp_path / "shared-archive"
+    (elsewhere / "date=2024-01-01").mkdir(parents=True)
+    configured = LocalStack(stack_settings(tmp_path / "run", archive_url=str(elsewhere)))
+    assert configured.state_paths() == [redis_dir]
+    configured.wipe()
+    assert (elsewhere / "date=2024-01-01").exists()

@@ -1,0 +1,65 @@
+"""The A/B page's words come from the always-valid test; the fixed-horizon one is only quoted, labelled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ui.experiment import default_experiment, fixed_horizon_note, sample_ratio_alarm, verdict
+
+
+def _summary(decision: str, low: float | None, high: float | None, fixed_p: float = 0.001,
+             mismatch: bool = False) -> dict[str, Any]:
+    group = {"exposed_customers": 100}
+    return {
+        "alpha": 0.05, "groups": {"control": group, "treatment": group},
+        "conversion": {"difference": 0.031,
+                       "always_valid": {"decision": decision, "ci_low": low, "ci_high": high, "p_value": 0.2,
+                                        "min_effect": 0.01},
+                       "fixed_horizon": {"p_value": fixed_p, "ci_low": 0.012, "ci_high": 0.05}},
+        "sample_ratio": {"mismatch": mismatch, "observed_treatment_share": 0.55, "expected_treatment_share": 0.5,
+                         "p_value": 1.2e-5},
+    }
+
+
+@pytest.mark.parametrize(("decision", "low", "high", "starts"), [
+    ("keep_running", -0.01, 0.07, "Keep running: the always-valid 95% interval [-1.0, +7.0] points still includes 0"),
+    ("treatment_better", 0.004, 0.06, "Stop: treatment (the model) converts better, by +3.1 points"),
+    ("treatment_worse", -0.06, -0.004, "Stop: treatment (the model) converts worse"),
+    ("no_practical_difference", -0.004, 0.006, "Stop: no practical difference. The always-valid 95% interval "
+                                               "[-0.4, +0.6] points lies within +/- 1 points"),
+    ("keep_running", None, None, "Keep running: the always-valid 95% interval not bounded yet"),
+])
+def test_verdict_follows_the_always_valid_decision(decision: str, low: float | None, high: float | None,
+                                                    starts: str) -> None:
+    # the fixed-horizon p = 0.001 would call a winner; the verdict does not listen to it
+    assert verdict(_summary(decision, low, high)).startswith(starts)
+
+
+def test_no_verdict_without_both_groups() -> None:
+    summary = _summary("keep_running", None, None)
+    summary["groups"]["control"] = {"exposed_customers": 0}
+    assert verdict(summary).startswith("Not enough data yet")
+
+
+def test_the_fixed_test_is_labelled() -> None:
+    note = fixed_horizon_note(_summary("keep_running", -0.01, 0.07))
+    assert "fixed-horizon z-test (valid only for one look" in note and "p = 0.001" in note
+    assert "[+1.2, +5.0] points" in note
+
+
+def test_sample_ratio_alarm() -> None:
+    assert sample_ratio_alarm(_summary("keep_running", None, None)) is None
+    alarm = sample_ratio_alarm(_summary("keep_running", None, None, mismatch=True))
+    assert alarm is not None and alarm.startswith("Sample-ratio mismatch: 55.0% of exposed customers")
+
+
+def test_the_page_opens_on_the_experiment_with_the_most_customers() -> None:
+    # `make demo`: two requests by hand in the live experiment, the replay's visits in their own
+    listed = [{"name": "rec-v1", "live": True, "exposed_customers": 2},
+              {"name": "replay-2011-11-09", "live": False, "exposed_customers": 1666}]
+    assert default_experiment({"live": "rec-v1", "experiments": listed}) == "replay-2011-11-09"
+    listed[0]["exposed_customers"] = 1666
+    assert default_experiment({"live": "rec-v1", "experiments": listed}) == "rec-v1"  # a tie goes to the live one
+    assert default_experiment({"live": "rec-v1", "experiments": []}) == "rec-v1"
