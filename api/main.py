@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (recommend, customers, products, model, ab, stream, health, admin, events):
         # The routers' routes as they are (each already carries its router's prefix, tags and responses) rather
         # than `include_router`: FastAPI 0.165 includes a router lazily and matches each request against it
-        # twice, which cost ~17 us per /recommend here (docs/architecture.md).
+        # twice (~4 us per request in benchmarks/hot_path_parts.py).
         app.router.routes.extend(module.router.routes)
 
     def current_metrics() -> Metrics:

@@ -1,11 +1,11 @@
 """One Redis connection shared by every request on the hot path: each caller's commands are written as one
 pipeline and the replies, which Redis sends back in order, are handed to the callers in the order they wrote.
 
-Why not redis-py's pool here: measured on this machine with 32 concurrent tasks, one pipelined 3-command round
-trip through redis-py's asyncio pipeline and pool cost ~110-125 us of CPU; the same commands packed by hand and
-parsed by hiredis on one shared connection cost ~13 us (benchmarks/api_latency.py, docs/architecture.md). One
-connection also means no pool to size and no "Too many connections" at any concurrency: Redis executes commands
-one at a time anyway. redis-py stays the client for everything off the hot path.
+Why not redis-py's pool here: with 32 concurrent tasks, `read_context`'s three commands cost 95 us of CPU per round
+trip through redis-py's asyncio pipeline and blocking pool, and 10 us packed by hand and parsed by hiredis on one
+shared connection (benchmarks/hot_path_parts.py). One connection also means no pool to size and no "Too many
+connections" at any concurrency: Redis executes commands one at a time anyway. redis-py stays the client for
+everything off the hot path.
 
 Errors are redis-py's own exception classes, so the app's `RedisError` handler answers them with 503: a connection
 that cannot be made or is lost fails the callers waiting on it with `ConnectionError`; a reply later than
