@@ -5,11 +5,13 @@ starts and serves while the broker is away; ingestion answers 503 until it is ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from api.kafka_start import start_or_close
 from common.events import PurchaseEvent
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ class PurchaseProducer:
     async def stop(self) -> None:
         if self._connecting is not None:
             self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting  # a connection attempt in progress closes its producer
         if self._producer is not None:
             await self._producer.stop()
 
@@ -66,7 +70,7 @@ class PurchaseProducer:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=0,
                                         request_timeout_ms=round(self.timeout_s * 1000), retry_backoff_ms=100)
             try:
-                await producer.start()
+                await start_or_close(producer)
             except (KafkaError, OSError) as exc:
                 await producer.stop()
                 log.warning("purchase ingestion: broker unavailable (%s); retrying in %.1fs", exc, delay)
