@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -33,7 +34,7 @@ from stack.scratch import settings_env
 from tests.integration.conftest import Isolated
 from tests.integration.streamkit import RECSYS, history
 from tests.unit.batch import test_models
-from tests.unit.batch.test_models import ShopModel
+from tests.unit.batch.test_models import ShopModel, assert_same_ranking
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -103,6 +104,12 @@ def model(shop_model: ShopModel, shop: Interactions) -> Recommender:
 
 class TestSparkContract(test_models.TestContract):
     """Every test of the contract, on the Spark models."""
+
+    def test_ranking_equals_the_dense_ranking(self, shop_model: ShopModel, shop: Interactions) -> None:
+        """A Spark model fits only the history staged for it (any other window is refused), so its candidate
+        ranking is checked against the dense ranking on that history instead of the random shop."""
+        model = shop_model.make().fit(shop)
+        assert_same_ranking(model, np.append(np.arange(len(model.customer_ids)), -1), k=12)
 
 
 def test_a_window_other_than_up_to_its_last_event_is_refused(staged: SparkHistory,

@@ -55,6 +55,14 @@ def test_top_lists_round_trip_in_their_compact_form() -> None:
     assert decode(encode([])) == TopList([], [], [])
 
 
+def test_the_spark_engines_als_source_round_trips_and_is_explained() -> None:
+    """The Spark engine publishes "als"; like EASE and NMF it is explained as a collaborative pick."""
+    stored = decode(encode([("p1", 1.0, "als"), ("p2", 0.5, "repeat")]))
+    assert stored.sources == ["als", "repeat"]
+    ranked = treatment(stored, [], {}, model_end_ts=0.0, basket_s=DAY, k=2, trend_days=14, names={})
+    assert ranked[0].reason == "customers who buy like you bought it"
+
+
 def test_a_lazily_decoded_top_list_reads_the_same() -> None:
     stored = encode([("85123A", 1.2345678, "repeat"), ("22423", 0.5, "rules"), ("p-9", 0.0001, "trend")])
     full, lazy = decode(stored), decode_lazily(stored.encode())
@@ -107,16 +115,9 @@ def test_ranking_equals_scoring_every_candidate(scores: list[float], recent: lis
     """Only the first k untouched listed products and the fired ones are scored: the result must be what
     scoring every product gives, ties and reasons included."""
     ordered = sorted(scores, reverse=True)  # stored best first
-    model_list = TopList(PRODUCTS[:len(ordered)], ordered, (["repeat", "ease", "trend"] * 4)[:len(ordered)])
+    model_list = TopList(PRODUCTS[:len(ordered)], ordered, ["repeat", "ease", "trend"] * 4)
+    model_list = TopList(model_list.products, model_list.scores, model_list.sources[:len(ordered)])
     ranked = treatment(model_list, recent, rules, model_end_ts=5.0, basket_s=1.0, k=k, trend_days=14, names={})
     expected = _reference_treatment(model_list, recent, rules, model_end_ts=5.0, basket_s=1.0, k=k)
     assert [(r.product_id, r.score, r.source) for r in ranked] == [(p, s, src) for p, s, src, _ in expected]
     assert [r.reason for r in ranked] == [reason_for(src, 14, ant, ant) for _, _, src, ant in expected]
-
-
-def test_the_spark_engines_als_source_round_trips_and_is_explained() -> None:
-    """The Spark engine publishes "als"; like EASE and NMF it is explained as a collaborative pick."""
-    stored = decode(encode([("p1", 1.0, "als"), ("p2", 0.5, "repeat")]))
-    assert stored.sources == ["als", "repeat"]
-    ranked = treatment(stored, [], {}, model_end_ts=0.0, basket_s=DAY, k=2, trend_days=14, names={})
-    assert ranked[0].reason == "customers who buy like you bought it"
