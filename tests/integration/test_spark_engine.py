@@ -26,7 +26,7 @@ from batch.publish import current_version
 from batch.rules import RULE_COLUMNS, basket_matrix, mine_rules
 from batch.spark.engine import SparkEngine
 from batch.spark.history import SparkHistory
-from batch.spark.models import SparkAlsRecommender, SparkRulesRecommender, association_rules
+from batch.spark.models import SparkAlsRecommender, SparkRulesRecommender, fpgrowth_rules, pair_rules
 from batch.spark.session import SparkOptions, spark_session
 from batch.stages import Stages
 from common import toplist
@@ -128,16 +128,27 @@ def test_a_window_other_than_up_to_its_last_event_is_refused(staged: SparkHistor
         staged.window(Interactions.from_lines(first_products))
 
 
-def test_fpgrowth_finds_aprioris_pair_rules(staged: SparkHistory, shop_lines: pd.DataFrame) -> None:
-    spark_rules = association_rules(staged, Interactions.from_lines(shop_lines), 0.005, 0.05, max_len=2)
-    apriori = mine_rules(*basket_matrix(shop_lines), 0.005, 0.05, max_len=2)
-    assert len(apriori) > 50
+def test_pair_rules_counted_by_spark_are_the_single_machine_ones(staged: SparkHistory,
+                                                                 shop_lines: pd.DataFrame) -> None:
+    spark_rules = pair_rules(staged, Interactions.from_lines(shop_lines), 0.005, 0.05)
+    single = mine_rules(*basket_matrix(shop_lines), 0.005, 0.05, max_len=2)
+    assert len(single) > 50
+    # the same counts through the same arithmetic: equal to the last bit, in the same order
+    pd.testing.assert_frame_equal(spark_rules, single)
+
+
+def test_fpgrowth_finds_the_librarys_rules_with_one_consequent(staged: SparkHistory,
+                                                               shop_lines: pd.DataFrame) -> None:
+    spark_rules = fpgrowth_rules(staged, Interactions.from_lines(shop_lines), 0.002, 0.1, max_len=3)
+    single = mine_rules(*basket_matrix(shop_lines), 0.002, 0.1, max_len=3)
+    single = single[single["consequents"].map(len) == 1]  # FPGrowth's rules have one consequent
+    assert (single["antecedents"].map(len) == 2).sum() > 10
     key = ["antecedents", "consequents"]
-    both = apriori.merge(spark_rules, on=key, how="outer", suffixes=("", "_spark"), indicator=True)
+    both = single.merge(spark_rules, on=key, how="outer", suffixes=("", "_spark"), indicator=True)
     assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"][key].head()
     for column in RULE_COLUMNS[2:]:
         assert both[f"{column}_spark"].to_numpy() == pytest.approx(both[column].to_numpy(), rel=1e-9), column
-    # the same order too: best confidence, then lift, then support
+    # ordered as the single-machine table: best confidence, then lift, then support
     ordered = spark_rules[["confidence", "lift", "support"]].to_numpy()
     assert all(tuple(a) >= tuple(b) for a, b in itertools.pairwise(ordered))
 
@@ -149,7 +160,7 @@ def test_spark_models_are_scored_beside_the_single_machine_ones(staged: SparkHis
     for variant in VARIANTS:
         table = evaluation.table[variant]
         assert {"popularity", "repeat", "ease", "als", "rules", "als (spark)", "rules (spark)", "hybrid"} <= set(table)
-        # FPGrowth's rules are Apriori's, fired the same way: the same lists, so the same metrics
+        # Spark counts the same pair rules, fired the same way: the same lists, so the same metrics
         for metric, value in table["rules"].items():
             assert table["rules (spark)"][metric] == pytest.approx(value, abs=1e-12), (variant, metric)
     all_items = evaluation.table["all_items"]
