@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import tempfile
 import time
 from dataclasses import asdict
@@ -67,7 +66,8 @@ def engine_run(name: str, args: argparse.Namespace, artifacts: Path) -> dict[str
         "engine": name,
         "stages": [asdict(record) for record in stages.records],
         "total_s": total_s,
-        "python_peak_rss_mib": max(stages.peak_rss_mib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # Sampled within this run's stages: the process runs both engines, so its lifetime maximum would mix them.
+        "python_peak_rss_mib": stages.peak_rss_mib(),
         "jvm_peak_rss_mib": jvm_peak,
         "table": {v: {row: {m: result.evaluation.table[v][row][m] for m in ("ndcg@10", "precision@5")}
                       for row in ROWS if row in result.evaluation.table[v]} for v in VARIANTS},
