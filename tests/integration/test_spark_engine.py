@@ -1,6 +1,7 @@
 """The Spark engine on a real local Spark (local[2]) and the real local stack: Spark's models pass the model
-contract, FPGrowth finds Apriori's pair rules, ALS and the rules are scored beside the single-machine models in one
-evaluation table on the same split, and `recsys batch run --engine spark` publishes a version into Redis."""
+contract, Spark's pair rules are the single-machine ones and FPGrowth's longer ones the library's, ALS and the
+rules are scored beside the single-machine models in one evaluation table on the same split, and `recsys batch run
+--engine spark` publishes a version into Redis."""
 
 from __future__ import annotations
 
