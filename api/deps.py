@@ -15,9 +15,13 @@ from api.state import ApiState
 ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 
 
-async def get_state(request: Request) -> ApiState:
+def state_of(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
+
+
+async def get_state(request: Request) -> ApiState:
+    return state_of(request)
 
 
 State = Annotated[ApiState, Depends(get_state)]

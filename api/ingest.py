@@ -5,11 +5,13 @@ starts and serves while the broker is away; ingestion answers 503 until it is ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from api.kafka_start import start_or_close
 from common.events import PurchaseEvent
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ class PurchaseProducer:
     async def stop(self) -> None:
         if self._connecting is not None:
             self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting  # a connection attempt in progress closes its producer
         if self._producer is not None:
             await self._producer.stop()
 
@@ -45,6 +49,12 @@ class PurchaseProducer:
             raise BrokerUnavailable(f"the broker at {self.bootstrap_servers} is not reachable")
         try:
             async with asyncio.timeout(self.timeout_s):
+                # One metadata round trip first, every time: the local broker restarts with an empty log, and
+                # Tansu acknowledges lines sent on the old metadata to a topic it no longer has, keeping none
+                # (measured: 100 of 100 lines answered 202 and lost). Asking for the metadata re-creates the topic.
+                # Concurrent requests share one refresh.
+                if not await producer.client.force_metadata_update():
+                    raise BrokerUnavailable(f"no metadata from the broker at {self.bootstrap_servers}")
                 deliveries = [await producer.send(self.topic, value=e.to_bytes(), key=e.customer_id.encode())
                               for e in events]
                 await asyncio.gather(*deliveries)
@@ -60,7 +70,7 @@ class PurchaseProducer:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=0,
                                         request_timeout_ms=round(self.timeout_s * 1000), retry_backoff_ms=100)
             try:
-                await producer.start()
+                await start_or_close(producer)
             except (KafkaError, OSError) as exc:
                 await producer.stop()
                 log.warning("purchase ingestion: broker unavailable (%s); retrying in %.1fs", exc, delay)

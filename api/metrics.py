@@ -23,6 +23,18 @@ class Metrics:
                                       registry=self.registry)
         self.exposures_lost = Gauge("recsys_exposures_lost", "Exposure events lost (broker away or overloaded)",
                                     registry=self.registry)
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        # A labelled child looked up once per (route, method, status): `labels()` on every request cost more
+        # than counting itself.
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(route, method, str(status)),
+                                              self.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class MetricsMiddleware:
@@ -48,7 +60,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_record)
         finally:
             route = scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            metrics = self.metrics()
-            metrics.requests.labels(name, scope["method"], str(status[0])).inc()
-            metrics.latency.labels(name).observe(time.perf_counter() - started)
+            self.metrics().record(getattr(route, "path", "unmatched"), scope["method"], status[0],
+                                  time.perf_counter() - started)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -31,6 +32,9 @@ class ModelView:
     # read from Redis once per process and `/recommend` stays one round trip once warm.
     rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     all_rules: list[dict[str, Any]] | None = None  # every rule as a row, for /rules
+    # What the hot path derives from this version alone (best-sellers per k, ranked and as answer items), made
+    # once: nothing in a version changes. Shared between requests: never modified once stored.
+    memo: dict[Hashable, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from common.toplist import TopList
+from common.toplist import LazyTopList, TopList
 
 RULE_BOOST = 1.0  # a rule with confidence 1 fired by today's basket weighs as much as the model's best item
+Candidate = tuple[float, int, str, str | None, str]  # score, order, source, antecedent, product (see treatment)
 
 
-@dataclass(frozen=True)
-class Ranked:
+class Ranked(NamedTuple):  # a tuple: made k times per request, a frozen dataclass cost several times more
     product_id: str
     score: float
     source: str
@@ -39,7 +37,7 @@ def best_sellers(popular: Sequence[dict[str, Any]], k: int, trend_days: float,
 
 
 def treatment(
-    model_list: TopList,
+    model_list: TopList | LazyTopList,
     recent: Sequence[tuple[str, float]],
     rules: Mapping[str, Sequence[dict[str, Any]]],
     model_end_ts: float,
@@ -49,35 +47,69 @@ def treatment(
     names: dict[str, dict[str, Any]],
 ) -> list[Ranked]:
     """The published list, minus what the customer bought after the model's data ends, plus rules fired by
-    today's basket (products bought within `basket_s` of the customer's latest purchase)."""
+    today's basket (products bought within `basket_s` of the customer's latest purchase): the k best by score,
+    equal scores in list order, then rule-only products in the order the rules fired them.
+
+    The list is stored best first (`common.toplist`), so of the products no rule touched only the first k can
+    be among the k best: those and the products rules touched are all that is scored and sorted."""
     bought_since = {p for p, ts in recent if ts > model_end_ts}
     latest = max((ts for _, ts in recent), default=0.0)
     basket = [p for p, ts in recent if ts >= latest - basket_s]
-    # product -> [score, source, antecedent of the deciding rule]; Ranked objects only for the k served
-    scored: dict[str, list[Any]] = {
-        product: [score, source, None]
-        for product, score, source in zip(model_list.products, model_list.scores, model_list.sources, strict=True)
-        if product not in bought_since
-    }
+    boosted = _rule_boosts(basket, rules, bought_since)
+    products = model_list.products
+    # (score, order, source, antecedent of the deciding rule, product); `order` is where scoring everything would
+    # have met the product (listed ones by position, then rule-only ones as they fired), which breaks ties.
+    candidates: list[Candidate] = []
+    for i, product in enumerate(products):
+        if product not in bought_since and product not in boosted:
+            candidates.append((model_list.score(i), i, model_list.source(i), None, product))
+            if len(candidates) == k:
+                break
+    if boosted:
+        position = {p: i for i, p in enumerate(products)}
+        for j, (product, boosts) in enumerate(boosted.items()):
+            at = position.get(product)
+            candidates.append(_boosted(0.0, len(products) + j, "rules", boosts, product) if at is None
+                              else _boosted(model_list.score(at), at, model_list.source(at), boosts, product))
+    candidates.sort(key=_rank)
+    ranked = []
+    reasons: dict[str, str] = {}  # a source's reason when no rule decided
+    for score, _, source, antecedent, product in candidates[:k]:
+        if antecedent is None:
+            reason = reasons.get(source) or reasons.setdefault(source, reason_for(source, trend_days))
+        else:
+            reason = reason_for(source, trend_days, antecedent, _name(names, antecedent))
+        ranked.append(Ranked(product, round(score, 5), source, reason))
+    return ranked
+
+
+def _rule_boosts(basket: Sequence[str], rules: Mapping[str, Sequence[dict[str, Any]]], bought_since: set[str]
+                 ) -> dict[str, list[tuple[str, float]]]:
+    """product -> the (antecedent, boost) of each rule that fires it, in firing order; not for products in the
+    basket or bought since the model."""
     held = set(basket)
+    boosted: dict[str, list[tuple[str, float]]] = {}
     for antecedent in basket:
         for rule in rules.get(antecedent, ()):
             product = rule["product_id"]
-            if product in held or product in bought_since:
-                continue
-            boost = RULE_BOOST * float(rule["confidence"])
-            entry = scored.get(product)
-            if entry is None:
-                scored[product] = [boost, "rules", antecedent]
-            elif boost >= entry[0]:
-                scored[product] = [entry[0] + boost, "rules", antecedent]
-            else:
-                entry[0] += boost
-    top = heapq.nlargest(k, scored.items(), key=lambda kv: float(kv[1][0]))
-    return [
-        Ranked(product, round(score, 5), source, reason_for(source, trend_days, antecedent, _name(names, antecedent)))
-        for product, (score, source, antecedent) in top
-    ]
+            if product not in held and product not in bought_since:
+                boosted.setdefault(product, []).append((antecedent, RULE_BOOST * float(rule["confidence"])))
+    return boosted
+
+
+def _boosted(score: float, order: int, source: str, boosts: list[tuple[str, float]], product: str) -> Candidate:
+    """A product's score with its rules' boosts added in firing order; a rule at least as strong as the score so
+    far becomes the reason (so a product only rules brought, starting from 0, has its first rule's)."""
+    antecedent: str | None = None
+    for rule_antecedent, boost in boosts:
+        if boost >= score:
+            source, antecedent = "rules", rule_antecedent
+        score += boost
+    return score, order, source, antecedent, product
+
+
+def _rank(candidate: Candidate) -> tuple[float, int]:
+    return -candidate[0], candidate[1]
 
 
 def _name(names: dict[str, dict[str, Any]], product: str | None) -> str | None:

@@ -10,6 +10,7 @@ from api.exposures import ExposurePublisher
 from api.ingest import PurchaseProducer
 from api.metrics import Metrics
 from api.model_cache import ModelCache
+from api.redis_multiplex import MultiplexedRedis
 from common.keys import KeyLayout
 from common.settings import Settings
 
@@ -18,6 +19,7 @@ from common.settings import Settings
 class ApiState:
     settings: Settings
     redis: aioredis.Redis
+    redis_mux: MultiplexedRedis  # the hot path's reads (`/recommend`): one connection shared by all requests
     keys: KeyLayout
     models: ModelCache
     exposures: ExposurePublisher
@@ -36,6 +38,7 @@ def create_state(settings: Settings) -> ApiState:
     keys = KeyLayout(settings.key_prefix)
     return ApiState(
         settings=settings, redis=client, keys=keys,
+        redis_mux=MultiplexedRedis(settings.redis_url, settings.api_redis_timeout_s),
         models=ModelCache(client, keys, settings.api_model_check_s,
                           catalogue_check_s=settings.api_catalogue_check_s),
         exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures,
@@ -44,3 +47,8 @@ def create_state(settings: Settings) -> ApiState:
         purchases=PurchaseProducer(settings.bootstrap_servers, settings.topic_purchases,
                                    settings.api_ingest_timeout_s),
     )
+
+
+async def close_state(state: ApiState) -> None:
+    await state.redis_mux.aclose()
+    await state.redis.aclose(close_connection_pool=True)

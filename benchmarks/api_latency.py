@@ -1,49 +1,54 @@
-"""API latency under uvicorn as in production (uvloop, httptools; 1 and 2 workers), loaded from a separate
-process by wrk at concurrency 1, 8, 32, 128. Three endpoints of the same app: a constant (floor), the exact
-Redis reads of /recommend in one pipelined round trip returned raw (floor), and /recommend itself. Prints a
-table and writes JSON. Needs `wrk` (Debian package `wrk`).
+"""`/recommend` against two floors, under uvicorn as in production (uvloop, httptools; 1 and 2 workers), loaded
+from a separate process by wrk at concurrency 1, 8, 32, 128, then open loop at a fixed rate:
 
-    .venv/bin/python -m benchmarks.api_latency [--seconds 5] [--out benchmarks/results/api_latency.json]
+- bare: a FastAPI app with no middleware answering a constant JSON body of the size of a real `/recommend`
+  answer (benchmarks/floors/bare_app.py);
+- same reads: the production app with one more route, mounted only here, that makes exactly `/recommend`'s Redis
+  reads by calling the same function (benchmarks/floors/same_reads_app.py) and answers that constant body;
+- `/recommend` itself, on the same process as the same-reads floor.
+
+Cells run endpoint after endpoint at each concurrency, so the ratios compare neighbours in time. Each cell also
+records the server's CPU time per request (less sensitive to a busy machine than req/s). Prints a table and
+the targets, writes JSON. Needs `wrk` (Debian package `wrk`); `--profile` also needs py-spy (dev extra).
+
+    .venv/bin/python -m benchmarks.api_latency [--seconds 5] [--open-loop-seconds 30] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
-import redis.asyncio as aioredis
-
-from batch.pipeline import EvaluationOptions, run
-from batch.stages import Stages
-from common.data import load_history, load_mapping
-from common.data.synthetic import SyntheticSpec, write
-from common.keys import KeyLayout
+from benchmarks.floors.bare_app import BODY_FILE_ENV
+from benchmarks.floors.same_reads_app import GC_PATH, NO_GC_FREEZE_ENV
+from benchmarks.floors.same_reads_app import PATH as SAME_READS_PATH
+from benchmarks.serving import cpu_seconds, prepare_shop, start_server, stop_server
 from common.settings import Settings
-from producers.replay import to_events
 from stack import LocalStack
 from stack.scratch import free_port, stack_settings
-from stack.system import wait_http
-from stream_app.state import StateWriter
 
-RECSYS = str(Path(sys.executable).parent / "recsys")
+APP = "benchmarks.floors.same_reads_app:create_app"  # the production app plus the same-reads floor
 CONCURRENCY = (1, 8, 32, 128)
 WORKERS = (1, 2)
+K = 10
 ENDPOINTS = {
-    "constant": "/bench/constant",
-    "same-keys": "/bench/same-keys?customer_id=CUSTOMER",
-    "recommend": "/recommend?customer_id=CUSTOMER&k=10",
+    "bare": "/constant",
+    "same-reads": f"{SAME_READS_PATH}?customer_id=CUSTOMER",
+    "recommend": f"/recommend?customer_id=CUSTOMER&k={K}",
 }
 WRK_SCRIPT = """
 ids = {%s}
@@ -52,40 +57,8 @@ request = function()
   return wrk.format("GET", path)
 end
 """
-
-
-def prepare(settings: Settings, work: Path) -> list[str]:
-    """A published model and live stream state for a synthetic shop; returns its customer ids."""
-    write(SyntheticSpec(), work / "data")
-    loaded = load_history(work / "data", load_mapping("case_study"))
-    keys = KeyLayout(settings.key_prefix)
-    run(loaded, EvaluationOptions(case_study=False), work / "artifacts", redis.Redis.from_url(settings.redis_url), keys,
-        Stages(), progress=lambda _m: None)
-
-    async def stream_state() -> None:
-        client = aioredis.from_url(settings.redis_url)
-        writer = StateWriter(client, keys)
-        events = list(to_events(loaded.lines))
-        for start in range(0, len(events), 1000):
-            await writer.apply(events[start:start + 1000])
-        await client.aclose()
-
-    asyncio.run(stream_state())
-    return sorted(loaded.lines["customer_id"].unique())
-
-
-def serve(settings: Settings, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "RECSYS_REDIS_URL": settings.redis_url, "RECSYS_BROKER_URL": settings.broker_url,
-        "RECSYS_KEY_PREFIX": settings.key_prefix, "RECSYS_API_FLOOR_ENDPOINTS": "1",
-    }
-    with log.open("ab") as out:
-        server = subprocess.Popen([RECSYS, "serve", "--port", str(port), "--workers", str(workers)], env=env,
-                                  stdout=out, stderr=subprocess.STDOUT)
-    if not wait_http(f"http://127.0.0.1:{port}/ready", 60, alive=lambda: server.poll() is None):
-        server.terminate()
-        raise RuntimeError(f"API did not become ready; see {log}")
-    return server
+TARGETS = {"rps_vs_bare_c32": 0.4, "p99_vs_bare_c32": 3.0, "open_loop_p99_ms": 5.0, "open_loop_p999_ms": 20.0,
+           "p99_vs_bare_c128": 3.0}
 
 
 def wrk(port: int, path: str, connections: int, seconds: int, script: Path) -> dict[str, Any]:
@@ -94,24 +67,151 @@ def wrk(port: int, path: str, connections: int, seconds: int, script: Path) -> d
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
-        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
+        "requests": int(_found(r"(\d+) requests in", out)),
+        "rps": float(_found(r"Requests/sec:\s+([\d.]+)", out)),
+        "p50_ms": _ms(_found(r"50%\s+([\d.]+\w+)", out)),
+        "p99_ms": _ms(_found(r"99%\s+([\d.]+\w+)", out)),
         "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0,
         "socket_errors": sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out)),
     }
 
 
+def _found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in wrk's output:\n{text}")
+    return match.group(1)
+
+
 def _ms(text: str) -> float:
-    value, unit = float(re.match(r"[\d.]+", text).group(0)), re.sub(r"[\d.]+", "", text)  # type: ignore[union-attr]
+    value, unit = float(re.sub(r"[a-z]+$", "", text)), re.sub(r"^[\d.]+", "", text)
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def measured(port: int, path: str, connections: int, seconds: int, script: Path, pid: int) -> dict[str, Any]:
+    """A wrk cell plus the server's CPU time per request during it."""
+    cpu_before = cpu_seconds(pid)
+    row = wrk(port, path, connections, seconds, script)
+    return row | {"cpu_us_per_request": 1e6 * (cpu_seconds(pid) - cpu_before) / max(row["requests"], 1)}
+
+
+def sample_body(port: int, customers: list[str]) -> bytes:
+    """A real `/recommend` answer of the median size over some customers (both groups): the floors' body."""
+    bodies: list[bytes] = []
+    for customer in customers:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/recommend?customer_id={customer}&k={K}") as answer:
+            bodies.append(answer.read())
+    median = statistics.median_low(len(b) for b in bodies)
+    return next(b for b in bodies if len(b) == median)
+
+
+def open_loop(port: int, path: str, rate: float, seconds: float, ids_file: Path) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.open_loop", f"http://127.0.0.1:{port}{path}",
+                          "--rate", str(rate), "--seconds", str(seconds), "--ids", str(ids_file)],
+                         capture_output=True, text=True, check=True).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
 def exposure_counts(port: int) -> dict[str, float]:
+    """From one worker's /metrics (with two workers, the one that answers)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    return {name: float(re.search(rf"^recsys_exposures_{name} ([\d.e+]+)$", text, re.M).group(1))  # type: ignore
-            for name in ("sent", "lost")}
+    return {name: float(_found(rf"(?m)^recsys_exposures_{name} ([\d.e+]+)$", text)) for name in ("sent", "lost")}
+
+
+def collection_times(port: int) -> dict[str, dict[str, float]]:
+    """The garbage collector's pauses in the (one answering) worker of the app, over its whole run."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{GC_PATH}", timeout=5) as response:
+        times: dict[str, dict[str, float]] = json.loads(response.read())
+    return times
+
+
+def profile(pid: int, port: int, path: str, seconds: int, script: Path, out: Path) -> dict[str, Any]:
+    """py-spy samples the server while wrk loads it at c=32 (an extra run: sampling slows the server)."""
+    spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-r", "250", "-d", str(seconds + 1), "--format",
+                            "raw", "-o", str(out), "--nonblocking"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    wrk(port, path, 32, seconds, script)
+    spy.wait(timeout=60)
+    return summarize_profile(out)
+
+
+def summarize_profile(raw: Path, top: int = 20) -> dict[str, Any]:
+    """Shares of samples per frame: self (the frame was running) and inclusive (it was on the stack)."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = [_frame(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    return {"samples": total,
+            "self": [(frame, round(n / total, 4)) for frame, n in own.most_common(top)],
+            "inclusive": [(frame, round(n / total, 4)) for frame, n in inclusive.most_common(top * 3)]}
+
+
+def _frame(text: str) -> str:
+    """'fn (path/to/site-packages/pkg/mod.py:12)' -> 'fn (pkg/mod.py)'."""
+    name, _, where = text.partition(" (")
+    where = re.sub(r"^.*?(site-packages|python3\.\d+)/", "", where.rstrip(")").rsplit(":", 1)[0])
+    return f"{name} ({where.replace(os.getcwd() + '/', '')})"
+
+
+def run_workers(settings: Settings, work: Path, workers: int, args: argparse.Namespace, ids: list[str],
+                log: Callable[[str], None]) -> dict[str, Any]:
+    script = work / "ids.lua"
+    body_file = work / "body.json"
+    app_port, bare_port = free_port(), free_port()
+    env = {BODY_FILE_ENV: str(body_file)} | ({NO_GC_FREEZE_ENV: "1"} if args.no_gc_freeze else {})
+    app = start_server(APP, settings, app_port, workers, work / f"app-{workers}.log", env)
+    bare = start_server("benchmarks.floors.bare_app:create_app", settings, bare_port, workers,
+                        work / f"bare-{workers}.log", env, ready_path="/constant")
+    servers = {"bare": (bare, bare_port), "same-reads": (app, app_port), "recommend": (app, app_port)}
+    cells: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"cells": cells, "body_bytes": len(body_file.read_bytes())}
+    try:
+        for name, (_server, port) in servers.items():
+            wrk(port, ENDPOINTS[name], 8, 1, script)  # warm-up: connections, model cache, rules cache
+        for connections in args.connections:
+            for name, (server, port) in servers.items():
+                row = {"workers": workers, "endpoint": name, "connections": connections,
+                       **measured(port, ENDPOINTS[name], connections, args.seconds, script, server.pid)}
+                cells.append(row)
+                log(f"{workers}w {name:<10} c={connections:<4} {row['rps']:>8,.0f} req/s  p50 {row['p50_ms']:.2f} "
+                    f"ms  p99 {row['p99_ms']:.2f} ms  CPU {row['cpu_us_per_request']:.0f} us/req  "
+                    f"non-2xx {row['non_2xx']}  socket errors {row['socket_errors']}")
+        if workers == 1 and args.open_loop_seconds:
+            ids_file = work / "ids.txt"
+            ids_file.write_text("\n".join(ids))
+            result["open_loop"] = {}
+            for name in ("bare", "same-reads", "recommend"):
+                port = servers[name][1]
+                loop = open_loop(port, ENDPOINTS[name], args.rate, args.open_loop_seconds, ids_file)
+                result["open_loop"][name] = loop
+                log(f"{workers}w {name:<10} open loop {loop['rate']:.0f}/s for {loop['seconds']:.0f}s: p50 "
+                    f"{loop['p50_ms']:.2f} p99 {loop['p99_ms']:.2f} p99.9 {loop['p99.9_ms']:.2f} max "
+                    f"{loop['max_ms']:.1f} ms (from send: p99 {loop['from_send_p99_ms']:.2f} p99.9 "
+                    f"{loop['from_send_p99.9_ms']:.2f}; sent late p99 {loop['send_late_p99_ms']:.2f})  "
+                    f"statuses {loop['statuses']}  errors {loop['errors']}")
+        if workers == 1 and args.profile:
+            result["profile"] = profile(app.pid, app_port, ENDPOINTS["recommend"], 10, script, work / "profile.txt")
+        result["exposures"] = exposure_counts(app_port)
+        result["gc"] = collection_times(app_port)
+        log(f"{workers}w garbage collections in the app: " + ", ".join(
+            f"gen{g} {t['collections']:.0f}x, max {t['max_ms']:.1f} ms, total {t['total_ms']:.0f} ms"
+            for g, t in sorted(result["gc"].items())))
+    finally:
+        stop_server(app)
+        stop_server(bare)
+    return result
 
 
 def main() -> None:
@@ -120,74 +220,93 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/api_latency.json"))
     parser.add_argument("--workers", type=int, nargs="+", default=list(WORKERS))
     parser.add_argument("--connections", type=int, nargs="+", default=list(CONCURRENCY))
+    parser.add_argument("--rate", type=float, default=500, help="open-loop requests per second")
+    parser.add_argument("--open-loop-seconds", type=float, default=30, help="0 skips the open-loop run")
+    parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker /recommend at c=32")
+    parser.add_argument("--no-gc-freeze", action="store_true", help="skip the app's gc.freeze(), to compare")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
+    if args.profile and shutil.which("py-spy") is None:
+        sys.exit("py-spy is not installed: pip install py-spy (the dev extra)")
 
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     settings = stack_settings(work / "run", key_prefix="benchapi")
     local = LocalStack(settings)
     local.up()
-    results: list[dict[str, Any]] = []
-    exposures: dict[str, dict[str, float]] = {}
+    runs: dict[str, Any] = {}
     try:
         print("publishing a model and stream state for the synthetic shop ...", flush=True)
-        ids = prepare(settings, work)
-        script = work / "ids.lua"
-        script.write_text(WRK_SCRIPT % ",".join(f'"{c}"' for c in ids))
+        ids = sorted(prepare_shop(settings, work).lines["customer_id"].unique())
+        (work / "ids.lua").write_text(WRK_SCRIPT % ",".join(f'"{c}"' for c in ids))
+        port = free_port()
+        app = start_server(APP, settings, port, 1, work / "sample.log", {BODY_FILE_ENV: "/dev/null"})
+        try:
+            (work / "body.json").write_bytes(sample_body(port, ids[:40]))
+        finally:
+            stop_server(app)
         for workers in args.workers:
-            port = free_port()
-            server = serve(settings, port, workers, work / f"api-{workers}.log")
-            try:
-                for name, path in ENDPOINTS.items():
-                    wrk(port, path, 8, 1, script)  # warm-up: connections, model cache, rules cache
-                    for connections in args.connections:
-                        row = {"workers": workers, "endpoint": name, "connections": connections,
-                               **wrk(port, path, connections, args.seconds, script)}
-                        results.append(row)
-                        print(f"{workers}w {name:<10} c={connections:<4} {row['rps']:>8,.0f} req/s  "
-                              f"p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms  non-2xx {row['non_2xx']}",
-                              flush=True)
-                exposures[f"{workers}w"] = exposure_counts(port)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+            runs[f"{workers}w"] = run_workers(settings, work, workers, args, ids, lambda line: print(line, flush=True))
     finally:
         local.down()
-    summary = report(results, args.workers, args.connections)
+    targets = report(runs, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": {"nproc": os.cpu_count(), "python": platform.python_version()},
-                                    "seconds": args.seconds, "results": results, "targets": summary,
-                                    "exposures": exposures}, indent=2))
-    print(f"exposures sent/lost during the runs: {exposures}")
+                                    "seconds": args.seconds, "runs": runs, "targets": targets}, indent=2))
     print(f"JSON: {args.out}")
 
 
-def report(results: list[dict[str, Any]], workers_run: list[int], connections: list[int]) -> dict[str, Any]:
-    print(f"\n{'workers':>7} {'endpoint':<10} " + " ".join(f"{'c=' + str(c):>22}" for c in connections))
-    for workers in workers_run:
+def report(runs: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    print(f"\n{'workers':>7} {'endpoint':<10} " + " ".join(f"{'c=' + str(c):>24}" for c in args.connections))
+    for run in runs.values():
         for name in ENDPOINTS:
-            cells = [next(r for r in results if r["workers"] == workers and r["endpoint"] == name
-                          and r["connections"] == c) for c in connections]
-            print(f"{workers:>7} {name:<10} " + " ".join(
-                f"{r['rps']:>7,.0f} {r['p50_ms']:>5.2f}/{r['p99_ms']:<6.2f}ms" for r in cells))
+            cells = [c for c in run["cells"] if c["endpoint"] == name]
+            print(f"{cells[0]['workers']:>7} {name:<10} " + " ".join(
+                f"{c['rps']:>7,.0f} {c['p50_ms']:>6.2f}/{c['p99_ms']:<7.2f}ms" for c in cells))
+    print("(req/s, p50/p99 ms)")
+    one = runs.get("1w")
+    if one is None or 32 not in args.connections or 128 not in args.connections:
+        return {}
 
-    def cell(workers: int, name: str, c: int) -> dict[str, Any]:
-        return next(r for r in results if r["workers"] == workers and r["endpoint"] == name and r["connections"] == c)
+    def cell(name: str, connections: int) -> dict[str, Any]:
+        return next(c for c in one["cells"] if c["endpoint"] == name and c["connections"] == connections)
 
-    floor, rec = cell(1, "same-keys", 32), cell(1, "recommend", 32)
-    targets = {
-        "recommend_vs_same_keys_rps_c32": rec["rps"] / floor["rps"],
-        "recommend_vs_same_keys_p99_c32": rec["p99_ms"] / floor["p99_ms"],
-        "recommend_p50_ms_c1": cell(1, "recommend", 1)["p50_ms"],
-        "non_2xx_total": sum(r["non_2xx"] for r in results),
-        "socket_errors_total": sum(r["socket_errors"] for r in results),
+    bare, floor, rec = cell("bare", 32), cell("same-reads", 32), cell("recommend", 32)
+    bare128, rec128 = cell("bare", 128), cell("recommend", 128)
+    measured_ratios: dict[str, Any] = {
+        "rps_vs_bare_c32": rec["rps"] / bare["rps"],
+        "p99_vs_bare_c32": rec["p99_ms"] / bare["p99_ms"],
+        "rps_vs_same_reads_c32": rec["rps"] / floor["rps"],
+        "cpu_us_per_request_c32": {name: cell(name, 32)["cpu_us_per_request"] for name in ENDPOINTS},
+        "p99_vs_bare_c128": rec128["p99_ms"] / bare128["p99_ms"],
+        "recommend_non_2xx_c128": rec128["non_2xx"],
+        "non_2xx_total": sum(c["non_2xx"] for r in runs.values() for c in r["cells"]),
+        "socket_errors_total": sum(c["socket_errors"] for r in runs.values() for c in r["cells"]),
     }
-    print(f"\n/recommend vs same-keys at c=32, 1 worker: {targets['recommend_vs_same_keys_rps_c32']:.2f}x req/s "
-          f"(target >= 0.85), p99 {targets['recommend_vs_same_keys_p99_c32']:.2f}x (target <= 1.3)")
-    print(f"/recommend p50 at c=1: {targets['recommend_p50_ms_c1']:.2f} ms (target <= 2 ms); "
-          f"non-2xx: {targets['non_2xx_total']} (target 0); socket errors: {targets['socket_errors_total']}")
-    return targets
+    print(f"\n1 worker, c=32: /recommend {measured_ratios['rps_vs_bare_c32']:.2f}x the bare app's req/s (target >= "
+          f"{TARGETS['rps_vs_bare_c32']}), p99 {measured_ratios['p99_vs_bare_c32']:.2f}x (target <= "
+          f"{TARGETS['p99_vs_bare_c32']}); {measured_ratios['rps_vs_same_reads_c32']:.2f}x the same-reads floor")
+    print("CPU per request at c=32: " + ", ".join(
+        f"{name} {us:.0f} us" for name, us in measured_ratios["cpu_us_per_request_c32"].items()))
+    print(f"1 worker, c=128: /recommend non-2xx {rec128['non_2xx']} (target 0), p99 "
+          f"{measured_ratios['p99_vs_bare_c128']:.2f}x the bare app's (target <= {TARGETS['p99_vs_bare_c128']})")
+    loop = one.get("open_loop", {}).get("recommend")
+    if loop:
+        measured_ratios |= {"open_loop_p99_ms": loop["p99_ms"], "open_loop_p999_ms": loop["p99.9_ms"]}
+        floors = one["open_loop"]
+        print(f"open loop {loop['rate']:.0f}/s for {loop['seconds']:.0f}s: /recommend p99 {loop['p99_ms']:.2f} ms "
+              f"(target <= {TARGETS['open_loop_p99_ms']}), p99.9 {loop['p99.9_ms']:.2f} ms (target <= "
+              f"{TARGETS['open_loop_p999_ms']}), timed from when each request was due; under the same load the "
+              f"bare app: p99 {floors['bare']['p99_ms']:.2f}, p99.9 {floors['bare']['p99.9_ms']:.2f} ms; the "
+              f"same reads: p99 {floors['same-reads']['p99_ms']:.2f}, p99.9 {floors['same-reads']['p99.9_ms']:.2f} ms")
+    print(f"non-2xx in all cells: {measured_ratios['non_2xx_total']}; socket errors: "
+          f"{measured_ratios['socket_errors_total']}; exposures sent/lost: "
+          + ", ".join(f"{w} {r['exposures']}" for w, r in runs.items()))
+    if "profile" in one:
+        print("\npy-spy, /recommend at c=32, 1 worker (share of samples, self):")
+        for frame, share in one["profile"]["self"][:15]:
+            print(f"  {share:6.1%}  {frame}")
+    return {"measured": measured_ratios, "targets": TARGETS}
 
 
 if __name__ == "__main__":

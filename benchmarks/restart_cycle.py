@@ -141,7 +141,9 @@ def main() -> None:
     started = time.perf_counter()
     file_lines = from_file(work / "shop", "case_study", None, None).lines
     t["batch_read_file"] = time.perf_counter() - started
-    counts["archive_lines_equal_file_lines"] = int(archive_lines.equals(file_lines))
+    # Purchases only: product names are catalogue master data, which the archive does not hold.
+    counts["archive_lines_equal_file_lines"] = int(archive_lines.drop(columns="product_name").equals(
+        file_lines.drop(columns="product_name")))
 
     started = time.perf_counter()
     local.down()

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import typer
 import uvicorn
 
 from common.settings import get_settings
+
+
+class UvicornOptions(TypedDict):
+    loop: str
+    http: str
+    access_log: bool
+
+
+# How the API runs in production; benchmarks/serving.py starts its floors with the same options.
+UVICORN_OPTIONS = UvicornOptions(loop="uvloop", http="httptools", access_log=False)
 
 
 def serve_command(
@@ -17,4 +29,4 @@ def serve_command(
     """Serve /recommend and friends from Redis."""
     settings = get_settings()
     uvicorn.run("api.main:create_app", factory=True, host=host or settings.api_host, port=port or settings.api_port,
-                workers=workers, loop="uvloop", http="httptools", log_level=log_level, access_log=False)
+                workers=workers, log_level=log_level, **UVICORN_OPTIONS)

@@ -11,9 +11,18 @@ from tqdm import tqdm
 from api.schemas import AbSummary
 from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
+from common.events import PurchaseEvent
 from common.settings import Settings, get_settings
 from producers.master_data import send_master_data
-from producers.replay import Pace, ProgressFn, ReplaySummary, replay_until_signal, select, to_events
+from producers.replay import (
+    Pace,
+    ProgressFn,
+    ReplaySummary,
+    archived_events,
+    replay_until_signal,
+    select,
+    to_events,
+)
 from producers.visits import Visits
 from stack.supervise import exit_status, supervise
 from stack.system import RECSYS
@@ -44,11 +53,20 @@ def replay_command(
     ),
     master_data_only: bool = typer.Option(
         False, "--master-data-only", help="Send only the master data (e.g. after the customers table changed)."),
+    from_archive: bool = typer.Option(
+        False, "--from-archive", help="Send the purchase archive (RECSYS_ARCHIVE_URL) again, ids as archived: "
+                                      "rebuilds Redis state the stream lost; what it has is dropped by event id."),
 ) -> None:
     """Replay a purchase history into Kafka, one event per order line, in event-time order."""
     if as_fast_as_possible and (speed or max_rate):
         raise typer.BadParameter("--as-fast-as-possible excludes --speed and --max-rate")
     settings = get_settings()
+    if from_archive:
+        if data is not None or simulate_visits:
+            raise typer.BadParameter("--from-archive excludes --data and --simulate-visits")
+        _replay_archive(settings, archived_events(settings.archive_location, start, until, limit),
+                        Pace(speed, max_rate))
+        return
     with friendly_errors():
         loaded = load_history(data or settings.data_dir / "synthetic", load_mapping(preset, mapping), customers)
     lines = select(loaded.lines, start, limit, until)
@@ -85,6 +103,16 @@ def replay_command(
     )
     if experiment is not None:
         typer.echo(render_experiment(experiment))
+
+
+def _replay_archive(settings: Settings, events: list[PurchaseEvent], pace: Pace) -> None:
+    typer.echo(f"replaying {len(events):,} archived purchases to {settings.topic_purchases}")
+    bar = tqdm(total=len(events), unit="ev", mininterval=0.5, dynamic_ncols=True)
+    summary = asyncio.run(replay_until_signal(settings, iter(events), pace,
+                                              lambda sent, _clock: bar.update(sent - bar.n)))
+    bar.close()
+    typer.echo(f"{'stopped early (flushed)' if summary.interrupted else 'done'}: {summary.sent:,} events in "
+               f"{summary.seconds:.1f}s, history {summary.first_event or '-'} .. {summary.last_event or '-'}")
 
 
 async def _replay_with_visits(

@@ -61,6 +61,7 @@ everything is running (logs in {processes.logs}):
   UI   {ui_url}
   API  {settings.api_base_url}/docs
   the last {settings.batch_test_days} days are being replayed with simulated visits at {speed:g}x
+    (their own A/B experiment, replay-<first replayed day>; requests you make go to {settings.ab_experiment})
 stop everything with: recsys down   (or: make stop)""")
 
 

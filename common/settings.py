@@ -118,7 +118,8 @@ class Settings(BaseSettings):
     ab_srm_alpha: float = Field(default=0.001, gt=0, lt=1)  # sample-ratio mismatch alarm below this p-value
 
     # API.
-    api_redis_pool_size: int = Field(default=200, ge=1)  # blocking pool: requests wait for a connection
+    # redis-py blocking pool of the endpoints other than /recommend (whose reads share one connection)
+    api_redis_pool_size: int = Field(default=200, ge=1)
     api_redis_timeout_s: float = Field(default=1.0, gt=0)
     api_model_check_s: float = Field(default=1.0, ge=0)  # how stale the cached `current` model pointer may be
     api_catalogue_check_s: float = Field(default=5.0, ge=0)  # how stale the cached live product catalogue may be
@@ -126,7 +127,6 @@ class Settings(BaseSettings):
     api_exposure_queue_max: int = Field(default=50_000, ge=1)  # exposures held while the broker is away
     api_ingest_max_lines: int = Field(default=1000, ge=1)  # purchases per POST /events/purchases
     api_ingest_timeout_s: float = Field(default=5.0, gt=0)  # broker acknowledgement (acks=all) wait, then 503
-    api_floor_endpoints: bool = False  # /bench/constant and /bench/same-keys, for benchmarks/api_latency.py
     # Required (header X-API-Key) by state-changing API actions; unset means those actions are disabled.
     api_key: SecretStr | None = None
     ui_password: SecretStr | None = None  # when set, the UI asks for it first

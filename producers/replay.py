@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from aiokafka import AIOKafkaProducer
 
+from common.archive import Archive, first_of_each_id
 from common.events import PurchaseEvent, purchase_event_id
 from common.settings import Settings
 
@@ -61,6 +62,19 @@ def to_events(lines: pd.DataFrame) -> Iterator[PurchaseEvent]:
             product_id=product, category=category, units=int(units), amount=float(amount),
             event_time=ts.to_pydatetime().replace(tzinfo=UTC),
         )
+
+
+def archived_events(location: str, start: datetime | None = None, until: datetime | None = None,
+                    limit: int | None = None) -> list[PurchaseEvent]:
+    """The archive's purchases in [start, until), in event-time order, each once and with the event id it was
+    archived under (a client's own id is kept, so the stream's guard recognises what it has applied)."""
+    rows = first_of_each_id(Archive(location).read()).to_pylist()
+    low = start.replace(tzinfo=start.tzinfo or UTC) if start else None
+    high = until.replace(tzinfo=until.tzinfo or UTC) if until else None
+    events = [PurchaseEvent(**row) for row in rows
+              if (low is None or row["event_time"] >= low) and (high is None or row["event_time"] < high)]
+    events.sort(key=lambda e: e.event_time)
+    return events[:limit]
 
 
 class Pacer:

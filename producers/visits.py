@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from api.schemas import AbSummary
 from api.services.ab import UnknownExperiment, read_summary
 from api.services.recommend import serve
-from api.state import ApiState, create_state
+from api.state import ApiState, close_state, create_state
 from common.ab import replay_experiment
 from common.events import PurchaseEvent
 from common.settings import Settings
@@ -45,7 +45,7 @@ class Visits:
     async def __aexit__(self, *_exc: object) -> None:
         if self.state is not None:
             await self.state.exposures.stop()
-            await self.state.redis.aclose(close_connection_pool=True)
+            await close_state(self.state)
 
     async def before_order(self, event: PurchaseEvent) -> None:
         assert self.state is not None

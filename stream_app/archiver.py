@@ -180,7 +180,7 @@ async def run_archiver(settings: Settings, stop: asyncio.Event) -> ArchiverCount
         heartbeat_interval_ms=int(settings.broker_heartbeat_interval * 1000),
     )
     uncommitted = False
-    flushing = asyncio.Lock()  # the rebalance listener runs in the consumer's own task
+    flushing = asyncio.Lock()  # the buffer: the rebalance listener flushes from the consumer's own task
 
     async def flush_and_commit() -> None:
         nonlocal uncommitted
@@ -203,10 +203,11 @@ async def run_archiver(settings: Settings, stop: asyncio.Event) -> ArchiverCount
         while not stop.is_set():
             wait_s = max(0.0, min(1.0, due - time.monotonic()))
             batches = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=FETCH_RECORDS)
-            for records in batches.values():
-                for record in records:
-                    archiver.add(record.value)
-                    uncommitted = True
+            async with flushing:  # not while a rebalance's flush is writing the buffer out
+                for records in batches.values():
+                    for record in records:
+                        archiver.add(record.value)
+                        uncommitted = True
             if archiver.buffered >= settings.archive_flush_rows or time.monotonic() >= due:
                 await flush_and_commit()
                 due = time.monotonic() + settings.archive_flush_s

@@ -35,7 +35,7 @@ from stack.scratch import settings_env
 from tests.integration.conftest import Isolated
 from tests.integration.streamkit import RECSYS, history
 from tests.unit.batch import test_models
-from tests.unit.batch.test_models import ShopModel
+from tests.unit.batch.test_models import ShopModel, assert_same_ranking
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -119,7 +119,7 @@ class TestSparkContract(test_models.TestContract):
     def test_ranking_equals_the_dense_ranking(  # type: ignore[override]
             self, model_name: str, random_shop: Interactions, random_shop_history: SparkHistory) -> None:
         model = SPARK_MODELS[model_name](random_shop_history).fit(random_shop)
-        test_models.assert_same_ranking(model, np.append(np.arange(len(model.customer_ids)), -1), k=12)
+        assert_same_ranking(model, np.append(np.arange(len(model.customer_ids)), -1), k=12)
 
 
 def test_a_window_other_than_up_to_its_last_event_is_refused(staged: SparkHistory,

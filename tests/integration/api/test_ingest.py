@@ -112,33 +112,42 @@ def test_a_broker_outage_is_503_and_nothing_acknowledged_is_lost(
     settings, local = own_stack
     lines = history(tmp_path / "shop", customers=40, lines=450)
     body = as_posted(lines)
-    first, second, third = body[: len(body) // 3], body[len(body) // 3: 2 * len(body) // 3], body[2 * len(body) // 3:]
+    quarter = len(body) // 4
+    parts = [body[:quarter], body[quarter: 2 * quarter], body[2 * quarter: 3 * quarter], body[3 * quarter:]]
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     keys = KeyLayout(settings.key_prefix)
-    worker = start_worker(settings, tmp_path / "worker.log")
+    log = tmp_path / "worker.log"
+    worker = start_worker(settings, log)
     try:
         with TestClient(create_app(settings)) as api:
-            post_until_accepted(api, first)
-            wait_for(client, keys, processed=len(first))
+            post_until_accepted(api, parts[0])
+            wait_for(client, keys, processed=len(parts[0]))
 
             broker_pid = next(s.pid for s in local.status() if s.name == "broker")
             assert broker_pid is not None
             os.kill(broker_pid, signal.SIGSTOP)  # a broker that stops answering, its log intact
             try:
-                refused_quickly(api, second, settings)
+                refused_quickly(api, parts[1], settings)
             finally:
                 os.kill(broker_pid, signal.SIGCONT)
-            post_until_accepted(api, second)
-            wait_for(client, keys, processed=len(first) + len(second))
+            post_until_accepted(api, parts[1])
+            wait_for(client, keys, processed=len(parts[0]) + len(parts[1]))
 
-            assert local.down(only=["broker"]) == ["broker"]  # gone: connections refused
-            refused_quickly(api, third, settings)
-            # The local broker comes back with an empty log, so the worker starts again with it (a Faust worker
-            # that outlives it can commit its old offsets into the new log and then wait past its end).
+            # The local broker restarts with an empty log, so the worker is started again with it (a worker that
+            # outlives it can commit its old offsets into the new log and wait past the new log's end).
             stop_worker(worker)
+            assert local.down(only=["broker"]) == ["broker"]  # gone: connections refused
+            refused_quickly(api, parts[2], settings)
             local.up()
-            worker = start_worker(settings, tmp_path / "worker.log")
-            post_until_accepted(api, third)
+            worker = start_worker(settings, log)
+            post_until_accepted(api, parts[2])
+            wait_for(client, keys, processed=len(body) - len(parts[3]))
+
+            stop_worker(worker)  # restarted while no request was failing: the API never saw it go
+            local.down(only=["broker"])
+            local.up()
+            worker = start_worker(settings, log)
+            post_until_accepted(api, parts[3])
         counters = wait_for(client, keys, processed=len(body))
     finally:
         stop_worker(worker)

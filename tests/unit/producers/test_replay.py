@@ -1,8 +1,11 @@
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 
-from producers.replay import Pace, Pacer, select, to_events
+from common.archive import Archive, events_table
+from common.events import PurchaseEvent
+from producers.replay import Pace, Pacer, archived_events, select, to_events
 
 
 def test_pacer_maps_event_time_to_wall_time() -> None:
@@ -35,3 +38,17 @@ def test_events_have_stable_ids_and_select_filters() -> None:
     assert first == [e.event_id for e in to_events(lines)]
     assert len(select(lines, start=datetime(2023, 1, 15))) == 1
     assert len(select(lines, limit=1)) == 1
+
+
+def test_archived_events_come_back_once_in_event_time_order_with_their_own_ids(tmp_path: Path) -> None:
+    def event(event_id: str, hour: int) -> PurchaseEvent:
+        return PurchaseEvent(event_id=event_id, order_id=f"o{hour}", customer_id="c", product_id="p", units=1,
+                             amount=1.0, event_time=datetime(2024, 3, 1, hour, tzinfo=UTC))
+
+    archive = Archive(str(tmp_path))
+    archive.write("2024-03-01", events_table([event("client-id-9", 9), event("a", 3)]))
+    archive.write("2024-03-01", events_table([event("a", 3), event("b", 5)]))  # "a" twice: read once
+    assert [e.event_id for e in archived_events(str(tmp_path))] == ["a", "b", "client-id-9"]
+    window = archived_events(str(tmp_path), start=datetime(2024, 3, 1, 4), until=datetime(2024, 3, 1, 9))
+    assert [e.event_id for e in window] == ["b"]
+    assert archived_events(str(tmp_path), limit=1)[0] == event("a", 3)

@@ -1,0 +1,1 @@
+"""Floors `benchmarks/api_latency.py` measures `/recommend` against. They live here, never in the production app."""

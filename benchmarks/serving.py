@@ -1,0 +1,76 @@
+"""What the serving benchmarks share: a synthetic shop with a published model and live stream state, and API
+processes started the way `recsys serve` starts them (the same uvicorn options, `cli.serve_cmd.UVICORN_OPTIONS`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+
+from batch.pipeline import EvaluationOptions, run
+from batch.stages import Stages
+from common.data import LoadedData, load_history, load_mapping
+from common.data.synthetic import SyntheticSpec, write
+from common.keys import KeyLayout
+from common.settings import Settings
+from producers.replay import to_events
+from stack.scratch import settings_env
+from stack.system import wait_http
+from stream_app.state import StateWriter
+
+
+def prepare_shop(settings: Settings, work: Path) -> LoadedData:
+    """A published model and live stream state (written directly, not through Kafka) for a synthetic shop."""
+    write(SyntheticSpec(), work / "data")
+    loaded = load_history(work / "data", load_mapping("case_study"))
+    keys = KeyLayout(settings.key_prefix)
+    run(loaded, EvaluationOptions(case_study=False), work / "artifacts", redis.Redis.from_url(settings.redis_url), keys,
+        Stages(), progress=lambda _m: None)
+
+    async def stream_state() -> None:
+        client = aioredis.from_url(settings.redis_url)
+        writer = StateWriter(client, keys)
+        events = list(to_events(loaded.lines))
+        for start in range(0, len(events), 1000):
+            await writer.apply(events[start:start + 1000])
+        await client.aclose()
+
+    asyncio.run(stream_state())
+    return loaded
+
+
+def start_server(target: str, settings: Settings, port: int, workers: int, log: Path,
+                 env: dict[str, str] | None = None, ready_path: str = "/ready") -> subprocess.Popen[bytes]:
+    """`target` (module:factory) under uvicorn with the production options, ready when `ready_path` answers."""
+    code = ("import uvicorn; from cli.serve_cmd import UVICORN_OPTIONS; "
+            f"uvicorn.run({target!r}, factory=True, host='127.0.0.1', port={port}, workers={workers}, "
+            "log_level='warning', **UVICORN_OPTIONS)")
+    with log.open("ab") as out:
+        server = subprocess.Popen([sys.executable, "-c", code], env=settings_env(settings) | (env or {}),
+                                  stdout=out, stderr=subprocess.STDOUT)
+    if not wait_http(f"http://127.0.0.1:{port}{ready_path}", 60, alive=lambda: server.poll() is None):
+        server.terminate()
+        raise RuntimeError(f"{target} did not become ready; see {log}")
+    return server
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of a process and its live children (uvicorn's workers), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
