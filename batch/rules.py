@@ -138,6 +138,14 @@ def _pair_rules(baskets: sp.csr_matrix, items: np.ndarray, min_support: float,
     if len(frequent) < 2:
         return pd.DataFrame(columns=RULE_COLUMNS)
     pairs, together = pair_counts_of(baskets, frequent)
+    return pair_rules_from_counts(n, items, counts, pairs, together, min_support, min_confidence)
+
+
+def pair_rules_from_counts(n: int, items: np.ndarray, counts: np.ndarray, pairs: np.ndarray, together: np.ndarray,
+                           min_support: float, min_confidence: float) -> pd.DataFrame:
+    """Both directions of every frequent pair, with the same definitions as mlxtend's association_rules, from the
+    counts: `n` baskets, `counts[i]` baskets holding item i, and pair k (`pairs[k]`, two item indices) held
+    together by `together[k]` baskets. Shared by the single-machine and the Spark engine's counting."""
     keep = together / n >= min_support
     pairs, together = pairs[keep], together[keep]
     antecedent = np.concatenate([pairs[:, 0], pairs[:, 1]])

@@ -58,7 +58,7 @@ class EngineName(StrEnum):
 
 
 EngineOption = typer.Option(EngineName.single_machine, "--engine",
-                            help="Where the models are fitted: in this process, or by Spark (ALS and FPGrowth; "
+                            help="Where the models are fitted: in this process, or by Spark (ALS and the rules; "
                                  "needs the spark extra and Java 17).")
 SparkMasterOption = typer.Option(None, "--spark-master", help="With --engine spark: local[*], local[N] or "
                                                               "spark://HOST:7077 (default RECSYS_SPARK_MASTER).")

@@ -1,4 +1,5 @@
-"""The Spark engine: Spark MLlib ALS and FPGrowth fit the heavy models over the cleaned history staged as Parquet;
+"""The Spark engine: Spark fits the heavy models (MLlib ALS; rules from counted pairs, MLlib FPGrowth for longer
+ones) over the cleaned history staged as Parquet;
 everything else (EDA, segments, evaluation, reports, publish) is the single-machine code, run in the driver.
 
 Needs the `spark` extra (pyspark 4.x) and Java 17. Importing this package without pyspark raises

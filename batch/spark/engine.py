@@ -1,9 +1,10 @@
-"""`recsys batch run --engine spark`: the nightly job with its heavy models fitted by Spark MLlib.
+"""`recsys batch run --engine spark`: the nightly job with its heavy models fitted by Spark.
 
-Spark fits ALS (implicit feedback, in EASE's place in the blend) and FPGrowth (the rules) over the cleaned history,
-which the driver stages as Parquet once per run. Everything else is the single-machine code run in the driver:
-EDA, splits, the models that are linear in the lines (popularity, repeat, trend), weight tuning on validation,
-metrics, segments, reports, and the versioned publish into Redis.
+Spark fits ALS (MLlib, implicit feedback, in EASE's place in the blend) and mines the rules (pairs counted,
+FPGrowth for longer antecedents) over the cleaned history, which the driver stages as Parquet once per run.
+Everything else is the single-machine code run in the driver: EDA, splits, the models that are linear in the lines
+(popularity, repeat, trend), weight tuning on validation, metrics, segments, reports, and the versioned publish
+into Redis.
 
 Entry points: `run_spark` (the whole job, as the CLI and benchmarks call it) and `evaluate_spark` (the evaluation
 only, with the single-machine models in the same table)."""

@@ -23,6 +23,9 @@ from common.settings import Settings
 
 APP_NAME = "recsys-batch"
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+# FPGrowth's trees are as deep as a basket has frequent products, and Java serialises them recursively: on Online
+# Retail (433 in one basket) a task overflowed the default 1 MiB thread stack. 16 MiB held; it is only reserved.
+THREAD_STACK = "16m"
 PROGRESS_EVERY_S = 5.0
 LOCAL_MASTER = re.compile(r"^local(\[(\*|\d+)(,\s*\d+)?\])?$")
 
@@ -68,7 +71,8 @@ def session_config(options: SparkOptions) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile={LOG_CONFIG}",
+        "spark.driver.extraJavaOptions": f"-Xss{THREAD_STACK} -Dlog4j.configurationFile={LOG_CONFIG}",
+        "spark.executor.extraJavaOptions": f"-Xss{THREAD_STACK}",
     }
     cores = local_cores(options.master)
     if cores is not None:

@@ -31,7 +31,8 @@ def test_a_local_session_is_quiet_and_sized_for_its_cores() -> None:
     assert config["spark.sql.shuffle.partitions"] == "4"
     assert config["spark.sql.session.timeZone"] == "UTC"
     # Spark's own logging: warnings only, from the configuration shipped with the package
-    assert config["spark.driver.extraJavaOptions"] == f"-Dlog4j.configurationFile={LOG_CONFIG}"
+    assert config["spark.driver.extraJavaOptions"] == f"-Xss16m -Dlog4j.configurationFile={LOG_CONFIG}"
+    assert config["spark.executor.extraJavaOptions"] == "-Xss16m"
     assert "rootLogger.level = warn" in LOG_CONFIG.read_text()
 
 
