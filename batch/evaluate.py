@@ -14,6 +14,7 @@ from batch.interactions import Interactions, positions
 from batch.metrics import batch_metrics, hit_matrix
 from batch.models.base import Recommender
 from common.data.errors import DataError
+from common.data.membership import is_in
 
 Variant = Literal["all_items", "new_items"]
 VARIANTS: tuple[Variant, ...] = ("all_items", "new_items")
@@ -53,7 +54,7 @@ class TemporalSplit:
                              f"{len(after)} after")
         train = Interactions.from_lines(before)
         bought = after[["customer_id", "product_id"]].drop_duplicates()
-        bought = bought[bought["customer_id"].isin(train.customer_ids)]
+        bought = bought[is_in(bought["customer_id"], train.customer_ids)]
         eligible = np.sort(bought["customer_id"].unique().astype(str))
         if max_customers is not None and len(eligible) > max_customers:
             sample = np.random.default_rng(seed).choice(eligible, size=max_customers, replace=False)
@@ -101,7 +102,7 @@ def coverage_of(model: Recommender, data: Interactions) -> dict[str, float]:
     n_products = len(model.product_ids)
     if len(covered) == n_products:
         return {"products": n_products, "of_products": n_products, "lines_share": 1.0, "customers_share": 1.0}
-    lines = data.lines["product_id"].isin(model.product_ids[covered])
+    lines = is_in(data.lines["product_id"], model.product_ids[covered])
     customers = data.binary[:, covered].getnnz(axis=1) > 0
     return {"products": len(covered), "of_products": n_products,
             "lines_share": float(lines.mean()) if len(lines) else 0.0,

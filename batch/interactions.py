@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from common.data.membership import is_in
+
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -33,7 +35,7 @@ class Interactions:
     def from_lines(cls, lines: pd.DataFrame, products: np.ndarray | None = None) -> Interactions:
         """`products` fixes the column order (e.g. to the training catalogue); other products are dropped."""
         if products is not None:
-            lines = lines[lines["product_id"].isin(products)]
+            lines = lines[is_in(lines["product_id"], products)]
         customer_ids = np.sort(np.asarray(lines["customer_id"].unique(), dtype=str))
         product_ids = np.sort(np.asarray(products if products is not None else lines["product_id"].unique(), dtype=str))
         start = lines["event_time"].min() if len(lines) else pd.Timestamp(0)

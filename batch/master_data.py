@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from common.data.catalogue import CATALOGUE_COLUMNS, names_of, product_catalogue
 from common.data.load import CUSTOMER_COLUMNS, LoadedData, ages_at, consistency
+from common.data.membership import is_in
 from common.events import CustomerProfile, ProductInfo, Rejected, SourceReport, parse_event
 from common.settings import Settings
 
@@ -103,9 +104,9 @@ def join_master_data(loaded: LoadedData, master: MasterData) -> LoadedData:
     if master.profiles:
         customers = profiles_frame(master.profiles, lines["event_time"].max())
         bought = pd.Series(lines["customer_id"].unique())
-        report.customers = consistency(bought[~bought.isin(customers["customer_id"])], customers["customer_id"],
+        report.customers = consistency(bought[~is_in(bought, customers["customer_id"])], customers["customer_id"],
                                        lines) | {"profiles": len(customers),
-                                                 "with_purchases": int(customers["customer_id"].isin(bought).sum())}
+                                                 "with_purchases": int(is_in(customers["customer_id"], bought).sum())}
     reports = sorted((r.model_dump(mode="json") for r in master.source_reports), key=lambda r: r["recorded_at"])
     return LoadedData(lines=lines, customers=customers, report=report,
                       products=product_catalogue(lines, table if not table.empty else None), source_reports=reports,

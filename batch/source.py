@@ -16,6 +16,7 @@ from batch.master_data import MasterData, join_master_data, read_master_data
 from common.archive import Archive
 from common.data.load import CUSTOMER_COLUMNS, LINE_COLUMNS, DataOrigin, LoadedData, load_history
 from common.data.mapping import load_mapping
+from common.data.membership import is_in
 from common.data.report import CleaningReport
 from common.events import PurchaseEvent, Rejected, parse_event
 from common.settings import Settings
@@ -95,12 +96,12 @@ def from_history(settings: Settings, progress: Callable[[int], None], idle_s: fl
     topic = events_frame(read.events)
     archive = Archive(settings.archive_location)
     archived = read_archive(settings.archive_location) if archive.exists() else None
-    only_archived = 0 if archived is None else int((~archived.events["event_id"].isin(topic["event_id"])).sum())
+    only_archived = 0 if archived is None else int((~is_in(archived.events["event_id"], topic["event_id"])).sum())
     if archived is None or only_archived == 0:
         report = _report(f"topic {settings.topic_purchases}", read.records, read.invalid, kept=len(topic))
         loaded = _loaded(topic, report, DataOrigin("topic", settings.topic_purchases, {"lines": len(topic)}))
         return join_master_data(loaded, master)
-    newer = topic[~topic["event_id"].isin(archived.events["event_id"])]
+    newer = topic[~is_in(topic["event_id"], archived.events["event_id"])]
     events = pd.concat([archived.events[topic.columns], newer], ignore_index=True)
     source = f"archive {archived.uri} + topic {settings.topic_purchases}"
     report = _report(source, archived.rows + read.records, read.invalid, kept=len(events))

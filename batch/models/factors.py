@@ -4,18 +4,30 @@ feedback (confidence-weighted). Linear in the non-zeros, multi-threaded. It repl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.topk import topk
 from threadpoolctl import threadpool_limits
 
 from batch.interactions import Interactions
-from batch.models.base import Recommender
+from batch.models.base import Candidates, Recommender
+
+# implicit's top-k scores in float32 and the exact scores are float64: products it leaves out may score this
+# much (relative to the row's largest possible score) above the last one it kept.
+ROUNDING_SLACK = 1e-4
+SELECTION_MARGIN = 16  # kept beyond the pool, so the bound sits below the pool's last score
+CANDIDATE_WIDTH = 256  # columns per row of implicit's working block (sizes the chunks of rows)
 
 
 class _FactorModel(Recommender):
-    """Score = user factors @ item factors'. `weighting` is what a cell holds (see `Interactions.weighted`)."""
+    """Score = user factors @ item factors' (in float64). `weighting` is what a cell holds (see
+    `Interactions.weighted`). Rankings select candidates with implicit's threaded top-k, which never holds a
+    dense customers x products block, and score them exactly."""
+
+    ranks_by_candidates = True
 
     def __init__(self, factors: int, weighting: str, iterations: int, seed: int) -> None:
         super().__init__()
@@ -38,8 +50,38 @@ class _FactorModel(Recommender):
         raise NotImplementedError
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
-        scores: np.ndarray = (self.user_factors[rows] @ self.item_factors.T).astype(np.float64)
+        scores: np.ndarray = self.user_factors[rows].astype(np.float64) @ self.item_factors.T.astype(np.float64)
         return scores
+
+    def candidate_width(self) -> int:
+        return CANDIDATE_WIDTH
+
+    def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
+        users = self.user_factors[rows]
+        n_products = len(self.product_ids)
+        wanted = min(pool + SELECTION_MARGIN, n_products)
+        seen = self.seen[rows].astype(np.float32).tocsr() if exclude_seen else None
+        picked, approx = topk(self.item_factors, users, wanted, filter_query_items=seen, num_threads=0)
+        valid = approx > np.finfo(np.float32).min
+        row = np.repeat(np.arange(len(rows)), wanted).reshape(picked.shape)[valid]
+        col = picked[valid].astype(np.int64)
+        lookup = self._lookup(rows)
+        # Every product left out scored at most the last one kept, give or take float32 rounding; a row that kept
+        # fewer than asked has nothing else left (the rest was excluded).
+        largest = np.linalg.norm(users, axis=1) * float(np.linalg.norm(self.item_factors, axis=1).max(initial=0.0))
+        full = valid.all(axis=1) & (wanted < n_products)
+        bound = np.where(full, approx[:, -1].astype(np.float64) + ROUNDING_SLACK * largest, -np.inf)
+        top = np.asarray(topk(self.item_factors, users, 1, num_threads=0)[0][:, 0], dtype=np.int64)
+        return Candidates(row, col, lookup(row, col), bound, ~full, lookup, lookup(np.arange(len(rows)), top))
+
+    def _lookup(self, rows: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        users = self.user_factors[rows].astype(np.float64)
+
+        def lookup(chunk_rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            scores: np.ndarray = np.einsum("ij,ij->i", users[chunk_rows], self.item_factors[cols].astype(np.float64))
+            return scores
+
+        return lookup
 
     def params(self) -> dict[str, Any]:
         return {"factors": self.factors, "weighting": self.weighting, "iterations": self.iterations,

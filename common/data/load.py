@@ -15,6 +15,7 @@ import pandas as pd
 from common.data.catalogue import clean_product_table, names_of, product_catalogue, products_path
 from common.data.errors import DataError
 from common.data.mapping import ColumnMapping, CustomerColumns, TransactionColumns
+from common.data.membership import is_in
 from common.data.report import CleaningReport
 from common.profiles import MAX_AGE, MIN_AGE
 
@@ -104,7 +105,7 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
         lines["product_name"] = lines["product_id"].map(names_of(table)).fillna(lines["product_id"]).astype("string")
     if orphan_ids is not None:
         customers_summary |= consistency(orphan_ids, known["customer_id"], lines)
-    customers_summary["with_purchases"] = int(known["customer_id"].isin(lines["customer_id"]).sum())
+    customers_summary["with_purchases"] = int(is_in(known["customer_id"], lines["customer_id"]).sum())
     report.customers = customers_summary | {"rows": customers_summary.get("rows", len(known))}
     return LoadedData(lines=lines, customers=known, report=report, products=product_catalogue(lines, table),
                       origin=DataOrigin("file", str(transactions_path), {"lines": len(lines)}))
@@ -114,7 +115,7 @@ def consistency(orphans: pd.Series, profiles: pd.Series, lines: pd.DataFrame) ->
     """The two tables against each other: customers whose purchases have no profile (their lines are removed as
     unknown_customer) and profiles of customers with no purchase."""
     return {"purchasing_without_profile": int(orphans.nunique()),
-            "profiles_without_purchases": int((~profiles.isin(lines["customer_id"])).sum())}
+            "profiles_without_purchases": int((~is_in(profiles, lines["customer_id"])).sum())}
 
 
 def _product_table(transactions: Path, mapping: ColumnMapping, report: CleaningReport) -> pd.DataFrame | None:
@@ -226,7 +227,7 @@ def _cleaning_rules(
         rules.append(("non_product_code", const(~canon["product_id"].str.match(pattern).fillna(False).to_numpy())))
     rules.append(("duplicate", lambda alive: _duplicates_among(raw, alive)))
     if known is not None:
-        rules.append((UNKNOWN_CUSTOMER, const(~canon["customer_id"].isin(known["customer_id"]).to_numpy())))
+        rules.append((UNKNOWN_CUSTOMER, const(~is_in(canon["customer_id"], known["customer_id"]))))
     return rules
 
 

@@ -28,6 +28,8 @@ from batch.models import (
     RepeatRecommender,
     RulesRecommender,
 )
+from batch.models.base import top_from_candidates
+from batch.models.factors import SELECTION_MARGIN
 
 START = pd.Timestamp("2024-01-01")
 A, B = ["A1", "A2", "A3"], ["B1", "B2", "B3"]
@@ -216,6 +218,25 @@ class TestEase:
         expected = -precision / np.diag(precision)[None, :]
         np.fill_diagonal(expected, 0.0)
         np.testing.assert_allclose(model.item_weights, expected, atol=2e-6)
+
+
+class TestAls:
+    @pytest.mark.parametrize("exclude_seen", [False, True])
+    def test_candidates_from_a_small_pool_rank_as_the_dense_scores(self, random_shop: Interactions,
+                                                                     exclude_seen: bool) -> None:
+        """implicit's top-k picks a pool far smaller than the catalogue; its bound (with float32 slack) must
+        leave every row it calls exact ranked as the dense float64 scores rank it, and most rows exact."""
+        model = AlsRecommender(factors=8, iterations=10).fit(random_shop)
+        rows = np.arange(random_shop.shape[0])
+        found = model.candidates(rows, 6, exclude_seen)
+        assert np.bincount(found.row, minlength=len(rows)).max() <= 6 + SELECTION_MARGIN
+        np.testing.assert_allclose(found.score, model.score(rows)[found.row, found.col], rtol=1e-12)
+        seen = model.seen[rows] if exclude_seen else None
+        ranked = top_from_candidates(found, 5, model.popularity, model.popularity_order(), seen)
+        dense_items, dense_scores = model.dense_top(rows, 5, exclude_seen)
+        assert ranked.exact.mean() > 0.9
+        assert (ranked.items[ranked.exact] == dense_items[ranked.exact]).all()
+        np.testing.assert_allclose(ranked.scores[ranked.exact], dense_scores[ranked.exact], rtol=1e-12)
 
 
 @pytest.mark.parametrize("model_name", ["rules"])
