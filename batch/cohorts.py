@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from batch.metrics import mean_metrics, ndcg_at
+from common.data.membership import is_in
 from common.profiles import age_band, cohort_best_sellers, cohort_chain, cohort_key
 
 MIN_COHORT_CUSTOMERS = 30  # buyers behind a cohort's list; smaller cohorts fall back to a broader one
@@ -52,42 +53,64 @@ def global_best_sellers(lines: pd.DataFrame, window_days: float | None, n: int =
 
 def cohort_lists(lines: pd.DataFrame, customers: pd.DataFrame, window_days: float | None,
                  min_customers: int = MIN_COHORT_CUSTOMERS, n: int = LIST_LENGTH) -> dict[str, list[dict[str, Any]]]:
-    """cohort key -> its best-sellers in the window, for every cohort with at least `min_customers` buyers there."""
+    """cohort key -> its best-sellers in the window, for every cohort with at least `min_customers` buyers there.
+
+    Customers and products are integer codes here: a shop's history has millions of (customer, product) pairs,
+    and a cohort is a property of the customer, looked up once per customer."""
     profiles = profile_cohorts(customers)
-    pairs = in_window(lines, window_days)[["customer_id", "product_id"]].drop_duplicates()
-    pairs = pairs.astype({"customer_id": str}).merge(profiles[["customer_id", "region", "age_band"]],
-                                                     on="customer_id")
+    window = in_window(lines, window_days)
+    product_codes, products = pd.factorize(window["product_id"], sort=True)
+    customer_codes = pd.Categorical(window["customer_id"].astype(str), categories=profiles["customer_id"]).codes
+    profiled = customer_codes >= 0
+    pairs = np.unique(customer_codes[profiled].astype(np.int64) * len(products) + product_codes[profiled])
+    pair_customer, pair_product = pairs // max(len(products), 1), pairs % max(len(products), 1)
+    buying = np.unique(pair_customer)
     lists: dict[str, list[dict[str, Any]]] = {}
     for by_region, by_band in LEVELS:
         keys = [cohort_key(r if by_region else None, b if by_band else None) if (r or not by_region)
-                and (b or not by_band) else "" for r, b in zip(pairs["region"], pairs["age_band"], strict=True)]
-        keyed = pairs.assign(cohort=keys)
-        keyed = keyed[keyed["cohort"] != ""]
-        sizes = keyed.groupby("cohort")["customer_id"].nunique()
-        counts = keyed[keyed["cohort"].isin(sizes[sizes >= min_customers].index)].groupby(
-            ["cohort", "product_id"]).size().rename("buyers").reset_index()
-        counts = counts.sort_values(["cohort", "buyers", "product_id"], ascending=[True, False, True])
-        for cohort, group in counts.groupby("cohort", sort=False):
-            lists[str(cohort)] = [{"product_id": str(p), "buyers": int(b)}
-                                  for p, b in zip(group["product_id"].head(n), group["buyers"].head(n), strict=True)]
+                and (b or not by_band) else "" for r, b in zip(profiles["region"], profiles["age_band"], strict=True)]
+        cohort_of, names = pd.factorize(np.asarray(keys, dtype=object))
+        sizes = np.bincount(cohort_of[buying], minlength=len(names))
+        large = (sizes >= min_customers) & (names != "")
+        cohort = cohort_of[pair_customer]
+        kept = large[cohort]
+        counted = pd.DataFrame({"cohort": cohort[kept], "product": pair_product[kept]}).value_counts().rename(
+            "buyers").reset_index()
+        # Most buyers first, ties by product id (codes follow the ids' order), as the popularity model ranks.
+        counted = counted.sort_values(["cohort", "buyers", "product"], ascending=[True, False, True])
+        top = counted.groupby("cohort", sort=False).head(n)
+        codes, product, buyers = (top[c].to_numpy() for c in ("cohort", "product", "buyers"))
+        for code in pd.unique(codes):
+            at = codes == code
+            lists[str(names[code])] = [{"product_id": str(p), "buyers": int(b)}
+                                       for p, b in zip(products[product[at]], buyers[at], strict=True)]
     return lists
 
 
 def evaluate_cold_start(lines: pd.DataFrame, customers: pd.DataFrame, split: pd.Timestamp,
-                        window_days: float | None) -> dict[str, Any]:
+                        window_days: float | None, max_customers: int | None = None,
+                        seed: int = 0) -> dict[str, Any]:
     """Cohort vs global best-sellers on each profiled customer's first order in the test period, for the customers
-    new in it and for everyone, counted all time and over the served best-seller window; and the decision."""
-    train, test = lines[lines["event_time"] < split], lines[lines["event_time"] >= split]
+    new in it and for everyone, counted all time and over the served best-seller window; and the decision.
+    At most `max_customers` are scored, a seeded sample (as the evaluation samples, RECSYS_BATCH_EVAL_MAX_CUSTOMERS)."""
+    needed = lines[["customer_id", "order_id", "product_id", "event_time"]]
+    before = (needed["event_time"] < split).to_numpy()
+    train, test = needed[before], needed[~before]
     profiles = profile_cohorts(customers).set_index("customer_id")
     first_orders = test.sort_values("event_time", kind="stable").drop_duplicates("customer_id")
     firsts = test.merge(first_orders[["customer_id", "order_id"]], on=["customer_id", "order_id"])
     relevant = firsts.groupby("customer_id")["product_id"].agg(set)
     relevant = relevant[relevant.index.isin(profiles.index[profiles["chain"].map(len) > 0])]
-    new = ~relevant.index.isin(train["customer_id"].unique())
+    eligible = len(relevant)
+    if max_customers is not None and eligible > max_customers:
+        sample = np.sort(np.random.default_rng(seed).choice(eligible, size=max_customers, replace=False))
+        relevant = relevant.iloc[sample]
+    new = ~is_in(relevant.index, train["customer_id"])
     populations = {"new_customers": relevant[new], "all_customers": relevant}
     windows = {"all time": None, f"last {window_days:g} days": window_days} if window_days else {"all time": None}
     catalogue = int(train["product_id"].nunique())
-    result: dict[str, Any] = {"split": str(split.date()), "min_cohort_customers": MIN_COHORT_CUSTOMERS}
+    result: dict[str, Any] = {"split": str(split.date()), "min_cohort_customers": MIN_COHORT_CUSTOMERS,
+                              "eligible_customers": eligible}
     paired: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     for label, window in windows.items():
         top = global_best_sellers(train, window, max(KS))

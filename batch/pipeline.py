@@ -181,7 +181,8 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
     cold_start = None
     if customers is not None and {"region", "age"} <= set(customers.columns):
         with stages.stage("cold start"):
-            cold_start = evaluate_cold_start(lines, customers, split, tuned.params["trend"]["window_days"])
+            cold_start = evaluate_cold_start(lines, customers, split, tuned.params["trend"]["window_days"],
+                                             options.eval_max_customers)
     result = Evaluation(split=str(split.date()), validation_split=str(validation.date()),
                         end=str(test_split.end), table=table, tuned=tuned, case_study=case_study,
                         coverage=coverage, plan=plan.summary(), cold_start=cold_start)

@@ -70,3 +70,14 @@ def test_cold_start_check_serves_cohorts_only_when_they_win() -> None:
     flat_lines, flat_customers = _regional_shop(signal=False)
     flat = evaluate_cold_start(flat_lines, flat_customers, pd.Timestamp("2024-02-01"), None)
     assert flat["decision"]["difference"] == 0 and flat["decision"]["serve_cohorts"] is False
+
+
+def test_cold_start_check_scores_a_seeded_sample_when_asked() -> None:
+    lines, customers = _regional_shop(signal=True)
+    result = evaluate_cold_start(lines, customers, pd.Timestamp("2024-02-01"), None, max_customers=40)
+    assert result["eligible_customers"] == 60
+    assert result["all_customers"]["customers"] == 40
+    assert result["new_customers"]["customers"] == 40  # everyone buying after the split is new here
+    again = evaluate_cold_start(lines, customers, pd.Timestamp("2024-02-01"), None, max_customers=40)
+    assert again == result
+    assert result["new_customers"]["cohort, all time"]["ndcg@10"] == pytest.approx(1.0)
