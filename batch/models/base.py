@@ -20,6 +20,7 @@ TIE_BREAK_SCALE = 1e-9
 # Candidates a model hands the top-k for each row before the rest is bounded (see `Candidates`).
 CANDIDATE_POOL = 100
 CANDIDATE_CHUNK_ROWS = 1024
+CONTENDER_BLOCK_CELLS = 32_000_000  # float64 cells (256 MB) the top-k may pad candidates into to prune them
 
 
 def chunk_rows(n_products: int) -> int:
@@ -264,7 +265,7 @@ def pool_of(block: np.ndarray, pool: int, columns: np.ndarray, rest: float | Non
                           np.ones(n_rows, dtype=bool), lookup, top)
     best = np.argpartition(-block, pool - 1, axis=1)[:, :pool] if pool < width else \
         np.tile(np.arange(width), (n_rows, 1))
-    values = np.take_along_axis(block, best, axis=1)
+    values = np.take_along_axis(block, best, axis=1).astype(np.float64)
     finite = np.isfinite(values)
     # Outside the pool every score is at most the pool's lowest; a masked (-inf) pick means all the rest are too.
     inside = np.full(n_rows, -np.inf)
@@ -320,9 +321,10 @@ def top_from_candidates(found: Candidates, k: int, popularity: np.ndarray, order
     if seen is not None and seen.nnz and len(fill_keys):
         drop |= np.asarray(seen[fill_rows, fill_cols]).ravel() > 0
     fill_rows, fill_cols = fill_rows[~drop], fill_cols[~drop]
-    rows = np.concatenate([found.row, fill_rows])
-    cols = np.concatenate([found.col, fill_cols])
-    score = np.concatenate([found.score, found.bound[fill_rows]])
+    contenders = _contenders(found.row, found.score, n, k)
+    rows = np.concatenate([found.row[contenders], fill_rows])
+    cols = np.concatenate([found.col[contenders], fill_cols])
+    score = np.concatenate([found.score[contenders], found.bound[fill_rows]])
     by_rank = np.lexsort((-popularity[cols], -score, rows))
     rows, cols, score = rows[by_rank], cols[by_rank], score[by_rank]
     starts = np.searchsorted(rows, np.arange(n))
@@ -336,6 +338,24 @@ def top_from_candidates(found: Candidates, k: int, popularity: np.ndarray, order
     kth = scores[:, k - 1] if k else np.full(n, np.inf)
     exact = (counts >= k) & np.isfinite(kth) & ((kth > found.bound) | found.rest_exact)
     return Ranked(items, scores, exact)
+
+
+def _contenders(row: np.ndarray, score: np.ndarray, n_rows: int, k: int) -> np.ndarray | slice:
+    """The entries at or above their row's k-th best entry score (ties kept): no other entry can be in the row's
+    top k, so the sort that orders them need not see the rest (a blend has hundreds of entries per row). All of
+    them when rows hold few entries, or when the padded rows x widest-row block would be too large."""
+    counts = np.bincount(row, minlength=n_rows)
+    widest = int(counts.max(initial=0))
+    if k == 0 or widest <= 2 * k or n_rows * widest > CONTENDER_BLOCK_CELLS:
+        return slice(None)
+    order = np.argsort(row, kind="stable")
+    position = np.empty(len(row), dtype=np.int64)
+    position[order] = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+    padded = np.full((n_rows, widest), -np.inf)
+    padded[row, position] = score
+    kth = -np.partition(-padded, k - 1, axis=1)[:, k - 1]  # -inf for rows with fewer than k entries
+    kept: np.ndarray = score >= kth[row]
+    return kept
 
 
 def _only_rows(found: Candidates, keep: np.ndarray) -> Candidates:

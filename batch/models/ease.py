@@ -50,7 +50,9 @@ class EaseRecommender(Recommender):
         return self.items
 
     def _block(self, rows: np.ndarray) -> np.ndarray:
-        block: np.ndarray = np.asarray(self._x[rows] @ self.item_weights, dtype=np.float64)
+        """Scores on the covered products in the weights' precision (float32 widens to float64 exactly, so
+        candidates picked in float32 are the ones float64 would pick, at half the memory traffic)."""
+        block: np.ndarray = np.asarray(self._x[rows] @ self.item_weights)
         return block
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
@@ -64,7 +66,7 @@ class EaseRecommender(Recommender):
     def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
         block = self._block(rows)
         rest = 0.0 if len(self.items) < len(self.product_ids) else None
-        top = block.max(axis=1) if block.shape[1] else np.zeros(len(rows))
+        top = block.max(axis=1).astype(np.float64) if block.shape[1] else np.zeros(len(rows))
         top = top if rest is None else np.maximum(top, rest)
         if exclude_seen:
             seen = self.seen[rows][:, self.items].tocoo()

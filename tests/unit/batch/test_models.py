@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import batch.models
 from batch.interactions import Interactions
@@ -28,7 +29,7 @@ from batch.models import (
     RepeatRecommender,
     RulesRecommender,
 )
-from batch.models.base import top_from_candidates
+from batch.models.base import Candidates, top_from_candidates, top_k
 from batch.models.factors import SELECTION_MARGIN
 
 START = pd.Timestamp("2024-01-01")
@@ -218,6 +219,24 @@ class TestEase:
         expected = -precision / np.diag(precision)[None, :]
         np.fill_diagonal(expected, 0.0)
         np.testing.assert_allclose(model.item_weights, expected, atol=2e-6)
+
+
+def test_top_from_many_tied_candidates_is_the_dense_top() -> None:
+    """Rows of 120 entries drawn from five scores (ties everywhere, so the k-th best is tied too): the ranking
+    that first keeps only each row's contenders gives the dense ranking, ties going to the more popular."""
+    rng = np.random.default_rng(3)
+    n_rows, n_products, k = 40, 300, 10
+    popularity = rng.permutation(n_products).astype(np.float64) + 1.0
+    dense = np.zeros((n_rows, n_products))
+    for r in range(n_rows):
+        dense[r, rng.choice(n_products, size=120, replace=False)] = rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], size=120)
+    found = Candidates.sparse(sp.csr_matrix(dense))
+    order = np.argsort(-popularity, kind="stable")
+    ranked = top_from_candidates(found, k, popularity, order, None)
+    assert ranked.exact.all()
+    expected = top_k(dense, k, popularity / popularity.max())
+    assert (ranked.items == expected).all()
+    np.testing.assert_array_equal(ranked.scores, np.take_along_axis(dense, expected, axis=1))
 
 
 class TestAls:
