@@ -8,8 +8,9 @@ Measured, in this order:
 3. stream backfill: the history replayed into a 4-partition topic, then consumed from the start by 1 and by 2
    workers (events/s). The local broker keeps its log in memory: its RSS is watched while producing, and the
    replay stops at `--broker-rss-gib` (what it held is then the backfill measured);
-4. Redis memory per customer (published model + the 1-worker stream state);
-5. `/recommend` p50 / p99 at c=32 (wrk, one API worker) with every customer published.
+4. Redis memory per customer: what the 1-worker stream state adds (and the published model, left by a batch run
+   of this or an earlier invocation: the stack keeps Redis's append-only file);
+5. `/recommend` p50 / p99 at c=32 (wrk, one API worker) with every customer published (whenever a model is).
 
 Prints a table and writes JSON. The shop is generated once into `--work` and reused.
 
@@ -195,6 +196,35 @@ def redis_memory(settings: Settings, customers: int, before: int) -> dict[str, A
             "customers": customers}
 
 
+def clear_stream_state(settings: Settings) -> int:
+    """Delete what an earlier run's stream left under this prefix (the stack keeps Redis's append-only file, and
+    the stream skips events it has applied), keeping a published model; Redis's used memory afterwards."""
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = KeyLayout(settings.key_prefix)
+    model = keys.model_current().rsplit(":", 1)[0] + ":"
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=10_000):
+            if not key.decode().startswith(model):
+                batch.append(key)
+            if len(batch) >= 10_000:
+                client.delete(*batch)
+                batch = []
+        if batch:
+            client.delete(*batch)
+        return int(client.info("memory")["used_memory"])
+    finally:
+        client.close()
+
+
+def published(settings: Settings) -> bool:
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        return bool(client.exists(KeyLayout(settings.key_prefix).model_current()))
+    finally:
+        client.close()
+
+
 def api_latency(settings: Settings, customers: list[str], work: Path, seconds: int) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         return {"available": False}
@@ -247,8 +277,9 @@ def print_table(report: dict[str, Any]) -> None:
             say(f"{run['workers']} worker(s) {run['events']:>11,} {run['seconds']:>8.0f} {run['eps']:>9,.0f}  {busy}")
     memory = report.get("redis")
     if memory:
-        say(f"\nRedis: {memory['used_mib']:,.0f} MiB used, {memory['bytes_per_customer']:,.0f} bytes per customer "
-            f"({memory['customers']:,} customers: published model + stream state)")
+        say(f"\nRedis: {report['redis_at_start_mib']:,.0f} MiB at the start (a model published by an earlier run, "
+            f"if any), {memory['used_mib']:,.0f} MiB after the 1-worker backfill: {memory['bytes_per_customer']:,.0f} "
+            f"bytes per customer above the start ({memory['customers']:,} customers)")
     api = report.get("api")
     if api and api.get("available"):
         say(f"/recommend at c=32, 1 worker: {api['rps']:,.0f} req/s, p50 {api['p50_ms']:.1f} ms, "
@@ -284,22 +315,25 @@ def main() -> None:
         client = redis.Redis.from_url(settings.redis_url)
         empty = int(client.info("memory")["used_memory"])
         client.close()
+        report["redis_at_start_mib"] = empty / 2**20  # the published model, when an earlier run left one
         if not args.skip_batch:
             report["batch"] = batch_run(settings, data, args.work)
         if not args.skip_spark:
             report["spark"] = spark_run(settings, data, args.work)
         lines = load_history(data, load_mapping("case_study")).lines  # once, for the replay and the API's ids
+        second = settings.model_copy(update={"key_prefix": "scale2", "stream_app_id": "scale-2"})
         if not args.skip_stream:
+            clear_stream_state(second)
+            before = clear_stream_state(settings)
             broker = next((s.pid for s in local.status() if s.name == "broker"), None)
             produced = produce(settings, lines, args.stream_events, broker, args.broker_rss_gib * 1024)
             report["stream"] = {"produce": produced, "backfill": [
                 backfill(settings, produced["events"], 1, args.work)]}
-            report["redis"] = redis_memory(settings, produced["customers"], empty)
-        if "batch" in report:
+            report["redis"] = redis_memory(settings, produced["customers"], before)
+        if published(settings):  # by this run, or by an earlier one (the stack keeps Redis's append-only file)
             customers = sorted(map(str, lines["customer_id"].unique()))
             report["api"] = api_latency(settings, customers, args.work, args.api_seconds)
         if not args.skip_stream:
-            second = settings.model_copy(update={"key_prefix": "scale2", "stream_app_id": "scale-2"})
             report["stream"]["backfill"].append(backfill(second, report["stream"]["produce"]["events"], 2,
                                                          args.work))
     finally:

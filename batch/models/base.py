@@ -263,7 +263,8 @@ def pool_of(block: np.ndarray, pool: int, columns: np.ndarray, rest: float | Non
         empty = np.empty(0, dtype=np.int64)
         return Candidates(empty, empty, np.empty(0), np.full(n_rows, -np.inf if rest is None else rest),
                           np.ones(n_rows, dtype=bool), lookup, top)
-    best = np.argpartition(-block, pool - 1, axis=1)[:, :pool] if pool < width else \
+    # The largest `pool` sit after position width - pool (partitioning `block` itself saves negating a copy).
+    best = np.argpartition(block, width - pool, axis=1)[:, width - pool:] if pool < width else \
         np.tile(np.arange(width), (n_rows, 1))
     values = np.take_along_axis(block, best, axis=1).astype(np.float64)
     finite = np.isfinite(values)
