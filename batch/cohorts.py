@@ -57,11 +57,11 @@ def cohort_lists(lines: pd.DataFrame, customers: pd.DataFrame, window_days: floa
 
     Customers and products are integer codes here: a shop's history has millions of (customer, product) pairs,
     and a cohort is a property of the customer, looked up once per customer."""
-    profiles = profile_cohorts(customers)
+    profiles = profile_cohorts(customers).drop_duplicates("customer_id", keep="last")
     window = in_window(lines, window_days)
     product_codes, products = pd.factorize(window["product_id"], sort=True)
     customer_codes = pd.Categorical(window["customer_id"].astype(str), categories=profiles["customer_id"]).codes
-    profiled = customer_codes >= 0
+    profiled = (customer_codes >= 0) & (product_codes >= 0)
     pairs = np.unique(customer_codes[profiled].astype(np.int64) * len(products) + product_codes[profiled])
     pair_customer, pair_product = pairs // max(len(products), 1), pairs % max(len(products), 1)
     buying = np.unique(pair_customer)
@@ -101,16 +101,13 @@ def evaluate_cold_start(lines: pd.DataFrame, customers: pd.DataFrame, split: pd.
     firsts = test.merge(first_orders[["customer_id", "order_id"]], on=["customer_id", "order_id"])
     relevant = firsts.groupby("customer_id")["product_id"].agg(set)
     relevant = relevant[relevant.index.isin(profiles.index[profiles["chain"].map(len) > 0])]
-    eligible = len(relevant)
-    if max_customers is not None and eligible > max_customers:
-        sample = np.sort(np.random.default_rng(seed).choice(eligible, size=max_customers, replace=False))
-        relevant = relevant.iloc[sample]
     new = ~is_in(relevant.index, train["customer_id"])
-    populations = {"new_customers": relevant[new], "all_customers": relevant}
+    everyone = {"new_customers": relevant[new], "all_customers": relevant}
+    # Each population is sampled on its own: a sample of everyone would hold too few new customers to decide on.
+    populations = {name: _sampled(sets, max_customers, seed) for name, sets in everyone.items()}
     windows = {"all time": None, f"last {window_days:g} days": window_days} if window_days else {"all time": None}
     catalogue = int(train["product_id"].nunique())
-    result: dict[str, Any] = {"split": str(split.date()), "min_cohort_customers": MIN_COHORT_CUSTOMERS,
-                              "eligible_customers": eligible}
+    result: dict[str, Any] = {"split": str(split.date()), "min_cohort_customers": MIN_COHORT_CUSTOMERS}
     paired: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     for label, window in windows.items():
         top = global_best_sellers(train, window, max(KS))
@@ -120,7 +117,7 @@ def evaluate_cold_start(lines: pd.DataFrame, customers: pd.DataFrame, split: pd.
             served = [cohort_best_sellers(chain, cohorts, top, max(KS))
                       for chain in profiles.loc[sets.index, "chain"]] if len(sets) else []
             ranked = [[p for p, _, _ in r] for r in served]
-            block = result.setdefault(name, {"customers": len(sets)})
+            block = result.setdefault(name, {"customers": len(sets), "eligible": len(everyone[name])})
             block[f"global, {label}"] = _rounded(mean_metrics([overall] * len(sets), list(sets), KS, catalogue))
             block[f"cohort, {label}"] = _rounded(mean_metrics(ranked, list(sets), KS, catalogue))
             block[f"served from a cohort, {label}"] = round(
@@ -129,6 +126,13 @@ def evaluate_cold_start(lines: pd.DataFrame, customers: pd.DataFrame, split: pd.
                                    [ndcg_at(overall, rel, 10) for rel in sets])
     result["decision"] = decide(result, list(windows)[-1], paired)
     return result
+
+
+def _sampled(sets: pd.Series, max_customers: int | None, seed: int) -> pd.Series:
+    """At most `max_customers` of them, a seeded sample in their original order."""
+    if max_customers is None or len(sets) <= max_customers:
+        return sets
+    return sets.iloc[np.sort(np.random.default_rng(seed).choice(len(sets), size=max_customers, replace=False))]
 
 
 def decide(result: dict[str, Any], window: str,

@@ -70,7 +70,8 @@ def cold_start_markdown(cold: dict[str, Any]) -> str:
            f"{cold['split']}\n"]
     for population in ("new_customers", "all_customers"):
         block = cold[population]
-        out.append(f"\n{population.replace('_', ' ')}: {block['customers']} customers with a profile\n")
+        sample = f" (a seeded sample of {block['eligible']:,})" if block.get("eligible", 0) > block["customers"] else ""
+        out.append(f"\n{population.replace('_', ' ')}: {block['customers']} customers with a profile{sample}\n")
         out.append("| list | precision@5 | recall@10 | ndcg@10 | hit_rate@10 |\n|---|---:|---:|---:|---:|")
         for name, metrics in block.items():
             if isinstance(metrics, dict):

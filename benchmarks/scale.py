@@ -277,9 +277,9 @@ def print_table(report: dict[str, Any]) -> None:
             say(f"{run['workers']} worker(s) {run['events']:>11,} {run['seconds']:>8.0f} {run['eps']:>9,.0f}  {busy}")
     memory = report.get("redis")
     if memory:
-        say(f"\nRedis: {report['redis_at_start_mib']:,.0f} MiB at the start (a model published by an earlier run, "
-            f"if any), {memory['used_mib']:,.0f} MiB after the 1-worker backfill: {memory['bytes_per_customer']:,.0f} "
-            f"bytes per customer above the start ({memory['customers']:,} customers)")
+        say(f"\nRedis: {report['redis_at_start_mib']:,.0f} MiB at the start (what earlier runs left: published "
+            f"models, stream state), {memory['used_mib']:,.0f} MiB after the 1-worker backfill: the stream state added "
+            f"{memory['bytes_per_customer']:,.0f} bytes per customer ({memory['customers']:,} customers)")
     api = report.get("api")
     if api and api.get("available"):
         say(f"/recommend at c=32, 1 worker: {api['rps']:,.0f} req/s, p50 {api['p50_ms']:.1f} ms, "
@@ -315,7 +315,7 @@ def main() -> None:
         client = redis.Redis.from_url(settings.redis_url)
         empty = int(client.info("memory")["used_memory"])
         client.close()
-        report["redis_at_start_mib"] = empty / 2**20  # the published model, when an earlier run left one
+        report["redis_at_start_mib"] = empty / 2**20  # what earlier runs left (models; stream state is cleared below)
         if not args.skip_batch:
             report["batch"] = batch_run(settings, data, args.work)
         if not args.skip_spark:

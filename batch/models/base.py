@@ -20,7 +20,7 @@ TIE_BREAK_SCALE = 1e-9
 # Candidates a model hands the top-k for each row before the rest is bounded (see `Candidates`).
 CANDIDATE_POOL = 100
 CANDIDATE_CHUNK_ROWS = 1024
-CONTENDER_BLOCK_CELLS = 32_000_000  # float64 cells (256 MB) the top-k may pad candidates into to prune them
+CONTENDER_BLOCK_CELLS = 8_000_000  # float64 cells the top-k may pad candidates into (with its two copies: 192 MB)
 
 
 def chunk_rows(n_products: int) -> int:

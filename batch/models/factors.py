@@ -71,8 +71,16 @@ class _FactorModel(Recommender):
         largest = np.linalg.norm(users, axis=1) * float(np.linalg.norm(self.item_factors, axis=1).max(initial=0.0))
         full = valid.all(axis=1) & (wanted < n_products)
         bound = np.where(full, approx[:, -1].astype(np.float64) + ROUNDING_SLACK * largest, -np.inf)
-        top = np.asarray(topk(self.item_factors, users, 1, num_threads=0)[0][:, 0], dtype=np.int64)
-        return Candidates(row, col, lookup(row, col), bound, ~full, lookup, lookup(np.arange(len(rows)), top))
+        return Candidates(row, col, lookup(row, col), bound, ~full, lookup, self._best(users, lookup))
+
+    def _best(self, users: np.ndarray, lookup: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """Each row's best exact score over every product: the best of implicit's first picks (float32 rounding
+        can only reorder near-ties, and those sit among them)."""
+        picks = min(SELECTION_MARGIN, len(self.product_ids))
+        picked = topk(self.item_factors, users, picks, num_threads=0)[0].astype(np.int64)
+        rows = np.repeat(np.arange(len(users)), picks)
+        best: np.ndarray = lookup(rows, picked.ravel()).reshape(len(users), picks).max(axis=1)
+        return best
 
     def _lookup(self, rows: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         users = self.user_factors[rows].astype(np.float64)

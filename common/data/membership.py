@@ -14,13 +14,18 @@ import pyarrow.compute as pc
 
 
 def is_in(column: pd.Series | pd.Index, values: Any) -> np.ndarray:
-    """A boolean array: which entries of `column` are among `values` (missing entries never are)."""
+    """A boolean array: which entries of `column` are among `values`."""
     left = _arrow(column)
     if left is None or (not pa.types.is_string(left.type) and not pa.types.is_large_string(left.type)):
         return np.asarray(column.isin(pd.unique(np.asarray(values, dtype=object))), dtype=bool)
-    right = _arrow(values)
-    right = pa.array(np.asarray(values, dtype=object), type=left.type) if right is None else right.cast(left.type)
-    found = pc.is_in(left, value_set=pc.unique(right), skip_nulls=True)
+    try:
+        right = _arrow(values)
+        right = pa.array(np.asarray(values, dtype=object), type=left.type, from_pandas=True) if right is None \
+            else right.cast(left.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # values that are not all text: pandas decides, slowly
+        return np.asarray(column.isin(pd.unique(np.asarray(values, dtype=object))), dtype=bool)
+    # A missing entry is among `values` when they hold a missing value too, as pandas' isin has it.
+    found = pc.is_in(left, value_set=pc.unique(right), skip_nulls=False)
     return np.asarray(found.fill_null(False), dtype=bool)
 
 

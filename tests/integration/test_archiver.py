@@ -58,5 +58,9 @@ def test_replays_and_a_broker_restart_archive_each_purchase_once(
         assert archived_when_settled(settings, len(lines)) == (len(lines), len(lines))
     finally:
         stop_worker(archiver)
-    assert "reading it again" in (tmp_path / "archiver.log").read_text()
+    # Two ways back, depending on timing: the consumer kept its place and found the log ending before it
+    # ("reading it again", restart_wiped_partitions), or it lost its session, rejoined the new broker's empty group
+    # and started from the beginning. Either way every purchase is archived once (above).
+    log = (tmp_path / "archiver.log").read_text()
+    assert "reading it again" in log or log.count("archiver assigned") >= 2
     assert set(read_archive(settings.archive_location).events["order_id"]) == set(lines["order_id"])

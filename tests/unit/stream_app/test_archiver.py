@@ -3,12 +3,15 @@ crash, invalid records, the bounded memory of known ids, and compaction."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aiokafka import TopicPartition
+
 from common.archive import Archive, events_table
 from common.events import PurchaseEvent
-from stream_app.archiver import Archiver, KnownIds
+from stream_app.archiver import Archiver, KnownIds, restart_wiped_partitions
 
 DAY0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -76,3 +79,31 @@ def test_a_partition_with_too_many_files_is_compacted(tmp_path: Path) -> None:
     assert small.counts.compactions == 1
     assert len(Archive(str(tmp_path)).files("2024-05-01")) == 2  # 4 merged into 1, then the fifth
     assert sorted(archived_ids(tmp_path)) == [f"e{n}" for n in range(5)]
+
+
+class WipedBrokerConsumer:
+    """The consumer calls `restart_wiped_partitions` makes, on a broker that restarted with an empty log for
+    partition 1 (its end is now behind our position) while partition 0 kept up."""
+
+    def __init__(self) -> None:
+        self.ends = {TopicPartition("purchases", 0): 40, TopicPartition("purchases", 1): 3}
+        self.positions = {TopicPartition("purchases", 0): 40, TopicPartition("purchases", 1): 25}
+        self.rewound: list[TopicPartition] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.ends)
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return self.ends[tp]
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.positions[tp]
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        self.rewound.extend(partitions)
+
+
+def test_a_partition_whose_log_ends_before_our_position_is_read_again() -> None:
+    consumer = WipedBrokerConsumer()
+    wiped = asyncio.run(restart_wiped_partitions(consumer))
+    assert wiped == consumer.rewound == [TopicPartition("purchases", 1)]
