@@ -186,8 +186,10 @@ class Recommender(ABC):
             if ranked.exact.all():
                 return ranked.items, ranked.scores
             inexact = np.flatnonzero(~ranked.exact)
-            dense_items, dense_scores = self.dense_top(rows[inexact], k, exclude_seen)
-            ranked.items[inexact], ranked.scores[inexact] = dense_items, dense_scores
+            step = chunk_rows(len(self.product_ids))  # dense scores stay within the memory plan's chunk size
+            for start in range(0, len(inexact), step):
+                part = inexact[start:start + step]
+                ranked.items[part], ranked.scores[part] = self.dense_top(rows[part], k, exclude_seen)
             return ranked.items, ranked.scores
         return self.dense_top(rows, k, exclude_seen)
 
