@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.stats import percentile
 from common.settings import Settings
 from stack import LocalStack
 from stack.scratch import free_port, settings_env, stack_settings, start_worker, stop_worker
@@ -86,11 +87,6 @@ async def measure(port: int, samples: int, rate: float) -> list[dict[str, float]
             tasks.append(asyncio.create_task(sample(client, f"{run}-{i}")))
             await asyncio.sleep(1 / rate)
         return list(await asyncio.gather(*tasks))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+from benchmarks.stats import percentile
+
 PERCENTILES = (50, 90, 99, 99.9)
 
 
@@ -107,24 +109,15 @@ async def run(url: str, rate: float, seconds: float, ids: list[str], warm: int) 
             sent += 1
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
-    latencies.sort()
-    from_send.sort()
-    late.sort()
     return {
         "rate": rate, "seconds": seconds, "requests": total, "answered": len(latencies),
         "achieved_rate": len(latencies) / elapsed, "statuses": statuses, "errors": errors,
         "connections": client.opened,
-        **{f"p{p:g}_ms": 1000 * _percentile(latencies, p) for p in PERCENTILES},
-        "max_ms": 1000 * latencies[-1] if latencies else float("nan"),
-        **{f"from_send_p{p:g}_ms": 1000 * _percentile(from_send, p) for p in PERCENTILES},
-        "send_late_p99_ms": 1000 * _percentile(late, 99),
+        **{f"p{p:g}_ms": 1000 * percentile(latencies, p) for p in PERCENTILES},
+        "max_ms": 1000 * max(latencies, default=float("nan")),
+        **{f"from_send_p{p:g}_ms": 1000 * percentile(from_send, p) for p in PERCENTILES},
+        "send_late_p99_ms": 1000 * percentile(late, 99),
     }
-
-
-def _percentile(ordered: list[float], p: float) -> float:
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 
 from benchmarks.open_loop import Client
 from benchmarks.serving import prepare_shop, start_server, stop_server
+from benchmarks.stats import percentile
 from common.ab import group_of
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
@@ -152,9 +153,7 @@ async def measure(settings: Settings, api_port: int, shop: Shop, trials: int, ra
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {f"p{p}_ms": ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] for p in PERCENTILES} | {
-        "max_ms": ordered[-1]}
+    return {f"p{p}_ms": percentile(values, p) for p in PERCENTILES} | {"max_ms": max(values)}
 
 
 def main() -> None:
