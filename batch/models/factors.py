@@ -71,7 +71,13 @@ class _FactorModel(Recommender):
         largest = np.linalg.norm(users, axis=1) * float(np.linalg.norm(self.item_factors, axis=1).max(initial=0.0))
         full = valid.all(axis=1) & (wanted < n_products)
         bound = np.where(full, approx[:, -1].astype(np.float64) + ROUNDING_SLACK * largest, -np.inf)
-        return Candidates(row, col, lookup(row, col), bound, ~full, lookup, self._best(users, lookup))
+        scores = lookup(row, col)
+        if exclude_seen:
+            top = self._best(users, lookup)
+        else:  # nothing was filtered: implicit's first picks, where the row's best sits, are already scored
+            top = np.full(len(rows), -np.inf)
+            np.maximum.at(top, row, scores)
+        return Candidates(row, col, scores, bound, ~full, lookup, top)
 
     def _best(self, users: np.ndarray, lookup: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """Each row's best exact score over every product: the best of implicit's first picks (float32 rounding

@@ -250,6 +250,7 @@ class TestAls:
         found = model.candidates(rows, 6, exclude_seen)
         assert np.bincount(found.row, minlength=len(rows)).max() <= 6 + SELECTION_MARGIN
         np.testing.assert_allclose(found.score, model.score(rows)[found.row, found.col], rtol=1e-12)
+        np.testing.assert_allclose(found.top, model.score(rows).max(axis=1), rtol=1e-12)  # seen ones included
         seen = model.seen[rows] if exclude_seen else None
         ranked = top_from_candidates(found, 5, model.popularity, model.popularity_order(), seen)
         dense_items, dense_scores = model.dense_top(rows, 5, exclude_seen)
