@@ -1,6 +1,9 @@
 """Exposure events go to Kafka without holding up the response: a request only appends a tuple to an in-memory
 queue; one background task lets 20 ms of them gather, encodes them (orjson) and sends them as
-record batches. A broker outage loses exposures once the queue is full; each one lost is counted."""
+record batches. The task outlives the broker: on any failure it closes its producer, puts back what was not
+delivered (the stream's request-id guard makes a second delivery harmless), backs off and connects again. A broker
+outage loses exposures only once the queue is full; each one lost is counted, and the sender's state is in
+`/ready` and `/metrics`."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 DRAIN_AT_ONCE = 500
 SCHEMA_VERSION = ExposureEvent.model_fields["schema_version"].default
 LINGER_S = 0.02  # how long the sender lets exposures gather before sending a batch, unless asked to flush
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 10.0
 
 
 class Exposure(NamedTuple):
@@ -58,6 +62,8 @@ class ExposurePublisher:
         self.producer: AIOKafkaProducer | None = None
         self.sent = 0
         self.lost = 0
+        self.errors = 0  # broker failures the sender recovered from
+        self.last_error: str | None = None
         self._queue: deque[Exposure] = deque()
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()
@@ -81,6 +87,15 @@ class ExposurePublisher:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def running(self) -> bool:
+        """The sender task is alive (it ends only with `stop`)."""
+        return self._runner is not None and not self._runner.done()
 
     async def connected(self, timeout_s: float) -> bool:
         try:
@@ -107,10 +122,33 @@ class ExposurePublisher:
             await self.producer.stop()
 
     async def _run(self) -> None:
-        producer = await self._connect()
-        partitions = sorted(await producer.partitions_for(self.topic))
+        """Connect, send until the broker fails, then close, back off and connect again, until `stop`."""
+        delay = RECONNECT_MIN_S
         while True:
-            await self._wake.wait()
+            producer = await self._connect()
+            sent_before = self.sent
+            try:
+                await self._serve(producer)
+            except Exception as exc:  # the sender must outlive whatever the client raises, not only KafkaError
+                if self.sent > sent_before:  # it worked for a while: the next attempt need not wait long
+                    delay = RECONNECT_MIN_S
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._connected.clear()
+                self.producer = None
+                log.warning("exposures: broker failure (%s); reconnecting in %.1fs", self.last_error, delay)
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _serve(self, producer: AIOKafkaProducer) -> None:
+        partitions = sorted(await producer.partitions_for(self.topic))
+        self._connected.set()
+        while True:
+            if not self._queue:
+                self._idle.set()
+                await self._wake.wait()
             self._wake.clear()
             if not self._hurry.is_set():  # one batch for many requests rather than one each
                 with contextlib.suppress(TimeoutError):
@@ -118,11 +156,10 @@ class ExposurePublisher:
             self._hurry.clear()
             while self._queue:
                 await self._send(producer, partitions)
-            self._idle.set()
 
     async def _connect(self) -> AIOKafkaProducer:
         """Keeps trying: the API serves while the broker is away (exposures queue meanwhile)."""
-        delay = 0.5
+        delay = RECONNECT_MIN_S
         while True:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, linger_ms=5, acks=1,
                                         request_timeout_ms=5000)
@@ -130,40 +167,64 @@ class ExposurePublisher:
                 await start_or_close(producer)
             except (KafkaError, OSError) as exc:
                 await producer.stop()
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("exposures: broker unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
             self.producer = producer
-            self._connected.set()
             return producer
 
     async def _send(self, producer: AIOKafkaProducer, partitions: list[int]) -> None:
-        """One record batch per partition for everything queued (up to DRAIN_AT_ONCE), keyed by customer."""
+        """One record batch per partition for everything queued (up to DRAIN_AT_ONCE), keyed by customer. What the
+        broker did not take is put back at the head of the queue and the failure raised (the sender reconnects)."""
         taken = [self._queue.popleft() for _ in range(min(len(self._queue), DRAIN_AT_ONCE))]
-        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        by_partition: dict[int, list[Exposure]] = {}
         for event in taken:
-            key = event.customer_id.encode()
-            by_partition.setdefault(partitions[zlib.crc32(key) % len(partitions)], []).append(
-                (key, event.to_bytes()))
-        deliveries: list[tuple[int, asyncio.Future[object]]] = []
-        for partition, events in by_partition.items():
-            while events:
-                batch = producer.create_batch()
-                n = 0
-                while n < len(events) and batch.append(key=events[n][0], value=events[n][1],
-                                                       timestamp=None) is not None:
-                    n += 1
-                if n == 0:  # larger than a whole batch: cannot be sent
-                    self.lost += 1
-                    events = events[1:]
-                    continue
-                deliveries.append((n, await producer.send_batch(batch, self.topic, partition=partition)))
-                events = events[n:]
-        for n, delivery in deliveries:
+            by_partition.setdefault(partitions[zlib.crc32(event.customer_id.encode()) % len(partitions)],
+                                    []).append(event)
+        deliveries: list[tuple[list[Exposure], asyncio.Future[object]]] = []
+        unsent: list[Exposure] = []
+        try:
+            for partition, events in by_partition.items():
+                while events:
+                    batch = producer.create_batch()
+                    n = 0
+                    while n < len(events) and batch.append(key=events[n].customer_id.encode(),
+                                                           value=events[n].to_bytes(), timestamp=None) is not None:
+                        n += 1
+                    if n == 0:  # larger than a whole batch: cannot be sent
+                        self.lost += 1
+                        events = events[1:]
+                        continue
+                    delivery = await producer.send_batch(batch, self.topic, partition=partition)
+                    deliveries.append((events[:n], delivery))
+                    events = events[n:]
+        except BaseException:
+            handed = {id(e) for chunk, _ in deliveries for e in chunk}
+            unsent = [e for e in taken if id(e) not in handed]
+            raise
+        finally:
+            failed = await self._settle(deliveries)
+            self._put_back(failed + unsent)
+        if failed:
+            raise KafkaError(f"{len(failed)} exposures not acknowledged")
+
+    async def _settle(self, deliveries: list[tuple[list[Exposure], asyncio.Future[object]]]) -> list[Exposure]:
+        """Wait for every handed batch; the exposures of those the broker did not acknowledge."""
+        failed: list[Exposure] = []
+        for events, delivery in deliveries:
             try:
                 await delivery
-                self.sent += n
+                self.sent += len(events)
             except (KafkaError, OSError) as exc:
-                self.lost += n
-                log.warning("exposures lost: %d (%s)", n, exc)
+                failed += events
+                log.warning("exposures not acknowledged: %d (%s)", len(events), exc)
+        return failed
+
+    def _put_back(self, events: list[Exposure]) -> None:
+        """At the head of the queue, in their order, as far as the queue's bound allows (the rest is lost)."""
+        room = max(0, self.max_queued - len(self._queue))
+        kept = events[:room]
+        self.lost += len(events) - len(kept)
+        self._queue.extendleft(reversed(kept))

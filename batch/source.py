@@ -18,7 +18,7 @@ from common.data.load import CUSTOMER_COLUMNS, LINE_COLUMNS, DataOrigin, LoadedD
 from common.data.mapping import load_mapping
 from common.data.membership import is_in
 from common.data.report import CleaningReport
-from common.events import PurchaseEvent, Rejected, parse_event
+from common.events import EventBounds, PurchaseEvent, Rejected, parse_event
 from common.settings import Settings
 
 # Tansu, the local broker, under-reports end offsets when the last record batch holds several records
@@ -36,8 +36,9 @@ class TopicRead:
     events: list[PurchaseEvent] = field(default_factory=list)
 
 
-def from_file(path: Path, preset: str | None, mapping_file: Path | None, customers: Path | None) -> LoadedData:
-    return load_history(path, load_mapping(preset, mapping_file), customers)
+def from_file(path: Path, preset: str | None, mapping_file: Path | None, customers: Path | None,
+              bounds: EventBounds | None = None) -> LoadedData:
+    return load_history(path, load_mapping(preset, mapping_file), customers, bounds)
 
 
 def from_topic(settings: Settings, progress: Callable[[int], None], idle_s: float = DEFAULT_IDLE_S) -> LoadedData:
@@ -158,7 +159,7 @@ async def read_topic(settings: Settings, progress: Callable[[int], None], idle_s
             batches = await consumer.getmany(timeout_ms=200, max_records=FETCH_RECORDS)
             for records in batches.values():
                 for record in records:
-                    _take(record.value, settings.max_event_bytes, read, seen)
+                    _take(record.value, settings.max_event_bytes, settings.event_bounds, read, seen)
             if any(batches.values()):
                 quiet_since = time.monotonic()
                 progress(read.records)
@@ -169,9 +170,9 @@ async def read_topic(settings: Settings, progress: Callable[[int], None], idle_s
         await consumer.stop()
 
 
-def _take(raw: bytes | None, max_bytes: int, read: TopicRead, seen: set[str]) -> None:
+def _take(raw: bytes | None, max_bytes: int, bounds: EventBounds, read: TopicRead, seen: set[str]) -> None:
     read.records += 1
-    parsed = parse_event(PurchaseEvent, raw, max_bytes)
+    parsed = parse_event(PurchaseEvent, raw, max_bytes, bounds)
     if isinstance(parsed, Rejected):
         read.invalid[parsed.counted_as] = read.invalid.get(parsed.counted_as, 0) + 1
     elif parsed.event_id in seen:

@@ -44,7 +44,7 @@ async def fill(settings: Settings, folder: Path) -> int:
     client = aioredis.from_url(settings.redis_url)
     keys = KeyLayout(PREFIX)
     writer = StateWriter(client, keys)
-    exposures = ExposureWriter(client, keys, 400 * 86400, 7 * 86400)
+    exposures = ExposureWriter(client, keys)
     last = lines.drop_duplicates("customer_id", keep="last")
     await exposures.apply([
         ExposureEvent(request_id=f"v{i}", customer_id=str(c), experiment=settings.ab_experiment, strategy="model",

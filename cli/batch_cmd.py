@@ -99,7 +99,7 @@ def _load(settings: Settings, data: Path | None, preset: str, mapping: Path | No
         raise typer.BadParameter(f"--data reads a file; it cannot be combined with --source {source.value}")
     if data is not None:
         typer.echo(f"loading {data} (preset {preset if mapping is None else mapping})")
-        return from_file(data, preset if mapping is None else None, mapping, None)
+        return from_file(data, preset if mapping is None else None, mapping, None, settings.event_bounds)
     if source is Source.file:
         raise typer.BadParameter("--source file needs --data PATH")
     if source is Source.archive:

@@ -47,7 +47,7 @@ def inspect(
 ) -> None:
     """Load and clean a history; print the cleaning report (every removed row by reason) and EDA numbers."""
     with friendly_errors():
-        loaded = load_history(path, load_mapping(preset, mapping), customers)
+        loaded = load_history(path, load_mapping(preset, mapping), customers, get_settings().event_bounds)
     summary = summarize(loaded.lines)
     typer.echo(loaded.report.render())
     typer.echo("")

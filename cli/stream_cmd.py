@@ -68,7 +68,8 @@ def replay_command(
                         Pace(speed, max_rate))
         return
     with friendly_errors():
-        loaded = load_history(data or settings.data_dir / "synthetic", load_mapping(preset, mapping), customers)
+        loaded = load_history(data or settings.data_dir / "synthetic", load_mapping(preset, mapping), customers,
+                              settings.event_bounds)
     lines = select(loaded.lines, start, limit, until)
     if master_data or master_data_only:
         window = {"from": str(start) if start else None, "until": str(until) if until else None, "limit": limit,

@@ -6,12 +6,13 @@ import base64
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 ID_MAX_LEN = 64
+EXPERIMENT_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"  # experiment names become part of Redis key names
 
 
 def _utc(value: datetime) -> datetime:
@@ -98,7 +99,7 @@ class ExposureEvent(_Event):
     schema_version: Literal[1] = 1
     request_id: Identifier
     customer_id: Identifier
-    experiment: str = Field(min_length=1, max_length=64)
+    experiment: str = Field(pattern=EXPERIMENT_PATTERN)
     group: Literal["control", "treatment"]
     strategy: str = Field(min_length=1, max_length=64)
     model_version: str = Field(max_length=64)
@@ -144,7 +145,8 @@ def purchase_event_id(order_id: str, product_id: str, line_no: int) -> str:
     return digest.hexdigest()
 
 
-RejectCode = Literal["empty", "oversized", "not_json", "not_object", "unknown_schema_version", "invalid_field"]
+RejectCode = Literal["empty", "oversized", "not_json", "not_object", "unknown_schema_version", "invalid_field",
+                     "out_of_bounds"]
 Event = TypeVar("Event", bound=_Event)
 
 
@@ -163,17 +165,67 @@ class Rejected:
         return self.code if self.field is None else f"{self.code} ({self.field})"
 
 
-def parse_event(model: type[Event], raw: bytes | None, max_bytes: int) -> Event | Rejected:
+# Hard ceilings of the configurable bounds: one line's cents stay below 2^53 (exact in a Lua number and in a
+# float64), so no configuration can make a single line unsafe for the stream's arithmetic.
+UNITS_CEILING = 10**9
+AMOUNT_CEILING = 10.0**12
+
+
+@dataclass(frozen=True)
+class EventBounds:
+    """What one order line may say, beyond its types: at most `max_units` units and `max_amount` of money, and an
+    event time between `earliest` and the receiver's clock plus `max_future`. Checked on every way in (POST, the
+    replay, the worker, the archiver, the batch's topic reader), so a line that could overflow a Redis integer or
+    move the stream's clock is refused with its field named, and a replay of old history still passes."""
+
+    max_units: int = 1_000_000
+    max_amount: float = 1e9
+    max_future: timedelta = timedelta(hours=1)
+    earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+
+    def check(self, event: _Event, now: datetime) -> Rejected | None:
+        """The first bound the event breaks, or None. Exposures carry only a time."""
+        if isinstance(event, PurchaseEvent):
+            if event.units > self.max_units:
+                return self._breaks("units", f"{event.units:.6g} is above the limit of {self.max_units:,} per line "
+                                             "(RECSYS_EVENT_MAX_UNITS)")
+            if event.amount > self.max_amount:
+                return self._breaks("amount", f"{event.amount:.6g} is above the limit of {self.max_amount:,.0f} per "
+                                              "line (RECSYS_EVENT_MAX_AMOUNT)")
+        at = getattr(event, "event_time", None)
+        if isinstance(at, datetime):
+            if at > now + self.max_future:
+                return self._breaks("event_time", f"{at.isoformat()} is later than the receiver's clock "
+                                                  f"({now.isoformat(timespec='seconds')}) plus "
+                                                  f"{self.max_future.total_seconds():g} s (RECSYS_EVENT_MAX_FUTURE_S)")
+            if at < self.earliest:
+                return self._breaks("event_time", f"{at.isoformat()} is before {self.earliest.date().isoformat()} "
+                                                  "(RECSYS_EVENT_EARLIEST)")
+        return None
+
+    @staticmethod
+    def _breaks(field: str, why: str) -> Rejected:
+        return Rejected("out_of_bounds", f"{field}: {why}", field)
+
+
+def parse_event(model: type[Event], raw: bytes | None, max_bytes: int, bounds: EventBounds | None = None,
+                now: datetime | None = None) -> Event | Rejected:
     """Raw bytes from a topic or a request body -> the event, or a typed rejection. The one parser every entry
-    point uses (stream worker, batch source, ingestion endpoint), so all reject the same payloads the same way."""
+    point uses (stream worker, batch source, ingestion endpoint), so all reject the same payloads the same way.
+    With `bounds`, an event that parses but breaks one is rejected too (`now`: the receiver's clock)."""
     if not raw:
         return Rejected("empty", "empty payload")
     if len(raw) > max_bytes:
         return Rejected("oversized", f"oversized payload ({len(raw)} bytes > {max_bytes})")
     try:
-        return model.model_validate_json(raw)
+        event = model.model_validate_json(raw)
     except ValidationError as exc:
         return _rejection(exc)
+    if bounds is not None:
+        broken = bounds.check(event, now or datetime.now(UTC))
+        if broken is not None:
+            return broken
+    return event
 
 
 def _rejection(error: ValidationError) -> Rejected:

@@ -18,8 +18,8 @@ class KeyLayout:
         return self._k("cust", customer_id, "rfm")
 
     def customer_orders(self, customer_id: str) -> str:
-        """Set of order ids, so an order with many lines counts once."""
-        return self._k("cust", customer_id, "orders")
+        """Sorted set: order id -> event time, so an order with many lines counts once; trimmed with the guard."""
+        return self._k("cust", customer_id, "order_ids")
 
     def customer_product_units(self, customer_id: str) -> str:
         """Hash: product id -> units bought."""
@@ -55,10 +55,6 @@ class KeyLayout:
         """Sorted set: product id -> units sold, all time."""
         return self._k("prod", "pop")
 
-    def product_popularity_day(self, day: str) -> str:
-        """Sorted set for one event-time day (YYYYMMDD); the recent window is a union of days."""
-        return self._k("prod", "pop", "day", day)
-
     def product_categories(self) -> str:
         """Hash: product id -> category."""
         return self._k("prod", "cat")
@@ -73,8 +69,9 @@ class KeyLayout:
 
     # --- stream bookkeeping ---
     def stream_dead_letters(self) -> str:
-        """Set of dead-letter ids, so a redelivered bad record is counted once."""
-        return self._k("stream", "dlq")
+        """Sorted set: dead-letter id -> when it was counted (wall time), so a redelivered bad record is counted
+        once; trimmed to `dead_letter_keep_days`."""
+        return self._k("stream", "dead_letter_ids")
 
     def stream_stats(self) -> str:
         """Hash of live counters: processed, dead_lettered, duplicates, last_event_ts, ..."""
@@ -158,9 +155,20 @@ class KeyLayout:
 
     # --- A/B ---
     def ab_experiments(self) -> str:
-        """Sorted set: experiment name -> its start (the earliest exposure's event time); written by the exposures
-        script, read by the purchases script's caller (which experiments to attribute to) and the API."""
+        """Sorted set: running experiment name -> its start (the earliest exposure's event time); written by the
+        exposures script, read by the purchases script's caller (which experiments to attribute to) and the API.
+        Stopping an experiment removes it."""
         return self._k("ab", "experiments")
+
+    def ab_experiments_revision(self) -> str:
+        """Counter moved by every change of the registry (an experiment started or stopped), so the purchases
+        script can tell that its caller's list of experiments is stale."""
+        return self._k("ab", "experiments", "rev")
+
+    def ab_ended(self) -> str:
+        """Hash: ended experiment name -> JSON {started_at, ended_at, summary}: its final summary, kept after its
+        other keys are freed. An ended experiment takes no more exposures."""
+        return self._k("ab", "ended")
 
     def ab_group_counters(self, experiment: str, group: str) -> str:
         """Hash: exposures, converted_items, revenue_cents, revenue_sq_cents2 (the sum over customers of their
@@ -206,8 +214,13 @@ class KeyLayout:
         return self._k("ab", "cust", customer_id, "bought")
 
     def ab_customer_converted(self, experiment: str, customer_id: str) -> str:
-        """Set of purchase event ids already counted as conversions (each counts once, whichever side saw it)."""
-        return self._k("ab", experiment, "cust", customer_id, "converted")
+        """Sorted set: purchase event id -> purchase time, of purchases already counted as conversions (each counts
+        once, whichever side saw it); trimmed and expiring with the customer's exposures."""
+        return self._k("ab", experiment, "cust", customer_id, "converted_ids")
+
+    def ab_experiment_pattern(self, experiment: str) -> str:
+        """Every key of one experiment (what stopping it frees, once its summary is kept)."""
+        return self._k("ab", experiment, "*")
 
     def all_keys_pattern(self) -> str:
         return self._k("*")

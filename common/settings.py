@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -11,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.ab import REPLAY_PREFIX
+from common.events import AMOUNT_CEILING, EXPERIMENT_PATTERN, UNITS_CEILING, EventBounds
 
 
 class Settings(BaseSettings):
@@ -68,13 +70,23 @@ class Settings(BaseSettings):
 
     # Largest event payload accepted; bigger ones are dead-lettered.
     max_event_bytes: int = 4096
+    # What one order line may say (common.events.EventBounds), on every way in: POST, the replay, the worker, the
+    # archiver and the batch. The defaults keep every integer sum in Redis far from 2^63 (one line is at most
+    # 10^11 cents) and leave room for large B2B lines (the case study's largest is 20,952,000 COP, UCI's 80,995
+    # units). Event times: at most `event_max_future_s` after the receiver's clock, and not before
+    # `event_earliest` (lower it to replay older history).
+    event_max_units: int = Field(default=EventBounds.max_units, ge=1, le=UNITS_CEILING)
+    event_max_amount: float = Field(default=EventBounds.max_amount, gt=0, le=AMOUNT_CEILING)
+    event_max_future_s: float = Field(default=EventBounds.max_future.total_seconds(), ge=0, le=7 * 86400)
+    event_earliest: datetime = EventBounds.earliest
     # Payload bytes kept in a dead letter. A letter must fit in one produce request (1 MB by default); the whole
     # payload stays in its source topic at the offset the letter names.
     dead_letter_max_raw_bytes: int = Field(default=65_536, ge=0)
 
     # Stream worker.
     stream_app_id: str = "recsys-stream"  # also the consumer group
-    stream_batch_size: int = Field(default=1000, ge=1)
+    # At most 5,000: the script unpacks one customer's event ids into one Redis call (Lua's limit is 8,000).
+    stream_batch_size: int = Field(default=1000, ge=1, le=5000)
     stream_batch_within_s: float = Field(default=0.2, gt=0)
     # Faust stops fetching a partition whose stream buffer is nearly full and restarts when it drains; at Faust's
     # default (4,096) that left the worker idle a third of the time (benchmarks/stream_throughput.py).
@@ -82,6 +94,7 @@ class Settings(BaseSettings):
     stream_fetch_max_wait_ms: int = Field(default=100, ge=1)  # see stream_app/transport.py
     recent_products: int = Field(default=20, ge=1)  # per-customer recent list length
     guard_retention_days: int = Field(default=400, ge=1)  # event-time window of the idempotency guard
+    dead_letter_keep_days: float = Field(default=7.0, gt=0)  # dead-letter ids kept (wall time) to count each once
 
     # Nightly batch.
     batch_test_days: int = Field(default=30, ge=1)  # test period (and validation period) length
@@ -104,10 +117,14 @@ class Settings(BaseSettings):
     spark_staging: str | None = None
 
     # A/B experiment: sticky buckets by hash(salt, customer id); treatment gets `ab_treatment_percent` of 100.
-    ab_experiment: str = Field(default="rec-v1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    ab_experiment: str = Field(default="rec-v1", pattern=EXPERIMENT_PATTERN)
     ab_salt: str = "recsys-ab-2026"
     ab_treatment_percent: int = Field(default=50, ge=0, le=100)
     ab_attribution_days: float = Field(default=7.0, gt=0)  # event time from exposure to purchase
+    # Exposures' request ids are kept this long behind an experiment's newest exposure (event time); an exposure
+    # older than that is late (counted, not applied). Customers' exposures are kept for the attribution window
+    # plus this.
+    ab_exposure_guard_hours: float = Field(default=24.0, gt=0)
     # Always-valid inference (common/always_valid.py): the error rate, the exposed customers at which the interval
     # is narrowest, and the smallest differences that matter (conversion points; money per exposed customer):
     # an interval inside +/- these stops the experiment with "no practical difference".
@@ -149,6 +166,16 @@ class Settings(BaseSettings):
         if not value or ":" in value:
             raise ValueError("key_prefix must be non-empty and contain no ':'")
         return value
+
+    @field_validator("event_earliest")
+    @classmethod
+    def _earliest_is_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @property
+    def event_bounds(self) -> EventBounds:
+        return EventBounds(max_units=self.event_max_units, max_amount=self.event_max_amount,
+                           max_future=timedelta(seconds=self.event_max_future_s), earliest=self.event_earliest)
 
     @property
     def api_base_url(self) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -16,16 +17,17 @@ from redis.exceptions import RedisError
 from common.events import DeadLetter, ExposureEvent, PurchaseEvent, Rejected, parse_event
 from common.keys import KeyLayout
 from common.settings import Settings
+from stream_app.apply import Isolated, apply_isolating, retry_transient
 from stream_app.exposures import ExposureWriter
+from stream_app.lua import COUNTER_LIMIT
 from stream_app.master_data import MasterDataWriter, WorkerHooks, add_master_data_agents
 from stream_app.meter import RateMeter, freshness_summary, lag
-from stream_app.state import StateWriter, dead_letter_id
+from stream_app.state import BatchResult, StateWriter, Windows, dead_letter_id
 from stream_app.transport import StreamApp
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 E = TypeVar("E", ExposureEvent, PurchaseEvent)
-MAX_BACKOFF_S = 5.0
 
 
 def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -> faust.App:
@@ -48,17 +50,15 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
     purchases = app.topic(settings.topic_purchases, settings.topic_exposures, partitions=settings.topic_partitions)
     dead_letters = app.topic(settings.topic_dead_letters, partitions=settings.topic_partitions)
     client = redis_client or aioredis.from_url(settings.redis_url)
-    writer = StateWriter(
-        client, KeyLayout(settings.key_prefix), recent_n=settings.recent_products,
-        retention_s=settings.guard_retention_days * 86400, attribution_s=round(settings.ab_attribution_days * 86400),
-    )
-    exposure_writer = ExposureWriter(client, KeyLayout(settings.key_prefix), settings.guard_retention_days * 86400,
-                                     round(settings.ab_attribution_days * 86400))
+    keys, windows = KeyLayout(settings.key_prefix), Windows.of(settings)
+    writer = StateWriter(client, keys, windows, recent_n=settings.recent_products)
+    exposure_writer = ExposureWriter(client, keys, windows)
     meter = RateMeter()
     positions: dict[Any, int] = {}
-    add_master_data_agents(app, settings, MasterDataWriter(client, KeyLayout(settings.key_prefix)), WorkerHooks(
-        dead_letter=partial(_dead_letter, dead_letters, max_raw=settings.dead_letter_max_raw_bytes),
-        count_dead=partial(writer.apply, []), retry=_retry, stop=partial(_stop_worker, app),
+    dead_letter = partial(_dead_letter, dead_letters, max_raw=settings.dead_letter_max_raw_bytes)
+    add_master_data_agents(app, settings, MasterDataWriter(client, keys), WorkerHooks(
+        dead_letter=dead_letter, count_dead=partial(writer.apply, []), retry=retry_transient,
+        stop=partial(_stop_worker, app),
     ))
 
     @app.agent(purchases)
@@ -76,12 +76,11 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
                     event.message.incref()
                 shown = [e for e in batch if e.message.topic == settings.topic_exposures]
                 events = [e for e in batch if e.message.topic != settings.topic_exposures]
-                exposures, _ = await _parse_or_dead_letter(shown, ExposureEvent, dead_letters, settings)
-                good, dead = await _parse_or_dead_letter(events, PurchaseEvent, dead_letters, settings)
-                dead_ids = [dead_letter_id(e.message.partition, e.message.offset, e.value or b"") for e in dead]
+                exposures, _ = await _parse_or_dead_letter(shown, ExposureEvent, dead_letter, settings)
+                good, dead = await _parse_or_dead_letter(events, PurchaseEvent, dead_letter, settings)
                 if writing is not None:
                     await writing  # one batch in flight, so batches reach Redis in order
-                writing = asyncio.create_task(write(stream, batch, exposures, events, good, dead_ids))
+                writing = asyncio.create_task(write(stream, batch, exposures, events, good, dead))
                 yield None
         except Exception as exc:
             await _stop_worker(app, exc)
@@ -91,12 +90,19 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
                 writing.cancel()  # its events stay unacked: redelivered, and the event-id guard drops repeats
 
     async def write(
-        stream: faust.StreamT[bytes], batch: Sequence[faust.types.EventT[Any]], exposures: list[ExposureEvent],
-        events: Sequence[faust.types.EventT[Any]], good: list[PurchaseEvent], dead_ids: list[str],
+        stream: faust.StreamT[bytes], batch: Sequence[faust.types.EventT[Any]], exposures: list[Parsed[ExposureEvent]],
+        events: Sequence[faust.types.EventT[Any]], good: list[Parsed[PurchaseEvent]],
+        dead: list[faust.types.EventT[Any]],
     ) -> None:
         try:
-            await _retry(partial(exposure_writer.apply, exposures))  # before the purchases they may convert
-            result = await _retry(partial(writer.apply, good, dead_ids))
+            # exposures before the purchases they may convert
+            shown = await apply_isolating(exposure_writer.apply, [e for _, e in exposures])
+            applied = await apply_isolating(partial(writer.apply, dead_ids=_ids_of(dead)), [e for _, e in good])
+            refused = _refused(applied, exposures, good)
+            for source, reason in refused:
+                await dead_letter(source, reason)
+            if refused:
+                await retry_transient(partial(writer.apply, [], _ids_of([source for source, _ in refused])))
         except Exception as exc:
             await _stop_worker(app, exc)
             raise
@@ -107,25 +113,49 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
         meter.add(len(events))
         ages = [time.time() * 1000 - e.message.timestamp * 1000 for e in events]
         await _publish_progress(writer, app, meter, positions, ages)
-        log.debug("batch of %d: %s", len(events), result)
+        log.debug("batch of %d: %s, exposures %s", len(events), applied.results, shown.results)
+        for exposure, reason in shown.refused:
+            log.error("exposure %s refused by Redis: %s", exposure.request_id, reason)
 
     return app
 
 
+Parsed = tuple[faust.types.EventT[Any], E]  # a record and what it parsed to
+
+
+def _ids_of(records: Sequence[faust.types.EventT[Any]]) -> list[str]:
+    return [dead_letter_id(r.message.partition, r.message.offset, r.value or b"") for r in records]
+
+
+def _refused(applied: Isolated[PurchaseEvent, BatchResult], exposures: list[Parsed[ExposureEvent]],
+             good: list[Parsed[PurchaseEvent]]) -> list[tuple[faust.types.EventT[Any], str]]:
+    """The records of the purchases Redis refused (with its reason) and of those whose customer's stored totals
+    would pass the counter limit: each is dead-lettered and counted once."""
+    source = {id(event): record for record, event in good}
+    by_id = {event.event_id: record for record, event in good}
+    out = [(source[id(event)], reason) for event, reason in applied.refused]
+    over = {event_id for result in applied.results for event_id in result.refused}
+    out += [(by_id[event_id], f"units/amount: the customer's stored totals would pass {COUNTER_LIMIT:,} "
+                              "(the stream's counter limit)") for event_id in sorted(over)]
+    return out
+
+
 async def _parse_or_dead_letter(
-    events: Sequence[faust.types.EventT[Any]], model: type[E], dead_letters: faust.types.TopicT,
-    settings: Settings,
-) -> tuple[list[E], list[faust.types.EventT[Any]]]:
-    """The events that parse, and the events sent to the dead-letter topic (with the reason) instead."""
-    parsed: list[E] = []
+    events: Sequence[faust.types.EventT[Any]], model: type[E],
+    dead_letter: Callable[[faust.types.EventT[Any], str], Awaitable[None]], settings: Settings,
+) -> tuple[list[Parsed[E]], list[faust.types.EventT[Any]]]:
+    """The events that parse (with their records), and the records sent to the dead-letter topic (with the
+    reason) instead: malformed, or out of the contract's bounds."""
+    parsed: list[Parsed[E]] = []
     dead: list[faust.types.EventT[Any]] = []
+    bounds, now = settings.event_bounds, datetime.now(UTC)
     for event in events:
-        outcome = parse_event(model, event.value, settings.max_event_bytes)
+        outcome = parse_event(model, event.value, settings.max_event_bytes, bounds, now)
         if isinstance(outcome, Rejected):
-            await _dead_letter(dead_letters, event, outcome.detail, settings.dead_letter_max_raw_bytes)
+            await dead_letter(event, outcome.detail)
             dead.append(event)
         else:
-            parsed.append(outcome)
+            parsed.append((event, outcome))
     return parsed, dead
 
 
@@ -147,18 +177,6 @@ async def _stop_worker(app: faust.App, exc: Exception) -> None:
     log.critical("stopping the worker after an unexpected error: %r", exc)
     await app.consumer.crash(exc)  # a crashed consumer stops without waiting for the batch's acknowledgements
     await app.crash(exc)
-
-
-async def _retry(write: Callable[[], Awaitable[T]]) -> T:
-    """Redis down stalls the stream instead of acknowledging events that were never applied."""
-    backoff = 0.1
-    while True:
-        try:
-            return await write()
-        except (RedisError, OSError) as exc:
-            log.warning("Redis write failed (%s); retrying in %.1fs", exc, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(MAX_BACKOFF_S, backoff * 2)
 
 
 async def _publish_progress(

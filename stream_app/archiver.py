@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from common.archive import Archive, event_day, events_table
-from common.events import PurchaseEvent, Rejected, parse_event
+from common.events import EventBounds, PurchaseEvent, Rejected, parse_event
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,10 +86,12 @@ class ArchiverCounts:
 class Archiver:
     """Buffers new valid purchases by date partition and writes them out on `flush`."""
 
-    def __init__(self, archive: Archive, max_known_ids: int, max_event_bytes: int, compact_files: int) -> None:
+    def __init__(self, archive: Archive, max_known_ids: int, max_event_bytes: int, compact_files: int,
+                 bounds: EventBounds | None = None) -> None:
         self.archive = archive
         self.known = KnownIds(archive, max_known_ids)
         self.max_event_bytes = max_event_bytes
+        self.bounds = bounds or EventBounds()
         self.compact_files = compact_files
         self.counts = ArchiverCounts()
         self._buffer: dict[str, list[PurchaseEvent]] = {}
@@ -102,7 +104,7 @@ class Archiver:
     def add(self, raw: bytes | None) -> None:
         """One record of the topic. Invalid ones are counted only: the stream worker dead-letters them."""
         self.counts.consumed += 1
-        event = parse_event(PurchaseEvent, raw, self.max_event_bytes)
+        event = parse_event(PurchaseEvent, raw, self.max_event_bytes, self.bounds)
         if isinstance(event, Rejected):
             self.counts.invalid += 1
             return
@@ -171,7 +173,7 @@ async def run_archiver(settings: Settings, stop: asyncio.Event) -> ArchiverCount
     if removed:
         log.warning("archive: deleted %d temporary file(s) left by an interrupted write", removed)
     archiver = Archiver(archive, settings.archive_known_ids_max, settings.max_event_bytes,
-                        settings.archive_compact_files)
+                        settings.archive_compact_files, settings.event_bounds)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=settings.archive_group, enable_auto_commit=False,
         auto_offset_reset="earliest", fetch_max_wait_ms=settings.stream_fetch_max_wait_ms,

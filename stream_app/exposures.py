@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -13,37 +14,52 @@ import redis.asyncio as aioredis
 from common.events import ExposureEvent
 from common.keys import KeyLayout
 from stream_app.lua import AB_KEY_COUNT, APPLY_EXPOSURES, EXPOSURE_KEYS, ab_keys
+from stream_app.state import Windows
+
+EXPOSURE_GLOBAL_KEYS = 5  # the guard, the registry, its revision, the ended experiments, the stream stats
+
+
+@dataclass(frozen=True)
+class ExposureResult:
+    applied: int = 0
+    duplicates: int = 0
+    late: int = 0  # older than the experiment's newest exposure minus the guard window
+    after_end: int = 0  # of an ended experiment
+
+    def __add__(self, other: ExposureResult) -> ExposureResult:
+        return ExposureResult(self.applied + other.applied, self.duplicates + other.duplicates,
+                              self.late + other.late, self.after_end + other.after_end)
 
 
 class ExposureWriter:
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout, retention_s: int, attribution_s: int) -> None:
+    def __init__(self, client: aioredis.Redis, keys: KeyLayout, windows: Windows | None = None) -> None:
         self._keys = keys
-        self._retention_s = retention_s
-        self._attribution_s = attribution_s
+        self._windows = windows or Windows()
         self._script: Any = client.register_script(APPLY_EXPOSURES)
 
-    async def apply(self, exposures: Sequence[ExposureEvent]) -> tuple[int, int]:
-        """(newly applied, duplicates), over every experiment the exposures belong to (one call each)."""
+    async def apply(self, exposures: Sequence[ExposureEvent]) -> ExposureResult:
+        """Over every experiment the exposures belong to (one call each)."""
         by_experiment: dict[str, list[ExposureEvent]] = {}
         for e in exposures:
             by_experiment.setdefault(e.experiment, []).append(e)
-        new = duplicates = 0
+        total = ExposureResult()
         for experiment, mine in by_experiment.items():
-            call_keys, args = exposures_call(self._keys, experiment, mine, self._retention_s, self._attribution_s)
-            applied, repeated = await self._script(keys=call_keys, args=args)
-            new, duplicates = new + int(applied), duplicates + int(repeated)
-        return new, duplicates
+            call_keys, args = exposures_call(self._keys, experiment, mine, self._windows)
+            total += ExposureResult(*(int(n) for n in await self._script(keys=call_keys, args=args)))
+        return total
 
 
-def exposures_call(keys: KeyLayout, experiment: str, exposures: Sequence[ExposureEvent], retention_s: int,
-                   attribution_s: int) -> tuple[list[str], list[str | int]]:
+def exposures_call(keys: KeyLayout, experiment: str, exposures: Sequence[ExposureEvent],
+                   windows: Windows) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV for one experiment's exposures (pure: unit-tested without Redis)."""
-    call_keys = [keys.ab_applied_exposures(experiment), keys.ab_experiments(), *ab_keys(keys, experiment)]
+    call_keys = [keys.ab_applied_exposures(experiment), keys.ab_experiments(), keys.ab_experiments_revision(),
+                 keys.ab_ended(), keys.stream_stats(), *ab_keys(keys, experiment)]
     for e in exposures:
         call_keys += [keys.ab_customer_exposures(experiment, e.customer_id), keys.ab_customer_purchases(e.customer_id),
                       keys.ab_customer_converted(experiment, e.customer_id)]
     payload = json.dumps([exposure_row(e) for e in exposures], separators=(",", ":"))
-    return call_keys, [2 + AB_KEY_COUNT, EXPOSURE_KEYS, retention_s, attribution_s, experiment, payload]
+    return call_keys, [EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT, EXPOSURE_KEYS, windows.exposure_guard_s,
+                       windows.attribution_s, experiment, windows.keep_s, payload]
 
 
 def exposure_row(event: ExposureEvent) -> list[object]:

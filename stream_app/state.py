@@ -20,13 +20,15 @@ import redis.asyncio as aioredis
 
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
+from common.settings import Settings
 from stream_app.lua import AB_KEY_COUNT, APPLY_PURCHASES, ab_keys
 
-STREAM_KEYS = 7  # the stream's own global keys (the last is the experiments registry); then AB_KEY_COUNT each
+STREAM_KEYS = 8  # the stream's own global keys (the last two: the experiments registry and its revision)
 CUSTOMER_KEYS = 8  # the customer's own keys; then its exposures and converted ids per experiment
-HEADER_ARGS = 10
+HEADER_ARGS = 13
 FRESHNESS_SAMPLES = 20_000
 STALE_EXPERIMENTS = -1  # what the script answers when the registry changed since the caller read it
+DAY_S = 86400
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,40 @@ class BatchResult:
     duplicates: int
     late: int
     dead_lettered: int
+    refused: tuple[str, ...] = ()  # event ids whose customer's stored totals would pass the counter limit
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How long the stream keeps what it keeps, in seconds (every bound in the README's retention table that is a
+    time): the guard's event ids behind the customer's newest purchase, the attribution window, the exposures'
+    guard behind the newest exposure, and the dead-letter ids (wall time)."""
+
+    guard_s: int = 400 * DAY_S
+    attribution_s: int = 7 * DAY_S
+    exposure_guard_s: int = DAY_S
+    dead_letter_keep_s: int = 7 * DAY_S
+
+    @property
+    def keep_s(self) -> int:
+        """A customer's exposures, converted ids and attributable purchases: an exposure that is not late can
+        still find what it converted."""
+        return self.attribution_s + self.exposure_guard_s
+
+    @classmethod
+    def of(cls, settings: Settings) -> Windows:
+        return cls(guard_s=settings.guard_retention_days * DAY_S,
+                   attribution_s=round(settings.ab_attribution_days * DAY_S),
+                   exposure_guard_s=round(settings.ab_exposure_guard_hours * 3600),
+                   dead_letter_keep_s=round(settings.dead_letter_keep_days * DAY_S))
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The running experiments as the caller last read them, and the registry's revision then."""
+
+    experiments: tuple[str, ...] = ()
+    revision: str = "0"
 
 
 def to_cents(amount: float) -> int:
@@ -48,29 +84,25 @@ def dead_letter_id(partition: int, offset: int, raw: bytes) -> str:
     return hashlib.blake2b(f"{partition}:{offset}:".encode() + raw, digest_size=12).hexdigest()
 
 
-def day_of(ts: int) -> str:
-    return time.strftime("%Y%m%d", time.gmtime(ts))
-
-
 def batch_call(
     keys: KeyLayout,
     events: Sequence[PurchaseEvent],
     dead_ids: Sequence[str],
     *,
     recent_n: int,
-    retention_s: int,
     latest_n: int,
-    experiments: Sequence[str],
-    attribution_s: int,
+    windows: Windows,
+    registry: Registry,
+    now: int,
 ) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV for one script call, events grouped by customer, attributed in each of `experiments` (all
-    the registry holds) (pure: unit-tested without Redis)."""
+    """KEYS and ARGV for one script call, events grouped by customer, attributed in each running experiment of
+    `registry` (pure: unit-tested without Redis)."""
     by_customer: dict[str, list[PurchaseEvent]] = {}
     for event in events:
         by_customer.setdefault(event.customer_id, []).append(event)
     # Only the newest `latest_n` can survive the LTRIM, so only those are serialised.
     shown = {id(event) for event in events[-latest_n:]}
-    day_index: dict[str, int] = {}
+    experiments = registry.experiments
     customer_keys: list[str] = []
     payload: list[tuple[str, list[tuple[str | int, ...]]]] = []
     for cid, mine in by_customer.items():
@@ -81,30 +113,26 @@ def batch_call(
         ]
         for experiment in experiments:
             customer_keys += [keys.ab_customer_exposures(experiment, cid), keys.ab_customer_converted(experiment, cid)]
-        rows: list[tuple[str | int, ...]] = []
-        payload.append((cid, rows))
-        for event in mine:
-            ts = int(event.event_time.timestamp())
-            day = day_index.setdefault(day_of(ts), len(day_index) + 1)
-            rows.append(purchase_row(event, ts, day, _latest_json(event) if id(event) in shown else ""))
+        payload.append((cid, [purchase_row(event, _latest_json(event) if id(event) in shown else "")
+                              for event in mine]))
     call_keys = [
         keys.product_popularity(), keys.product_categories(), keys.stream_stats(), keys.stream_latest(),
-        keys.customers_index(), keys.stream_dead_letters(), keys.ab_experiments(),
+        keys.customers_index(), keys.stream_dead_letters(), keys.ab_experiments(), keys.ab_experiments_revision(),
         *(key for experiment in experiments for key in ab_keys(keys, experiment)),
-        *(keys.product_popularity_day(day) for day in day_index),
         *customer_keys,
     ]
     header: list[str | int] = [STREAM_KEYS + AB_KEY_COUNT * len(experiments), CUSTOMER_KEYS + 2 * len(experiments),
-                               len(by_customer), len(day_index), recent_n, retention_s, latest_n, attribution_s,
-                               len(dead_ids), len(experiments)]
+                               len(by_customer), recent_n, windows.guard_s, latest_n, windows.attribution_s,
+                               len(dead_ids), len(experiments), windows.keep_s, now, windows.dead_letter_keep_s,
+                               registry.revision]
     # Events travel as one JSON argument: packing thousands of separate arguments cost more than the script.
     return call_keys, [*header, *dead_ids, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)]
 
 
-def purchase_row(event: PurchaseEvent, ts: int, day: int, latest: str) -> tuple[str | int, ...]:
+def purchase_row(event: PurchaseEvent, latest: str) -> tuple[str | int, ...]:
     """One event as the script reads it: the fields of `PURCHASE_FIELDS`, in that order."""
     return (event.event_id, event.order_id, event.product_id, event.category, event.units, to_cents(event.amount),
-            ts, day, latest)
+            int(event.event_time.timestamp()), latest)
 
 
 def _latest_json(event: PurchaseEvent) -> str:
@@ -116,38 +144,46 @@ def _latest_json(event: PurchaseEvent) -> str:
     )
 
 
+async def read_registry(client: aioredis.Redis, keys: KeyLayout) -> Registry:
+    """The running experiments and the revision they were read at, in one round trip. The revision is read first:
+    a change between the two reads leaves the older revision beside the newer list, which the script refuses, so
+    the caller reads again (never the other way round, a stale list under a current revision)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.get(keys.ab_experiments_revision())
+    pipe.zrange(keys.ab_experiments(), 0, -1)
+    revision, names = await pipe.execute()
+    return Registry(tuple(name.decode() for name in names), revision.decode() if revision else "0")
+
+
 class StateWriter:
     """Applies batches; one round trip per batch (plus one to read the experiments registry when it changed)."""
 
-    def __init__(
-        self, client: aioredis.Redis, keys: KeyLayout, *, recent_n: int = 20, retention_s: int = 400 * 86400,
-        latest_n: int = 100, attribution_s: int = 7 * 86400,
-    ) -> None:
+    def __init__(self, client: aioredis.Redis, keys: KeyLayout, windows: Windows | None = None, *,
+                 recent_n: int = 20, latest_n: int = 100) -> None:
         self._client = client
         self._keys = keys
         self._script: Any = client.register_script(APPLY_PURCHASES)
+        self._windows = windows or Windows()
         self._recent_n = recent_n
-        self._retention_s = retention_s
         self._latest_n = latest_n
-        self._experiments: list[str] | None = None  # the registry as last read
-        self._attribution_s = attribution_s
+        self._registry: Registry | None = None  # as last read
 
     async def apply(self, events: Sequence[PurchaseEvent], dead_ids: Sequence[str] = ()) -> BatchResult:
         if not events and not dead_ids:
             return BatchResult(0, 0, 0, 0)
         while True:
-            if self._experiments is None:
-                names = cast(list[bytes], await self._client.zrange(self._keys.ab_experiments(), 0, -1))
-                self._experiments = [name.decode() for name in names]
+            if self._registry is None:
+                self._registry = await read_registry(self._client, self._keys)
             call_keys, args = batch_call(
-                self._keys, events, dead_ids, recent_n=self._recent_n, retention_s=self._retention_s,
-                latest_n=self._latest_n, experiments=self._experiments, attribution_s=self._attribution_s,
+                self._keys, events, dead_ids, recent_n=self._recent_n, latest_n=self._latest_n,
+                windows=self._windows, registry=self._registry, now=int(time.time()),
             )
             result = await self._script(keys=call_keys, args=args)
             if int(result[0]) != STALE_EXPERIMENTS:
-                applied, duplicates, late, dead = result
-                return BatchResult(int(applied), int(duplicates), int(late), int(dead))
-            self._experiments = None  # an experiment started since: read the registry again
+                applied, duplicates, late, dead, refused = result
+                return BatchResult(int(applied), int(duplicates), int(late), int(dead),
+                                   tuple(r.decode() if isinstance(r, bytes) else str(r) for r in refused))
+            self._registry = None  # an experiment started or stopped since: read the registry again
 
     async def record_progress(self, fields: Mapping[str, float | int | str], ages_ms: Sequence[float] = ()) -> None:
         """Live counters, plus the newest event-to-Redis ages (for freshness percentiles), in one round trip."""

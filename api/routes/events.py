@@ -8,6 +8,7 @@ from api.deps import ApiKeyChecked, State
 from api.ingest import BrokerUnavailable
 from api.schemas import Problem, PurchasesAccepted
 from api.services.ingest import BodyTooLarge, InvalidPurchases, body_schema, max_body_bytes, parse_purchases, read_body
+from common.events import EventBounds
 from common.settings import Settings
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -21,7 +22,7 @@ DEFAULT_MAX_LINES: int = Settings.model_fields["api_ingest_max_lines"].default  
                413: {"model": Problem, "description": "body too large"},
                503: {"model": Problem, "description": "the broker did not acknowledge: nothing accepted, retry"}},
     openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": body_schema(DEFAULT_MAX_LINES)}}}},
+        "application/json": {"schema": body_schema(DEFAULT_MAX_LINES, EventBounds())}}}},
 )
 async def post_purchases(request: Request, state: State, _key: ApiKeyChecked) -> PurchasesAccepted:
     """One purchase (an order line) or a list of up to `api_ingest_max_lines`, validated by the stream's own
@@ -32,7 +33,8 @@ async def post_purchases(request: Request, state: State, _key: ApiKeyChecked) ->
     try:
         body = await read_body(request.stream(), max_body_bytes(settings.api_ingest_max_lines,
                                                                 settings.max_event_bytes))
-        events = parse_purchases(body, settings.api_ingest_max_lines, settings.max_event_bytes)
+        events = parse_purchases(body, settings.api_ingest_max_lines, settings.max_event_bytes,
+                                 settings.event_bounds)
         await state.purchases.send(events)
     except BodyTooLarge as exc:
         raise HTTPException(413, str(exc)) from None

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from common.events import PurchaseEvent, Rejected, parse_event, purchase_event_id
+from common.events import EventBounds, PurchaseEvent, Rejected, parse_event, purchase_event_id
 
 ERRORS_SHOWN = 20
 BODY_SLACK_BYTES = 65_536  # brackets, separators and whitespace around the lines
@@ -42,13 +43,15 @@ class BodyTooLarge(Exception):
     pass
 
 
-def body_schema(max_lines: int) -> dict[str, Any]:
-    """The request body in the OpenAPI document: one purchase, or a list of them."""
+def body_schema(max_lines: int, bounds: EventBounds) -> dict[str, Any]:
+    """The request body in the OpenAPI document: one purchase, or a list of them, within the default bounds."""
     line = PurchaseEvent.model_json_schema()
     line["properties"]["event_id"]["description"] = "Optional: derived from order_id, product_id and line_no."
     line["properties"]["line_no"] = {"type": "integer", "minimum": 0,
                                      "description": "The line's number in its order; required without event_id."}
     line["required"] = [name for name in line["required"] if name != "event_id"]
+    line["properties"]["units"]["maximum"] = bounds.max_units
+    line["properties"]["amount"]["maximum"] = bounds.max_amount
     return {"oneOf": [line, {"type": "array", "items": line, "minItems": 1, "maxItems": max_lines}]}
 
 
@@ -66,14 +69,16 @@ def max_body_bytes(max_lines: int, max_event_bytes: int) -> int:
     return max_lines * max_event_bytes + BODY_SLACK_BYTES
 
 
-def parse_purchases(body: bytes, max_lines: int, max_event_bytes: int) -> list[PurchaseEvent]:
+def parse_purchases(body: bytes, max_lines: int, max_event_bytes: int, bounds: EventBounds) -> list[PurchaseEvent]:
     """All lines, or InvalidPurchases naming each bad line (index) and field: nothing is accepted from a request
-    with a bad line, so the client fixes it and sends the whole request again."""
+    with a bad line, so the client fixes it and sends the whole request again. Each line is checked against the
+    contract's bounds (units, amount, event time) as the stream worker checks it."""
     lines = _lines(body, max_lines)
     events: list[PurchaseEvent] = []
     errors: list[LineError] = []
+    now = datetime.now(UTC)
     for index, line in enumerate(lines):
-        outcome = parse_line(line, max_event_bytes)
+        outcome = parse_line(line, max_event_bytes, bounds, now)
         if isinstance(outcome, Rejected):
             errors.append(LineError(index, outcome.field, outcome.detail, outcome.code))
         else:
@@ -83,7 +88,7 @@ def parse_purchases(body: bytes, max_lines: int, max_event_bytes: int) -> list[P
     return events
 
 
-def parse_line(line: object, max_event_bytes: int) -> PurchaseEvent | Rejected:
+def parse_line(line: object, max_event_bytes: int, bounds: EventBounds, now: datetime) -> PurchaseEvent | Rejected:
     if isinstance(line, dict) and "event_id" not in line:
         line_no = line.get("line_no")
         if isinstance(line_no, bool) or not isinstance(line_no, int) or line_no < 0:
@@ -96,7 +101,7 @@ def parse_line(line: object, max_event_bytes: int) -> PurchaseEvent | Rejected:
         else:
             line = line | {"event_id": "underivable"}  # so the contract names the bad order_id / product_id
     raw = json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode()
-    return parse_event(PurchaseEvent, raw, max_event_bytes)
+    return parse_event(PurchaseEvent, raw, max_event_bytes, bounds, now)
 
 
 def _lines(body: bytes, max_lines: int) -> list[object]:
@@ -104,6 +109,9 @@ def _lines(body: bytes, max_lines: int) -> list[object]:
         payload = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidPurchases([LineError(None, None, f"body is not JSON: {exc}", "not_json")]) from None
+    except RecursionError:  # a deeply nested body: no purchase is shaped like that
+        raise InvalidPurchases([LineError(None, None, "body is nested too deeply to be a purchase or a list of them",
+                                          "not_object")]) from None
     if isinstance(payload, dict):
         return [payload]
     if not isinstance(payload, list):

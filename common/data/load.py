@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from common.data.errors import DataError
 from common.data.mapping import ColumnMapping, CustomerColumns, TransactionColumns
 from common.data.membership import is_in
 from common.data.report import CleaningReport
+from common.events import EventBounds
 from common.profiles import MAX_AGE, MIN_AGE
 
 # The canonical purchase-line table every component works on.
@@ -65,7 +67,10 @@ def resolve_paths(path: Path, mapping: ColumnMapping, customers: Path | None) ->
     return path, customers
 
 
-def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None = None) -> LoadedData:
+def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None = None,
+                 bounds: EventBounds | None = None) -> LoadedData:
+    """A history file, cleaned: each removed row counted under the first rule it breaks. `bounds` are the
+    contract's limits on a line (default: `EventBounds()`), so nothing the stream would refuse is replayed."""
     transactions_path, customers_path = resolve_paths(path, mapping, customers_path)
     cols = mapping.transactions
     raw = read_table(transactions_path, cols.source_columns(), "transactions")
@@ -79,7 +84,7 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
         reference = canon["event_time"].max()
         known, customers_summary = load_customers(customers_path, mapping.customers, reference)
 
-    rules = _cleaning_rules(raw, canon, cols, known)
+    rules = _cleaning_rules(raw, canon, cols, known, bounds or EventBounds())
     report = CleaningReport(source=str(transactions_path), mapping=mapping.name, raw_rows=len(raw))
     alive = np.ones(len(raw), dtype=bool)
     orphans = np.zeros(len(raw), dtype=bool)  # lines removed because their customer has no profile
@@ -166,9 +171,12 @@ def _clean_id(series: pd.Series) -> pd.Series:
 
 
 def parse_times(series: pd.Series, fmt: str) -> pd.Series:
-    """Naive times are UTC; aware ones are converted to UTC. Unparseable -> NaT."""
-    parsed = pd.to_datetime(series, format=fmt, errors="coerce", utc=True)
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    """Naive times are UTC; aware ones are converted to UTC. Unparseable -> NaT. A date outside what nanoseconds
+    hold (1677..2262, e.g. 9999-12-31) is pinned to that range's edge, so the bounds rule counts it rather than the
+    cast failing the whole load."""
+    parsed = pd.to_datetime(series, format=fmt, errors="coerce", utc=True).dt.tz_localize(None)
+    edges = pd.Series([pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")]).astype(parsed.dtype)
+    return parsed.clip(edges[0], edges[1]).astype("datetime64[ns]")
 
 
 def _canonical_lines(raw: pd.DataFrame, cols: TransactionColumns) -> pd.DataFrame:
@@ -196,7 +204,8 @@ def _canonical_lines(raw: pd.DataFrame, cols: TransactionColumns) -> pd.DataFram
 
 
 def _cleaning_rules(
-    raw: pd.DataFrame, canon: pd.DataFrame, cols: TransactionColumns, known: pd.DataFrame | None
+    raw: pd.DataFrame, canon: pd.DataFrame, cols: TransactionColumns, known: pd.DataFrame | None,
+    bounds: EventBounds,
 ) -> list[tuple[str, Rule]]:
     """Ordered rules; a row is counted under the first one it breaks. The first four on UCI data are the
     customer/cancellation/quantity/price rules of the usual clean subset."""
@@ -204,31 +213,47 @@ def _cleaning_rules(
     units = canon["units"].to_numpy()
     amount = canon["amount"].to_numpy()
 
-    def const(mask: Mask) -> Rule:
-        return lambda _alive: mask
-
     rules: list[tuple[str, Rule]] = [
-        ("missing_customer", const(canon["customer_id"].isna().to_numpy())),
+        ("missing_customer", _constant(canon["customer_id"].isna().to_numpy())),
     ]
     if cols.cancelled_order_prefix:
         prefix = cols.cancelled_order_prefix
-        rules.append(("cancellation", const(canon["order_id"].str.startswith(prefix).fillna(False).to_numpy())))
+        rules.append(("cancellation", _constant(canon["order_id"].str.startswith(prefix).fillna(False).to_numpy())))
     rules += [
-        ("non_positive_units", const(units <= 0)),
-        ("non_positive_amount", const(amount <= 0)),
-        ("missing_value", const(raw[required_raw].isna().any(axis=1).to_numpy()
+        ("non_positive_units", _constant(units <= 0)),
+        ("non_positive_amount", _constant(amount <= 0)),
+        ("missing_value", _constant(raw[required_raw].isna().any(axis=1).to_numpy()
                                 | canon[["order_id", "product_id"]].isna().any(axis=1).to_numpy())),
-        ("unparseable_number", const(~np.isfinite(units) | ~np.isfinite(amount))),
-        ("unparseable_date", const(canon["event_time"].isna().to_numpy())),
-        ("fractional_units", const(np.isfinite(units) & (units != np.floor(units)))),
+        ("unparseable_number", _constant(~np.isfinite(units) | ~np.isfinite(amount))),
+        ("unparseable_date", _constant(canon["event_time"].isna().to_numpy())),
+        ("fractional_units", _constant(np.isfinite(units) & (units != np.floor(units)))),
+        *_bound_rules(canon, bounds),
     ]
     if cols.product_code_pattern:
         pattern = cols.product_code_pattern
-        rules.append(("non_product_code", const(~canon["product_id"].str.match(pattern).fillna(False).to_numpy())))
+        rules.append(("non_product_code", _constant(~canon["product_id"].str.match(pattern).fillna(False).to_numpy())))
     rules.append(("duplicate", lambda alive: _duplicates_among(raw, alive)))
     if known is not None:
-        rules.append((UNKNOWN_CUSTOMER, const(~is_in(canon["customer_id"], known["customer_id"]))))
+        rules.append((UNKNOWN_CUSTOMER, _constant(~is_in(canon["customer_id"], known["customer_id"]))))
     return rules
+
+
+def _bound_rules(canon: pd.DataFrame, bounds: EventBounds) -> list[tuple[str, Rule]]:
+    """The contract's limits on one line (common.events.EventBounds), with the clock of the moment of loading."""
+    latest = pd.Timestamp(datetime.now(UTC) + bounds.max_future).tz_localize(None)
+    earliest = pd.Timestamp(bounds.earliest).tz_localize(None)
+    times = canon["event_time"]
+    masks = {
+        "units_above_limit": (canon["units"] > bounds.max_units).to_numpy(),
+        "amount_above_limit": (canon["amount"] > bounds.max_amount).to_numpy(),
+        "event_time_out_of_range": ((times > latest) | (times < earliest)).fillna(False).to_numpy(),
+    }
+    return [(reason, _constant(mask)) for reason, mask in masks.items()]
+
+
+def _constant(mask: Mask) -> Rule:
+    """A rule whose rows do not depend on which rows are still alive."""
+    return lambda _alive: mask
 
 
 def _duplicates_among(raw: pd.DataFrame, alive: Mask) -> Mask:

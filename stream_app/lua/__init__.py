@@ -9,11 +9,14 @@ from importlib import resources
 from common.keys import KeyLayout
 
 # One purchase row of the purchases script's JSON argument, in order (`stream_app.state.purchase_row` builds it).
-PURCHASE_FIELDS = ("event_id", "order_id", "product_id", "category", "units", "cents", "ts", "day", "latest")
+PURCHASE_FIELDS = ("event_id", "order_id", "product_id", "category", "units", "cents", "ts", "latest")
 # One exposure row of the exposures script's JSON argument, in order.
 EXPOSURE_FIELDS = ("request_id", "customer_id", "group", "ts", "product_ids")
 EXPOSURE_KEYS = 3  # per exposure: the customer's exposures (in the experiment), purchases and converted ids
 GROUPS = ("control", "treatment")
+# A customer's stored units and cents stay below this: the purchases script refuses a batch's events of a customer
+# whose totals would pass it (2^53: Lua's numbers, doubles, stop being exact there; Redis's integers end at 2^63).
+COUNTER_LIMIT = 2**53
 
 
 def ab_keys(keys: KeyLayout, experiment: str) -> list[str]:
@@ -38,7 +41,7 @@ def lua_source(name: str) -> str:
 
 def _script(*parts: str) -> str:
     return (field_table("P", PURCHASE_FIELDS) + field_table("X", EXPOSURE_FIELDS) + f"local AB_KEYS = {AB_KEY_COUNT}\n"
-            + "\n".join(lua_source(part) for part in parts))
+            + f"local COUNTER_LIMIT = {COUNTER_LIMIT}\n" + "\n".join(lua_source(part) for part in parts))
 
 
 APPLY_PURCHASES = _script("count_first", "attribution", "apply_purchases")

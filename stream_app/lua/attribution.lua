@@ -1,7 +1,8 @@
 -- A/B attribution. A purchase of a product shown to the customer within the attribution window before it (event
 -- time) converts for the customer's group. Exposures and purchases arrive on separate topics in no fixed order,
 -- so each side looks for the other: the purchases script reads the customer's exposures, the exposures script
--- the customer's purchases. A per-customer set of converted event ids counts each purchase once.
+-- the customer's purchases. A per-customer sorted set of converted event ids (score: purchase time) counts each
+-- purchase once; the exposures side trims it together with the customer's exposures.
 
 -- An experiment's shared keys, in the order `stream_app.lua.ab_keys` lays them out from KEYS[first] (AB_KEYS of
 -- them).
@@ -17,8 +18,9 @@ local function ab_keys(first)
   }
 end
 
-local function convert(ab, group, customer, converted_ids, event_id, cents, ts)
-  if redis.call('SADD', converted_ids, event_id) == 1 then
+local function convert(ab, group, customer, converted_ids, event_id, cents, ts, keep)
+  if redis.call('ZADD', converted_ids, 'NX', ts, event_id) == 1 then
+    redis.call('EXPIRE', converted_ids, keep)
     redis.call('HINCRBY', ab.counters[group], 'converted_items', 1)
     redis.call('HINCRBY', ab.counters[group], 'revenue_cents', cents)
     -- Revenue per exposed customer needs the sum of squares of each customer's revenue: when it goes from r to
@@ -32,7 +34,7 @@ local function convert(ab, group, customer, converted_ids, event_id, cents, ts)
 end
 
 -- Purchases side: `bought` holds the customer's newly applied purchase rows (fields P).
-local function attribute_purchases(ab, customer, bought, exposed, converted_ids, attribution)
+local function attribute_purchases(ab, customer, bought, exposed, converted_ids, attribution, keep)
   if #bought == 0 or redis.call('EXISTS', exposed) == 0 then return end
   local group = redis.call('HGET', ab.groups, customer)
   if not (group and ab.counters[group]) then return end
@@ -49,7 +51,7 @@ local function attribute_purchases(ab, customer, bought, exposed, converted_ids,
     local ev = bought[i]
     for _, at in ipairs(shown_at[ev[P.product_id]] or {}) do
       if at <= ev[P.ts] and ev[P.ts] - at <= attribution then
-        convert(ab, group, customer, converted_ids, ev[P.event_id], ev[P.cents], ev[P.ts])
+        convert(ab, group, customer, converted_ids, ev[P.event_id], ev[P.cents], ev[P.ts], keep)
         break
       end
     end
@@ -57,12 +59,12 @@ local function attribute_purchases(ab, customer, bought, exposed, converted_ids,
 end
 
 -- Exposures side: purchases the stream applied before this exposure arrived, within the window after it.
-local function attribute_exposure(ab, group, customer, shown, ts, bought, converted_ids, attribution)
+local function attribute_exposure(ab, group, customer, shown, ts, bought, converted_ids, attribution, keep)
   local found = redis.call('ZRANGEBYSCORE', bought, ts, ts + attribution, 'WITHSCORES')
   for j = 1, #found, 2 do
     local product, event_id, cents = string.match(found[j], '^(.*)|([^|]*)|([^|]*)$')
     if shown[product] then
-      convert(ab, group, customer, converted_ids, event_id, tonumber(cents), tonumber(found[j + 1]))
+      convert(ab, group, customer, converted_ids, event_id, tonumber(cents), tonumber(found[j + 1]), keep)
     end
   end
 end

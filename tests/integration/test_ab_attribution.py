@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from common.ab import group_of
 from common.events import ExposureEvent, PurchaseEvent
 from stream_app.exposures import ExposureWriter
-from stream_app.state import StateWriter
+from stream_app.state import StateWriter, Windows
 from tests.integration.abkit import conversions, expected_conversions
 from tests.integration.conftest import Isolated
 
@@ -55,8 +55,10 @@ def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
 async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]]) -> None:
     client = aioredis.from_url(isolated.settings.redis_url)
     window_s = int(WINDOW.total_seconds())
-    purchases = StateWriter(client, isolated.keys, attribution_s=window_s)
-    exposures = ExposureWriter(client, isolated.keys, 400 * 86400, window_s)
+    # Exposures arrive over 30 days in any order here: a guard window that long keeps none of them late.
+    windows = Windows(attribution_s=window_s, exposure_guard_s=40 * 86400)
+    purchases = StateWriter(client, isolated.keys, windows)
+    exposures = ExposureWriter(client, isolated.keys, windows)
     try:
         for kind, batch in steps:
             if kind == "exposures":

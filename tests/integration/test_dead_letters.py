@@ -33,6 +33,13 @@ BAD: dict[str, bytes] = {
     # Its letter keeps only the head: the whole payload would not fit in one produce request.
     "oversized payload ": b"z" * 800_000,
     "empty payload": b"",
+    # Lines that parse but break the contract's bounds: each would overflow Redis's integers or move the clock.
+    "units: 1e+30 is above the limit": json.dumps(GOOD | {"event_id": "huge-units", "units": 10**30}).encode(),
+    "amount: 1e+300 is above the limit": json.dumps(GOOD | {"event_id": "huge-amount", "amount": 1e300}).encode(),
+    "event_time: 9999-12-31T00:00:00+00:00 is later than": json.dumps(
+        GOOD | {"event_id": "far-future", "event_time": "9999-12-31T00:00:00Z"}).encode(),
+    "event_time: 0001-01-01T00:00:00+00:00 is before": json.dumps(
+        GOOD | {"event_id": "far-past", "event_time": "0001-01-01T00:00:00Z"}).encode(),
 }
 
 
@@ -54,6 +61,9 @@ def test_bad_events_are_dead_lettered_with_reason(isolated: Isolated, tmp_path: 
         stop_worker(worker)
     assert final["processed"] == len(good) and final["dead_lettered"] == len(BAD)
     assert differences(isolated.redis, isolated.keys, good_lines) == []
+    # The stream's clock (what every recency is measured from) is the latest good purchase.
+    last_event = int(isolated.redis.hget(isolated.keys.stream_stats(), "last_event_ts") or 0)
+    assert last_event == int(good_lines["event_time"].max().timestamp())
 
     consumer = KafkaConsumer(
         settings.topic_dead_letters, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",

@@ -33,7 +33,7 @@ async def _seed(published: Published) -> None:
     client = aioredis.from_url(settings.redis_url)
     events = list(to_events(published.lines))
     writer = StateWriter(client, published.keys)
-    exposures = ExposureWriter(client, published.keys, 400 * 86400, 7 * 86400)
+    exposures = ExposureWriter(client, published.keys)
     last_orders = published.lines.drop_duplicates("customer_id", keep="last")
     visits = [
         ExposureEvent(request_id=f"seed-{row.customer_id}", customer_id=str(row.customer_id),

@@ -9,14 +9,16 @@ from typing import Any
 import pytest
 
 from api.services.ingest import InvalidPurchases, body_schema, parse_purchases
-from common.events import purchase_event_id
+from common.events import EventBounds, purchase_event_id
+
+BOUNDS = EventBounds()
 
 LINE = {"order_id": "o-1", "customer_id": "c-1", "product_id": "p-1", "category": "tea", "units": 2,
         "amount": 7.5, "event_time": "2024-03-01T09:30:00Z", "line_no": 0}
 
 
 def parse(body: Any, max_lines: int = 1000) -> list[Any]:
-    return parse_purchases(json.dumps(body).encode(), max_lines, 4096)
+    return parse_purchases(json.dumps(body).encode(), max_lines, 4096, BOUNDS)
 
 
 def errors(body: Any, max_lines: int = 1000) -> list[dict[str, Any]]:
@@ -72,10 +74,11 @@ def test_every_bad_line_is_reported() -> None:
     (b'{"amount": NaN}', "body is not JSON"),
     (b"[]", "the list is empty"),
     (b'"text"', "a purchase object or a list of them"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
 ])
 def test_a_bad_body_is_named(body: bytes, message: str) -> None:
     with pytest.raises(InvalidPurchases) as caught:
-        parse_purchases(body, 10, 4096)
+        parse_purchases(body, 10, 4096, BOUNDS)
     (error,) = caught.value.errors
     assert error.detail()["loc"] == ["body"] and message in error.message
 
@@ -92,7 +95,20 @@ def test_an_oversized_line_is_refused_like_on_the_stream() -> None:
 
 
 def test_the_documented_body_lets_the_event_id_be_left_out() -> None:
-    schema = body_schema(1000)
+    schema = body_schema(1000, BOUNDS)
     line, many = schema["oneOf"]
     assert "event_id" not in line["required"] and {"order_id", "customer_id", "units"} <= set(line["required"])
     assert "line_no" in line["properties"] and many["maxItems"] == 1000
+    assert line["properties"]["units"]["maximum"] == BOUNDS.max_units
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    ({"units": 10**30}, "units", "above the limit of 1,000,000"),
+    ({"amount": 1e300}, "amount", "above the limit of 1,000,000,000"),
+    ({"event_time": "9999-12-31T00:00:00Z"}, "event_time", "later than the receiver's clock"),
+    ({"event_time": "0001-01-01T00:00:00Z"}, "event_time", "before 2000-01-01"),
+])
+def test_a_line_out_of_bounds_is_named_and_nothing_is_accepted(change: dict[str, Any], field: str, words: str) -> None:
+    (error,) = errors([LINE, LINE | {"line_no": 1} | change])
+    assert error["loc"] == ["body", 1, field] and error["type"] == "out_of_bounds"
+    assert words in error["msg"]

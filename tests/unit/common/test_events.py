@@ -1,5 +1,5 @@
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from common.events import (
     CustomerProfile,
     DeadLetter,
+    EventBounds,
     ExposureEvent,
     PurchaseEvent,
     Rejected,
@@ -141,3 +142,40 @@ def test_profiles_accept_known_genders_and_iso_dates_only() -> None:
     assert isinstance(bad_gender, Rejected) and bad_gender.field == "gender"
     bad_date = parse_event(CustomerProfile, b'{"customer_id": "c1", "birth_date": "31/01/1990"}', 4096)
     assert isinstance(bad_date, Rejected) and bad_date.field == "birth_date"
+
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"units": 10**30}, "units"),
+    ({"units": 1_000_001}, "units"),
+    ({"amount": 1e300}, "amount"),
+    ({"amount": 1e9 + 0.01}, "amount"),
+    ({"event_time": "9999-12-31T00:00:00Z"}, "event_time"),
+    ({"event_time": (NOW + timedelta(hours=1, seconds=1)).isoformat()}, "event_time"),
+    ({"event_time": "0001-01-01T00:00:00Z"}, "event_time"),
+    ({"event_time": "1999-12-31T23:59:59Z"}, "event_time"),
+])
+def test_a_line_out_of_bounds_is_rejected_naming_the_field(change: dict[str, object], field: str) -> None:
+    rejected = parse_event(PurchaseEvent, json.dumps(GOOD | change).encode(), 4096, EventBounds(), NOW)
+    assert isinstance(rejected, Rejected) and rejected.code == "out_of_bounds" and rejected.field == field
+    assert rejected.detail.startswith(f"{field}: ")
+
+
+def test_a_line_at_the_bounds_is_accepted() -> None:
+    edge = GOOD | {"units": 1_000_000, "amount": 1e9, "event_time": (NOW + timedelta(hours=1)).isoformat()}
+    assert isinstance(parse_event(PurchaseEvent, json.dumps(edge).encode(), 4096, EventBounds(), NOW), PurchaseEvent)
+    old = GOOD | {"event_time": "2000-01-01T00:00:00Z"}
+    assert isinstance(parse_event(PurchaseEvent, json.dumps(old).encode(), 4096, EventBounds(), NOW), PurchaseEvent)
+
+
+def test_exposures_are_bounded_in_time_and_their_experiment_follows_the_id_pattern() -> None:
+    exposure = {"request_id": "r1", "customer_id": "c1", "experiment": "rec-v1", "group": "control",
+                "strategy": "best_sellers", "model_version": "v", "product_ids": ["p1"],
+                "event_time": "9999-01-01T00:00:00Z"}
+    rejected = parse_event(ExposureEvent, json.dumps(exposure).encode(), 4096, EventBounds(), NOW)
+    assert isinstance(rejected, Rejected) and rejected.field == "event_time"
+    spaced = exposure | {"experiment": "a:b*", "event_time": "2026-01-01T00:00:00Z"}
+    rejected = parse_event(ExposureEvent, json.dumps(spaced).encode(), 4096, EventBounds(), NOW)
+    assert isinstance(rejected, Rejected) and rejected.field == "experiment"

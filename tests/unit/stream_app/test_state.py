@@ -6,7 +6,8 @@ import pytest
 
 from common.events import ExposureEvent, PurchaseEvent
 from common.keys import KeyLayout
-from stream_app.exposures import exposure_row, exposures_call
+from common.settings import Settings
+from stream_app.exposures import EXPOSURE_GLOBAL_KEYS, exposure_row, exposures_call
 from stream_app.lua import (
     AB_KEY_COUNT,
     APPLY_PURCHASES,
@@ -16,7 +17,7 @@ from stream_app.lua import (
     ab_keys,
     lua_source,
 )
-from stream_app.state import CUSTOMER_KEYS, HEADER_ARGS, STREAM_KEYS, batch_call, to_cents
+from stream_app.state import CUSTOMER_KEYS, HEADER_ARGS, STREAM_KEYS, Registry, Windows, batch_call, to_cents
 
 
 def _event(i: int, customer: str = "c1") -> PurchaseEvent:
@@ -26,43 +27,45 @@ def _event(i: int, customer: str = "c1") -> PurchaseEvent:
     )
 
 
+WINDOWS = Windows(guard_s=99, attribution_s=600, exposure_guard_s=60, dead_letter_keep_s=30)
+
+
 def test_batch_call_groups_events_by_customer() -> None:
     keys = KeyLayout("t")
     events = [_event(1), _event(2, "c2"), _event(3)]
-    call_keys, args = batch_call(keys, events, ["d1"], recent_n=5, retention_s=99, latest_n=7, experiments=["x"],
-                                 attribution_s=600)
+    call_keys, args = batch_call(keys, events, ["d1"], recent_n=5, latest_n=7, windows=WINDOWS,
+                                 registry=Registry(("x",), "4"), now=1000)
     global_keys, per_customer = STREAM_KEYS + AB_KEY_COUNT, CUSTOMER_KEYS + 2
-    assert len(call_keys) == global_keys + 1 + 2 * per_customer  # one day key, two customers
-    assert call_keys[STREAM_KEYS - 1] == keys.ab_experiments()
+    assert len(call_keys) == global_keys + 2 * per_customer  # two customers
+    assert call_keys[STREAM_KEYS - 2:STREAM_KEYS] == [keys.ab_experiments(), keys.ab_experiments_revision()]
     assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "x")
-    assert call_keys[global_keys] == keys.product_popularity_day("20230102")
-    assert call_keys[global_keys + 1] == keys.customer_rfm("c1")
-    assert call_keys[global_keys + 1 + per_customer] == keys.customer_rfm("c2")
-    assert call_keys[global_keys + per_customer - 2: global_keys + per_customer + 1] == [
+    assert call_keys[global_keys] == keys.customer_rfm("c1")
+    assert call_keys[global_keys + per_customer] == keys.customer_rfm("c2")
+    assert call_keys[global_keys + per_customer - 3: global_keys + per_customer] == [
         keys.ab_customer_purchases("c1"), keys.ab_customer_exposures("x", "c1"),
         keys.ab_customer_converted("x", "c1")]
-    assert args[:HEADER_ARGS + 1] == [global_keys, per_customer, 2, 1, 5, 99, 7, 600, 1, 1, "d1"]
+    # G, C, customers, recent_n, guard, latest_n, attribution, dead ids, experiments, keep, now, dead keep, revision
+    assert args[:HEADER_ARGS + 1] == [global_keys, per_customer, 2, 5, 99, 7, 600, 1, 1, 660, 1000, 30, "4", "d1"]
     assert len(args) == HEADER_ARGS + 2
     payload = json.loads(str(args[-1]))
     assert [cid for cid, _ in payload] == ["c1", "c2"]
     first = dict(zip(PURCHASE_FIELDS, payload[0][1][0], strict=True))
     assert first | {"latest": ""} == {"event_id": "e1", "order_id": "o1", "product_id": "p1", "category": "k",
-                                      "units": 2, "cents": 1005, "ts": 1672628645, "day": 1, "latest": ""}
+                                      "units": 2, "cents": 1005, "ts": 1672628645, "latest": ""}
     assert json.loads(first["latest"])["product_id"] == "p1"
     assert [row[0] for row in payload[0][1]] == ["e1", "e3"]
 
 
 def test_batch_call_names_every_experiments_keys() -> None:
     keys = KeyLayout("t")
-    call_keys, args = batch_call(keys, [_event(1)], [], recent_n=5, retention_s=99, latest_n=7,
-                                 experiments=["a", "b"], attribution_s=600)
+    call_keys, args = batch_call(keys, [_event(1)], [], recent_n=5, latest_n=7, windows=WINDOWS,
+                                 registry=Registry(("a", "b"), "2"), now=0)
     global_keys = STREAM_KEYS + 2 * AB_KEY_COUNT
-    assert args[:2] == [global_keys, CUSTOMER_KEYS + 4] and args[HEADER_ARGS - 1] == 2
+    assert args[:2] == [global_keys, CUSTOMER_KEYS + 4] and args[8] == 2
     assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "a") + ab_keys(keys, "b")
     assert call_keys[-4:] == [keys.ab_customer_exposures("a", "c1"), keys.ab_customer_converted("a", "c1"),
                               keys.ab_customer_exposures("b", "c1"), keys.ab_customer_converted("b", "c1")]
-    _, none = batch_call(keys, [_event(1)], [], recent_n=5, retention_s=99, latest_n=7, experiments=[],
-                         attribution_s=600)
+    _, none = batch_call(keys, [_event(1)], [], recent_n=5, latest_n=7, windows=WINDOWS, registry=Registry(), now=0)
     assert none[:2] == [STREAM_KEYS, CUSTOMER_KEYS]
 
 
@@ -70,12 +73,13 @@ def test_exposures_call_registers_the_experiment() -> None:
     keys = KeyLayout("t")
     shown = ExposureEvent(request_id="r1", customer_id="c1", experiment="x", group="treatment", strategy="model",
                           model_version="v1", product_ids=["p1"], event_time=datetime(2023, 1, 2, tzinfo=UTC))
-    call_keys, args = exposures_call(keys, "x", [shown], 99, 600)
-    assert call_keys[:2] == [keys.ab_applied_exposures("x"), keys.ab_experiments()]
-    assert call_keys[2:2 + AB_KEY_COUNT] == ab_keys(keys, "x")
-    assert call_keys[2 + AB_KEY_COUNT:] == [keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("c1"),
-                                            keys.ab_customer_converted("x", "c1")]
-    assert args[:5] == [2 + AB_KEY_COUNT, EXPOSURE_KEYS, 99, 600, "x"]
+    call_keys, args = exposures_call(keys, "x", [shown], WINDOWS)
+    assert call_keys[:EXPOSURE_GLOBAL_KEYS] == [keys.ab_applied_exposures("x"), keys.ab_experiments(),
+                                                keys.ab_experiments_revision(), keys.ab_ended(), keys.stream_stats()]
+    assert call_keys[EXPOSURE_GLOBAL_KEYS:EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT] == ab_keys(keys, "x")
+    assert call_keys[EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT:] == [
+        keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("c1"), keys.ab_customer_converted("x", "c1")]
+    assert args[:6] == [EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT, EXPOSURE_KEYS, 60, 600, "x", 660]
 
 
 def test_the_script_knows_the_key_count_of_an_experiment() -> None:
@@ -105,3 +109,11 @@ def test_cents_are_exact() -> None:
     assert to_cents(0.1) + to_cents(0.2) == 30
     assert to_cents(15.30) == 1530
     assert to_cents(20952000.0) == 2_095_200_000
+
+
+def test_windows_follow_the_settings() -> None:
+    windows = Windows.of(Settings(ab_attribution_days=2, ab_exposure_guard_hours=12, guard_retention_days=30,
+                                  dead_letter_keep_days=1))
+    assert windows == Windows(guard_s=30 * 86400, attribution_s=2 * 86400, exposure_guard_s=12 * 3600,
+                              dead_letter_keep_s=86400)
+    assert windows.keep_s == 2 * 86400 + 12 * 3600

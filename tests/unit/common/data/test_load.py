@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from common.data import DataError, load_history, load_mapping
+from common.events import EventBounds
 
 
 def test_uci_fixture_counts_every_removed_row_by_reason(fixtures: Path) -> None:
@@ -21,6 +22,9 @@ def test_uci_fixture_counts_every_removed_row_by_reason(fixtures: Path) -> None:
         "unparseable_number": 1,
         "unparseable_date": 1,
         "fractional_units": 0,
+        "units_above_limit": 0,
+        "amount_above_limit": 0,
+        "event_time_out_of_range": 0,
         "non_product_code": 1,
         "duplicate": 1,
     }
@@ -139,3 +143,23 @@ def test_without_a_products_table_the_catalogue_comes_from_the_lines(fixtures: P
     names = loaded.lines.loc[loaded.lines["product_id"] == "85123A", "product_name"]
     assert catalogue.loc["85123A", "name"] == names.iloc[-1]  # the latest name the product was sold under
     assert catalogue.loc["21730", "name"] == "21730"  # no description: the code stands in
+
+
+def test_lines_the_stream_would_refuse_are_counted_and_never_replayed(tmp_path: Path) -> None:
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    rows = ["1,85123A,a,2,2011-01-01 10:00:00,1.5,1.0,UK",
+            "2,85123A,a,1000000000000000000000000000000,2011-01-01 10:00:00,1.5,1.0,UK",  # units 10^30
+            "3,85123A,a,2,2011-01-01 10:00:00,1e300,1.0,UK",  # amount 2e300
+            "4,85123A,a,2,9999-12-31 00:00:00,1.5,1.0,UK",
+            "5,85123A,a,2,1990-01-01 00:00:00,1.5,1.0,UK",  # before the default floor
+            "6,85123A,a,5,2011-01-01 10:00:00,1.5,1.0,UK"]
+    path = tmp_path / "t.csv"
+    path.write_text(header + "\n".join(rows) + "\n")
+    loaded = load_history(path, load_mapping("uci"))
+    removed = loaded.report.removed
+    bounds_removed = [removed[r] for r in ("units_above_limit", "amount_above_limit", "event_time_out_of_range")]
+    assert bounds_removed == [1, 1, 2]
+    assert list(loaded.lines["order_id"]) == ["1", "6"] and loaded.report.reconciles
+
+    older = load_history(path, load_mapping("uci"), bounds=EventBounds(earliest=pd.Timestamp("1980-01-01", tz="UTC")))
+    assert older.report.removed["event_time_out_of_range"] == 1  # a replay of older history lowers the floor

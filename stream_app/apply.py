@@ -1,0 +1,92 @@
+"""How the worker meets Redis's failures: a Redis that is away, busy or full is waited for (the stream stalls,
+nothing is acknowledged); a batch that Redis refuses is split until the events it refuses stand alone, so they
+can be dead-lettered with Redis's reason while the rest is applied once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from redis.exceptions import (
+    AuthenticationError,
+    ClusterDownError,
+    ConnectionError,
+    MasterDownError,
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+    TryAgainError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+MAX_BACKOFF_S = 5.0
+# Error codes of a Redis that will answer differently later: full, read-only, loading, a script still running
+# elsewhere, a snapshot that could not be written, replicas or cluster nodes missing.
+TRANSIENT_CODES = frozenset({"OOM", "READONLY", "LOADING", "BUSY", "MISCONF", "NOREPLICAS", "MASTERDOWN", "TRYAGAIN",
+                             "CLUSTERDOWN"})
+TRANSIENT = (ConnectionError, TimeoutError, OSError, OutOfMemoryError, ReadOnlyError, TryAgainError,
+             ClusterDownError, MasterDownError)
+# A write refused inside a script comes back wrapped: "Error running script (...): @user_script:175: ... -OOM ...".
+# (Redis refuses a script's write for lack of memory only if it is the script's first, so nothing was applied.)
+SCRIPT_ERROR_CODE = re.compile(r"^Error running script.*?-([A-Z]+) ", re.DOTALL)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Redis is away, loading, full (maxmemory with noeviction), read-only or busy: waiting helps. A wrong
+    password or a refused command does not."""
+    if isinstance(exc, AuthenticationError | NoPermissionError):
+        return False
+    if isinstance(exc, TRANSIENT):
+        return True
+    if not isinstance(exc, ResponseError):
+        return False
+    message = str(exc)
+    wrapped = SCRIPT_ERROR_CODE.match(message)
+    return (wrapped.group(1) if wrapped else message.split(" ", 1)[0]) in TRANSIENT_CODES
+
+
+async def retry_transient(write: Callable[[], Awaitable[T]]) -> T:
+    """Until Redis takes it: a transient failure is retried with back-off (0.1 s doubling to 5 s), so the stream
+    stalls instead of acknowledging events that were never applied. Anything else is raised."""
+    backoff = 0.1
+    while True:
+        try:
+            return await write()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("Redis write failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(MAX_BACKOFF_S, backoff * 2)
+
+
+@dataclass
+class Isolated(Generic[T, R]):
+    """What a batch came to: the results of the calls Redis took, and the items it refused, each with why."""
+
+    results: list[R]
+    refused: list[tuple[T, str]]
+
+
+async def apply_isolating(apply: Callable[[Sequence[T]], Awaitable[R]], items: Sequence[T]) -> Isolated[T, R]:
+    """`apply(items)`; if Redis refuses it (an error that waiting does not cure), the halves are applied on their
+    own, recursively, until each refused item stands alone. The scripts are idempotent per item (event ids,
+    request ids), so what a refused call had already applied counts once when its half is applied again."""
+    try:
+        return Isolated([await retry_transient(lambda: apply(items))], [])
+    except ResponseError as exc:
+        if len(items) <= 1:
+            log.error("Redis refused an item (%s); it is dead-lettered", exc)
+            return Isolated([], [(item, f"Redis refused it: {exc}") for item in items])
+        half = len(items) // 2
+        first = await apply_isolating(apply, items[:half])
+        second = await apply_isolating(apply, items[half:])
+        return Isolated(first.results + second.results, first.refused + second.refused)

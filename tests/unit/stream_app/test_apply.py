@@ -1,0 +1,70 @@
+"""Which Redis failures the worker waits out, and how a refused batch is split (in memory, with a fake apply)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ConnectionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+)
+
+from stream_app.apply import apply_isolating, is_transient
+
+
+@pytest.mark.parametrize(("error", "transient"), [
+    (ConnectionError("refused"), True),
+    (TimeoutError("slow"), True),
+    (BusyLoadingError("loading"), True),
+    (OutOfMemoryError("command not allowed when used memory > 'maxmemory'"), True),
+    (ReadOnlyError("replica"), True),
+    (ResponseError("BUSY Redis is busy running a script"), True),
+    (ResponseError("MISCONF Redis is configured to save RDB snapshots"), True),
+    (OSError("reset"), True),
+    (ResponseError("Error running script (call to f_336f): @user_script:175: @user_script: 175: -OOM command not "
+                   "allowed when used memory > 'maxmemory'."), True),
+    (ResponseError("Error running script (call to f_336f): @user_script:90: WRONGTYPE Operation against a key "
+                   "holding the wrong kind of value"), False),
+    (AuthenticationError("invalid password"), False),
+    (ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), False),
+    (ResponseError("ERR value is not an integer or out of range"), False),
+    (ValueError("a bug"), False),
+])
+def test_only_failures_that_waiting_cures_are_transient(error: Exception, transient: bool) -> None:
+    assert is_transient(error) is transient
+
+
+def test_a_refused_batch_is_halved_until_each_refused_item_stands_alone() -> None:
+    calls: list[list[int]] = []
+
+    async def apply(items: Sequence[int]) -> int:
+        calls.append(list(items))
+        if any(i in (3, 9) for i in items):
+            raise ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+        return len(items)
+
+    result = asyncio.run(apply_isolating(apply, list(range(12))))
+    assert [item for item, _ in result.refused] == [3, 9]
+    assert all(reason.startswith("Redis refused it: WRONGTYPE") for _, reason in result.refused)
+    assert sum(result.results) == 10  # every other item applied, each once
+    assert len(calls) <= 2 * 2 * 4 + 1  # O(refused x log n) calls, not one per item
+
+
+def test_a_transient_failure_is_retried_not_split() -> None:
+    attempts = []
+
+    async def apply(items: Sequence[int]) -> int:
+        attempts.append(len(items))
+        if len(attempts) < 3:
+            raise ConnectionError("away")
+        return len(items)
+
+    result = asyncio.run(apply_isolating(apply, [1, 2, 3]))
+    assert attempts == [3, 3, 3] and result.results == [3] and result.refused == []
