@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import Metrics, MetricsMiddleware, ReadKeyMiddleware
 from api.routes import ab, admin, customers, events, health, model, products, recommend, stream
 from api.services.recommend import NoModelError
 from api.state import ApiState, close_state, create_state
@@ -52,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state: ApiState = app.state.api
         return state.metrics
 
+    if settings.api_read_key is not None:  # inside the metrics layer, so refused requests are counted too
+        keys = tuple(k.get_secret_value().encode() for k in (settings.api_read_key, settings.api_key) if k)
+        app.add_middleware(ReadKeyMiddleware, keys=keys)
     app.add_middleware(MetricsMiddleware, metrics=current_metrics)
 
     @app.exception_handler(RedisError)

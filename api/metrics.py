@@ -1,7 +1,9 @@
-"""Prometheus metrics: request counts and latency histograms per route, exposure counters."""
+"""Prometheus metrics: request counts and latency histograms per route, exposure counters; and the read-key guard,
+the other plain ASGI layer."""
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 
@@ -23,6 +25,14 @@ class Metrics:
                                       registry=self.registry)
         self.exposures_lost = Gauge("recsys_exposures_lost", "Exposure events lost (broker away or overloaded)",
                                     registry=self.registry)
+        self.exposures_connected = Gauge("recsys_exposures_sender_connected",
+                                         "1 while the exposure sender holds a broker connection",
+                                         registry=self.registry)
+        self.exposures_errors = Gauge("recsys_exposures_sender_errors",
+                                      "Broker failures the exposure sender recovered from", registry=self.registry)
+        self.redis_used_memory = Gauge("recsys_redis_used_memory_bytes", "Redis used_memory", registry=self.registry)
+        self.redis_max_memory = Gauge("recsys_redis_maxmemory_bytes", "Redis maxmemory (0: unlimited)",
+                                      registry=self.registry)
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -62,3 +72,28 @@ class MetricsMiddleware:
             route = scope.get("route")
             self.metrics().record(getattr(route, "path", "unmatched"), scope["method"], status[0],
                                   time.perf_counter() - started)
+
+
+class ReadKeyMiddleware:
+    """Plain ASGI, installed only when RECSYS_API_READ_KEY is set: every route but the health checks answers 401
+    unless X-API-Key is the read key or the API key."""
+
+    OPEN_PATHS = frozenset({"/health", "/ready"})
+    BODY = b'{"detail":"missing or wrong X-API-Key header: this API is guarded by RECSYS_API_READ_KEY"}'
+
+    def __init__(self, app: ASGIApp, keys: tuple[bytes, ...]) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(self.BODY)).encode())]})
+        await send({"type": "http.response.body", "body": self.BODY})
+
+    def _allowed(self, scope: Scope) -> bool:
+        presented = next((value for name, value in scope["headers"] if name == b"x-api-key"), None)
+        return presented is not None and any(hmac.compare_digest(presented, key) for key in self.keys)

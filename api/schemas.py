@@ -30,6 +30,9 @@ class Recommendation(BaseModel):
     strategy: Strategy
     model_version: str
     cold_start: bool
+    logged: bool = Field(description="Logged as an exposure of the experiment: only for customers the shop knows "
+                                     "(purchases in the stream or the model, or a profile), so a made-up id writes "
+                                     "nothing.")
     items: list[RecommendedItem]
 
 
@@ -54,10 +57,11 @@ class Purchase(BaseModel):
 
 
 class Profile(BaseModel):
+    """What the API shows of a customer's master data: never the birth date, only the age and its band."""
+
     region: str | None
     city: str | None
     gender: str | None
-    birth_date: str | None
     age: int | None = Field(description="Whole years on the stream's clock (its latest event time).")
     age_band: str | None
 
@@ -271,6 +275,9 @@ class SampleRatioCheck(BaseModel):
     mismatch: bool
 
 
+ExperimentState = Literal["running", "ended"]
+
+
 class AbSummary(BaseModel):
     experiment: str
     replayed: bool = Field(description="Exposures of replayed history (event time), not live requests.")
@@ -285,6 +292,9 @@ class AbSummary(BaseModel):
     revenue_per_exposed: MetricComparison
     sample_ratio: SampleRatioCheck
     exposures_lost: int
+    state: ExperimentState = "running"
+    ended_at: datetime.datetime | None = Field(default=None, description="When it was stopped (wall clock); its "
+                                               "summary is the final one, kept after its other keys were freed.")
 
 
 class ExperimentInfo(BaseModel):
@@ -293,6 +303,16 @@ class ExperimentInfo(BaseModel):
     replayed: bool
     live: bool = Field(description="The experiment real /recommend requests are logged in now.")
     exposed_customers: int
+    state: ExperimentState = "running"
+    ended_at: datetime.datetime | None = None
+
+
+class ExperimentStopped(BaseModel):
+    experiment: str
+    already_ended: bool = Field(description="It had been stopped before: nothing changed.")
+    ended_at: datetime.datetime
+    freed_keys: int = Field(description="Keys of the experiment deleted (per-customer exposures, guard, counters).")
+    summary: AbSummary
 
 
 class Experiments(BaseModel):
@@ -336,23 +356,47 @@ class LatestPurchase(BaseModel):
     order_id: str
 
 
+class RedisMemory(BaseModel):
+    used_bytes: int
+    max_bytes: int | None = Field(description="Redis's maxmemory; None when unlimited.")
+    share: float | None = Field(description="used / max; None when unlimited.")
+    warning: bool = Field(description="At or above 80% of maxmemory: with noeviction, writes stop when it is full.")
+    policy: str = Field(description="Redis's maxmemory-policy (noeviction on the local stack and in compose).")
+
+
 class StreamStats(BaseModel):
     stats: dict[str, int | float | str] = Field(description="The worker's counters; numbers parsed, the rest text.")
     latest: list[LatestPurchase] = Field(description="Newest first.")
+    memory: RedisMemory
 
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class ExposureSender(BaseModel):
+    """The background sender of exposures to Kafka: whether it holds a broker connection now, what waits, what
+    was lost (queue full), and the broker failures it recovered from."""
+
+    running: bool
+    connected: bool
+    queued: int
+    sent: int
+    lost: int
+    errors: int
+    last_error: str | None
+
+
 class Ready(BaseModel):
     ready: Literal[True] = True
     model_version: str
+    exposures: ExposureSender
 
 
 class NotReady(BaseModel):
     ready: Literal[False] = False
     detail: str
+    exposures: ExposureSender | None = None
 
 
 class RefitRequested(BaseModel):

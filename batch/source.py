@@ -68,11 +68,12 @@ class ArchiveRead:
         return self.rows - len(self.events)
 
 
-def read_archive(location: str) -> ArchiveRead:
-    """Every archived purchase once: the archiver writes each id once, but a crash in the middle of a compaction can
-    leave a copy for a while, so repeated ids are dropped here too (the first kept)."""
+def read_archive(location: str, last_days: int | None = None) -> ArchiveRead:
+    """Every archived purchase once (of the newest `last_days` date partitions, if given: the older ones are not
+    read at all): the archiver writes each id once, but a crash in the middle of a compaction can leave a copy for
+    a while, so repeated ids are dropped here too (the first kept)."""
     archive = Archive(location)
-    frame = archive.read().to_pandas()
+    frame = archive.read(last_days).to_pandas()
     events = frame.drop_duplicates("event_id", keep="first").reset_index(drop=True)
     return ArchiveRead(events=events, rows=len(frame), uri=archive.uri)
 
@@ -84,7 +85,7 @@ def archive_lines(location: str) -> pd.DataFrame:
 
 
 def from_archive(settings: Settings) -> LoadedData:
-    read = read_archive(settings.archive_location)
+    read = read_archive(settings.archive_location, settings.batch_history_days)
     report = _report(f"archive {read.uri}", read.rows, {}, kept=len(read.events))
     return _loaded(read.events, report, DataOrigin("archive", read.uri, {"lines": len(read.events)}))
 
@@ -96,13 +97,16 @@ def from_history(settings: Settings, progress: Callable[[int], None], idle_s: fl
     read, master = asyncio.run(_read_all(settings, progress, idle_s))
     topic = events_frame(read.events)
     archive = Archive(settings.archive_location)
-    archived = read_archive(settings.archive_location) if archive.exists() else None
+    archived = read_archive(settings.archive_location, settings.batch_history_days) if archive.exists() else None
     only_archived = 0 if archived is None else int((~is_in(archived.events["event_id"], topic["event_id"])).sum())
     if archived is None or only_archived == 0:
         report = _report(f"topic {settings.topic_purchases}", read.records, read.invalid, kept=len(topic))
         loaded = _loaded(topic, report, DataOrigin("topic", settings.topic_purchases, {"lines": len(topic)}))
         return join_master_data(loaded, master)
     newer = topic[~is_in(topic["event_id"], archived.events["event_id"])]
+    if settings.batch_history_days is not None and len(archived.events):  # the topic's lines of the same window
+        since = archived.events["event_time"].max() - pd.Timedelta(days=settings.batch_history_days)
+        newer = newer[newer["event_time"] >= since]
     events = pd.concat([archived.events[topic.columns], newer], ignore_index=True)
     source = f"archive {archived.uri} + topic {settings.topic_purchases}"
     report = _report(source, archived.rows + read.records, read.invalid, kept=len(events))

@@ -1,17 +1,75 @@
-"""`recsys ab simulate`: the causal A/B simulator (common/ab_simulation.py)."""
+"""`recsys ab`: the experiments the stream counts (list, stop; through the API, keyed like every state-changing
+action) and the causal A/B simulator (common/ab_simulation.py)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+import httpx
 import typer
 from tqdm import tqdm
 
 from common.ab_simulation import Outcome, Scenario, plot, regret_table, simulate, table
+from common.settings import Settings, get_settings
 
-app = typer.Typer(help="A/B experiments: the causal simulator.", no_args_is_help=True)
+app = typer.Typer(help="A/B experiments: list and stop them, and the causal simulator.", no_args_is_help=True)
+ApiUrlOption = typer.Option(None, "--api-url", help="The API (default: RECSYS_API_HOST:RECSYS_API_PORT).")
+STOP_TIMEOUT_S = 120.0  # freeing a big experiment's keys takes a while
+
+
+def _call(settings: Settings, method: str, path: str, api_url: str | None, keyed: bool = False) -> Any:
+    headers = {}
+    key = settings.api_key if keyed else settings.api_read_key or settings.api_key
+    if keyed and key is None:
+        _fail("stopping an experiment is a keyed action: set RECSYS_API_KEY")
+    if key is not None:
+        headers["X-API-Key"] = key.get_secret_value()
+    url = (api_url or settings.api_base_url).rstrip("/") + path
+    try:
+        response = httpx.request(method, url, headers=headers, timeout=STOP_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        _fail(f"the API at {url} did not answer ({type(exc).__name__}); is `recsys serve` running?")
+    if response.status_code >= 400:
+        detail = response.json().get("detail") if "json" in response.headers.get("content-type", "") else None
+        _fail(f"{method} {path}: {response.status_code} {detail or response.text}")
+    return response.json()
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=2)
+
+
+@app.command("list")
+def list_command(api_url: str | None = ApiUrlOption) -> None:
+    """Every experiment the stream has seen: running ones first, with their start and exposed customers."""
+    body = _call(get_settings(), "GET", "/ab/experiments", api_url)
+    typer.echo(f"{'experiment':<32} {'state':<8} {'started':<20} {'ended':<20} exposed customers")
+    for row in body["experiments"]:
+        name = row["name"] + (" (live)" if row["live"] else "")
+        typer.echo(f"{name:<32} {row['state']:<8} {row['started_at'][:19]:<20} {(row['ended_at'] or '')[:19]:<20} "
+                   f"{row['exposed_customers']:,}")
+
+
+@app.command("stop")
+def stop_command(name: str = typer.Argument(..., help="The experiment to end."),
+                 api_url: str | None = ApiUrlOption) -> None:
+    """End an experiment: the stream stops attributing to it, its final summary is kept and its per-customer
+    keys are freed."""
+    body = _call(get_settings(), "POST", f"/ab/experiments/{quote(name, safe='')}/stop", api_url, keyed=True)
+    summary = body["summary"]
+    if body["already_ended"]:
+        typer.echo(f"{name} had already ended at {body['ended_at']}")
+    else:
+        typer.echo(f"{name} ended at {body['ended_at']}; {body['freed_keys']:,} keys freed")
+    for group, result in summary["groups"].items():
+        typer.echo(f"  {group:<10} {result['exposed_customers']:>8,} exposed  {result['converted_customers']:>8,} "
+                   f"converted  ({result['conversion_rate']:.2%})")
+    typer.echo(f"  conversion: {summary['conversion']['always_valid']['decision_text']}")
 
 
 @app.command("simulate")

@@ -21,6 +21,7 @@ from batch.source import from_archive, from_file, from_history, from_topic
 from batch.stages import Stages
 from cli.errors import friendly_errors
 from common.data.load import LoadedData
+from common.health import Heartbeat
 from common.keys import KeyLayout
 from common.settings import Settings, get_settings
 
@@ -272,16 +273,23 @@ def schedule_command(
     choice = EngineChoice.of(engine, spark_master, spark_conf)
     keys = KeyLayout(settings.key_prefix)
     client = redis.Redis.from_url(settings.redis_url)
+    heartbeat = Heartbeat(settings.run_dir, "batch").start()  # `recsys health batch` reads it
+
+    def run_now() -> None:
+        heartbeat.update(state="running", running_since=round(time.time()))
+        _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)
+
     with friendly_errors():
         if current_version(client, keys) is None:
             typer.echo("no published model: running now")
-            _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)
+            run_now()
         while True:
             due = next_run_after(datetime.now(UTC), settings.batch_schedule_at)
             typer.echo(f"next run at {due:%Y-%m-%d %H:%M} UTC")
+            heartbeat.update(state="waiting", next_run=f"{due:%Y-%m-%d %H:%M} UTC")
             while datetime.now(UTC) < due:
                 if client.getdel(keys.batch_refit_requested()) is not None:
                     typer.echo("refit requested through the API: running now")
                     break
                 time.sleep(min(REFIT_POLL_S, max(0.0, (due - datetime.now(UTC)).total_seconds())))
-            _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)
+            run_now()

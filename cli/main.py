@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from cli import ab_cmd, archive_cmd, batch_cmd, data_cmd, serve_cmd, stack_cmd, stream_cmd, system_cmd, ui_cmd
+from cli import (
+    ab_cmd,
+    archive_cmd,
+    batch_cmd,
+    data_cmd,
+    health_cmd,
+    serve_cmd,
+    stack_cmd,
+    stream_cmd,
+    system_cmd,
+    ui_cmd,
+)
 
 app = typer.Typer(
     help="Event-driven product recommender: local stack, data, stream, batch, API and UI.",
@@ -23,6 +34,7 @@ app.command("serve")(serve_cmd.serve_command)
 app.command("ui")(ui_cmd.ui_command)
 app.command("up")(system_cmd.up_command)
 app.command("down")(system_cmd.down_command)
+app.command("health")(health_cmd.health_command)
 
 if __name__ == "__main__":
     app()

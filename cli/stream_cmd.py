@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from tqdm import tqdm
 from api.schemas import AbSummary
 from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
-from common.events import PurchaseEvent
+from common.events import EXPERIMENT_PATTERN, PurchaseEvent, experiment_name
 from common.settings import Settings, get_settings
 from producers.master_data import send_master_data
 from producers.replay import (
@@ -45,6 +46,9 @@ def replay_command(
         False, "--simulate-visits", help="Before each order, its customer is served recommendations (A/B exposures)."
     ),
     visit_k: int = typer.Option(10, "--visit-k", min=1, max=100, help="Products shown per simulated visit."),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="With visits: the experiment they belong to (default: replay-<first day>).",
+        callback=lambda name: _experiment_name(name)),
     wait_s: float = typer.Option(120.0, "--wait", help="With visits: how long to wait for the stream to catch up."),
     master_data: bool = typer.Option(
         True, "--master-data/--no-master-data",
@@ -88,13 +92,13 @@ def replay_command(
             bar.update(sent - bar.n)
             bar.set_postfix_str(f"history at {clock:%Y-%m-%d %H:%M}", refresh=False)
 
+    result: AbSummary | None = None
     if simulate_visits:
         with friendly_errors():
-            summary, experiment = asyncio.run(
-                _replay_with_visits(settings, lines, Pace(speed, max_rate), progress, visit_k, wait_s))
+            summary, result = asyncio.run(
+                _replay_with_visits(settings, lines, Pace(speed, max_rate), progress, visit_k, wait_s, experiment))
     else:
         summary = asyncio.run(replay_until_signal(settings, to_events(lines), Pace(speed, max_rate), progress))
-        experiment = None
     bar.update(summary.sent - bar.n)
     bar.close()
     state = "stopped early (flushed)" if summary.interrupted else "done"
@@ -102,8 +106,8 @@ def replay_command(
         f"{state}: {summary.sent:,} events in {summary.seconds:.1f}s ({summary.rate:,.0f} ev/s), "
         f"history {summary.first_event or '-'} .. {summary.last_event or '-'}"
     )
-    if experiment is not None:
-        typer.echo(render_experiment(experiment))
+    if result is not None:
+        typer.echo(render_experiment(result))
 
 
 def _replay_archive(settings: Settings, events: list[PurchaseEvent], pace: Pace) -> None:
@@ -116,10 +120,22 @@ def _replay_archive(settings: Settings, events: list[PurchaseEvent], pace: Pace)
                f"{summary.seconds:.1f}s, history {summary.first_event or '-'} .. {summary.last_event or '-'}")
 
 
+def _experiment_name(name: str | None) -> str | None:
+    if name is not None:
+        try:
+            experiment_name(name)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        if not re.fullmatch(EXPERIMENT_PATTERN, name):
+            raise typer.BadParameter("letters, digits, '_', '.', '-'; 1..64 characters")
+    return name
+
+
 async def _replay_with_visits(
-    settings: Settings, lines: pd.DataFrame, pace: Pace, progress: ProgressFn, k: int, wait_s: float
+    settings: Settings, lines: pd.DataFrame, pace: Pace, progress: ProgressFn, k: int, wait_s: float,
+    experiment: str | None,
 ) -> tuple[ReplaySummary, AbSummary]:
-    async with Visits(settings, k) as visits:
+    async with Visits(settings, k, experiment=experiment) as visits:
         summary = await replay_until_signal(settings, to_events(lines), pace, progress, visits.before_order)
         typer.echo(f"\nvisits served: {dict(visits.served)}; exposures lost: {visits.lost}; waiting for the stream")
         return summary, await visits.results(summary.sent, wait_s)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -150,15 +150,21 @@ class Archive:
         return Compaction(day, len(files), unique.num_rows, merged.num_rows - unique.num_rows)
 
     def dataset(self) -> ds.Dataset:
-        return ds.dataset(self.root, filesystem=self.filesystem, format="parquet", schema=SCHEMA,
+        return ds.dataset(self.root, filesystem=self.filesystem, format="parquet",
+                          schema=SCHEMA.append(pa.field(PARTITION, pa.string())),
                           partitioning=ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive"),
                           ignore_prefixes=list(HIDDEN_PREFIXES))
 
-    def read(self) -> pa.Table:
-        """Every archived row, partitions oldest first and files in the order written (duplicates kept)."""
-        if not self.exists():
+    def read(self, last_days: int | None = None) -> pa.Table:
+        """Every archived row, partitions oldest first and files in the order written (duplicates kept). With
+        `last_days`, only the partitions of that many days up to the newest one: the others are never opened."""
+        days = self.days()
+        if not days:
             return SCHEMA.empty_table()
-        return self.dataset().to_table(columns=SCHEMA.names)
+        if last_days is None:
+            return self.dataset().to_table(columns=SCHEMA.names)
+        since = (date.fromisoformat(days[-1]) - timedelta(days=last_days - 1)).isoformat()
+        return self.dataset().to_table(columns=SCHEMA.names, filter=ds.field(PARTITION) >= since)
 
     def _list(self, folder: str) -> list[pafs.FileInfo]:
         infos: list[pafs.FileInfo] = self.filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))

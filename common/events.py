@@ -13,6 +13,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 ID_MAX_LEN = 64
 EXPERIMENT_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"  # experiment names become part of Redis key names
+# Names the A/B key layout uses beside experiments (`ab:cust:...`, `ab:experiments`, `ab:ended`): an experiment
+# with one of them would share keys with every customer's purchases or the registry.
+RESERVED_EXPERIMENT_NAMES = frozenset({"cust", "experiments", "ended"})
+
+
+def experiment_name(value: str) -> str:
+    if value in RESERVED_EXPERIMENT_NAMES:
+        raise ValueError(f"{value!r} is reserved by the key layout; pick another experiment name")
+    return value
 
 
 def _utc(value: datetime) -> datetime:
@@ -99,7 +108,7 @@ class ExposureEvent(_Event):
     schema_version: Literal[1] = 1
     request_id: Identifier
     customer_id: Identifier
-    experiment: str = Field(pattern=EXPERIMENT_PATTERN)
+    experiment: Annotated[str, Field(pattern=EXPERIMENT_PATTERN), AfterValidator(experiment_name)]
     group: Literal["control", "treatment"]
     strategy: str = Field(min_length=1, max_length=64)
     model_version: str = Field(max_length=64)

@@ -199,9 +199,11 @@ class KeyLayout:
         """Hash: customer id -> attributed revenue in cents (what the sum of squares is updated from)."""
         return self._k("ab", experiment, "revenue")
 
-    def ab_applied_exposures(self, experiment: str) -> str:
-        """Sorted set: applied exposure request id -> event time; the exposures' idempotency guard."""
-        return self._k("ab", experiment, "applied")
+    def ab_customer_requests(self, experiment: str, customer_id: str) -> str:
+        """Sorted set: applied exposure request id -> event time, one per customer (whose exposures arrive in order,
+        on one partition); the exposures' idempotency guard, trimmed to the lateness window, expiring with the
+        customer's exposures."""
+        return self._k("ab", experiment, "cust", customer_id, "requests")
 
     def ab_customer_exposures(self, experiment: str, customer_id: str) -> str:
         """Sorted set: 'product|request id' -> exposure time, for attribution."""

@@ -12,7 +12,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.ab import REPLAY_PREFIX
-from common.events import AMOUNT_CEILING, EXPERIMENT_PATTERN, UNITS_CEILING, EventBounds
+from common.events import AMOUNT_CEILING, EXPERIMENT_PATTERN, UNITS_CEILING, EventBounds, experiment_name
+
+MIN_KEY_LENGTH = 32  # API keys: long enough that guessing them over HTTP is hopeless
 
 
 class Settings(BaseSettings):
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
     # write. RDB snapshots: "seconds changes" pairs.
     redis_appendfsync: Literal["always", "everysec", "no"] = "everysec"
     redis_save: str = Field(default="3600 1 300 100 60 10000", pattern=r"^(\d+ \d+)( \d+ \d+)*$|^$")
+    # Local redis-server's memory ceiling, with `noeviction`: a full Redis refuses writes (the stream waits) rather
+    # than evicting state. About 11 KB per customer of stream state and 1.2 KB per customer per model version
+    # (docs/scaling.md): 4 GB holds some 250k customers with three versions.
+    redis_maxmemory: str = Field(default="4gb", pattern=r"^[0-9]+(b|kb|mb|gb)?$")
 
     # Purchase archive: every valid purchase once, as Parquet partitioned by event date (date=YYYY-MM-DD). A folder
     # or any URL pyarrow's filesystems accept (s3://bucket/path, gs://...); default <run_dir>/archive.
@@ -98,6 +104,9 @@ class Settings(BaseSettings):
 
     # Nightly batch.
     batch_test_days: int = Field(default=30, ge=1)  # test period (and validation period) length
+    # History the nightly run reads from the archive: the newest this many days of date partitions (older ones are
+    # never opened). Unset: all of it.
+    batch_history_days: int | None = Field(default=730, ge=60)
     batch_keep_versions: int = Field(default=3, ge=2)  # published model versions kept in Redis
     batch_schedule_at: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # UTC HH:MM
     # The batch plans every big allocation within this many GiB (batch/memory.py) and stops with a one-line
@@ -121,10 +130,6 @@ class Settings(BaseSettings):
     ab_salt: str = "recsys-ab-2026"
     ab_treatment_percent: int = Field(default=50, ge=0, le=100)
     ab_attribution_days: float = Field(default=7.0, gt=0)  # event time from exposure to purchase
-    # Exposures' request ids are kept this long behind an experiment's newest exposure (event time); an exposure
-    # older than that is late (counted, not applied). Customers' exposures are kept for the attribution window
-    # plus this.
-    ab_exposure_guard_hours: float = Field(default=24.0, gt=0)
     # Always-valid inference (common/always_valid.py): the error rate, the exposed customers at which the interval
     # is narrowest, and the smallest differences that matter (conversion points; money per exposed customer):
     # an interval inside +/- these stops the experiment with "no practical difference".
@@ -146,16 +151,26 @@ class Settings(BaseSettings):
     api_ingest_timeout_s: float = Field(default=5.0, gt=0)  # broker acknowledgement (acks=all) wait, then 503
     # Required (header X-API-Key) by state-changing API actions; unset means those actions are disabled.
     api_key: SecretStr | None = None
+    # When set, every route but /health and /ready needs X-API-Key: this read key, or the API key.
+    api_read_key: SecretStr | None = None
     ui_password: SecretStr | None = None  # when set, the UI asks for it first
 
-    @field_validator("api_key", "ui_password", "archive_url", mode="before")
+    @field_validator("api_key", "api_read_key", "ui_password", "archive_url", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("api_key", "api_read_key")
+    @classmethod
+    def _keys_are_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters (e.g. `openssl rand -hex 32`)")
+        return value
+
     @field_validator("ab_experiment")
     @classmethod
     def _live_experiment_is_not_a_replay(cls, value: str) -> str:
+        experiment_name(value)
         if value.startswith(REPLAY_PREFIX):  # those names belong to replays, whose clock is the history's
             raise ValueError(f"ab_experiment must not start with {REPLAY_PREFIX!r}: replays name their own experiments")
         return value

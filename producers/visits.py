@@ -31,7 +31,7 @@ class Visits:
     k: int = 10
     state: ApiState | None = None
     served: Counter[str] = field(default_factory=Counter)
-    experiment: str | None = None  # named after the first replayed order's day
+    experiment: str | None = None  # default: named after the first replayed order's day
 
     async def __aenter__(self) -> Visits:
         self.state = create_state(self.settings)
@@ -40,6 +40,9 @@ class Visits:
             raise VisitError(f"no broker at {self.settings.bootstrap_servers} for the exposures topic")
         if await self.state.models.get() is None:
             raise VisitError("no model is published: run `recsys batch run` first")
+        if self.experiment is not None and await self.state.redis.hexists(self.state.keys.ab_ended(), self.experiment):
+            raise VisitError(f"experiment {self.experiment} has ended and takes no more exposures: name another "
+                             "(--experiment)")
         return self
 
     async def __aexit__(self, *_exc: object) -> None:

@@ -127,7 +127,7 @@ class LocalStack:
             _Service(
                 "redis", s.redis_host, s.redis_port, "redis-server",
                 ["--port", str(s.redis_port), "--bind", s.redis_host, "--dir", str(redis_dir),
-                 *redis_persistence_args(s), "--daemonize", "no", "--protected-mode", "yes"],
+                 *redis_persistence_args(s), *redis_memory_args(s), "--daemonize", "no", "--protected-mode", "yes"],
                 lambda: redis_is_healthy(s.redis_host, s.redis_port),
             ),
         ]
@@ -254,6 +254,12 @@ def redis_persistence_args(settings: Settings) -> list[str]:
     values = settings.redis_save.split()
     saves = [arg for i in range(0, len(values), 2) for arg in ("--save", values[i], values[i + 1])]
     return ["--appendonly", "yes", "--appendfsync", settings.redis_appendfsync, *(saves or ["--save", ""])]
+
+
+def redis_memory_args(settings: Settings) -> list[str]:
+    """A memory ceiling that refuses writes rather than evicting: evicting would silently drop a customer's state
+    or an idempotency guard. The stream stalls until there is room; the API and the UI show how full it is."""
+    return ["--maxmemory", settings.redis_maxmemory, "--maxmemory-policy", "noeviction"]
 
 
 def _process_runs(pid: int, binary: str) -> bool:

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from common.events import DeadLetter, ExposureEvent, PurchaseEvent, Rejected, parse_event
+from common.health import beat
 from common.keys import KeyLayout
 from common.settings import Settings
 from stream_app.apply import Isolated, apply_isolating, retry_transient
@@ -26,7 +27,7 @@ from stream_app.state import BatchResult, StateWriter, Windows, dead_letter_id
 from stream_app.transport import StreamApp
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+HEARTBEAT_S = 10.0  # `recsys health stream` (a container's healthcheck) reads it
 E = TypeVar("E", ExposureEvent, PurchaseEvent)
 
 
@@ -60,6 +61,12 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
         dead_letter=dead_letter, count_dead=partial(writer.apply, []), retry=retry_transient,
         stop=partial(_stop_worker, app),
     ))
+
+    progress: dict[str, float | int | str | None] = {"last_batch_at": None, "lag": None}
+
+    @app.timer(interval=HEARTBEAT_S)  # type: ignore[untyped-decorator]  # faust is untyped
+    async def heartbeat() -> None:
+        beat(settings.run_dir, "stream", **progress)
 
     @app.agent(purchases)
     async def process(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -98,7 +105,7 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
             # exposures before the purchases they may convert
             shown = await apply_isolating(exposure_writer.apply, [e for _, e in exposures])
             applied = await apply_isolating(partial(writer.apply, dead_ids=_ids_of(dead)), [e for _, e in good])
-            refused = _refused(applied, exposures, good)
+            refused = _refused(applied, good) + _records_of(shown.refused, exposures)
             for source, reason in refused:
                 await dead_letter(source, reason)
             if refused:
@@ -112,10 +119,9 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
             positions[event.message.tp] = event.message.offset
         meter.add(len(events))
         ages = [time.time() * 1000 - e.message.timestamp * 1000 for e in events]
-        await _publish_progress(writer, app, meter, positions, ages)
+        progress.update(last_batch_at=round(time.time(), 1),
+                        lag=await _publish_progress(writer, app, meter, positions, ages))
         log.debug("batch of %d: %s, exposures %s", len(events), applied.results, shown.results)
-        for exposure, reason in shown.refused:
-            log.error("exposure %s refused by Redis: %s", exposure.request_id, reason)
 
     return app
 
@@ -127,13 +133,18 @@ def _ids_of(records: Sequence[faust.types.EventT[Any]]) -> list[str]:
     return [dead_letter_id(r.message.partition, r.message.offset, r.value or b"") for r in records]
 
 
-def _refused(applied: Isolated[PurchaseEvent, BatchResult], exposures: list[Parsed[ExposureEvent]],
+def _records_of(refused: list[tuple[E, str]], parsed: list[Parsed[E]]) -> list[tuple[faust.types.EventT[Any], str]]:
+    """The records behind events Redis refused, each with its reason."""
+    source = {id(event): record for record, event in parsed}
+    return [(source[id(event)], reason) for event, reason in refused]
+
+
+def _refused(applied: Isolated[PurchaseEvent, BatchResult],
              good: list[Parsed[PurchaseEvent]]) -> list[tuple[faust.types.EventT[Any], str]]:
     """The records of the purchases Redis refused (with its reason) and of those whose customer's stored totals
     would pass the counter limit: each is dead-lettered and counted once."""
-    source = {id(event): record for record, event in good}
     by_id = {event.event_id: record for record, event in good}
-    out = [(source[id(event)], reason) for event, reason in applied.refused]
+    out = _records_of(applied.refused, good)
     over = {event_id for result in applied.results for event_id in result.refused}
     out += [(by_id[event_id], f"units/amount: the customer's stored totals would pass {COUNTER_LIMIT:,} "
                               "(the stream's counter limit)") for event_id in sorted(over)]
@@ -181,7 +192,8 @@ async def _stop_worker(app: faust.App, exc: Exception) -> None:
 
 async def _publish_progress(
     writer: StateWriter, app: faust.App, meter: RateMeter, positions: dict[Any, int], ages: list[float]
-) -> None:
+) -> int | None:
+    """The live counters into Redis; returns the consumer lag (None when unknown)."""
     highwaters: dict[Any, int | None] = {}
     for tp in positions:
         try:
@@ -199,6 +211,7 @@ async def _publish_progress(
         await writer.record_progress(fields, ages)
     except (RedisError, OSError) as exc:
         log.warning("could not publish progress: %s", exc)
+    return current_lag
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

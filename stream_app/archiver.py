@@ -21,10 +21,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from common.archive import Archive, event_day, events_table
 from common.events import EventBounds, PurchaseEvent, Rejected, parse_event
+from common.health import beat
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
 FETCH_RECORDS = 5000
+HEARTBEAT_S = 5.0  # `recsys health archive` (a container's healthcheck) reads it
 
 
 class KnownIds:
@@ -201,8 +203,13 @@ async def run_archiver(settings: Settings, stop: asyncio.Event) -> ArchiverCount
     await consumer.start()
     log.info("archiving %s to %s", settings.topic_purchases, archive.uri)
     due = time.monotonic() + settings.archive_flush_s
+    beaten = 0.0
     try:
         while not stop.is_set():
+            if time.monotonic() - beaten >= HEARTBEAT_S:
+                c = archiver.counts
+                beat(settings.run_dir, "archive", consumed=c.consumed, archived=c.archived, buffered=archiver.buffered)
+                beaten = time.monotonic()
             wait_s = max(0.0, min(1.0, due - time.monotonic()))
             batches = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=FETCH_RECORDS)
             async with flushing:  # not while a rebalance's flush is writing the buffer out

@@ -16,14 +16,14 @@ from common.keys import KeyLayout
 from stream_app.lua import AB_KEY_COUNT, APPLY_EXPOSURES, EXPOSURE_KEYS, ab_keys
 from stream_app.state import Windows
 
-EXPOSURE_GLOBAL_KEYS = 5  # the guard, the registry, its revision, the ended experiments, the stream stats
+EXPOSURE_GLOBAL_KEYS = 4  # the registry, its revision, the ended experiments, the stream stats
 
 
 @dataclass(frozen=True)
 class ExposureResult:
     applied: int = 0
     duplicates: int = 0
-    late: int = 0  # older than the experiment's newest exposure minus the guard window
+    late: int = 0  # older than the customer's newest exposure minus the guard's window
     after_end: int = 0  # of an ended experiment
 
     def __add__(self, other: ExposureResult) -> ExposureResult:
@@ -52,13 +52,14 @@ class ExposureWriter:
 def exposures_call(keys: KeyLayout, experiment: str, exposures: Sequence[ExposureEvent],
                    windows: Windows) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV for one experiment's exposures (pure: unit-tested without Redis)."""
-    call_keys = [keys.ab_applied_exposures(experiment), keys.ab_experiments(), keys.ab_experiments_revision(),
-                 keys.ab_ended(), keys.stream_stats(), *ab_keys(keys, experiment)]
+    call_keys = [keys.ab_experiments(), keys.ab_experiments_revision(), keys.ab_ended(), keys.stream_stats(),
+                 *ab_keys(keys, experiment)]
     for e in exposures:
         call_keys += [keys.ab_customer_exposures(experiment, e.customer_id), keys.ab_customer_purchases(e.customer_id),
-                      keys.ab_customer_converted(experiment, e.customer_id)]
+                      keys.ab_customer_converted(experiment, e.customer_id),
+                      keys.ab_customer_requests(experiment, e.customer_id)]
     payload = json.dumps([exposure_row(e) for e in exposures], separators=(",", ":"))
-    return call_keys, [EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT, EXPOSURE_KEYS, windows.exposure_guard_s,
+    return call_keys, [EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT, EXPOSURE_KEYS, windows.guard_s,
                        windows.attribution_s, experiment, windows.keep_s, payload]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 TIMEOUT_S = 5.0
+KEY_HEADER = "X-API-Key"
 
 
 class ApiUnavailable(Exception):
@@ -18,13 +19,15 @@ class NotReady(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, read_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # RECSYS_API_READ_KEY, when the API asks for one
+        self.headers = {KEY_HEADER: read_key} if read_key else {}
 
     def get(self, path: str, **params: Any) -> Any:
         # A connection per call: a page makes a handful, and nothing is left open when Streamlit drops the client.
         try:
-            with httpx.Client(base_url=self.base_url, timeout=TIMEOUT_S) as http:
+            with httpx.Client(base_url=self.base_url, timeout=TIMEOUT_S, headers=self.headers) as http:
                 response = http.get(path, params={k: v for k, v in params.items() if v is not None})
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"the API at {self.base_url} is not answering ({type(exc).__name__}): "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -13,7 +14,14 @@ from ui.client import ApiClient, ApiUnavailable, NotReady
 
 @st.cache_resource
 def client() -> ApiClient:
-    return ApiClient(get_settings().api_base_url)
+    settings = get_settings()
+    read_key = settings.api_read_key.get_secret_value() if settings.api_read_key else None
+    return ApiClient(settings.api_base_url, read_key)
+
+
+def api_path(*parts: str) -> str:
+    """An API path from its segments, each quoted: a typed id with '/', '?', '#' or '..' stays one segment."""
+    return "/" + "/".join(quote(part, safe="") for part in parts)
 
 
 def fetch(path: str, **params: Any) -> Any:

@@ -6,7 +6,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from api.deps import State
-from api.schemas import Health, NotReady, Ready
+from api.schemas import ExposureSender, Health, NotReady, Ready
+from api.services.memory import redis_memory
+from api.state import ApiState
 
 router = APIRouter(tags=["health"])
 
@@ -19,25 +21,47 @@ async def health() -> Health:
 
 @router.get("/ready", response_model=Ready, responses={503: {"model": NotReady, "description": "not ready"}})
 async def ready(state: State) -> Ready | JSONResponse:
-    """Redis answers and a model is published."""
+    """Redis answers, a model is published and the exposure sender is running. A sender that is reconnecting to
+    the broker is still ready (recommendations are served, exposures wait in its queue): its state is shown."""
+    sender = sender_state(state)
+    if not sender.running:
+        return _not_ready("the exposure sender has stopped", sender)
     try:
         await state.redis.ping()
         current = await state.redis.get(state.keys.model_current())
     except (RedisError, OSError) as exc:
-        return _not_ready(f"Redis unreachable: {exc}")
+        return _not_ready(f"Redis unreachable: {exc}", sender)
     if current is None:
-        return _not_ready("no model published")
-    return Ready(model_version=current.decode() if isinstance(current, bytes) else current)
+        return _not_ready("no model published", sender)
+    return Ready(model_version=current.decode() if isinstance(current, bytes) else current, exposures=sender)
 
 
-def _not_ready(detail: str) -> JSONResponse:
-    return JSONResponse(NotReady(detail=detail).model_dump(), status_code=503)
+def sender_state(state: ApiState) -> ExposureSender:
+    exposures = state.exposures
+    return ExposureSender(running=exposures.running, connected=exposures.is_connected, queued=exposures.queued,
+                          sent=exposures.sent, lost=exposures.lost, errors=exposures.errors,
+                          last_error=exposures.last_error)
+
+
+def _not_ready(detail: str, sender: ExposureSender) -> JSONResponse:
+    return JSONResponse(NotReady(detail=detail, exposures=sender).model_dump(), status_code=503)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(state: State) -> Response:
-    """Prometheus text format: request counts and latency histograms per route, exposures sent and lost."""
-    state.metrics.exposures_sent.set(state.exposures.sent)
-    state.metrics.exposures_lost.set(state.exposures.lost)
-    state.metrics.exposures_queued.set(state.exposures.queued)
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text format: request counts and latency histograms per route, the exposure sender (sent, lost,
+    queued, connected, broker failures recovered from), Redis memory against its maxmemory."""
+    sender = sender_state(state)
+    m = state.metrics
+    m.exposures_sent.set(sender.sent)
+    m.exposures_lost.set(sender.lost)
+    m.exposures_queued.set(sender.queued)
+    m.exposures_connected.set(int(sender.connected))
+    m.exposures_errors.set(sender.errors)
+    try:
+        memory = await redis_memory(state)
+        m.redis_used_memory.set(memory.used_bytes)
+        m.redis_max_memory.set(memory.max_bytes or 0)
+    except (RedisError, OSError):
+        pass  # Redis away: the last reading stays, the request metrics still answer
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

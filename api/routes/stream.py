@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.deps import State
 from api.schemas import LatestPurchase, StreamStats
+from api.services.memory import redis_memory
 
 router = APIRouter(tags=["stream"])
 LATEST_SHOWN = 20
@@ -11,7 +12,7 @@ LATEST_SHOWN = 20
 
 @router.get("/stream/stats", response_model=StreamStats)
 async def stream_stats(state: State) -> StreamStats:
-    """The stream worker's live counters and the latest purchases it applied."""
+    """The stream worker's live counters, the latest purchases it applied and how full Redis is."""
     pipe = state.redis.pipeline(transaction=False)
     pipe.hgetall(state.keys.stream_stats())
     pipe.lrange(state.keys.stream_latest(), 0, LATEST_SHOWN - 1)
@@ -21,7 +22,8 @@ async def stream_stats(state: State) -> StreamStats:
     purchases = [LatestPurchase.model_validate_json(item) for item in latest]
     for purchase in purchases:
         purchase.name = products.get(purchase.product_id, {}).get("name")
-    return StreamStats(stats={k.decode(): _number(v.decode()) for k, v in stats.items()}, latest=purchases)
+    return StreamStats(stats={k.decode(): _number(v.decode()) for k, v in stats.items()}, latest=purchases,
+                       memory=await redis_memory(state))
 
 
 def _number(text: str) -> float | int | str:

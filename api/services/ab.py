@@ -4,10 +4,12 @@ replayed one runs on the history's event time, the live one on wall time; no ans
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
 import numpy as np
+from pydantic import BaseModel
 
 from api.schemas import (
     AbSummary,
@@ -17,6 +19,7 @@ from api.schemas import (
     DailyUplift,
     ExperimentInfo,
     Experiments,
+    ExperimentStopped,
     FixedHorizon,
     GroupResult,
     MetricComparison,
@@ -44,6 +47,9 @@ class UnknownExperiment(LookupError):
     """No exposure of this experiment has reached the stream (and it is not the live one); answered with 404."""
 
 
+UNLINK_AT_ONCE = 1000
+
+
 async def experiment_starts(state: ApiState) -> dict[str, float]:
     """Every registered experiment and its start (epoch seconds of event time)."""
     raw = cast(list[tuple[bytes, float]],
@@ -58,16 +64,85 @@ async def list_experiments(state: ApiState) -> Experiments:
     for name in starts:
         for group in GROUPS:
             pipe.scard(state.keys.ab_exposed_customers(name, group))
-    counts = await pipe.execute()
+    pipe.hgetall(state.keys.ab_ended())
+    *counts, ended_raw = await pipe.execute()
     rows = [ExperimentInfo(name=name, started_at=datetime.fromtimestamp(ts, UTC), replayed=is_replayed(name),
                            live=name == live, exposed_customers=int(counts[2 * i]) + int(counts[2 * i + 1]))
             for i, (name, ts) in enumerate(starts.items())]
-    rows.sort(key=lambda e: (not e.live, -e.started_at.timestamp()))
+    for raw_name, raw in cast(dict[bytes, bytes], ended_raw).items():
+        name, record = raw_name.decode(), EndedRecord.model_validate_json(raw)
+        if record.summary is None or record.started_at is None:
+            continue  # being stopped right now
+        rows.append(ExperimentInfo(
+            name=name, started_at=datetime.fromtimestamp(record.started_at, UTC), replayed=is_replayed(name),
+            live=name == live, state="ended", ended_at=datetime.fromtimestamp(record.ended_at, UTC),
+            exposed_customers=sum(g.exposed_customers for g in record.summary.groups.values())))
+    rows.sort(key=lambda e: (e.state == "ended", not e.live, -e.started_at.timestamp()))
     return Experiments(live=live, experiments=rows)
 
 
-async def _started_at(state: ApiState, experiment: str) -> datetime | None:
+class EndedRecord(BaseModel):
+    """What an ended experiment keeps (`KeyLayout.ab_ended`): its final summary and timeline. While it is being
+    stopped, `summary` is None: stopping it again finishes the job."""
+
+    started_at: float | None
+    ended_at: float
+    summary: AbSummary | None = None
+    timeline: AbTimeline | None = None
+
+
+async def _ended(state: ApiState, experiment: str) -> EndedRecord | None:
+    raw = await state.redis.hget(state.keys.ab_ended(), experiment)
+    return EndedRecord.model_validate_json(raw) if raw else None
+
+
+async def stop_experiment(state: ApiState, experiment: str) -> ExperimentStopped:
+    """End an experiment: the stream stops attributing purchases to it and takes no more of its exposures (one
+    MULTI: it leaves the registry, whose revision moves, and is marked ended); then its final summary and
+    timeline are kept and every other key of it (per-customer exposures and conversions, the guard, counters)
+    is freed. Stopping it again returns what was kept; a stop that was interrupted is finished."""
+    keys = state.keys
+    record = await _ended(state, experiment)
+    if record is not None and record.summary is not None:
+        return ExperimentStopped(experiment=experiment, already_ended=True, summary=record.summary, freed_keys=0,
+                                 ended_at=datetime.fromtimestamp(record.ended_at, UTC))
+    if record is None:
+        started = await state.redis.zscore(keys.ab_experiments(), experiment)
+        if started is None:
+            raise UnknownExperiment(f"no running experiment {experiment!r}; GET /ab/experiments lists them")
+        record = EndedRecord(started_at=started, ended_at=time.time())
+        pipe = state.redis.pipeline(transaction=True)
+        pipe.hset(keys.ab_ended(), experiment, record.model_dump_json())
+        pipe.zrem(keys.ab_experiments(), experiment)
+        pipe.incr(keys.ab_experiments_revision())
+        await pipe.execute()
+    ended_at = datetime.fromtimestamp(record.ended_at, UTC)
+    summary = (await read_summary(state, experiment)).model_copy(update={"state": "ended", "ended_at": ended_at})
+    record = record.model_copy(update={"summary": summary, "timeline": await read_timeline(state, experiment)})
+    await state.redis.hset(keys.ab_ended(), experiment, record.model_dump_json())
+    freed = await _free(state, experiment)
+    return ExperimentStopped(experiment=experiment, already_ended=False, ended_at=ended_at, freed_keys=freed,
+                             summary=summary)
+
+
+async def _free(state: ApiState, experiment: str) -> int:
+    """Delete every key of the experiment (UNLINK: Redis frees big ones in the background)."""
+    freed = 0
+    batch: list[bytes] = []
+    async for key in state.redis.scan_iter(match=state.keys.ab_experiment_pattern(experiment), count=1000):
+        batch.append(key)
+        if len(batch) >= UNLINK_AT_ONCE:
+            freed += await state.redis.unlink(*batch)
+            batch = []
+    if batch:
+        freed += await state.redis.unlink(*batch)
+    return freed
+
+
+async def _started_at(state: ApiState, experiment: str, ended: EndedRecord | None) -> datetime | None:
     started = await state.redis.zscore(state.keys.ab_experiments(), experiment)
+    if started is None and ended is not None:
+        started = ended.started_at
     if started is None and experiment != state.settings.ab_experiment:
         raise UnknownExperiment(f"no exposures of experiment {experiment!r} yet; GET /ab/experiments lists them")
     return None if started is None else datetime.fromtimestamp(started, UTC)
@@ -79,7 +154,10 @@ async def read_summary(state: ApiState, experiment: str | None = None) -> AbSumm
     check."""
     settings, keys = state.settings, state.keys
     experiment = experiment or settings.ab_experiment
-    started_at = await _started_at(state, experiment)
+    ended = await _ended(state, experiment)
+    if ended is not None and ended.summary is not None:
+        return ended.summary
+    started_at = await _started_at(state, experiment, ended)
     pipe = state.redis.pipeline(transaction=False)
     for group in GROUPS:
         pipe.hgetall(keys.ab_group_counters(experiment, group))
@@ -148,7 +226,10 @@ async def read_timeline(state: ApiState, experiment: str | None = None) -> AbTim
     the always-valid interval as it stood each day."""
     settings, keys = state.settings, state.keys
     experiment = experiment or settings.ab_experiment
-    await _started_at(state, experiment)
+    ended = await _ended(state, experiment)
+    if ended is not None and ended.timeline is not None:
+        return ended.timeline
+    await _started_at(state, experiment, ended)
     pipe = state.redis.pipeline(transaction=False)
     for group in GROUPS:
         pipe.hgetall(keys.ab_daily(experiment, group))

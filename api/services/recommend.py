@@ -51,12 +51,23 @@ async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None =
     view, model_list, recent = await read_context(state, customer_id)
     items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id)
     request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, at a quarter of its cost
-    state.exposures.publish(Exposure(request_id, customer_id, experiment, group, strategy, view.version,
-                                     [item["product_id"] for item in items], at or datetime.now(UTC)))
+    logged = model_list is not None or bool(recent) or await _has_profile(state, customer_id)
+    if logged:
+        state.exposures.publish(Exposure(request_id, customer_id, experiment, group, strategy, view.version,
+                                         [item["product_id"] for item in items], at or datetime.now(UTC)))
     return {
         "request_id": request_id, "customer_id": customer_id, "experiment": experiment, "group": group,
-        "strategy": strategy, "model_version": view.version, "cold_start": model_list is None, "items": items,
+        "strategy": strategy, "model_version": view.version, "cold_start": model_list is None, "logged": logged,
+        "items": items,
     }
+
+
+async def _has_profile(state: ApiState, customer_id: str) -> bool:
+    """A customer the shop knows only by their profile. An id with no purchases, no model list and no profile is
+    served best-sellers and not logged: both groups would see the same list, and a made-up id must write no
+    state (exposures, guard entries, experiment members)."""
+    exists, = await state.redis_mux.execute(("EXISTS", state.keys.customer_profile(customer_id)))
+    return bool(exists)
 
 
 async def preview(state: ApiState, customer_id: str, k: int) -> RecommendationPreview:

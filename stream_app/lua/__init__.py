@@ -12,7 +12,7 @@ from common.keys import KeyLayout
 PURCHASE_FIELDS = ("event_id", "order_id", "product_id", "category", "units", "cents", "ts", "latest")
 # One exposure row of the exposures script's JSON argument, in order.
 EXPOSURE_FIELDS = ("request_id", "customer_id", "group", "ts", "product_ids")
-EXPOSURE_KEYS = 3  # per exposure: the customer's exposures (in the experiment), purchases and converted ids
+EXPOSURE_KEYS = 4  # per exposure: the customer's exposures (in the experiment), purchases, converted ids, requests
 GROUPS = ("control", "treatment")
 # A customer's stored units and cents stay below this: the purchases script refuses a batch's events of a customer
 # whose totals would pass it (2^53: Lua's numbers, doubles, stop being exact there; Redis's integers end at 2^63).

@@ -1,40 +1,43 @@
 -- Apply a batch of A/B exposures (who was shown what, when, in which group), exactly once in effect: the request
--- id is the guard. Applied before the purchases of the same batch, so a purchase right after a visit finds it.
+-- id is the guard, kept per customer. Applied before the purchases of the same batch, so a purchase right after a
+-- visit finds it.
 --
 -- One call per experiment; the experiment is registered with its start (the earliest exposure time seen), and
 -- the registry's revision moves so the purchases side attributes to it. An ended experiment takes no more
 -- exposures (counted in the stream stats as `exposures_after_end`).
 --
--- Bounded: the guard keeps request ids for `guard_s` of event time behind the newest exposure, and an exposure
--- older than that is late (counted, not applied: a redelivery could no longer be told from a new one). A
--- customer's exposures and converted ids are kept for `keep_s` (the attribution window plus the guard window)
--- behind their newest exposure, and expire after as many seconds of wall time without one.
+-- Bounded per customer, whose exposures arrive in order (keyed by customer, one partition): the guard keeps their
+-- newest MAX_KEPT request ids within `lateness` of event time behind their newest exposure (the purchases' guard
+-- window), and an exposure older than that is late (counted in the stream stats, not applied: a redelivery could
+-- no longer be told from a new one). Their exposures are kept for `keep` (the attribution window plus the same)
+-- behind their newest exposure, at most MAX_KEPT exposed products, and every key of theirs expires after `keep`
+-- seconds of wall time without an exposure. Stopping the experiment frees them all.
 --
--- KEYS: G global keys (the guard, the experiments registry, its revision, the ended experiments, the stream
---       stats, then the experiment's A/B keys), then C keys per exposure.
--- ARGV: G, C, guard_s, attribution_s, experiment, keep_s, the exposures as one JSON argument: [row, ...], each
+-- KEYS: G global keys (the experiments registry, its revision, the ended experiments, the stream stats, then the
+--       experiment's A/B keys), then C keys per exposure.
+-- ARGV: G, C, lateness_s, attribution_s, experiment, keep_s, the exposures as one JSON argument: [row, ...], each
 --       laid out as X.
 
+local MAX_KEPT = 1000
 local G, C = tonumber(ARGV[1]), tonumber(ARGV[2])
-local guard_s, attribution, experiment, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local lateness, attribution, experiment, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local batch = cjson.decode(ARGV[7])
-local applied_ids, registry, revision, ended, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local registry, revision, ended, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HEXISTS', ended, experiment) == 1 then
   redis.call('HINCRBY', stats, 'exposures_after_end', #batch)
   return {0, 0, 0, #batch}
 end
-local ab = ab_keys(6)
+local ab = ab_keys(5)
 
-local newest = redis.call('ZRANGE', applied_ids, -1, -1, 'WITHSCORES')
-local max_ts = tonumber(newest[2] or '0')
 local new, duplicates, late, min_ts = 0, 0, 0, math.huge
 for i, e in ipairs(batch) do
   local id, customer, group, ts = e[X.request_id], e[X.customer_id], e[X.group], e[X.ts]
   local k = G + (i - 1) * C
-  local exposed, bought, converted_ids = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-  if max_ts > 0 and ts < max_ts - guard_s then
+  local exposed, bought, converted_ids, requests = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  local newest = redis.call('ZRANGE', requests, -1, -1, 'WITHSCORES')
+  if newest[2] and ts < tonumber(newest[2]) - lateness then
     late = late + 1
-  elseif redis.call('ZADD', applied_ids, 'NX', ts, id) == 1 then
+  elseif redis.call('ZADD', requests, 'NX', ts, id) == 1 then
     new = new + 1
     redis.call('HINCRBY', ab.counters[group], 'exposures', 1)
     redis.call('SADD', ab.exposed[group], customer)
@@ -49,19 +52,20 @@ for i, e in ipairs(batch) do
     if #args > 0 then
       redis.call('ZADD', exposed, unpack(args))
       redis.call('ZREMRANGEBYSCORE', exposed, '-inf', '(' .. (ts - keep))
+      redis.call('ZREMRANGEBYRANK', exposed, 0, -(MAX_KEPT + 1))
       redis.call('EXPIRE', exposed, keep)
     end
     attribute_exposure(ab, group, customer, shown, ts, bought, converted_ids, attribution, keep)
     redis.call('ZREMRANGEBYSCORE', converted_ids, '-inf', '(' .. (ts - keep))
-    if ts > max_ts then max_ts = ts end
+    local latest = math.max(ts, tonumber(newest[2] or ts))
+    redis.call('ZREMRANGEBYSCORE', requests, '-inf', '(' .. (latest - lateness))
+    redis.call('ZREMRANGEBYRANK', requests, 0, -(MAX_KEPT + 1))
+    redis.call('EXPIRE', requests, keep)
     if ts < min_ts then min_ts = ts end
   else
     duplicates = duplicates + 1
   end
 end
-if new > 0 then
-  redis.call('ZREMRANGEBYSCORE', applied_ids, '-inf', '(' .. (max_ts - guard_s))
-  if redis.call('ZADD', registry, 'LT', min_ts, experiment) == 1 then redis.call('INCR', revision) end
-end
+if new > 0 and redis.call('ZADD', registry, 'LT', min_ts, experiment) == 1 then redis.call('INCR', revision) end
 if late > 0 then redis.call('HINCRBY', stats, 'exposures_late', late) end
 return {new, duplicates, late, 0}

@@ -55,8 +55,7 @@ def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
 async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]]) -> None:
     client = aioredis.from_url(isolated.settings.redis_url)
     window_s = int(WINDOW.total_seconds())
-    # Exposures arrive over 30 days in any order here: a guard window that long keeps none of them late.
-    windows = Windows(attribution_s=window_s, exposure_guard_s=40 * 86400)
+    windows = Windows(attribution_s=window_s)
     purchases = StateWriter(client, isolated.keys, windows)
     exposures = ExposureWriter(client, isolated.keys, windows)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import threading
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kafka import KafkaProducer
 
 from producers.replay import Pace
 from stack import LocalStack
@@ -41,13 +43,30 @@ def test_state_equals_ground_truth_and_a_second_replay_changes_nothing(
     assert differences(isolated.redis, isolated.keys, lines) == []
 
 
+# The hostile lines of issue 22: each parses, and each would overflow Redis's integers or move the stream's clock.
+LINE: dict[str, object] = {"order_id": "p", "customer_id": "c1", "product_id": "p1", "units": 1, "amount": 1.0,
+                           "event_time": "2023-01-01T00:00:00Z"}
+HOSTILE: list[dict[str, object]] = [{"units": 10**30}, {"amount": 1e300}, {"event_time": "9999-12-31T00:00:00Z"},
+                                    {"event_time": "0001-01-01T00:00:00Z"}]
+POISON = [json.dumps(LINE | {"event_id": f"poison-{i}"} | change).encode() for i, change in enumerate(HOSTILE)]
+POISON += [b"{not json", b""]
+
+
 def test_sigkill_mid_stream_then_restart(isolated: Isolated, lines: pd.DataFrame, tmp_path: Path) -> None:
+    """Chaos: a SIGKILL mid-stream (redelivery of what was not committed) with poison lines in the stream; every
+    good event applied once, every poison line dead-lettered and counted once, the clock unmoved."""
     log = tmp_path / "worker.log"
     worker = start_worker(isolated.settings, log)
     sender = threading.Thread(target=send, args=(isolated.settings, lines, Pace(max_rate=6000)))
     sender.start()
     kill_at = random.Random().randint(len(lines) // 5, len(lines) * 3 // 5)
     try:
+        wait_for(isolated.redis, isolated.keys, processed=kill_at // 2)
+        producer = KafkaProducer(bootstrap_servers=isolated.settings.bootstrap_servers)
+        for payload in POISON:
+            producer.send(isolated.settings.topic_purchases, key=b"c1", value=payload)
+        producer.flush()
+        producer.close()
         wait_for(isolated.redis, isolated.keys, processed=kill_at)
         worker.send_signal(signal.SIGKILL)
         worker.wait()
@@ -59,8 +78,11 @@ def test_sigkill_mid_stream_then_restart(isolated: Isolated, lines: pd.DataFrame
     finally:
         sender.join()
         stop_worker(worker)
-    assert stats(isolated.redis, isolated.keys)["processed"] == len(lines)
+    final = wait_for(isolated.redis, isolated.keys, dead_lettered=len(POISON))
+    assert final["processed"] == len(lines) and final["dead_lettered"] == len(POISON)
     assert differences(isolated.redis, isolated.keys, lines) == []
+    last_event = int(isolated.redis.hget(isolated.keys.stream_stats(), "last_event_ts") or 0)
+    assert last_event == int(lines["event_time"].max().timestamp())
 
 
 def test_rebalance_when_workers_join_and_leave(isolated: Isolated, lines: pd.DataFrame, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ui.shared import fetch, when
+from ui.shared import api_path, fetch, when
 
 st.title("Customer")
 latest = fetch("/stream/stats")
@@ -16,7 +16,7 @@ customer_id = st.text_input("Customer id", value=picked or default).strip()
 if not customer_id:
     st.info("Type a customer id, or pick one of the customers who just bought (needs the stream running).")
     st.stop()
-view = fetch(f"/customers/{customer_id}")
+view = fetch(api_path("customers", customer_id))
 if view is None:
     st.warning(f"No customer {customer_id!r} in the stream or the model.")
     st.stop()
@@ -72,7 +72,7 @@ if preview is not None:
                          use_container_width=True)
 
 st.subheader("Shown to them, and bought after")
-exposures = fetch(f"/customers/{customer_id}/exposures")
+exposures = fetch(api_path("customers", customer_id, "exposures"))
 if exposures and exposures["shown"]:
     shown = pd.DataFrame(exposures["shown"])
     shown["shown"] = shown["shown_at"].map(when)

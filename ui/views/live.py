@@ -19,6 +19,11 @@ def live() -> None:
     if body is None:
         return
     stats = body["stats"]
+    memory = body.get("memory") or {}
+    if memory.get("warning"):
+        st.warning(f"Redis holds {memory['used_bytes'] / 2**20:,.0f} MiB of its {memory['max_bytes'] / 2**20:,.0f} MiB "
+                   f"({memory['share']:.0%}). When it is full ({memory['policy']}) Redis refuses writes and the stream "
+                   "stops until there is room: raise RECSYS_REDIS_MAXMEMORY or end experiments (`recsys ab stop`).")
     if not stats:
         st.info("No events yet: start the worker (`recsys stream`) and a replay (`recsys replay --speed 86400`).")
         return

@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ui.shared import fetch
+from ui.shared import api_path, fetch
 
 st.title("Association rules")
 cols = st.columns(4)
@@ -36,7 +36,7 @@ else:
 st.subheader("What goes with this product")
 product = st.text_input("Product id").strip()
 if product:
-    related = fetch(f"/products/{product}/related")
+    related = fetch(api_path("products", product, "related"))
     if related is None:
         st.warning(f"No product {product!r} in the published model.")
     elif not related["rules"]:

@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ui.shared import fetch
+from ui.shared import api_path, fetch
 
 st.title("Customer segments (RFM)")
 body = fetch("/segments")
@@ -30,7 +30,7 @@ st.dataframe(table, hide_index=True, use_container_width=True)
 
 st.subheader("What to offer a segment")
 name = st.selectbox("Segment", list(table["segment"]))
-offer = fetch(f"/segments/{name}") if name else None
+offer = fetch(api_path("segments", name)) if name else None
 if offer is None:
     st.info("This model version has no offers (published before offers existed): run `recsys batch run`.")
 else:

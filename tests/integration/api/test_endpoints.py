@@ -34,7 +34,9 @@ def test_model_segments_and_health(api: TestClient, published: Published) -> Non
     segments = api.get("/segments").json()["segments"]
     assert sum(s["customers"] for s in segments) == published.lines["customer_id"].nunique()
     assert api.get("/health").json() == {"status": "ok"}
-    assert api.get("/ready").json() == {"ready": True, "model_version": published.version}
+    ready = api.get("/ready").json()
+    assert (ready["ready"], ready["model_version"]) == (True, published.version)
+    assert ready["exposures"]["running"] is True and ready["exposures"]["errors"] == 0
     assert "stats" in api.get("/stream/stats").json()
 
 
@@ -77,7 +79,8 @@ def test_experiments_are_listed_and_picked(api: TestClient, published: Published
     listed = api.get("/ab/experiments").json()
     assert [e["name"] for e in listed["experiments"]] == [published.settings.ab_experiment, "replay-2011-11-09"]
     assert listed["experiments"][1] == {"name": "replay-2011-11-09", "started_at": "2011-11-09T00:00:00Z",
-                                        "replayed": True, "live": False, "exposed_customers": 1600}
+                                        "replayed": True, "live": False, "exposed_customers": 1600,
+                                        "state": "running", "ended_at": None}
     body = api.get("/ab/summary", params={"experiment": "replay-2011-11-09"}).json()
     assert body["replayed"] and not body["causal"]
     # 900 vs 700 against 50/50: chi-square = 2 * 100^2 / 800 = 25, an alarm

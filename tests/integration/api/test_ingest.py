@@ -28,7 +28,7 @@ from tests.integration.conftest import Isolated
 from tests.integration.streamkit import differences, history, wait_for
 
 pytestmark = pytest.mark.integration
-KEY = "ingest-test-key"
+KEY = "ingest-test-key-" + "k" * 32
 HEADERS = {"X-API-Key": KEY}
 
 

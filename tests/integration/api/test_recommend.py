@@ -46,10 +46,21 @@ def test_control_gets_best_sellers(api: TestClient, published: Published) -> Non
     assert all(i["reason"].startswith("best-seller in the last") for i in body["items"])
 
 
-def test_unknown_customer_gets_a_cold_start_list_said_so(api: TestClient) -> None:
+def test_unknown_customer_gets_a_cold_start_list_said_so_and_nothing_is_logged(
+    api: TestClient, published: Published
+) -> None:
+    publisher = api.app.state.api.exposures  # type: ignore[attr-defined]
+    before = publisher.sent + publisher.queued
     body = api.get("/recommend", params={"customer_id": "never-seen-1", "k": 3}).json()
     assert body["cold_start"] is True and len(body["items"]) == 3
     assert body["strategy"] in ("cold_start", "best_sellers")
+    known = api.get("/recommend", params={"customer_id": _customers(published, "control")[0]}).json()
+    assert body["logged"] is False and known["logged"] is True
+    deadline = time.monotonic() + 10
+    while publisher.sent + publisher.queued < before + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert publisher.sent + publisher.queued == before + 1  # the known customer's exposure only
 
 
 def test_live_state_reranks_the_treatment_list(api: TestClient, published: Published) -> None:
@@ -89,7 +100,8 @@ def test_every_served_list_is_an_exposure_event(api: TestClient, published: Publ
             break
         time.sleep(0.05)
     lost_before = publisher.lost
-    served = [api.get("/recommend", params={"customer_id": c, "k": 4}).json() for c in ("e1", "e2", "e3")]
+    known = _customers(published, "control")[:2] + _customers(published, "treatment")[:1]
+    served = [api.get("/recommend", params={"customer_id": c, "k": 4}).json() for c in known]
     wanted = {body["request_id"] for body in served}  # other tests' exposures are on the topic too
     events = asyncio.run(read_exposures(published.settings, lambda found: wanted <= {e.request_id for e in found}))
     by_id = {e.request_id: e for e in events}

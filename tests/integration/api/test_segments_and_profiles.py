@@ -102,6 +102,7 @@ def test_customer_shows_the_profile_and_the_live_segment_beside_last_nights(api:
     assert (live["r"], live["f"], live["m"], live["segment"]) == (row["r"], row["f"], row["m"], row["segment"])
     assert live["recency_days"] == pytest.approx(row["recency_days"], abs=0.01)
     assert body["profile"]["city"] == "Envigado" and body["profile"]["age_band"] == "25-34"
+    assert "birth_date" not in body["profile"] and "1990" not in json.dumps(body)  # the age band only
     names = json.loads(str(published.redis.hget(published.keys.model_products(published.version),
                                                 body["recent"][0]["product_id"])))
     assert body["recent"][0]["name"] == names["name"]

@@ -71,3 +71,15 @@ def test_a_file_url_is_a_pyarrow_filesystem_location(tmp_path: Path) -> None:
     archive.write("2024-02-01", events_table([purchase(1)]))
     assert Archive(str(tmp_path / "by-url")).event_ids("2024-02-01") == {"e1"}
     assert archive.uri == str(tmp_path / "by-url")  # a local path, which Spark reads as well
+
+
+def test_the_newest_days_are_read_without_opening_older_partitions(tmp_path: Path) -> None:
+    archive = Archive(str(tmp_path / "archive"))
+    for n in range(10):  # one event a day, 2024-01-31 .. 2024-02-09
+        event = purchase(n, hours=24 * n)
+        archive.write(event_day(event), events_table([event]))
+    recent = archive.read(last_days=3)
+    assert [row["event_id"] for row in recent.to_pylist()] == ["e7", "e8", "e9"]
+    for path in archive.files("2024-01-31"):
+        Path(path).write_bytes(b"not parquet")  # an old partition the window never opens
+    assert archive.read(last_days=3).num_rows == 3

@@ -24,17 +24,32 @@ def test_one_service_per_component_from_the_project_image() -> None:
     assert (ROOT / "Dockerfile").read_text().count("COPY") >= 9
 
 
-def test_only_the_api_and_the_ui_are_published() -> None:
+def test_only_the_api_and_the_ui_are_published_and_on_loopback_by_default() -> None:
     published = {name for name, service in SERVICES.items() if service.get("ports")}
     assert published == {"api", "ui"}
+    for name in published:
+        (port,) = SERVICES[name]["ports"]
+        assert port.startswith("${PUBLISH_ADDRESS:-127.0.0.1}:"), port
     assert "PLAINTEXT://kafka:9092" in SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
 
 
-def test_redis_requires_a_password_from_the_environment_and_persists() -> None:
-    command = SERVICES["redis"]["command"]
-    assert "--requirepass" in command and "--appendonly" in command
-    assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+def test_redis_requires_a_password_from_a_config_file_and_refuses_writes_when_full() -> None:
+    shell = SERVICES["redis"]["command"]
+    assert shell[:2] == ["sh", "-c"]
+    script = shell[2]
+    assert "> /tmp/auth.conf" in script and "exec redis-server /tmp/auth.conf" in script
+    server_args = script.split("exec redis-server", 1)[1]
+    assert "requirepass" not in server_args and "PASSWORD" not in server_args  # never on the command line
+    assert "--maxmemory-policy noeviction" in server_args and "--maxmemory $$REDIS_MAXMEMORY" in server_args
+    assert SERVICES["redis"]["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
     assert SERVICES["worker"]["environment"]["RECSYS_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD")
+
+
+def test_the_api_key_reaches_only_the_api_and_the_ui_password_is_required() -> None:
+    holders = {name for name, service in SERVICES.items()
+               if "RECSYS_API_KEY" in (service.get("environment") or {})}
+    assert holders == {"api"}
+    assert SERVICES["ui"]["environment"]["RECSYS_UI_PASSWORD"].startswith("${RECSYS_UI_PASSWORD:?")
 
 
 def test_state_lives_in_named_volumes_kafka_log_redis_aof_and_the_archive() -> None:
@@ -44,7 +59,7 @@ def test_state_lives_in_named_volumes_kafka_log_redis_aof_and_the_archive() -> N
     assert {"kafka-data", "redis-data", "archive"} <= set(COMPOSE["volumes"])
     assert mounts("kafka")["kafka-data"] == "/var/lib/kafka/data"
     assert mounts("redis")["redis-data"] == "/data"  # the redis image's working dir: AOF and RDB land there
-    command = SERVICES["redis"]["command"]
+    command = SERVICES["redis"]["command"][2].split()
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--appendfsync") + 1] == "everysec"
     assert command.count("--save") >= 1
@@ -59,6 +74,8 @@ def test_state_lives_in_named_volumes_kafka_log_redis_aof_and_the_archive() -> N
 def test_start_order_and_health_checks() -> None:
     for name in ("kafka", "redis", "api", "ui"):
         assert SERVICES[name]["healthcheck"]["test"], name
+    for name, component in (("worker", "stream"), ("archiver", "archive"), ("batch", "batch")):
+        assert SERVICES[name]["healthcheck"]["test"] == ["CMD", "recsys", "health", component]
     for name in ("worker", "api", "batch"):
         assert SERVICES[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert SERVICES[name]["depends_on"]["redis"]["condition"] == "service_healthy"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stack.local import LocalStack, redis_persistence_args
+from stack.local import LocalStack, redis_memory_args, redis_persistence_args
 from stack.scratch import stack_settings
 
 
@@ -15,6 +15,11 @@ def test_redis_keeps_an_append_only_file_and_snapshots(tmp_path: Path) -> None:
                     "--save", "3600", "1", "--save", "300", "100", "--save", "60", "10000"]
     no_snapshots = redis_persistence_args(stack_settings(tmp_path, redis_save="", redis_appendfsync="always"))
     assert no_snapshots == ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+
+
+def test_redis_refuses_writes_when_full_rather_than_evicting_state(tmp_path: Path) -> None:
+    assert redis_memory_args(stack_settings(tmp_path)) == ["--maxmemory", "4gb", "--maxmemory-policy", "noeviction"]
+    assert redis_memory_args(stack_settings(tmp_path, redis_maxmemory="512mb"))[1] == "512mb"
 
 
 def test_wipe_deletes_redis_data_and_the_default_archive_only(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def _event(i: int, customer: str = "c1") -> PurchaseEvent:
     )
 
 
-WINDOWS = Windows(guard_s=99, attribution_s=600, exposure_guard_s=60, dead_letter_keep_s=30)
+WINDOWS = Windows(guard_s=99, attribution_s=600, dead_letter_keep_s=30)
 
 
 def test_batch_call_groups_events_by_customer() -> None:
@@ -45,7 +45,7 @@ def test_batch_call_groups_events_by_customer() -> None:
         keys.ab_customer_purchases("c1"), keys.ab_customer_exposures("x", "c1"),
         keys.ab_customer_converted("x", "c1")]
     # G, C, customers, recent_n, guard, latest_n, attribution, dead ids, experiments, keep, now, dead keep, revision
-    assert args[:HEADER_ARGS + 1] == [global_keys, per_customer, 2, 5, 99, 7, 600, 1, 1, 660, 1000, 30, "4", "d1"]
+    assert args[:HEADER_ARGS + 1] == [global_keys, per_customer, 2, 5, 99, 7, 600, 1, 1, 699, 1000, 30, "4", "d1"]
     assert len(args) == HEADER_ARGS + 2
     payload = json.loads(str(args[-1]))
     assert [cid for cid, _ in payload] == ["c1", "c2"]
@@ -74,12 +74,13 @@ def test_exposures_call_registers_the_experiment() -> None:
     shown = ExposureEvent(request_id="r1", customer_id="c1", experiment="x", group="treatment", strategy="model",
                           model_version="v1", product_ids=["p1"], event_time=datetime(2023, 1, 2, tzinfo=UTC))
     call_keys, args = exposures_call(keys, "x", [shown], WINDOWS)
-    assert call_keys[:EXPOSURE_GLOBAL_KEYS] == [keys.ab_applied_exposures("x"), keys.ab_experiments(),
-                                                keys.ab_experiments_revision(), keys.ab_ended(), keys.stream_stats()]
+    assert call_keys[:EXPOSURE_GLOBAL_KEYS] == [keys.ab_experiments(), keys.ab_experiments_revision(),
+                                                keys.ab_ended(), keys.stream_stats()]
     assert call_keys[EXPOSURE_GLOBAL_KEYS:EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT] == ab_keys(keys, "x")
     assert call_keys[EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT:] == [
-        keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("c1"), keys.ab_customer_converted("x", "c1")]
-    assert args[:6] == [EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT, EXPOSURE_KEYS, 60, 600, "x", 660]
+        keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("c1"), keys.ab_customer_converted("x", "c1"),
+        keys.ab_customer_requests("x", "c1")]
+    assert args[:6] == [EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT, EXPOSURE_KEYS, 99, 600, "x", 699]
 
 
 def test_the_script_knows_the_key_count_of_an_experiment() -> None:
@@ -112,8 +113,8 @@ def test_cents_are_exact() -> None:
 
 
 def test_windows_follow_the_settings() -> None:
-    windows = Windows.of(Settings(ab_attribution_days=2, ab_exposure_guard_hours=12, guard_retention_days=30,
+    windows = Windows.of(Settings(ab_attribution_days=2, guard_retention_days=30,
                                   dead_letter_keep_days=1))
-    assert windows == Windows(guard_s=30 * 86400, attribution_s=2 * 86400, exposure_guard_s=12 * 3600,
+    assert windows == Windows(guard_s=30 * 86400, attribution_s=2 * 86400,
                               dead_letter_keep_s=86400)
-    assert windows.keep_s == 2 * 86400 + 12 * 3600
+    assert windows.keep_s == 32 * 86400
