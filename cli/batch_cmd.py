@@ -20,6 +20,7 @@ from batch.schedule import next_run_after
 from batch.source import from_archive, from_file, from_history, from_topic
 from batch.stages import Stages
 from cli.errors import friendly_errors
+from cli.guard import run_in_child
 from common.data.load import LoadedData
 from common.health import Heartbeat
 from common.keys import KeyLayout
@@ -174,6 +175,17 @@ def evaluate_command(
     spark the table holds the Spark models beside the single-machine ones, on the same split."""
     settings = get_settings()
     choice = EngineChoice.of(engine, spark_master, spark_conf)
+    run_in_child(lambda: _evaluate(settings, choice, data, preset, mapping, split_date, validation_date, test_days,
+                                   tune, params, export_recs, out), _crash_log(settings))
+
+
+def _crash_log(settings: Settings) -> Path:
+    return settings.run_dir / "batch-crash.txt"
+
+
+def _evaluate(settings: Settings, choice: EngineChoice, data: Path, preset: str, mapping: Path | None,
+              split_date: str | None, validation_date: str | None, test_days: int, tune: bool, params: Path | None,
+              export_recs: Path | None, out: Path | None) -> None:
     stages = Stages(report=typer.echo)
     with friendly_errors():
         spark = choice.spark_options(settings)
@@ -212,9 +224,13 @@ def run_command(
     """The nightly job: load, EDA, evaluate, refit on everything, segment, publish a new model version."""
     settings = get_settings()
     choice = EngineChoice.of(engine, spark_master, spark_conf)
-    with friendly_errors():
-        _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish,
-                  pd.Timestamp(until) if until else None, source, choice)
+
+    def job() -> None:
+        with friendly_errors():
+            _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish,
+                      pd.Timestamp(until) if until else None, source, choice)
+
+    run_in_child(job, _crash_log(settings))
 
 
 def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path | None, split_date: str | None,
@@ -277,7 +293,12 @@ def schedule_command(
 
     def run_now() -> None:
         heartbeat.update(state="running", running_since=round(time.time()))
-        _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)
+
+        def job() -> None:
+            with friendly_errors():
+                _run_once(settings, data, preset, mapping, None, None, None, True, source=source, choice=choice)
+
+        run_in_child(job, _crash_log(settings))
 
     with friendly_errors():
         if current_version(client, keys) is None:

@@ -6,15 +6,13 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 
 from batch.interactions import Interactions
 from batch.models.base import Candidates, Recommender, pool_of, sparse_arrays, sparse_from
+from batch.models.tiled import TILE, Tiles, bounds_of, empty_tiles, spd_inverse
 
 # Gram matrix rows are accumulated in chunks whose pair products stay below this many entries (~16 bytes each).
 GRAM_CHUNK_PAIRS = 1 << 24
-# The inverse is mirrored from its upper triangle in column blocks of this width (no full-size temporary).
-MIRROR_BLOCK = 2048
 
 
 class EaseRecommender(Recommender):
@@ -44,7 +42,7 @@ class EaseRecommender(Recommender):
         self.items = np.sort(by_buyers).astype(np.int64)
         self._x = sp.csr_matrix(data.weighted(self.weighting)[:, self.items], dtype=np.float32)
         dtype = np.float64 if self.itemsize == 8 else np.float32
-        self.item_weights = ease_weights(gram_matrix(self._x, dtype), self.l2)
+        self.item_weights = ease_weights(gram_tiles(self._x, dtype), self.l2)
 
     def covered_products(self) -> np.ndarray:
         return self.items
@@ -93,50 +91,47 @@ class EaseRecommender(Recommender):
         self._x = sparse_from(arrays, "x", (len(self.customer_ids), len(self.items)))
 
 
-def gram_matrix(x: sp.csr_matrix, dtype: type[np.floating[Any]], chunk_pairs: int = GRAM_CHUNK_PAIRS) -> np.ndarray:
-    """X'X as a dense array, summed over row chunks so the sparse products stay small."""
+def gram_tiles(x: sp.csr_matrix, dtype: type[np.floating[Any]], chunk_pairs: int = GRAM_CHUNK_PAIRS,
+               tile: int = TILE) -> Tiles:
+    """X'X as lower tiles (`batch.models.tiled`), summed over row chunks so the sparse products stay small."""
     n = x.shape[1]
-    gram = np.zeros((n, n), dtype=dtype)
+    tiles = empty_tiles(n, dtype, tile)
     pairs = np.cumsum(np.diff(x.indptr).astype(np.int64) ** 2)
     start = 0
     while start < x.shape[0]:
         done = pairs[start - 1] if start else 0
         stop = max(start + 1, int(np.searchsorted(pairs, done + chunk_pairs, side="right")))
         chunk = x[start:stop]
-        part = (chunk.T @ chunk).tocoo()
-        gram[part.row, part.col] += part.data  # a sparse product's entries are unique, so += is exact
+        part = sp.tril(chunk.T @ chunk).tocoo()  # a sparse product's entries are unique, so += is exact
+        ti, tj = part.row // tile, part.col // tile
+        order = np.lexsort((tj, ti))
+        rows, cols, data, ti, tj = part.row[order], part.col[order], part.data[order], ti[order], tj[order]
+        cuts = np.flatnonzero(np.diff(ti * len(tiles) + tj)) + 1
+        for lo, hi in zip([0, *cuts], [*cuts, len(rows)], strict=True):
+            if lo < hi:
+                i, j = int(ti[lo]), int(tj[lo])
+                tiles[i][j][rows[lo:hi] - i * tile, cols[lo:hi] - j * tile] += data[lo:hi]
         start = stop
-    return gram
+    return tiles
 
 
-def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
-    """EASE's item weights from the Gram matrix, which is overwritten: Cholesky factorisation and inversion in
-    place (the regularised Gram matrix is symmetric positive definite), so the largest array is the one buffer."""
-    n = len(gram)
-    gram[np.diag_indices(n)] += l2
-    # The transpose of a symmetric C-ordered array is the same matrix, Fortran-ordered: LAPACK works on it in place.
-    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (gram.T,))
-    factor, info = potrf(gram.T, lower=False, overwrite_a=True, clean=False)
-    if info != 0:
-        raise ValueError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK info {info})")
-    precision, info = potri(factor, lower=False, overwrite_c=True)
-    if info != 0:
-        raise ValueError(f"EASE: inverting the Gram matrix failed (LAPACK info {info})")
-    _mirror_upper(precision)
-    # B[i, j] = -P[i, j] / P[j, j]. Scaling rows instead gives B transposed in this Fortran-ordered array, whose
-    # C-ordered view (the transpose) is B itself, so scoring gets a C-ordered B without a copy.
-    diagonal = precision.diagonal().copy()
-    precision /= -diagonal[:, None]
-    precision[np.diag_indices(n)] = 0.0
-    weights: np.ndarray = np.ascontiguousarray(precision.T, dtype=np.float32)
+def ease_weights(gram: Tiles, l2: float) -> np.ndarray:
+    """EASE's item weights B (C-ordered float32, n x n) from the Gram matrix's tiles, which are overwritten:
+    B[i, j] = -P[i, j] / P[j, j] with a zero diagonal, P = (X'X + l2 I)^-1, inverted in tiles so that no BLAS or
+    LAPACK call sees more than one tile (see `batch.models.tiled`)."""
+    for i, row in enumerate(gram):
+        row[i][np.diag_indices(len(row[i]))] += l2
+    precision = spd_inverse(gram)
+    bounds = bounds_of(precision)
+    diagonal = np.concatenate([row[i].diagonal() for i, row in enumerate(precision)])
+    weights = np.empty((bounds[-1], bounds[-1]), dtype=np.float32)
+    for i, row in enumerate(precision):
+        rows = slice(bounds[i], bounds[i + 1])
+        for j, block in enumerate(row):
+            cols = slice(bounds[j], bounds[j + 1])
+            weights[rows, cols] = block / -diagonal[cols]
+            if i != j:
+                weights[cols, rows] = block.T / -diagonal[rows]
+        row.clear()  # each tile freed once copied out
+    weights[np.diag_indices(len(weights))] = 0.0
     return weights
-
-
-def _mirror_upper(matrix: np.ndarray) -> None:
-    """Copy the upper triangle onto the lower one, block by block."""
-    n = len(matrix)
-    for start in range(0, n, MIRROR_BLOCK):
-        stop = min(n, start + MIRROR_BLOCK)
-        matrix[start:stop, :start] = matrix[:start, start:stop].T
-        block = matrix[start:stop, start:stop]
-        block[np.tril_indices(stop - start, -1)] = block.T[np.tril_indices(stop - start, -1)]

@@ -118,3 +118,22 @@ def test_state_changing_actions_need_the_api_key(published: Published) -> None:
         accepted = api.post("/admin/refit", headers={"X-API-Key": KEY})
         assert accepted.status_code == 202
         assert float(str(published.redis.get(keys.batch_refit_requested()))) == accepted.json()["requested_at"]
+
+
+def test_a_read_key_guards_every_route_but_the_health_checks(published: Published) -> None:
+    read_key = "read-key-for-tests-" + "y" * 32
+    customer = str(published.lines["customer_id"].iloc[0])
+    settings = published.settings.model_copy(update={"api_key": SecretStr(KEY), "api_read_key": SecretStr(read_key)})
+    with TestClient(create_app(settings)) as api:
+        assert api.get("/health").status_code == 200 and api.get("/ready").status_code == 200
+        for path in ("/recommend", f"/customers/{customer}", "/segments", "/metrics", "/openapi.json"):
+            refused = api.get(path, params={"customer_id": customer})
+            assert refused.status_code == 401 and "RECSYS_API_READ_KEY" in refused.json()["detail"], path
+        def recommend(key: str) -> int:
+            return api.get("/recommend", params={"customer_id": customer}, headers={"X-API-Key": key}).status_code
+
+        assert recommend("wrong") == 401 and recommend(read_key) == 200 and recommend(KEY) == 200
+        # The read key reads; it does not change state.
+        assert api.post("/admin/refit", headers={"X-API-Key": read_key}).status_code == 401
+        assert 'recsys_http_requests_total{method="GET",route="unmatched",status="401"}' in api.get(
+            "/metrics", headers={"X-API-Key": read_key}).text
