@@ -21,10 +21,12 @@ from batch.models import (
     AlsRecommender,
     EaseRecommender,
     HybridRecommender,
+    NmfRecommender,
     PopularityRecommender,
     Recommender,
     RepeatRecommender,
     RulesRecommender,
+    TifuKnnRecommender,
 )
 from batch.models.base import CANDIDATE_CHUNK_ROWS, chunk_rows, top_from_candidates
 from batch.models.hybrid import Parts
@@ -38,6 +40,10 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "repeat": {"half_life_days": 90.0, "log_scale": True},
     "ease": {"l2": 300.0, "weighting": "binary"},
     "als": {"factors": 64, "regularization": 0.01, "alpha": 1.0, "weighting": "log_orders"},
+    "nmf": {"factors": 32, "weighting": "log_orders", "iterations": 200},
+    # The paper's settings for grocery-like data (Hu et al. 2020, Table 3 range): groups of 7 baskets, decays
+    # 0.9 within and 0.7 across groups, 300 neighbours, alpha 0.7.
+    "tifu": {"group_size": 7, "within_decay": 0.9, "group_decay": 0.7, "alpha": 0.7, "neighbours": 300},
     "rules": {"min_support": 0.005, "min_confidence": 0.05, "max_len": 2},
     "trend": {"window_days": 14.0},
 }
@@ -47,6 +53,8 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {
     "repeat": RepeatRecommender,
     "ease": EaseRecommender,
     "als": AlsRecommender,
+    "nmf": NmfRecommender,
+    "tifu": TifuKnnRecommender,
     "rules": RulesRecommender,
     "trend": PopularityRecommender,
 }
@@ -55,6 +63,8 @@ SEARCH_SPACE: dict[str, dict[str, list[Any]]] = {
     "repeat": {"half_life_days": [None, 30.0, 90.0, 180.0]},
     "ease": {"l2": [50.0, 200.0, 500.0], "weighting": ["binary", "log_orders"]},
     "als": {"factors": [32, 64, 128], "alpha": [1.0, 10.0, 40.0]},
+    "nmf": {"factors": [16, 32, 64]},
+    "tifu": {"alpha": [0.5, 0.7, 0.9], "group_decay": [0.6, 0.8], "neighbours": [100, 300]},
     "rules": {"min_support": [0.005, 0.01], "min_confidence": [0.05, 0.2]},
     "trend": {"window_days": [7.0, 14.0, 30.0]},
 }
@@ -68,7 +78,7 @@ WEIGHT_GRID: dict[str, list[float]] = {
 }
 MAX_ASCENT_PASSES = 3
 TOP_CANDIDATES = 100  # per component, when blends are tried on validation
-BASELINES = ("popularity", "popularity_recent", "repeat", "ease", "als", "rules")
+BASELINES = ("popularity", "popularity_recent", "repeat", "ease", "als", "nmf", "tifu", "rules")
 TUNING_METRIC = "ndcg@10"
 
 Progress = Callable[[str], None]

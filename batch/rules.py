@@ -163,10 +163,11 @@ def pair_rules_from_counts(n: int, items: np.ndarray, counts: np.ndarray, pairs:
     })
 
 
-def fire(rules: pd.DataFrame, product_ids: np.ndarray, held: sp.csr_matrix) -> sp.csr_matrix:
-    """For each row of `held` (customers x products, nonzero = holds the item), the best confidence of any rule
-    whose antecedent the row holds completely, per consequent product. Rules with multi-item consequents score
-    each of their items."""
+def fire(rules: pd.DataFrame, product_ids: np.ndarray, held: sp.csr_matrix, metric: str = "confidence"
+         ) -> sp.csr_matrix:
+    """For each row of `held` (customers x products, nonzero = holds the item), the best `metric` (confidence or
+    lift) of any rule whose antecedent the row holds completely, per consequent product. Rules with multi-item
+    consequents score each of their items."""
     if rules.empty:
         return sp.csr_matrix(held.shape, dtype=np.float32)
     index = {p: i for i, p in enumerate(product_ids)}
@@ -181,8 +182,8 @@ def fire(rules: pd.DataFrame, product_ids: np.ndarray, held: sp.csr_matrix) -> s
     fired = sp.csr_matrix((np.ones(int(full.sum()), dtype=np.float32), (matched.row[full], matched.col[full])),
                           shape=(held.shape[0], len(usable)))
     consequent = _indicator(usable["consequents"], index, len(product_ids)).tocsc()
-    confidence = usable["confidence"].to_numpy(dtype=np.float32)
-    return _max_product(fired, consequent.multiply(confidence[:, None]).tocsr())
+    strength = usable[metric].to_numpy(dtype=np.float32)
+    return _max_product(fired, consequent.multiply(strength[:, None]).tocsr())
 
 
 def _indicator(itemsets: pd.Series, index: dict[str, int], n_items: int) -> sp.csr_matrix:

@@ -1,15 +1,19 @@
-"""Matrix factorisation on the sparse customer x product matrix with the `implicit` library: ALS for implicit
-feedback (confidence-weighted). Linear in the non-zeros, multi-threaded. It replaced scikit-learn's NMF, and BPR
-(also from `implicit`) was dropped: both lost to it on validation (docs/architecture.md)."""
+"""Matrix factorisation on the sparse customer x product matrix: ALS for implicit feedback (confidence-weighted,
+the `implicit` library; linear in the non-zeros, multi-threaded), and NMF (scikit-learn, on the sparse matrix),
+which the design card names as the nightly model: both are candidate generators of the ranker and rows of every
+evaluation table. (BPR, also from `implicit`, lost to both on validation and was dropped: docs/architecture.md.)"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.topk import topk
+from sklearn.decomposition import NMF
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from batch.interactions import Interactions
@@ -126,3 +130,33 @@ class AlsRecommender(_FactorModel):
 
     def params(self) -> dict[str, Any]:
         return super().params() | {"regularization": self.regularization, "alpha": self.alpha}
+
+
+class NmfRecommender(_FactorModel):
+    """Non-negative matrix factorisation (scikit-learn's `NMF`, coordinate descent on the sparse matrix, so no
+    dense customers x products array is made): cell ~ W H with W, H >= 0."""
+
+    name = "nmf"
+
+    def __init__(self, factors: int = 32, weighting: str = "log_orders", iterations: int = 200, seed: int = 42,
+                 regularization: float = 0.0) -> None:
+        super().__init__(factors, weighting, iterations, seed)
+        self.regularization = regularization
+
+    def _fit(self, data: Interactions) -> None:
+        matrix = data.weighted(self.weighting).astype(np.float32).tocsr()
+        factors = min(self.factors, *matrix.shape) if min(matrix.shape) else 0
+        if factors == 0 or matrix.nnz == 0:
+            self.user_factors = np.zeros((matrix.shape[0], 1), dtype=np.float32)
+            self.item_factors = np.zeros((matrix.shape[1], 1), dtype=np.float32)
+            return
+        model = NMF(n_components=factors, init="nndsvda", solver="cd", max_iter=self.iterations,
+                    random_state=self.seed, alpha_W=self.regularization, alpha_H="same")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # the iteration budget is a setting, not a bug
+            users = model.fit_transform(matrix)
+        self.user_factors = np.asarray(users, dtype=np.float32)
+        self.item_factors = np.asarray(model.components_.T, dtype=np.float32)
+
+    def params(self) -> dict[str, Any]:
+        return super().params() | {"regularization": self.regularization}

@@ -24,10 +24,12 @@ from batch.models import (
     AlsRecommender,
     EaseRecommender,
     HybridRecommender,
+    NmfRecommender,
     PopularityRecommender,
     Recommender,
     RepeatRecommender,
     RulesRecommender,
+    TifuKnnRecommender,
 )
 from batch.models.base import Candidates, top_from_candidates, top_k
 from batch.models.factors import SELECTION_MARGIN
@@ -105,6 +107,8 @@ SHOP_MODELS: dict[str, ShopModel] = {
     "ease": ShopModel(lambda: EaseRecommender(l2=1.0)),
     "als": ShopModel(lambda: AlsRecommender(factors=2, iterations=10)),
     "rules": ShopModel(lambda: RulesRecommender(min_support=0.1, min_confidence=0.5)),
+    "nmf": ShopModel(lambda: NmfRecommender(factors=2, iterations=300)),
+    "tifu": ShopModel(lambda: TifuKnnRecommender(group_size=2, neighbours=5)),
     "hybrid": ShopModel(_hybrid),
 }
 
@@ -274,3 +278,20 @@ class TestRules:
 class TestHybrid:
     def test_blend_keeps_own_favourite_first(self, model: Recommender) -> None:
         assert model.recommend_ids(np.array(["t"]), k=1)[0, 0] == "A1"
+
+
+class TestTifuKnn:
+    def test_vectors_decay_baskets_within_and_across_groups(self, shop: Interactions) -> None:
+        """Customer t: three orders, newest first ot3 (A1), ot2 (A1), ot1 (A1, A2); groups of 2: {ot3, ot2} and
+        {ot1}. Group 0: (1 + 0.9) / 2 for A1; group 1 (weight 0.7): 1 / 1 for A1 and A2; both over 2 groups."""
+        from batch.models.tifu import customer_vectors
+
+        vectors = customer_vectors(shop, group_size=2, within_decay=0.9, group_decay=0.7)
+        row = shop.rows_of(np.array(["t"]))[0]
+        a1, a2 = np.searchsorted(shop.product_ids, ["A1", "A2"])
+        assert vectors[row, a1] == pytest.approx(((1 + 0.9) / 2 + 0.7) / 2)
+        assert vectors[row, a2] == pytest.approx(0.7 / 2)
+
+    def test_alpha_one_is_the_customers_own_vector(self, shop: Interactions) -> None:
+        model = TifuKnnRecommender(group_size=2, alpha=1.0).fit(shop)
+        assert model.recommend_ids(np.array(["t"]), k=2)[0].tolist() == ["A1", "A2"]

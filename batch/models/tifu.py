@@ -1,0 +1,115 @@
+"""TIFU-KNN (Hu, He, Chen, Anderson, Sun; SIGIR 2020, "Modeling Personalized Item Frequency Information for
+Next-basket Recommendation"): a strong, simple next-basket baseline.
+
+A customer's vector is their baskets (orders, binary) decayed in time: the baskets, newest first, are cut into
+groups of `group_size`; inside a group a basket `q` places from the group's newest weighs `within_decay^q`, and
+a group `g` groups from the newest weighs `group_decay^g`; each group is averaged over its baskets and the groups
+over their number. The score is `alpha` x the customer's vector + (1 - alpha) x the mean vector of their
+`neighbours` nearest customers (cosine similarity of the vectors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from batch.interactions import Interactions
+from batch.models.base import Candidates, Recommender, pool_of, sparse_arrays, sparse_from
+
+SIMILARITY_CHUNK_ROWS = 256  # customers whose neighbours are found at once (a dense float32 chunk x customers block)
+
+
+class TifuKnnRecommender(Recommender):
+    name = "tifu"
+    ranks_by_candidates = True
+
+    def __init__(self, group_size: int = 7, within_decay: float = 0.9, group_decay: float = 0.7,
+                 alpha: float = 0.7, neighbours: int = 300) -> None:
+        super().__init__()
+        self.group_size = group_size
+        self.within_decay = within_decay
+        self.group_decay = group_decay
+        self.alpha = alpha
+        self.neighbours = neighbours
+        self.vectors = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._normed: sp.csr_matrix | None = None
+
+    def _fit(self, data: Interactions) -> None:
+        self.vectors = customer_vectors(data, self.group_size, self.within_decay, self.group_decay)
+        self._normed = None
+
+    def _mixed(self, rows: np.ndarray) -> sp.csr_matrix:
+        """alpha x own vector + (1 - alpha) x the neighbours' mean, sparse, for `rows`."""
+        own = sp.csr_matrix(self.vectors[rows])
+        if self.alpha >= 1.0 or self.neighbours == 0 or len(self.customer_ids) < 2:
+            return own * self.alpha
+        if self._normed is None:
+            self._normed = _row_normalised(self.vectors)
+        normed = self._normed
+        parts = []
+        for start in range(0, len(rows), SIMILARITY_CHUNK_ROWS):
+            chunk = rows[start:start + SIMILARITY_CHUNK_ROWS]
+            similar = (normed[chunk] @ normed.T).toarray()
+            similar[np.arange(len(chunk)), chunk] = -np.inf  # not one's own neighbour
+            k = min(self.neighbours, similar.shape[1] - 1)
+            nearest = np.argpartition(-similar, k - 1, axis=1)[:, :k]
+            weights = sp.csr_matrix((np.full(nearest.size, 1.0 / k, dtype=np.float32),
+                                     (np.repeat(np.arange(len(chunk)), k), nearest.ravel())),
+                                    shape=(len(chunk), len(self.customer_ids)))
+            parts.append(weights @ self.vectors)
+        neighbours = sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, len(self.product_ids)))
+        return (own * self.alpha + neighbours * (1.0 - self.alpha)).tocsr()
+
+    def _score(self, rows: np.ndarray) -> np.ndarray:
+        dense: np.ndarray = self._mixed(rows).toarray().astype(np.float64)
+        return dense
+
+    def candidate_width(self) -> int:
+        return len(self.product_ids)
+
+    def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
+        block = self._score(rows)
+        top = block.max(axis=1) if block.shape[1] else np.zeros(len(rows))
+        if exclude_seen:
+            seen = self.seen[rows].tocoo()
+            block[seen.row, seen.col] = -np.inf
+        return pool_of(block, pool, np.arange(len(self.product_ids)), None, top)
+
+    def params(self) -> dict[str, Any]:
+        return {"group_size": self.group_size, "within_decay": self.within_decay, "group_decay": self.group_decay,
+                "alpha": self.alpha, "neighbours": self.neighbours}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return sparse_arrays("vectors", self.vectors)
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.vectors = sparse_from(arrays, "vectors", self.shape)
+        self._normed = None
+
+
+def customer_vectors(data: Interactions, group_size: int, within_decay: float, group_decay: float
+                     ) -> sp.csr_matrix:
+    """TIFU's personal item-frequency vectors (customers x products), from the window's orders."""
+    baskets = (data.lines[["customer_id", "order_id", "event_time"]]
+               .drop_duplicates(["customer_id", "order_id"])
+               .sort_values(["customer_id", "event_time", "order_id"], ascending=[True, False, False]))
+    newest_first = baskets.groupby("customer_id", sort=False).cumcount().to_numpy()
+    n_baskets = baskets.groupby("customer_id", sort=False)["order_id"].transform("size").to_numpy()
+    group = newest_first // group_size
+    n_groups = -(-n_baskets // group_size)
+    # The oldest group may be short: it averages over the baskets it has.
+    in_group = np.where(group == n_groups - 1, n_baskets - group * group_size, group_size)
+    weight = (within_decay ** (newest_first % group_size)) * (group_decay ** group) / in_group / n_groups
+    weights = baskets[["customer_id", "order_id"]].assign(weight=weight)
+    items = data.lines[["customer_id", "order_id", "product_id"]].drop_duplicates()
+    joined = items.merge(weights, on=["customer_id", "order_id"], how="inner")
+    rows = data.rows_of(joined["customer_id"].to_numpy(dtype=str))
+    cols = np.searchsorted(data.product_ids, joined["product_id"].to_numpy(dtype=str))
+    return sp.csr_matrix((joined["weight"].to_numpy(dtype=np.float32), (rows, cols)), shape=data.shape)
+
+
+def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms).astype(np.float32) @ matrix)

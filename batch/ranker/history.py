@@ -1,0 +1,162 @@
+"""What the ranker knows of a customer, a product and the pair, computed once per training window from its lines,
+strictly before the window's end (the cut-off): how often and how recently the customer bought the product
+(counts, frequency decayed at several half-lives, as TIFU-KNN's vector does; days and baskets since they last
+bought it), their buy cycle for it (the median days between their purchases of it, and how far into that cycle
+they are now: Katz et al., RecSys 2022), the product's repurchase rate and typical cycle across customers, its
+popularity and trend, and the customer's habits (orders, recency, basket size, their share of lines in the
+product's category)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from batch.interactions import SECONDS_PER_DAY, Interactions
+
+HALF_LIVES_DAYS = (7.0, 30.0, 90.0, 365.0)
+RECENT_DAYS = 14.0
+PAIR_FEATURES = ("orders", "amount", *(f"freq_hl{h:g}" for h in HALF_LIVES_DAYS), "days_since", "baskets_since",
+                 "cycle_days", "cycle_ratio")
+CUSTOMER_FEATURES = ("customer_orders", "customer_recency", "customer_basket_size", "customer_products",
+                     "customer_active_days")
+PRODUCT_FEATURES = ("product_buyers", "product_buyers_14d", "product_trend", "product_repurchase_rate",
+                    "product_cycle_days")
+FEATURES = (*PAIR_FEATURES, *CUSTOMER_FEATURES, *PRODUCT_FEATURES, "category_share")
+# The features of the buy cycle (the ablation "no buy-cycle features" drops them).
+CYCLE_FEATURES = ("days_since", "baskets_since", "cycle_days", "cycle_ratio", "product_repurchase_rate",
+                  "product_cycle_days")
+
+
+@dataclass
+class History:
+    """Per-pair features of every (customer, product) the window holds, keyed by row * n_products + col (sorted,
+    for vectorised lookups); per-customer and per-product features; each customer's line share per category."""
+
+    n_products: int
+    pair_keys: np.ndarray
+    pair: np.ndarray  # (pairs, len(PAIR_FEATURES)) float32
+    customer: np.ndarray  # (customers, len(CUSTOMER_FEATURES)) float32
+    product: np.ndarray  # (products, len(PRODUCT_FEATURES)) float32
+    product_category: np.ndarray  # category index per product
+    category_share: sp.csr_matrix  # customers x categories
+
+    @classmethod
+    def of(cls, data: Interactions) -> History:
+        lines = data.lines
+        rows = data.rows_of(lines["customer_id"].to_numpy(dtype=str))
+        cols = np.searchsorted(data.product_ids, lines["product_id"].to_numpy(dtype=str))
+        end = data.end
+        days_ago = ((end - lines["event_time"]).dt.total_seconds().to_numpy() / SECONDS_PER_DAY).astype(np.float64)
+        frame = pd.DataFrame({"row": rows, "col": cols, "order": lines["order_id"].to_numpy(),
+                              "days_ago": days_ago, "amount": lines["amount"].to_numpy(dtype=np.float64)})
+        pair = _pair_features(frame, data)
+        customer = _customer_features(frame, len(data.customer_ids))
+        product = _product_features(pair, data)
+        categories, product_category = np.unique(_product_categories(lines, data.product_ids), return_inverse=True)
+        share = sp.csr_matrix((np.ones(len(frame), dtype=np.float32), (rows, product_category[cols])),
+                              shape=(len(data.customer_ids), len(categories)))
+        totals = np.asarray(share.sum(axis=1)).ravel()
+        share = sp.csr_matrix(sp.diags(1.0 / np.maximum(totals, 1.0)) @ share)
+        return cls(len(data.product_ids), pair.index.to_numpy(dtype=np.int64),
+                   pair[list(PAIR_FEATURES)].to_numpy(dtype=np.float32), customer, product,
+                   product_category.astype(np.int64), share)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        share = self.category_share
+        return {"n_products": np.array([self.n_products]), "pair_keys": self.pair_keys, "pair": self.pair,
+                "customer": self.customer, "product": self.product, "product_category": self.product_category,
+                "share_data": share.data, "share_indices": share.indices, "share_indptr": share.indptr,
+                "share_shape": np.array(share.shape)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> History:
+        share = sp.csr_matrix((arrays["share_data"], arrays["share_indices"], arrays["share_indptr"]),
+                              shape=tuple(arrays["share_shape"]))
+        return cls(int(arrays["n_products"][0]), arrays["pair_keys"], arrays["pair"], arrays["customer"],
+                   arrays["product"], arrays["product_category"], share)
+
+    def features(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """FEATURES for each (row, col) pair (NaN where a pair feature is undefined: never bought, one purchase)."""
+        out = np.full((len(rows), len(FEATURES)), np.nan, dtype=np.float32)
+        keys = rows.astype(np.int64) * self.n_products + cols
+        at = np.clip(np.searchsorted(self.pair_keys, keys), 0, max(len(self.pair_keys) - 1, 0))
+        held = (self.pair_keys[at] == keys) if len(self.pair_keys) else np.zeros(len(keys), dtype=bool)
+        n_pair, n_customer, n_product = len(PAIR_FEATURES), len(CUSTOMER_FEATURES), len(PRODUCT_FEATURES)
+        out[held, :n_pair] = self.pair[at[held]]
+        out[~held, :2] = 0.0  # never bought: no orders, no money; the frequencies are zero too
+        out[~held, 2:2 + len(HALF_LIVES_DAYS)] = 0.0
+        out[:, n_pair:n_pair + n_customer] = self.customer[rows]
+        out[:, n_pair + n_customer:n_pair + n_customer + n_product] = self.product[cols]
+        out[:, -1] = np.asarray(self.category_share[rows, self.product_category[cols]]).ravel()
+        return out
+
+
+def _pair_features(frame: pd.DataFrame, data: Interactions) -> pd.DataFrame:
+    n_products = len(data.product_ids)
+    frame = frame.assign(key=frame["row"].to_numpy(np.int64) * n_products + frame["col"].to_numpy(np.int64))
+    # Baskets, oldest first per customer: how many of the customer's orders came after the pair's last one.
+    orders = frame.drop_duplicates(["row", "order"]).sort_values(["row", "days_ago"], ascending=[True, False])
+    orders = orders.assign(seq=orders.groupby("row").cumcount())
+    n_orders = orders.groupby("row").size()
+    seq = frame.merge(orders[["row", "order", "seq"]], on=["row", "order"], how="left")["seq"].to_numpy()
+    frame = frame.assign(seq=seq)
+    grouped = frame.groupby("key", sort=True)
+    out = pd.DataFrame({"orders": grouped["order"].nunique(), "amount": grouped["amount"].sum(),
+                        "days_since": grouped["days_ago"].min(), "last_seq": grouped["seq"].max()})
+    per_order = frame.drop_duplicates(["key", "order"])
+    for half_life in HALF_LIVES_DAYS:
+        decayed = per_order.assign(w=np.power(0.5, per_order["days_ago"] / half_life)).groupby("key")["w"].sum()
+        out[f"freq_hl{half_life:g}"] = decayed
+    rows = (out.index.to_numpy() // n_products).astype(np.int64)
+    out["baskets_since"] = n_orders.reindex(rows).to_numpy() - 1 - out["last_seq"].to_numpy()
+    out["cycle_days"] = _median_gaps(frame)
+    out["cycle_ratio"] = out["days_since"] / out["cycle_days"]
+    return out
+
+
+def _median_gaps(frame: pd.DataFrame) -> pd.Series:
+    """Per pair, the median of the days between consecutive purchase days (NaN with fewer than two)."""
+    days = frame.assign(day=np.floor(frame["days_ago"])).drop_duplicates(["key", "day"]).sort_values(
+        ["key", "day"], ascending=[True, False])
+    gaps = days["day"].shift(1) - days["day"]
+    gaps[days["key"].ne(days["key"].shift(1)).to_numpy()] = np.nan
+    return pd.Series(gaps.to_numpy(), index=days["key"].to_numpy()).groupby(level=0).median()
+
+
+def _customer_features(frame: pd.DataFrame, n_customers: int) -> np.ndarray:
+    grouped = frame.groupby("row")
+    table = pd.DataFrame({
+        "customer_orders": grouped["order"].nunique(),
+        "customer_recency": grouped["days_ago"].min(),
+        "customer_basket_size": grouped.size() / grouped["order"].nunique(),
+        "customer_products": grouped["col"].nunique(),
+        "customer_active_days": grouped["days_ago"].max() - grouped["days_ago"].min(),
+    }).reindex(range(n_customers))
+    return table[list(CUSTOMER_FEATURES)].to_numpy(dtype=np.float32)
+
+
+def _product_features(pair: pd.DataFrame, data: Interactions) -> np.ndarray:
+    n_products = len(data.product_ids)
+    cols = (pair.index.to_numpy() % n_products).astype(np.int64)
+    by_product = pd.DataFrame({"col": cols, "repeat": pair["orders"].to_numpy() >= 2,
+                               "cycle": pair["cycle_days"].to_numpy()}).groupby("col")
+    buyers = data.popularity().astype(np.float64)
+    recent = data.popularity(RECENT_DAYS).astype(np.float64)
+    span = max((data.end - data.start).total_seconds() / SECONDS_PER_DAY, RECENT_DAYS)
+    table = pd.DataFrame({
+        "product_buyers": buyers,
+        "product_buyers_14d": recent,
+        # The recent share of buyers against what an even spread over the window would give.
+        "product_trend": recent / np.maximum(buyers, 1.0) * span / RECENT_DAYS,
+        "product_repurchase_rate": by_product["repeat"].mean().reindex(range(n_products)).to_numpy(),
+        "product_cycle_days": by_product["cycle"].median().reindex(range(n_products)).to_numpy(),
+    })
+    return table[list(PRODUCT_FEATURES)].to_numpy(dtype=np.float32)
+
+
+def _product_categories(lines: pd.DataFrame, product_ids: np.ndarray) -> np.ndarray:
+    latest = lines.drop_duplicates("product_id", keep="last").set_index("product_id")["category"]
+    return latest.reindex(product_ids).fillna("unknown").astype(str).to_numpy()
