@@ -23,7 +23,7 @@ def reason_for(source: str, trend_days: float, antecedent: str | None = None, na
         return f"often bought with {name or antecedent} you just bought" if antecedent else "often bought together"
     if source == "repeat":
         return "you buy it regularly"
-    if source in ("ease", "nmf", "als"):
+    if source in ("ease", "nmf", "als", "tifu"):
         return "customers who buy like you bought it"
     return f"best-seller in the last {trend_days:g} days"
 

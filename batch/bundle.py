@@ -4,12 +4,12 @@ and category rules, segments and product names."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from batch.models import HybridRecommender, Recommender, RulesRecommender
+from batch.models import Recommender, RulesRecommender
 from batch.publish import ModelBundle
 from batch.rules import basket_matrix, mine_rules
 from common import toplist
@@ -22,13 +22,29 @@ CATEGORY_MIN_SUPPORT = 0.005  # the case study's setting
 CATEGORY_MIN_LIFT = 0.5
 
 
-def build_bundle(version: str, card: dict[str, Any], hybrid: HybridRecommender, lines: pd.DataFrame,
+class Served(Protocol):
+    """What a version publishes lists from: the ranker or the blend, each with its fitted parts by name (the trend
+    and rules parts give the best-sellers and the product rules)."""
+
+    customer_ids: np.ndarray
+    product_ids: np.ndarray
+    models: dict[str, Recommender]
+
+    @property
+    def sources(self) -> list[str]:
+        """The source (`common.toplist.SOURCE_CODES`) of each part, in `models` order."""
+
+    def top_with_sources(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+def build_bundle(version: str, card: dict[str, Any], hybrid: Served, lines: pd.DataFrame,
                  category_rules: list[dict[str, Any]], segments: pd.DataFrame,
                  segment_summary: pd.DataFrame, *, offers: dict[str, dict[str, Any]] | None = None,
                  cut_points: dict[str, Any] | None = None,
                  cohorts: dict[str, list[dict[str, Any]]] | None = None) -> ModelBundle:
-    """The bundle of a hybrid fitted on all of `lines`; its trend and rules components give the best-sellers and
-    the product rules. Segment offers, RFM cut points and cohort best-sellers are published as given."""
+    """The bundle of the served model (the ranker, or the blend) fitted on all of `lines`; its trend and rules parts
+    give the best-sellers and the product rules. Segment offers, RFM cut points and cohort best-sellers are
+    published as given."""
     return ModelBundle(
         version=version, card=card, topn=top_lists(hybrid, TOP_N), popular=popular_list(hybrid.models["trend"]),
         rules=product_rules(hybrid.models["rules"]), category_rules=category_rules,
@@ -37,10 +53,10 @@ def build_bundle(version: str, card: dict[str, Any], hybrid: HybridRecommender, 
     )
 
 
-def top_lists(hybrid: HybridRecommender, n: int) -> dict[str, str]:
+def top_lists(hybrid: Served, n: int) -> dict[str, str]:
     """Each customer's top n with the component that contributed most (the API turns it into a reason), in the
     compact stored form of `common.toplist`."""
-    names = list(hybrid.models)
+    names = hybrid.sources
     items, scores, sources = hybrid.top_with_sources(np.arange(len(hybrid.customer_ids)), n)
     return {
         str(customer): toplist.encode([(str(hybrid.product_ids[p]), float(s), names[c])

@@ -93,3 +93,14 @@ def batch_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str,
         f"map@{k}": float(np.mean((precisions * hits).sum(axis=1) / safe)),
         f"hit_rate@{k}": float(np.mean(n_hits > 0)),
     }
+
+
+def per_customer_ndcg(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k of each customer (the mean of which `batch_metrics` reports), for paired comparisons."""
+    hits = hits[:, :k].astype(float)
+    if hits.shape[1] < k:
+        hits = np.pad(hits, ((0, 0), (0, k - hits.shape[1])))
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.concatenate([[0.0], np.cumsum(discounts)])[np.minimum(k, n_relevant)]
+    scores: np.ndarray = np.where(ideal > 0, (hits @ discounts) / np.where(ideal > 0, ideal, 1), 0.0)
+    return scores

@@ -33,6 +33,10 @@ from batch.memory import DataShape, MemoryPlan
 from batch.models import HybridRecommender, Recommender
 from batch.offers import offer_export, segment_offers
 from batch.publish import PublishResult, new_version, publish
+from batch.ranker.history import History
+from batch.ranker.model import GENERATORS, RankerRecommender
+from batch.ranker.stage import RankerOutcome, generators_of, labelled, test_report, test_rows, train_ranker
+from batch.ranker.train import Untrainable, refit
 from batch.reports import export_recommendations, model_card, write_evaluation
 from batch.segments import cut_points, rfm_table, segment_summary, snapshot_of
 from batch.stages import Stages
@@ -56,6 +60,8 @@ class EvaluationOptions:
     memory_gb: float = 8.0  # RECSYS_BATCH_MEMORY_GB
     ease_max_items: int = 20_000  # RECSYS_BATCH_EASE_MAX_ITEMS
     eval_max_customers: int | None = 20_000  # RECSYS_BATCH_EVAL_MAX_CUSTOMERS
+    ranker_windows: int = 2  # RECSYS_BATCH_RANKER_WINDOWS: labelled windows the ranker trains on
+    ablations: bool = True  # the ranker trained again without each group of features (`evaluate`; not nightly)
 
     def plan(self, lines: pd.DataFrame) -> MemoryPlan:
         return MemoryPlan.for_data(DataShape.of(lines), self.memory_gb, self.ease_max_items)
@@ -73,11 +79,18 @@ class Evaluation:
     plan: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     cold_start: dict[str, Any] | None = None  # cohort vs global best-sellers (batch/cohorts.py)
+    ranker: RankerOutcome = field(default_factory=RankerOutcome)
 
     def summary(self) -> dict[str, Any]:
         return {"split": self.split, "validation_split": self.validation_split, "end": self.end,
-                "table": self.table, "coverage": self.coverage, "memory_plan": self.plan,
-                "tuned": self.tuned.to_dict(), "case_study": self.case_study, "cold_start": self.cold_start}
+                "served": self.served, "table": self.table, "coverage": self.coverage, "memory_plan": self.plan,
+                "tuned": self.tuned.to_dict(), "ranker": self.ranker.summary(), "case_study": self.case_study,
+                "cold_start": self.cold_start}
+
+    @property
+    def served(self) -> str:
+        """The table row that is published: the ranker when it could be trained, otherwise the blend."""
+        return "ranker" if self.ranker.trained is not None else "hybrid"
 
     @property
     def serve_cohorts(self) -> bool:
@@ -103,18 +116,26 @@ class Engine(Protocol):
     def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
         """Grid search of model settings on the validation split."""
 
-    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
-        """Choose the hybrid's blend weights on the validation split."""
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress,
+                     plan: MemoryPlan) -> dict[str, Recommender]:
+        """Choose the hybrid's blend weights on the validation split; returns the ranker's generators it fitted
+        there (the ranker's validation features come from them)."""
 
     def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
         """Every model of the evaluation table, by row label; the served blend is the row "hybrid"."""
 
-    def fit_served(self, full: Interactions, tuned: Tuned, plan: MemoryPlan) -> HybridRecommender:
-        """The hybrid that is published, fitted on all the data."""
+    def generators(self, models: dict[str, Recommender]) -> dict[str, Recommender]:
+        """The ranker's candidate generators among `fit_models`' models."""
+
+    def fit_generators(self, data: Interactions, tuned: Tuned, plan: MemoryPlan) -> dict[str, Recommender]:
+        """The ranker's candidate generators (the blend's components among them) fitted on `data`."""
+
+    def served_blend(self, generators: dict[str, Recommender], tuned: Tuned) -> HybridRecommender:
+        """The blend over fitted generators (served when no ranker could be trained)."""
 
 
 class SingleMachine:
-    """Every model fitted in this process (numpy, scipy, scikit-learn, implicit, mlxtend)."""
+    """Every model fitted in this process (numpy, scipy, scikit-learn, implicit, mlxtend, LightGBM)."""
 
     name = "single-machine"
 
@@ -127,15 +148,21 @@ class SingleMachine:
     def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
         tune_models(split, tuned, progress, plan)
 
-    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
-        tune_weights(split, tuned, progress, plan)
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress,
+                     plan: MemoryPlan) -> dict[str, Recommender]:
+        return generators_of(tune_weights(split, tuned, progress, plan))
 
     def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
         return fit_models(train, tuned, stage, plan)
 
-    def fit_served(self, full: Interactions, tuned: Tuned, plan: MemoryPlan) -> HybridRecommender:
-        fitted = {name: build(name, tuned.params[name], plan).fit(full) for name in HYBRID_COMPONENTS}
-        return HybridRecommender.of(fitted, tuned.weights)
+    def generators(self, models: dict[str, Recommender]) -> dict[str, Recommender]:
+        return generators_of(models)
+
+    def fit_generators(self, data: Interactions, tuned: Tuned, plan: MemoryPlan) -> dict[str, Recommender]:
+        return {name: build(name, tuned.params[name], plan).fit(data) for name in GENERATORS}
+
+    def served_blend(self, generators: dict[str, Recommender], tuned: Tuned) -> HybridRecommender:
+        return HybridRecommender.of({name: generators[name] for name in HYBRID_COMPONENTS}, tuned.weights)
 
 
 def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -163,17 +190,33 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
         with stages.stage("tune model settings"):
             engine.tune_models(validation_split, tuned, progress, plan)
     with stages.stage("tune hybrid weights"):
-        engine.tune_weights(validation_split, tuned, progress, plan)
-    del validation_split
+        validation_generators = engine.tune_weights(validation_split, tuned, progress, plan)
+    with stages.stage("ranker: train"):
+        ranker = train_ranker(lines, validation_split, split - validation, validation_generators,
+                              lambda data: engine.fit_generators(data, tuned, plan), options.ranker_windows,
+                              options.eval_max_customers, progress, options.ablations)
+        if ranker.trained is None:
+            progress(f"ranker not trained ({ranker.reason}): the blend is served")
+    del validation_split, validation_generators
     with stages.stage("test split"):
         test_split = TemporalSplit.at(lines, split, max_customers=options.eval_max_customers)
     models = engine.fit_models(test_split.train, tuned, stages.stage, plan)
+    generators = engine.generators(models)
+    with stages.stage("ranker: test features"):
+        ranker_rows = test_rows(ranker, generators, test_split.train)
+        models |= ranker_rows
     with stages.stage("evaluate"):
         table = evaluation_table(test_split, models)
         coverage = coverage_table(test_split.train, models)
-    exported = export_recommendations(models["hybrid"], test_split, options.export_recs) if options.export_recs \
-        else None
-    del models  # the evaluated models are not needed past here; the refit on all data needs the memory
+    if ranker_rows:
+        with stages.stage("ranker: report and the latest window"):
+            baselines: dict[str, Recommender] = {name: models[name] for name in ("tifu", "repeat", "hybrid")
+                                                  if name in models}
+            ranker.report = test_report(ranker_rows["ranker"], generators, baselines, test_split.holdouts)
+            ranker.latest = labelled(generators, test_split.train, test_split.holdouts["all_items"])
+    served = models["ranker" if ranker.trained is not None else "hybrid"]
+    exported = export_recommendations(served, test_split, options.export_recs) if options.export_recs else None
+    del models, generators, served  # the evaluated models are not needed past here; the refit needs the memory
     case_study = None
     if options.case_study and plan.case_study_customers > 0:
         with stages.stage("case-study protocol"):
@@ -185,11 +228,29 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
                                              options.eval_max_customers)
     result = Evaluation(split=str(split.date()), validation_split=str(validation.date()),
                         end=str(test_split.end), table=table, tuned=tuned, case_study=case_study,
-                        coverage=coverage, plan=plan.summary(), cold_start=cold_start)
+                        coverage=coverage, plan=plan.summary(), cold_start=cold_start, ranker=ranker)
     result.files = write_evaluation(result, out)
     if exported is not None:
         result.files.append(exported)
     return result
+
+
+def serve(evaluation: Evaluation, generators: dict[str, Recommender], full: Interactions,
+          progress: Progress) -> RankerRecommender | None:
+    """The ranker trained again on the latest window (the test period's labels) with what validation chose, over
+    generators fitted on everything; None (the blend is served, and the card says why) when it cannot be."""
+    outcome = evaluation.ranker
+    if outcome.trained is None or outcome.latest is None:
+        return None
+    try:
+        booster = refit(outcome.latest, outcome.trained)
+    except Untrainable as exc:
+        outcome.reason = f"the latest window: {exc}"
+        progress(f"ranker not refitted ({exc}): the blend is served")
+        outcome.trained = None
+        return None
+    outcome.latest = None  # its features are not needed past here
+    return RankerRecommender.of(generators, History.of(full), booster, outcome.trained.columns)
 
 
 def explore_customers_and_offers(data: LoadedData, segments: pd.DataFrame, summary: dict[str, Any],
@@ -234,9 +295,12 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
                                   engine=engine)
     with stages.stage("fit on all data"):
         full = Interactions.from_lines(lines)
-        hybrid = engine.fit_served(full, evaluation.tuned, plan)
-        hybrid.save(folder / "hybrid")
-        coverage = coverage_table(full, hybrid.models)
+        generators = engine.fit_generators(full, evaluation.tuned, plan)
+        hybrid = engine.served_blend(generators, evaluation.tuned)
+        coverage = coverage_table(full, generators)
+    with stages.stage("ranker: refit on the latest window"):
+        served = serve(evaluation, generators, full, progress) or hybrid
+        served.save(folder / evaluation.served)
     with stages.stage("segments"):
         segments = rfm_table(lines)
         seg_summary = segment_summary(segments)
@@ -257,7 +321,7 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
     published = None
     if client is not None:
         with stages.stage("publish"):
-            bundle = build_bundle(version, card, hybrid, lines, top_category_rules, segments, seg_summary,
+            bundle = build_bundle(version, card, served, lines, top_category_rules, segments, seg_summary,
                                   offers=offers, cut_points=cuts, cohorts=cohorts)
             published = publish(client, keys, bundle, keep=keep_versions)
     return RunResult(version=version, folder=folder, evaluation=evaluation, published=published)

@@ -46,6 +46,7 @@ def evaluation_markdown(result: Evaluation) -> str:
         lines.append("|---|" + "---:|" * len(columns))
         for name, metrics in rows.items():
             lines.append(f"| {name} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")
+    lines.append(ranker_markdown(result))
     if result.coverage:
         lines.append("\n## Coverage (products each model can score above zero, training data of the test split)\n")
         lines.append("| model | products | of | share of lines | share of customers |\n|---|---:|---:|---:|---:|")
@@ -62,6 +63,31 @@ def evaluation_markdown(result: Evaluation) -> str:
     if result.cold_start:
         lines.append(cold_start_markdown(result.cold_start))
     return "\n".join(lines) + "\n"
+
+
+def ranker_markdown(result: Evaluation) -> str:
+    """The ranker: what it was trained on, the recall of its candidates, what its features weigh, the ablations
+    and its paired intervals against the strongest simple methods (or why the blend is served instead)."""
+    summary = result.ranker.summary()
+    if not summary["trained"]:
+        return f"\n## Ranker\n\nNot trained: {summary['reason']}. The blend (row `hybrid`) is served.\n"
+    out = [f"\n## Ranker (LightGBM LambdaMART, served)\n\nTrained on {summary['training_rows']:,} candidates of the "
+           f"windows after {', '.join(summary['training_cutoffs'])} (labels: the next "
+           f"{(pd.Timestamp(result.split) - pd.Timestamp(result.validation_split)).days} days), early-stopped and "
+           f"its settings chosen on the validation period: {summary['params']}, {summary['trees']} trees. "
+           f"{summary['candidates_per_customer']} candidates per customer.\n",
+           "| generator | candidate recall@100 (all items, test) |\n|---|---:|"]
+    out += [f"| {name} | {value:.4f} |" for name, value in summary["candidate_recall@100"].items()]
+    out.append("\n| paired NDCG@10, ranker minus | variant | difference | 95% interval | customers |\n"
+               "|---|---|---:|---|---:|")
+    for variant, rows in summary["paired_ndcg@10"].items():
+        out += [f"| {name} | {variant.replace('_', ' ')} | {d['difference']:+.4f} | {d['ci_low']:+.4f} .. "
+                f"{d['ci_high']:+.4f} | {d['customers']:,} |" for name, d in rows.items()]
+    out.append("\n| feature | share of the gain |\n|---|---:|")
+    out += [f"| {name} | {share:.4f} |" for name, share in list(summary["feature_importance"].items())[:25]]
+    out.append("\nAblations (same settings, trained without a group of features): the rows `ranker (...)` of the "
+               "tables above.")
+    return "\n".join(out) + "\n"
 
 
 def cold_start_markdown(cold: dict[str, Any]) -> str:
@@ -106,11 +132,12 @@ def export_recommendations(model: Recommender, split: TemporalSplit, path: Path)
 def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluation: Evaluation,
                segments: pd.DataFrame, full: Interactions, coverage: dict[str, dict[str, float]],
                engine: str = "single-machine", engine_details: dict[str, str] | None = None) -> dict[str, Any]:
-    headline = {v: {m: round(evaluation.table[v]["hybrid"][m], 4) for m in ("precision@5", "ndcg@10",
-                                                                                  "recall@10")} for v in VARIANTS}
+    headline = {v: {m: round(evaluation.table[v][evaluation.served][m], 4)
+                    for m in ("precision@5", "ndcg@10", "recall@10")} for v in VARIANTS}
     return {
         "version": version,
-        "model": "hybrid",
+        "model": evaluation.served,
+        "ranker": evaluation.ranker.summary(),
         "engine": engine,
         "data_window": summary["window"],
         "source": source_card(data.origin, summary["window"]),

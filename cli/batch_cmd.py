@@ -130,7 +130,8 @@ def _options(settings: Settings, split_date: str | None, validation_date: str | 
         split_date=pd.Timestamp(split_date) if split_date else None,
         validation_date=pd.Timestamp(validation_date) if validation_date else None,
         test_days=test_days, memory_gb=settings.batch_memory_gb, ease_max_items=settings.batch_ease_max_items,
-        eval_max_customers=settings.batch_eval_max_customers, **extra,
+        eval_max_customers=settings.batch_eval_max_customers, ranker_windows=settings.batch_ranker_windows,
+        **extra,
     )
 
 
@@ -248,7 +249,8 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
     if loaded.lines.empty:
         raise typer.BadParameter("no purchase lines to train on")
     client = redis.Redis.from_url(settings.redis_url) if publish else None
-    options = _options(settings, split_date, validation_date, settings.batch_test_days, params_file=params)
+    options = _options(settings, split_date, validation_date, settings.batch_test_days, params_file=params,
+                       ablations=False)
     keys = KeyLayout(settings.key_prefix)
     jvm_peak: float | None = None
     if spark is not None:

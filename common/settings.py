@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     batch_ease_max_items: int = Field(default=20_000, ge=1)
     # Customers scored per evaluation (a seeded sample when more bought on both sides of the split).
     batch_eval_max_customers: int = Field(default=20_000, ge=1)
+    # Labelled windows (each as long as the validation period) the ranker trains on, before the validation period;
+    # fewer when the history is short. Each costs one more fit of the candidate generators.
+    batch_ranker_windows: int = Field(default=2, ge=1, le=6)
 
     # Spark engine (`recsys batch run --engine spark`; docs/scaling.md). The staging location holds the cleaned
     # history as Parquet for the executors: a local path for local[*], a shared mount or an object-store URL

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SOURCE_CODES = {"repeat": "r", "ease": "e", "rules": "u", "trend": "t", "nmf": "n", "popularity": "p", "als": "a"}
+SOURCE_CODES = {"repeat": "r", "ease": "e", "rules": "u", "trend": "t", "nmf": "n", "popularity": "p", "als": "a",
+                "tifu": "k"}
 SOURCES = {code: name for name, code in SOURCE_CODES.items()}
 
 

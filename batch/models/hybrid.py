@@ -89,6 +89,11 @@ class HybridRecommender(Recommender):
         hybrid.seen, hybrid.popularity = first.seen, first.popularity
         return hybrid
 
+    @property
+    def sources(self) -> list[str]:
+        """The source each component is credited as (its name: repeat, ease, rules, trend, ...)."""
+        return list(self.models)
+
     def _fit(self, data: Interactions) -> None:
         for model in self.models.values():
             model.fit(data)

@@ -26,7 +26,7 @@ from batch.ranker.history import CYCLE_FEATURES, FEATURES, History
 # is credited as when it puts a product on a served list (the API turns a source into a reason).
 GENERATORS = ("repeat", "ease", "als", "nmf", "tifu", "rules", "popularity_recent", "trend")
 SOURCES = {"repeat": "repeat", "ease": "ease", "als": "als", "nmf": "nmf", "tifu": "tifu", "rules": "rules",
-           "popularity_recent": "popularity", "trend": "trend"}
+           "popularity_recent": "popularity", "popularity": "popularity", "trend": "trend"}
 OWN = "repeat"  # the generator whose candidates are the customer's own products, seen ones included
 ROWS_PER_CHUNK = 1024
 
@@ -113,6 +113,11 @@ class RankerRecommender(Recommender):
         ranker.customer_ids, ranker.product_ids = first.customer_ids, first.product_ids
         ranker.seen, ranker.popularity = first.seen, first.popularity
         return ranker
+
+    @property
+    def sources(self) -> list[str]:
+        """The source each generator is credited as on a served list."""
+        return [SOURCES[name] for name in self.models]
 
     def _fit(self, data: Interactions) -> None:
         raise NotImplementedError("a ranker is trained by batch.ranker.train, on labels, not fitted on a window")

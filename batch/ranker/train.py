@@ -52,20 +52,22 @@ def check(dataset: TrainingSet, window: str) -> None:
                           "are needed)")
 
 
-def train(training: TrainingSet, validation: TrainingSet, columns: list[int]) -> Trained:
-    """The best of GRID by validation NDCG@10, each early-stopped on the validation window."""
+def train(training: TrainingSet, validation: TrainingSet, columns: list[int],
+          grid: list[dict[str, Any]] | None = None) -> Trained:
+    """The best of `grid` (default GRID) by validation NDCG@10, each early-stopped on the validation window."""
     check(training, "training")
     check(validation, "validation")
     train_data = training.dataset(np.asarray(columns))
     valid_data = validation.dataset(np.asarray(columns), reference=train_data)
     best: Trained | None = None
     tried = []
-    for setting in GRID:
+    for setting in GRID if grid is None else grid:
         params = BASE_PARAMS | setting
         booster = lgb.train(params, train_data, num_boost_round=MAX_ROUNDS, valid_sets=[valid_data],
                             callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
         score = float(booster.best_score["valid_0"]["ndcg@10"])
-        tried.append(setting | {"trees": booster.best_iteration, "validation_ndcg@10": round(score, 4)})
+        tried.append({k: setting[k] for k in ("num_leaves", "min_data_in_leaf")}
+                     | {"trees": booster.best_iteration, "validation_ndcg@10": round(score, 4)})
         if best is None or score > best.validation_ndcg:
             best = Trained(booster, list(columns), params, booster.best_iteration, score)
     assert best is not None

@@ -102,12 +102,14 @@ class SparkEngine:
             return SparkRulesRecommender(**params, history=self.history)
         return build(name, params, plan)
 
-    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
+    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress,
+                     plan: MemoryPlan) -> dict[str, Recommender]:
         fitted = self._fit_all(split.train, tuned, _unrecorded, DRIVER_MODELS, plan)
         components = self._components(fitted)
         singles = {name: fitted[name] for name in DRIVER_BASELINES} | {
             label: components[key] for key, label in SPARK_LABELS.items()}
         choose_weights(split, singles, components, GRID, tuned, progress)
+        return components | {"popularity_recent": fitted["popularity_recent"]}
 
     def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
         fitted = self._fit_all(train, tuned, stage, DRIVER_MODELS + (SINGLE_MACHINE_MODELS if self.compare else ()),
@@ -120,9 +122,19 @@ class SparkEngine:
         models["hybrid"] = HybridRecommender.of(components, tuned.weights)
         return models
 
-    def fit_served(self, full: Interactions, tuned: Tuned, plan: MemoryPlan) -> HybridRecommender:
-        fitted = self._fit_all(full, tuned, _unrecorded, ("repeat", "trend"), plan)
-        return HybridRecommender.of(self._components(fitted), tuned.weights)
+    def generators(self, models: dict[str, Recommender]) -> dict[str, Recommender]:
+        """The Spark blend's components (its ALS and rules, the driver's repeat and trend) and recent best-sellers:
+        the ranker's features are computed in the driver from them, as on a single machine."""
+        hybrid = models["hybrid"]
+        assert isinstance(hybrid, HybridRecommender)
+        return hybrid.models | {"popularity_recent": models["popularity_recent"]}
+
+    def fit_generators(self, data: Interactions, tuned: Tuned, plan: MemoryPlan) -> dict[str, Recommender]:
+        fitted = self._fit_all(data, tuned, _unrecorded, ("repeat", "trend", "popularity_recent"), plan)
+        return self._components(fitted) | {"popularity_recent": fitted["popularity_recent"]}
+
+    def served_blend(self, generators: dict[str, Recommender], tuned: Tuned) -> HybridRecommender:
+        return HybridRecommender.of({name: generators[name] for name in COMPONENTS}, tuned.weights)
 
     def _fit_all(self, train: Interactions, tuned: Tuned, stage: Stage, driver: tuple[str, ...],
                  plan: MemoryPlan) -> dict[str, Recommender]:

@@ -8,10 +8,12 @@ import subprocess
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from batch.models import Recommender
 from batch.publish import ModelBundle, current_version, publish
 from batch.source import from_topic
 from common import toplist
@@ -118,4 +120,7 @@ def test_batch_run_from_the_topic_publishes_a_model(isolated: Isolated, tmp_path
     top = toplist.decode(client.hget(keys.model_topn(version), customer) or "||")
     assert len(top.products) == 50 and len(set(top.products)) == 50
     assert top.scores == sorted(top.scores, reverse=True)
-    assert (tmp_path / "artifacts" / "models" / version / "hybrid" / "arrays.npz").exists()
+    # The served model is saved with the version: the ranker when it trained (the card says which, and why not).
+    assert card["model"] in ("ranker", "hybrid") and card["ranker"]["trained"] == (card["model"] == "ranker")
+    served = Recommender.load(tmp_path / "artifacts" / "models" / version / card["model"])
+    assert list(served.recommend_ids(np.array([customer]), k=50)[0]) == top.products

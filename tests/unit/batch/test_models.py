@@ -58,6 +58,10 @@ def shop() -> Interactions:
 @pytest.fixture(scope="module")
 def random_shop() -> Interactions:
     """80 customers, 60 products with a long tail, repeat orders: enough ties and zeros to test rankings on."""
+    return Interactions.from_lines(_random_shop_lines())
+
+
+def _random_shop_lines() -> pd.DataFrame:
     rng = np.random.default_rng(3)
     weights = 1.0 / np.arange(1, 61) ** 1.1
     rows: list[tuple[str, str, str, pd.Timestamp]] = []
@@ -67,8 +71,7 @@ def random_shop() -> Interactions:
             for p in rng.choice(60, size=int(rng.integers(1, 6)), replace=False, p=weights / weights.sum()):
                 rows.append((f"c{c:02d}", f"o{c}-{o}", f"p{p:02d}", day))
     lines = pd.DataFrame(rows, columns=["customer_id", "order_id", "product_id", "event_time"])
-    return Interactions.from_lines(lines.assign(amount=10.0, units=1, category="c", product_name=lines["product_id"],
-                                                line_no=0))
+    return lines.assign(amount=10.0, units=1, category="c", product_name=lines["product_id"], line_no=0)
 
 
 def assert_same_ranking(model: Recommender, rows: np.ndarray, k: int) -> None:

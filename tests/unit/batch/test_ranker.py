@@ -1,0 +1,130 @@
+"""The ranker's features against hand-computed values, its candidates, and the model contract every model meets
+(ranking through candidates = the dense ranking, save/load, unknown customers), on small shops with known
+answers; a ranker that cannot be trained says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from batch.evaluate import TemporalSplit
+from batch.interactions import Interactions
+from batch.metrics import batch_metrics, hit_matrix, per_customer_ndcg
+from batch.models import Recommender
+from batch.models.base import top_k
+from batch.ranker.candidates import collect
+from batch.ranker.history import FEATURES, History
+from batch.ranker.model import RankerRecommender, TrainingSet, feature_names, training_set
+from batch.ranker.stage import train_ranker
+from batch.ranker.train import Untrainable, train
+from tests.unit.batch.test_models import SHOP_MODELS, assert_same_ranking
+
+START = pd.Timestamp("2024-01-01")
+
+
+@pytest.fixture(scope="module")
+def shop() -> Interactions:
+    from tests.unit.batch.test_models import _shop
+
+    return Interactions.from_lines(_shop())
+
+
+def _generators(data: Interactions) -> dict[str, Recommender]:
+    return {name: SHOP_MODELS[name].make().fit(data) for name in ("repeat", "ease", "tifu", "popularity")}
+
+
+def test_history_features_equal_hand_computed_values(shop: Interactions) -> None:
+    """Customer t bought A1 in three orders (days 0, 5, 9) and A2 once (day 0); the window ends on day 49."""
+    history = History.of(shop)
+    row = shop.rows_of(np.array(["t"]))
+    a1, a2, b1 = np.searchsorted(shop.product_ids, ["A1", "A2", "B1"])
+    features = history.features(np.repeat(row, 3), np.array([a1, a2, b1]))
+    at = {name: i for i, name in enumerate(FEATURES)}
+    assert features[0, at["orders"]] == 3 and features[1, at["orders"]] == 1 and features[2, at["orders"]] == 0
+    assert features[0, at["days_since"]] == pytest.approx(40.0)  # day 49 - day 9
+    assert features[0, at["baskets_since"]] == 0 and features[1, at["baskets_since"]] == 2
+    assert features[0, at["cycle_days"]] == pytest.approx(4.5)  # gaps of 5 and 4 days
+    assert features[0, at["cycle_ratio"]] == pytest.approx(40.0 / 4.5)
+    assert np.isnan(features[1, at["cycle_days"]])  # bought once: no cycle
+    assert np.isnan(features[2, at["days_since"]])  # never bought
+    assert features[0, at["freq_hl7"]] == pytest.approx(sum(0.5 ** (d / 7) for d in (49, 44, 40)))
+    assert features[0, at["customer_orders"]] == 3 and features[0, at["customer_basket_size"]] == pytest.approx(4 / 3)
+    # A1: 40 a-buyers + t; 41 buyers, one of them (t) bought it again.
+    assert features[0, at["product_buyers"]] == 41
+    assert features[0, at["product_repurchase_rate"]] == pytest.approx(1 / 41)
+    assert features[0, at["category_share"]] == 1.0  # every line is category "c"
+
+
+def test_candidates_hold_the_customers_own_products_and_every_generators_picks(shop: Interactions) -> None:
+    generators = _generators(shop)
+    row = shop.rows_of(np.array(["t"]))
+    found = collect(generators, row, own="repeat", pool=2)
+    products = set(shop.product_ids[found.col])
+    assert {"A1", "A2"} <= products  # its own, though every other generator excludes what it bought
+    assert "A3" in products  # what EASE and TIFU's neighbours add
+    a3 = list(shop.product_ids[found.col]).index("A3")
+    ease = list(found.generators).index("ease")
+    assert found.ranks[a3, ease] == 1 and found.scores[a3, ease] == pytest.approx(1.0)
+
+
+def _ranker(data: Interactions) -> RankerRecommender:
+    """A booster trained on labels that favour the customer's own most-bought products."""
+    generators = _generators(data)
+    rows = np.arange(len(data.customer_ids))
+    relevant = sp.csr_matrix((data.orders > 1).astype(np.float32))
+    some = sp.csr_matrix((np.ones(len(rows)), (rows, rows % len(data.product_ids))), shape=data.shape)
+    labelled = training_set(generators, History.of(data), rows, (relevant + some).tocsr())
+    columns = list(range(len(feature_names(list(generators)))))
+    booster = lgb.train({"objective": "lambdarank", "verbose": -1, "min_data_in_leaf": 5, "seed": 1},
+                        labelled.dataset(np.asarray(columns)), num_boost_round=10)
+    return RankerRecommender.of(generators, History.of(data), booster, columns)
+
+
+def test_the_ranker_meets_the_model_contract(tmp_path: Path) -> None:
+    from tests.unit.batch.test_models import _random_shop_lines
+
+    data = Interactions.from_lines(_random_shop_lines())
+    ranker = _ranker(data)
+    rows = np.append(np.arange(len(ranker.customer_ids)), -1)
+    assert_same_ranking(ranker, rows, k=12)
+    ranker.save(tmp_path / "ranker")
+    loaded = Recommender.load(tmp_path / "ranker")
+    np.testing.assert_array_equal(loaded.recommend(rows, 12)[0], ranker.recommend(rows, 12)[0])
+    unknown, _ = ranker.recommend(np.array([-1]), 5)
+    np.testing.assert_array_equal(unknown[0], top_k(np.zeros((1, len(data.product_ids))), 5, ranker.tie_break())[0])
+    items, scores, sources = ranker.top_with_sources(np.arange(len(ranker.customer_ids)), 10)
+    assert (scores[:, 0] == 1.0).all() and (np.diff(scores, axis=1) <= 1e-9).all()  # scaled, best first
+    bought = ranker.seen.toarray()[np.arange(len(ranker.customer_ids))[:, None], items] > 0
+    assert (np.array(ranker.sources)[sources][bought] == "repeat").all()  # own products are repeat's
+
+
+def test_a_ranker_with_too_little_to_learn_from_says_why() -> None:
+    empty = TrainingSet(np.zeros((3, 4), dtype=np.float32), np.array([1.0, 0, 0], dtype=np.float32),
+                        np.array([3]), 1, 1)
+    with pytest.raises(Untrainable, match="at least 20"):
+        train(empty, empty, [0, 1])
+
+
+def test_a_short_history_has_no_training_window(shop: Interactions) -> None:
+    from tests.unit.batch.test_models import _shop
+
+    lines = _shop()
+    validation = TemporalSplit.at(lines, START + pd.Timedelta(days=30))
+    outcome = train_ranker(lines, validation, pd.Timedelta(days=20), _generators(validation.train),
+                           _generators, windows=2, max_customers=None, progress=lambda _m: None)
+    assert outcome.trained is None and "no training window" in str(outcome.reason)
+    assert outcome.summary() == {"trained": False, "reason": outcome.reason}
+
+
+def test_per_customer_ndcg_averages_to_the_reported_one() -> None:
+    rng = np.random.default_rng(0)
+    relevant = sp.csr_matrix((rng.random((30, 40)) < 0.1).astype(np.float32))
+    top = np.argsort(rng.random((30, 40)), axis=1)[:, :10]
+    hits, n_relevant = hit_matrix(top, relevant), np.asarray(relevant.sum(axis=1)).ravel().astype(int)
+    expected = batch_metrics(hits, n_relevant, 10)["ndcg@10"]
+    assert per_customer_ndcg(hits, n_relevant, 10).mean() == pytest.approx(expected)
