@@ -11,7 +11,7 @@ import pandas as pd
 
 from batch.models import Recommender, RulesRecommender
 from batch.publish import ModelBundle
-from batch.rules import basket_matrix, mine_rules
+from batch.rule_mining import basket_matrix, mine_rules
 from common import toplist
 
 TOP_N = 50

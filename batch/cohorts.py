@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from batch.metrics import mean_metrics, ndcg_at
+from batch.evaluation.metrics import mean_metrics, ndcg_at
 from common.data.membership import is_in
 from common.profiles import age_band, cohort_best_sellers, cohort_chain, cohort_key
 

@@ -5,39 +5,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 import redis
 
 from batch import eda
 from batch.bundle import build_bundle, category_rules
-from batch.case_study import in_sample_precision
 from batch.cohorts import cohort_lists, evaluate_cold_start
-from batch.evaluate import TemporalSplit
-from batch.experiment import (
-    HYBRID_COMPONENTS,
-    Stage,
-    Tuned,
-    build,
+from batch.engine import Engine, SingleMachine
+from batch.evaluation.case_study import in_sample_precision
+from batch.evaluation.reports import export_recommendations, model_card, write_evaluation
+from batch.evaluation.result import Evaluation, EvaluationOptions
+from batch.evaluation.split import TemporalSplit
+from batch.evaluation.tuning import (
     coverage_table,
     evaluation_table,
-    fit_models,
-    tune_models,
-    tune_weights,
 )
 from batch.interactions import Interactions
-from batch.memory import DataShape, MemoryPlan
-from batch.models import HybridRecommender, Recommender
+from batch.memory import MemoryPlan
+from batch.models import Recommender
 from batch.offers import offer_export, segment_offers
 from batch.publish import PublishResult, new_version, publish
 from batch.ranker.history import History
-from batch.ranker.model import GENERATORS, RankerRecommender
-from batch.ranker.stage import RankerOutcome, generators_of, labelled, test_report, test_rows, train_ranker
+from batch.ranker.model import RankerRecommender
+from batch.ranker.stage import labelled, test_report, test_rows, train_ranker
 from batch.ranker.train import Untrainable, refit
-from batch.reports import export_recommendations, model_card, write_evaluation
 from batch.segments import cut_points, rfm_table, segment_summary, snapshot_of
 from batch.stages import Stages
 from common.data.catalogue import product_catalogue
@@ -46,123 +41,6 @@ from common.data.load import LoadedData
 from common.keys import KeyLayout
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class EvaluationOptions:
-    split_date: pd.Timestamp | None = None
-    validation_date: pd.Timestamp | None = None
-    test_days: int = 30
-    tune: bool = False
-    params_file: Path | None = None
-    export_recs: Path | None = None
-    case_study: bool = True
-    memory_gb: float = 8.0  # RECSYS_BATCH_MEMORY_GB
-    ease_max_items: int = 20_000  # RECSYS_BATCH_EASE_MAX_ITEMS
-    eval_max_customers: int | None = 20_000  # RECSYS_BATCH_EVAL_MAX_CUSTOMERS
-    ranker_windows: int = 2  # RECSYS_BATCH_RANKER_WINDOWS: labelled windows the ranker trains on
-    ablations: bool = True  # the ranker trained again without each group of features (`evaluate`; not nightly)
-
-    def plan(self, lines: pd.DataFrame) -> MemoryPlan:
-        return MemoryPlan.for_data(DataShape.of(lines), self.memory_gb, self.ease_max_items)
-
-
-@dataclass
-class Evaluation:
-    split: str
-    validation_split: str
-    end: str
-    table: dict[str, dict[str, dict[str, float]]]
-    tuned: Tuned
-    case_study: dict[str, Any] | None
-    coverage: dict[str, dict[str, float]] = field(default_factory=dict)
-    plan: dict[str, Any] = field(default_factory=dict)
-    files: list[Path] = field(default_factory=list)
-    cold_start: dict[str, Any] | None = None  # cohort vs global best-sellers (batch/cohorts.py)
-    ranker: RankerOutcome = field(default_factory=RankerOutcome)
-
-    def summary(self) -> dict[str, Any]:
-        return {"split": self.split, "validation_split": self.validation_split, "end": self.end,
-                "served": self.served, "table": self.table, "coverage": self.coverage, "memory_plan": self.plan,
-                "tuned": self.tuned.to_dict(), "ranker": self.ranker.summary(), "case_study": self.case_study,
-                "cold_start": self.cold_start}
-
-    @property
-    def served(self) -> str:
-        """The table row that is published: the ranker when it could be trained, otherwise the blend."""
-        return "ranker" if self.ranker.trained is not None else "hybrid"
-
-    @property
-    def serve_cohorts(self) -> bool:
-        return bool(self.cold_start and self.cold_start["decision"]["serve_cohorts"])
-
-
-class EngineUnavailable(RuntimeError):
-    """An engine cannot run here: a package or runtime it needs is missing, or it did not start."""
-
-
-class Engine(Protocol):
-    """Where the models are fitted. Everything around them (EDA, splits, metrics, segments, reports, publish) is
-    the same code for every engine."""
-
-    name: str
-
-    def details(self) -> dict[str, str]:
-        """What the model card adds under `built_with` (versions, where it ran)."""
-
-    def initial(self, params_file: Path | None) -> Tuned:
-        """The starting settings and weights (a params file overrides the settings it names)."""
-
-    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
-        """Grid search of model settings on the validation split."""
-
-    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress,
-                     plan: MemoryPlan) -> dict[str, Recommender]:
-        """Choose the hybrid's blend weights on the validation split; returns the ranker's generators it fitted
-        there (the ranker's validation features come from them)."""
-
-    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
-        """Every model of the evaluation table, by row label; the served blend is the row "hybrid"."""
-
-    def generators(self, models: dict[str, Recommender]) -> dict[str, Recommender]:
-        """The ranker's candidate generators among `fit_models`' models."""
-
-    def fit_generators(self, data: Interactions, tuned: Tuned, plan: MemoryPlan) -> dict[str, Recommender]:
-        """The ranker's candidate generators (the blend's components among them) fitted on `data`."""
-
-    def served_blend(self, generators: dict[str, Recommender], tuned: Tuned) -> HybridRecommender:
-        """The blend over fitted generators (served when no ranker could be trained)."""
-
-
-class SingleMachine:
-    """Every model fitted in this process (numpy, scipy, scikit-learn, implicit, mlxtend, LightGBM)."""
-
-    name = "single-machine"
-
-    def details(self) -> dict[str, str]:
-        return {}
-
-    def initial(self, params_file: Path | None) -> Tuned:
-        return Tuned.from_file(params_file) if params_file else Tuned()
-
-    def tune_models(self, split: TemporalSplit, tuned: Tuned, progress: Progress, plan: MemoryPlan) -> None:
-        tune_models(split, tuned, progress, plan)
-
-    def tune_weights(self, split: TemporalSplit, tuned: Tuned, progress: Progress,
-                     plan: MemoryPlan) -> dict[str, Recommender]:
-        return generators_of(tune_weights(split, tuned, progress, plan))
-
-    def fit_models(self, train: Interactions, tuned: Tuned, stage: Stage, plan: MemoryPlan) -> dict[str, Recommender]:
-        return fit_models(train, tuned, stage, plan)
-
-    def generators(self, models: dict[str, Recommender]) -> dict[str, Recommender]:
-        return generators_of(models)
-
-    def fit_generators(self, data: Interactions, tuned: Tuned, plan: MemoryPlan) -> dict[str, Recommender]:
-        return {name: build(name, tuned.params[name], plan).fit(data) for name in GENERATORS}
-
-    def served_blend(self, generators: dict[str, Recommender], tuned: Tuned) -> HybridRecommender:
-        return HybridRecommender.of({name: generators[name] for name in HYBRID_COMPONENTS}, tuned.weights)
 
 
 def split_dates(lines: pd.DataFrame, options: EvaluationOptions) -> tuple[pd.Timestamp, pd.Timestamp]:

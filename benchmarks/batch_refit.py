@@ -23,8 +23,9 @@ from typing import Any
 import pandas as pd
 import redis
 
-from batch.pipeline import EvaluationOptions, RunResult, run
-from batch.rules import Algorithm, basket_matrix, frequent_itemsets
+from batch.evaluation.result import EvaluationOptions
+from batch.pipeline import RunResult, run
+from batch.rule_mining import Algorithm, basket_matrix, frequent_itemsets
 from batch.source import from_file
 from batch.stages import Stages
 from common.keys import KeyLayout

@@ -19,7 +19,8 @@ from pathlib import Path
 import redis
 import redis.asyncio as aioredis
 
-from batch.pipeline import EvaluationOptions, run
+from batch.evaluation.result import EvaluationOptions
+from batch.pipeline import run
 from batch.stages import Stages
 from common.ab import group_of
 from common.data import load_history, load_mapping

@@ -12,7 +12,8 @@ from pathlib import Path
 import redis
 import redis.asyncio as aioredis
 
-from batch.pipeline import EvaluationOptions, run
+from batch.evaluation.result import EvaluationOptions
+from batch.pipeline import run
 from batch.stages import Stages
 from common.data import LoadedData, load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write

@@ -26,8 +26,9 @@ from typing import Any
 import pandas as pd
 import pyspark
 
-from batch.evaluate import VARIANTS
-from batch.pipeline import EvaluationOptions, RunResult, run
+from batch.evaluation.result import EvaluationOptions
+from batch.evaluation.split import VARIANTS
+from batch.pipeline import RunResult, run
 from batch.source import from_file
 from batch.spark.engine import run_spark
 from batch.spark.session import SparkOptions

@@ -13,9 +13,10 @@ import pandas as pd
 import redis
 import typer
 
-from batch.pipeline import Evaluation, EvaluationOptions, RunResult, evaluate_history, run
+from batch.evaluation.reports import cold_start_markdown
+from batch.evaluation.result import Evaluation, EvaluationOptions
+from batch.pipeline import RunResult, evaluate_history, run
 from batch.publish import current_version
-from batch.reports import cold_start_markdown
 from batch.schedule import next_run_after
 from batch.source import from_archive, from_file, from_history, from_topic
 from batch.stages import Stages

@@ -8,8 +8,8 @@ from typing import NoReturn
 
 import typer
 
+from batch.engine import EngineUnavailable
 from batch.memory import BUDGET_SETTING, EASE_SETTING, MemoryBudgetError
-from batch.pipeline import EngineUnavailable
 from common.data import DataError
 from producers.visits import VisitError
 from stack import StackError

@@ -8,8 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from batch.interactions import Interactions
-from batch.models.base import Candidates, Recommender, pool_of, sparse_arrays, sparse_from
+from batch.models.base import Recommender, sparse_arrays, sparse_from
 from batch.models.tiled import TILE, Tiles, bounds_of, empty_tiles, spd_inverse
+from batch.models.topk import Candidates, pool_of
 
 # Gram matrix rows are accumulated in chunks whose pair products stay below this many entries (~16 bytes each).
 GRAM_CHUNK_PAIRS = 1 << 24

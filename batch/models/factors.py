@@ -17,7 +17,8 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from batch.interactions import Interactions
-from batch.models.base import Candidates, Recommender
+from batch.models.base import Recommender
+from batch.models.topk import Candidates
 
 # implicit's top-k scores in float32 and the exact scores are float64: products it leaves out may score this
 # much (relative to the row's largest possible score) above the last one it kept.

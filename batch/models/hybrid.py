@@ -8,14 +8,8 @@ from typing import Any
 import numpy as np
 
 from batch.interactions import Interactions
-from batch.models.base import (
-    CANDIDATE_POOL,
-    Candidates,
-    Recommender,
-    chunk_rows,
-    top_from_candidates,
-    top_k,
-)
+from batch.models.base import Recommender, chunk_rows
+from batch.models.topk import CANDIDATE_POOL, Candidates, top_from_candidates, top_k
 
 
 @dataclass

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from batch.interactions import Interactions
-from batch.models.base import CANDIDATE_POOL, Candidates, Recommender
+from batch.models.base import Recommender
+from batch.models.topk import CANDIDATE_POOL, Candidates
 
 
 class PopularityRecommender(Recommender):

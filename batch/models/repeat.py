@@ -8,7 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from batch.interactions import SECONDS_PER_DAY, Interactions
-from batch.models.base import CANDIDATE_POOL, Candidates, Recommender, sparse_arrays, sparse_from
+from batch.models.base import Recommender, sparse_arrays, sparse_from
+from batch.models.topk import CANDIDATE_POOL, Candidates
 
 
 class RepeatRecommender(Recommender):

@@ -9,8 +9,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from batch.interactions import Interactions
-from batch.models.base import CANDIDATE_POOL, Candidates, Recommender, sparse_arrays, sparse_from
-from batch.rules import RULE_COLUMNS, basket_matrix, fire, mine_rules
+from batch.models.base import Recommender, sparse_arrays, sparse_from
+from batch.models.topk import CANDIDATE_POOL, Candidates
+from batch.rule_mining import RULE_COLUMNS, basket_matrix, fire, mine_rules
 
 
 class RulesRecommender(Recommender):

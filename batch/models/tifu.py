@@ -15,7 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from batch.interactions import Interactions
-from batch.models.base import Candidates, Recommender, pool_of, sparse_arrays, sparse_from
+from batch.models.base import Recommender, sparse_arrays, sparse_from
+from batch.models.topk import Candidates, pool_of
 
 SIMILARITY_CHUNK_ROWS = 256  # customers whose neighbours are found at once (a dense float32 chunk x customers block)
 

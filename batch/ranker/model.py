@@ -18,11 +18,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from batch.interactions import Interactions
-from batch.models.base import CANDIDATE_POOL, Candidates, Recommender, chunk_rows, top_from_candidates
+from batch.models.base import Recommender, chunk_rows
+from batch.models.topk import CANDIDATE_POOL, Candidates, top_from_candidates
 from batch.ranker.candidates import CandidateSet, collect
 from batch.ranker.history import CYCLE_FEATURES, FEATURES, History
 
-# The generators, by the names their fitted models have in the job (`batch.experiment`), and the source each one
+# The generators, by the names their fitted models have in the job (`batch.evaluation.tuning`), and the source each one
 # is credited as when it puts a product on a served list (the API turns a source into a reason).
 GENERATORS = ("repeat", "ease", "als", "nmf", "tifu", "rules", "popularity_recent", "trend")
 SOURCES = {"repeat": "repeat", "ease": "ease", "als": "als", "nmf": "nmf", "tifu": "tifu", "rules": "rules",

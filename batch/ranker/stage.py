@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from batch.evaluate import Holdout, TemporalSplit, Variant
+from batch.evaluation.metrics import batch_metrics, hit_matrix, per_customer_ndcg
+from batch.evaluation.split import Holdout, TemporalSplit, Variant
 from batch.interactions import Interactions
-from batch.metrics import batch_metrics, hit_matrix, per_customer_ndcg
 from batch.models.base import Recommender
 from batch.ranker.history import History
 from batch.ranker.model import ABLATIONS, GENERATORS, RankerRecommender, TrainingSet, feature_names, training_set

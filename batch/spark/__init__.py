@@ -7,7 +7,7 @@ EngineUnavailable, whose message says how to install it."""
 
 from importlib.util import find_spec
 
-from batch.pipeline import EngineUnavailable
+from batch.engine import EngineUnavailable
 
 INSTALL_HINT = "pip install -e '.[spark]' (make install does it) and Java 17 (openjdk-17-jre-headless)"
 

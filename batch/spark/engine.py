@@ -22,12 +22,13 @@ import pandas as pd
 import pyspark
 import redis
 
-from batch.evaluate import TemporalSplit
-from batch.experiment import DEFAULT_PARAMS, WEIGHT_GRID, Stage, Tuned, build, choose_weights, tune_models
+from batch.evaluation.result import Evaluation, EvaluationOptions
+from batch.evaluation.split import TemporalSplit
+from batch.evaluation.tuning import DEFAULT_PARAMS, WEIGHT_GRID, Stage, Tuned, build, choose_weights, tune_models
 from batch.interactions import Interactions
 from batch.memory import MemoryPlan
 from batch.models import HybridRecommender, Recommender
-from batch.pipeline import Evaluation, EvaluationOptions, RunResult, evaluate_history, run
+from batch.pipeline import RunResult, evaluate_history, run
 from batch.spark.history import SparkHistory
 from batch.spark.models import SparkAlsRecommender, SparkRulesRecommender
 from batch.spark.session import SparkOptions, StageProgress, jvm_peak_rss_mib, spark_session

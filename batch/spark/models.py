@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from batch.interactions import Interactions
 from batch.models.factors import AlsRecommender
 from batch.models.rules import RulesRecommender
-from batch.rules import RULE_COLUMNS, pair_rules_from_counts, ranked_rules
+from batch.rule_mining import RULE_COLUMNS, pair_rules_from_counts, ranked_rules
 from batch.spark.history import SparkHistory, factor_matrix
 
 

@@ -17,7 +17,7 @@ from types import TracebackType
 from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
-from batch.pipeline import EngineUnavailable
+from batch.engine import EngineUnavailable
 from batch.spark import INSTALL_HINT
 from common.settings import Settings
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from batch.metrics import mean_metrics
-from batch.pipeline import EvaluationOptions, split_dates
+from batch.evaluation.metrics import mean_metrics
+from batch.evaluation.result import EvaluationOptions
+from batch.pipeline import split_dates
 from common.data import load_history, load_mapping
 from tests.e2e.conftest import Recsys
 

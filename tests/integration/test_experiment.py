@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import redis
 
-from batch.pipeline import EvaluationOptions, run
+from batch.evaluation.result import EvaluationOptions
+from batch.pipeline import run
 from batch.stages import Stages
 from common.ab import replay_experiment
 from common.data import load_history, load_mapping

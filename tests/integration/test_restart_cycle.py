@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 import redis
 
-from batch.pipeline import EvaluationOptions, RunResult, run
+from batch.evaluation.result import EvaluationOptions
+from batch.pipeline import RunResult, run
 from batch.source import from_archive, from_file, from_history, read_archive
 from batch.stages import Stages
 from common.data.load import LoadedData

@@ -19,12 +19,13 @@ pytest.importorskip("pyspark", reason="the Spark engine's tests need pyspark (pi
 
 from pyspark.sql import SparkSession
 
-from batch.evaluate import VARIANTS
+from batch.evaluation.result import EvaluationOptions
+from batch.evaluation.split import VARIANTS
 from batch.interactions import Interactions
 from batch.models import Recommender
-from batch.pipeline import EvaluationOptions, evaluate_history
+from batch.pipeline import evaluate_history
 from batch.publish import current_version
-from batch.rules import RULE_COLUMNS, basket_matrix, mine_rules
+from batch.rule_mining import RULE_COLUMNS, basket_matrix, mine_rules
 from batch.spark.engine import SparkEngine
 from batch.spark.history import SparkHistory
 from batch.spark.models import SparkAlsRecommender, SparkRulesRecommender, fpgrowth_rules, pair_rules

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from batch.cohorts import cohort_lists, evaluate_cold_start, global_best_sellers
-from batch.metrics import ndcg_at
+from batch.evaluation.metrics import ndcg_at
 
 
 def _customers(rows: Sequence[tuple[str, str | None, int | None]]) -> pd.DataFrame:

@@ -31,8 +31,8 @@ from batch.models import (
     RulesRecommender,
     TifuKnnRecommender,
 )
-from batch.models.base import Candidates, top_from_candidates, top_k
 from batch.models.factors import SELECTION_MARGIN
+from batch.models.topk import Candidates, top_from_candidates, top_k
 
 START = pd.Timestamp("2024-01-01")
 A, B = ["A1", "A2", "A3"], ["B1", "B2", "B3"]

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from mlxtend.frequent_patterns import apriori, association_rules
 
-from batch.rules import baskets_from_lists, fire, frequent_itemsets, mine_rules
+from batch.rule_mining import baskets_from_lists, fire, frequent_itemsets, mine_rules
 from tests.conftest import GROCERIES_PATH
 
 BASKETS = [["milk", "bread"], ["milk", "bread", "eggs"], ["milk"], ["bread", "eggs"], ["milk", "bread"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from batch.reports import source_card
+from batch.evaluation.reports import source_card
 from batch.source import archive_lines, events_to_lines, read_archive
 from common.archive import Archive, event_day, events_table
 from common.data.load import LINE_COLUMNS, DataOrigin

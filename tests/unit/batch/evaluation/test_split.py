@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from batch.evaluate import TemporalSplit, evaluate
+from batch.evaluation.split import TemporalSplit, evaluate
 from batch.interactions import Interactions
 from batch.models import RepeatRecommender
 from common.data.errors import DataError

@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.decomposition import NMF
 from sklearn.exceptions import ConvergenceWarning
 
-from batch.evaluate import KS
+from batch.evaluation.split import KS
 
 TOP_PRODUCTS = 1000
 MIN_ROWS_PER_CUSTOMER = 5  # "more than 5 remaining rows"

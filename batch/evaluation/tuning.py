@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from batch.evaluate import KS, VARIANTS, Holdout, TemporalSplit, Variant, coverage_of, evaluate
+from batch.evaluation.metrics import batch_metrics, hit_matrix
+from batch.evaluation.split import KS, VARIANTS, Holdout, TemporalSplit, Variant, coverage_of, evaluate
 from batch.interactions import Interactions
 from batch.memory import MemoryPlan
-from batch.metrics import batch_metrics, hit_matrix
 from batch.models import (
     AlsRecommender,
     EaseRecommender,
@@ -28,8 +28,9 @@ from batch.models import (
     RulesRecommender,
     TifuKnnRecommender,
 )
-from batch.models.base import CANDIDATE_CHUNK_ROWS, chunk_rows, top_from_candidates
+from batch.models.base import chunk_rows
 from batch.models.hybrid import Parts
+from batch.models.topk import CANDIDATE_CHUNK_ROWS, top_from_candidates
 
 # Starting settings, picked by hand while developing on Online Retail (with the test period in view, so figures
 # measured with them are not a clean estimate; `evaluate --tune` chooses on validation only and writes a params

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from batch.evaluation.metrics import batch_metrics, hit_matrix
 from batch.interactions import Interactions, positions
-from batch.metrics import batch_metrics, hit_matrix
 from batch.models.base import Recommender
 from common.data.errors import DataError
 from common.data.membership import is_in

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from batch.metrics import (
+from batch.evaluation.metrics import (
     batch_metrics,
     coverage,
     hit_matrix,

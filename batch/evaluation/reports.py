@@ -6,20 +6,17 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from batch import eda
-from batch.evaluate import KS, VARIANTS, TemporalSplit
+from batch.evaluation.result import Evaluation
+from batch.evaluation.split import KS, VARIANTS, TemporalSplit
 from batch.interactions import Interactions
 from batch.models import Recommender
 from common.data.load import DataOrigin, LoadedData
-
-if TYPE_CHECKING:
-    # For annotations only: the pipeline imports this module to write what it evaluated.
-    from batch.pipeline import Evaluation
 
 
 def write_evaluation(result: Evaluation, out: Path) -> list[Path]:

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from batch.evaluate import TemporalSplit
+from batch.evaluation.metrics import batch_metrics, hit_matrix, per_customer_ndcg
+from batch.evaluation.split import TemporalSplit
 from batch.interactions import Interactions
-from batch.metrics import batch_metrics, hit_matrix, per_customer_ndcg
 from batch.models import Recommender
-from batch.models.base import top_k
+from batch.models.topk import top_k
 from batch.ranker.candidates import collect
 from batch.ranker.history import FEATURES, History
 from batch.ranker.model import RankerRecommender, TrainingSet, feature_names, training_set
