@@ -71,10 +71,15 @@ def interactions_bytes(shape: DataShape) -> int:
     return shape.lines * INTERACTIONS_BYTES_PER_LINE + shape.cells * INTERACTIONS_BYTES_PER_CELL
 
 
-def ease_bytes(items: int, itemsize: int) -> int:
-    """One items x items buffer in the fitting precision; in float64 also the float32 weights kept for scoring
-    (in float32 the weights are that buffer)."""
-    return items * items * itemsize + (items * items * 4 if itemsize == 8 else 0)
+# EASE's Gram matrix is inverted in tiles of this many products a side (batch/models/tiled.py): no BLAS or LAPACK
+# call sees more than one tile.
+TILE = 2048
+
+
+def ease_bytes(items: int) -> int:
+    """EASE's peak: the Gram matrix's lower triangle in float32 tiles (batch/models/tiled.py; the diagonal tiles
+    whole), and the float32 weights it becomes, filled while the tiles are freed."""
+    return items * (items + TILE) * 2 + items * items * 4
 
 
 def factor_bytes(shape: DataShape, factors: int) -> int:
@@ -99,7 +104,6 @@ class MemoryPlan:
     shape: DataShape
     base_bytes: int  # data, matrices, scoring chunks, rules, factor models: what every run needs
     ease_items: int
-    ease_itemsize: int  # 8: float64, 4: float32 (chosen when float64 would not fit)
     case_study_customers: int
 
     @classmethod
@@ -107,7 +111,7 @@ class MemoryPlan:
         budget = int(budget_gb * GIB)
         base = (BASELINE_BYTES + shape.lines_bytes * LINE_COPIES + 2 * interactions_bytes(shape)
                 + scoring_bytes() + rules_bytes(shape) + factor_bytes(shape, MAX_FACTORS))
-        smallest_ease = ease_bytes(min(EASE_MIN_ITEMS, shape.products), 4)
+        smallest_ease = ease_bytes(min(EASE_MIN_ITEMS, shape.products))
         if base + smallest_ease > budget:
             raise MemoryBudgetError(
                 f"{shape.lines:,} purchase lines ({shape.customers:,} customers x {shape.products:,} products) need "
@@ -115,29 +119,31 @@ class MemoryPlan:
                 f"{BUDGET_SETTING} or train on less history (--until)")
         free = budget - base
         wanted = min(shape.products, ease_max_items)
-        itemsize = 8 if ease_bytes(wanted, 8) <= free else 4
-        fits = math.isqrt(max(free // (itemsize + (4 if itemsize == 8 else 0)), 0))
+        fits = (math.isqrt(TILE * TILE + 6 * max(free, 0)) - TILE) // 6  # the root of 6 n^2 + 2 TILE n = free
+        while ease_bytes(fits + 1) <= free:
+            fits += 1
+        while fits > 0 and ease_bytes(fits) > free:
+            fits -= 1
         ease_items = max(min(wanted, fits), min(EASE_MIN_ITEMS, shape.products))
         # The case study runs after the evaluated models are dropped, so it may use EASE's share.
         case_customers = min(shape.customers, max(free, 0) // case_study_bytes(1))
         case_customers = case_customers if case_customers >= min(CASE_STUDY_MIN_CUSTOMERS, shape.customers) else 0
         return cls(budget_bytes=budget, shape=shape, base_bytes=base, ease_items=ease_items,
-                   ease_itemsize=itemsize, case_study_customers=int(case_customers))
+                   case_study_customers=int(case_customers))
 
     @property
     def planned_bytes(self) -> int:
-        return self.base_bytes + ease_bytes(self.ease_items, self.ease_itemsize)
+        return self.base_bytes + ease_bytes(self.ease_items)
 
     def summary(self) -> dict[str, Any]:
         return {
             "budget_gib": round(self.budget_bytes / GIB, 2), "planned_gib": round(self.planned_bytes / GIB, 2),
             "customers": self.shape.customers, "products": self.shape.products, "cells": self.shape.cells,
             "lines": self.shape.lines, "ease_items": self.ease_items,
-            "ease_precision": "float64" if self.ease_itemsize == 8 else "float32",
             "case_study_customers": self.case_study_customers,
         }
 
     def describe(self) -> str:
         s = self.summary()
         return (f"memory plan: {s['planned_gib']:.1f} of {s['budget_gib']:g} GiB ({BUDGET_SETTING}); EASE on "
-                f"{self.ease_items:,} of {self.shape.products:,} products ({s['ease_precision']})")
+                f"{self.ease_items:,} of {self.shape.products:,} products")

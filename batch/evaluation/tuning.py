@@ -89,7 +89,7 @@ Stage = Callable[[str], AbstractContextManager[object]]
 def build(name: str, params: dict[str, Any], plan: MemoryPlan | None = None) -> Recommender:
     """The model with its chosen settings; the memory plan sets what it decides (EASE's products, precision)."""
     if plan is not None and name == "ease":
-        params = params | {"max_items": plan.ease_items, "itemsize": plan.ease_itemsize}
+        params = params | {"max_items": plan.ease_items}
     return MODEL_CLASSES[name](**params)
 
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas, lapack
 
-TILE = 2048
+from batch.memory import TILE
+
 Tiles = list[list[np.ndarray]]
 
 

@@ -23,8 +23,8 @@ def test_shape_counts_customers_products_and_distinct_pairs() -> None:
 
 def test_estimates_from_hand_computed_shapes() -> None:
     shape = DataShape(customers=1000, products=500, cells=20_000, lines=50_000, lines_bytes=0)
-    assert ease_bytes(500, 8) == 500 * 500 * 8 + 500 * 500 * 4  # float64 buffer + float32 weights
-    assert ease_bytes(500, 4) == 500 * 500 * 4  # float32: the weights are the buffer
+    # float32 tiles of the lower triangle (diagonal tiles whole) + the float32 weights
+    assert ease_bytes(500) == 500 * (500 + 2048) * 2 + 500 * 500 * 4
     assert interactions_bytes(shape) == 50_000 * 48 + 20_000 * 48
     assert factor_bytes(shape, 64) == 1500 * 64 * 4 * 4 + 20_000 * 16
 
@@ -32,7 +32,7 @@ def test_estimates_from_hand_computed_shapes() -> None:
 def test_ease_gets_every_product_when_the_budget_allows() -> None:
     shape = DataShape(customers=4000, products=3600, cells=250_000, lines=400_000, lines_bytes=80 * 2**20)
     plan = MemoryPlan.for_data(shape, budget_gb=8, ease_max_items=20_000)
-    assert plan.ease_items == 3600 and plan.ease_itemsize == 8
+    assert plan.ease_items == 3600
     assert plan.case_study_customers == 4000
     assert plan.planned_bytes <= plan.budget_bytes
 
@@ -43,10 +43,10 @@ def test_ease_is_capped_by_the_setting_and_then_by_the_budget() -> None:
     capped = MemoryPlan.for_data(shape, budget_gb=64, ease_max_items=20_000)
     assert capped.ease_items == 20_000
     tight = MemoryPlan.for_data(shape, budget_gb=8, ease_max_items=100_000)
-    assert EASE_MIN_ITEMS < tight.ease_items < 100_000 and tight.ease_itemsize == 4
-    # what is left after the base fits exactly one float32 buffer of that size (and not one item more)
+    assert EASE_MIN_ITEMS < tight.ease_items < 100_000
+    # what is left after the base fits EASE on exactly that many products (and not one more)
     free = tight.budget_bytes - tight.base_bytes
-    assert ease_bytes(tight.ease_items, 4) <= free < ease_bytes(tight.ease_items + 1, 4)
+    assert ease_bytes(tight.ease_items) <= free < ease_bytes(tight.ease_items + 1)
 
 
 def test_a_budget_below_the_smallest_plan_names_the_setting() -> None:

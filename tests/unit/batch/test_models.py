@@ -220,7 +220,7 @@ class TestEase:
         assert_same_ranking(model, np.arange(random_shop.shape[0]), k=20)
 
     def test_restricted_weights_are_full_ease_on_the_covered_columns(self, random_shop: Interactions) -> None:
-        model = EaseRecommender(l2=2.0, max_items=15, itemsize=4).fit(random_shop)
+        model = EaseRecommender(l2=2.0, max_items=15).fit(random_shop)
         x = random_shop.binary[:, model.items].toarray().astype(np.float64)
         precision = np.linalg.inv(x.T @ x + 2.0 * np.eye(15))
         expected = -precision / np.diag(precision)[None, :]
