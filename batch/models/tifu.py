@@ -5,7 +5,8 @@ A customer's vector is their baskets (orders, binary) decayed in time: the baske
 groups of `group_size`; inside a group a basket `q` places from the group's newest weighs `within_decay^q`, and
 a group `g` groups from the newest weighs `group_decay^g`; each group is averaged over its baskets and the groups
 over their number. The score is `alpha` x the customer's vector + (1 - alpha) x the mean vector of their
-`neighbours` nearest customers (cosine similarity of the vectors)."""
+`neighbours` nearest customers (cosine similarity of the vectors; beyond 50,000 customers, cosine of their
+64-dimensional randomised SVD embeddings, searched with `implicit`'s threaded top-k)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from implicit.cpu.topk import topk
+from sklearn.utils.extmath import randomized_svd
 
 from batch.interactions import Interactions
 from batch.models.base import Recommender, sparse_arrays, sparse_from
 from batch.models.topk import Candidates, pool_of
 
+EXACT_NEIGHBOURS_MAX = 50_000  # customers up to which neighbours are found exactly
+EMBEDDING_DIMS = 64
 SIMILARITY_CHUNK_ROWS = 256  # customers whose neighbours are found at once (a dense float32 chunk x customers block)
 
 
@@ -35,32 +40,51 @@ class TifuKnnRecommender(Recommender):
         self.neighbours = neighbours
         self.vectors = sp.csr_matrix((0, 0), dtype=np.float32)
         self._normed: sp.csr_matrix | None = None
+        self._embedding: np.ndarray | None = None
 
     def _fit(self, data: Interactions) -> None:
         self.vectors = customer_vectors(data, self.group_size, self.within_decay, self.group_decay)
-        self._normed = None
+        self._normed, self._embedding = None, None
 
     def _mixed(self, rows: np.ndarray) -> sp.csr_matrix:
         """alpha x own vector + (1 - alpha) x the neighbours' mean, sparse, for `rows`."""
         own = sp.csr_matrix(self.vectors[rows])
         if self.alpha >= 1.0 or self.neighbours == 0 or len(self.customer_ids) < 2:
             return own * self.alpha
-        if self._normed is None:
-            self._normed = _row_normalised(self.vectors)
-        normed = self._normed
+        k = min(self.neighbours, len(self.customer_ids) - 1)
         parts = []
         for start in range(0, len(rows), SIMILARITY_CHUNK_ROWS):
             chunk = rows[start:start + SIMILARITY_CHUNK_ROWS]
-            similar = (normed[chunk] @ normed.T).toarray()
-            similar[np.arange(len(chunk)), chunk] = -np.inf  # not one's own neighbour
-            k = min(self.neighbours, similar.shape[1] - 1)
-            nearest = np.argpartition(-similar, k - 1, axis=1)[:, :k]
+            nearest = self._nearest(chunk, k)
             weights = sp.csr_matrix((np.full(nearest.size, 1.0 / k, dtype=np.float32),
                                      (np.repeat(np.arange(len(chunk)), k), nearest.ravel())),
                                     shape=(len(chunk), len(self.customer_ids)))
             parts.append(weights @ self.vectors)
         neighbours = sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, len(self.product_ids)))
         return (own * self.alpha + neighbours * (1.0 - self.alpha)).tocsr()
+
+    def _nearest(self, chunk: np.ndarray, k: int) -> np.ndarray:
+        """The k most similar other customers of each row of `chunk` (cosine of the vectors). Exactly up to
+        EXACT_NEIGHBOURS_MAX customers; beyond, among the customers' 64-dimensional randomised SVD embeddings
+        (an exact search is a dense chunk x customers block per chunk: at 200k customers, minutes per pass)."""
+        if self._normed is None:
+            self._normed = _row_normalised(self.vectors)
+        if len(self.customer_ids) <= EXACT_NEIGHBOURS_MAX:
+            similar = (self._normed[chunk] @ self._normed.T).toarray()
+            similar[np.arange(len(chunk)), chunk] = -np.inf  # not one's own neighbour
+            nearest: np.ndarray = np.argpartition(-similar, k - 1, axis=1)[:, :k]
+            return nearest
+        if self._embedding is None:
+            dims = min(EMBEDDING_DIMS, min(self._normed.shape) - 1)
+            left, singular, _ = randomized_svd(self._normed, dims, random_state=0)
+            embedding = (left * singular).astype(np.float32)
+            norms = np.linalg.norm(embedding, axis=1, keepdims=True)
+            self._embedding = embedding / np.where(norms > 0, norms, 1.0)
+        picked, _ = topk(self._embedding, self._embedding[chunk], k + 1, num_threads=0)
+        own = picked == chunk[:, None]
+        # Drop each row's own entry (or, where it was not picked, its last neighbour).
+        keep = np.where(own.any(axis=1)[:, None], ~own, np.arange(k + 1)[None, :] < k)
+        return np.asarray(picked[keep].reshape(len(chunk), k), dtype=np.int64)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         dense: np.ndarray = self._mixed(rows).toarray().astype(np.float64)
@@ -86,7 +110,7 @@ class TifuKnnRecommender(Recommender):
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.vectors = sparse_from(arrays, "vectors", self.shape)
-        self._normed = None
+        self._normed, self._embedding = None, None
 
 
 def customer_vectors(data: Interactions, group_size: int, within_decay: float, group_decay: float

@@ -298,3 +298,17 @@ class TestTifuKnn:
     def test_alpha_one_is_the_customers_own_vector(self, shop: Interactions) -> None:
         model = TifuKnnRecommender(group_size=2, alpha=1.0).fit(shop)
         assert model.recommend_ids(np.array(["t"]), k=2)[0].tolist() == ["A1", "A2"]
+
+
+def test_tifu_neighbours_from_embeddings_on_a_large_shop_find_the_same_taste(
+    shop: Interactions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past EXACT_NEIGHBOURS_MAX customers the neighbours come from an SVD embedding: t's are still a-customers."""
+    from batch.models import tifu
+
+    monkeypatch.setattr(tifu, "EXACT_NEIGHBOURS_MAX", 10)
+    model = TifuKnnRecommender(group_size=2, neighbours=5).fit(shop)
+    row = shop.rows_of(np.array(["t"]))
+    nearest = model._nearest(row, 5)
+    assert all(str(shop.customer_ids[n]).startswith("a") for n in nearest[0])
+    assert model.recommend_ids(np.array(["t"]), k=1, exclude_seen=True)[0, 0] == "A3"
