@@ -11,9 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import click
 import typer
 
+# typer ships its own copy of click: its errors' base class is found through the one typer exports.
+CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 CRASH_EXIT = 3  # 1: an uncaught bug; 2: a known failure (cli/errors.py); 3: the job's process died
 
 
@@ -49,6 +50,6 @@ def _child(job: Callable[[], None], crash_log: Path) -> None:
             job()
         except typer.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.ClickException as exc:  # a bad option found while running: shown as click shows it
-            exc.show()
-            sys.exit(exc.exit_code)
+        except CLICK_ERROR as exc:  # a bad option found while running: shown as click shows it
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]

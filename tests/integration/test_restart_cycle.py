@@ -118,7 +118,7 @@ def test_kill_everything_restart_and_replay_an_overlap(own_stack: tuple[Settings
     from_file_lines = from_file(tmp_path / "shop", "case_study", None, None)
     archive_run, file_run = batch(from_archive(settings), tmp_path / "a"), batch(from_file_lines, tmp_path / "f")
     assert archive_run.evaluation.table == file_run.evaluation.table
-    for name in ("segments.csv", "hybrid/model.json"):
+    for name in ("segments.csv", f"{archive_run.evaluation.served}/model.json"):
         assert (archive_run.folder / name).read_text() == (file_run.folder / name).read_text(), name
     card = json.loads((archive_run.folder / "model_card.json").read_text())
     assert card["source"]["kind"] == "archive" and card["source"]["lines"] == len(lines)
