@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo stop test lint unit clean
+.PHONY: help install demo stop test lint unit messages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ test: lint ## lint, then every test: unit, integration (real Tansu + redis-serve
 
 unit: install ## unit tests only (no servers)
 	$(BIN)/pytest tests/unit
+
+messages: install ## extract the UI's and the API's words into common/locales (then translate the new es entries)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header -o common/locales/recsys.pot .
+	$(BIN)/pybabel update -i common/locales/recsys.pot -d common/locales -D recsys -l es --no-fuzzy-matching \
+		--ignore-obsolete
 
 clean: ## remove the venv and generated files
 	rm -rf $(VENV) .run data artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from fastapi import Depends, Header, HTTPException, Path, Query, Request
 from api.model_cache import ModelView
 from api.services.recommend import NoModelError
 from api.state import ApiState
+from common.i18n import Language, language_of
 
 ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 
@@ -36,6 +37,14 @@ async def require_model(state: State) -> ModelView:
 
 
 CurrentModel = Annotated[ModelView, Depends(require_model)]
+
+
+async def accept_language(accept_language: Annotated[str | None, Header()] = None) -> Language:
+    """The language of segment words and recommendation reasons: the best of en / es the header accepts."""
+    return language_of(accept_language)
+
+
+RequestLanguage = Annotated[Language, Depends(accept_language)]
 
 
 async def require_api_key(state: State, x_api_key: Annotated[str | None, Header()] = None) -> None:

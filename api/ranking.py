@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from common.i18n import Gettext, english
 from common.toplist import LazyTopList, TopList
 
 RULE_BOOST = 1.0  # a rule with confidence 1 fired by today's basket weighs as much as the model's best item
@@ -18,22 +19,26 @@ class Ranked(NamedTuple):  # a tuple: made k times per request, a frozen datacla
     reason: str
 
 
-def reason_for(source: str, trend_days: float, antecedent: str | None = None, name: str | None = None) -> str:
+def reason_for(source: str, trend_days: float, antecedent: str | None = None, name: str | None = None,
+               gettext: Gettext = english) -> str:
+    """Why a product is in the list, in words a shop can show its customer (in the language of `gettext`)."""
     if source == "rules":
-        return f"often bought with {name or antecedent} you just bought" if antecedent else "often bought together"
+        if antecedent:
+            return gettext("often bought with {product} you just bought").format(product=name or antecedent)
+        return gettext("often bought together")
     if source == "repeat":
-        return "you buy it regularly"
+        return gettext("you buy it regularly")
     if source in ("ease", "nmf", "als", "tifu"):
-        return "customers who buy like you bought it"
-    return f"best-seller in the last {trend_days:g} days"
+        return gettext("customers who buy like you bought it")
+    return gettext("best-seller in the last {days} days").format(days=f"{trend_days:g}")
 
 
 def best_sellers(popular: Sequence[dict[str, Any]], k: int, trend_days: float,
-                 exclude: frozenset[str] = frozenset()) -> list[Ranked]:
+                 exclude: frozenset[str] = frozenset(), gettext: Gettext = english) -> list[Ranked]:
     top = [p for p in popular if p["product_id"] not in exclude][:k]
     best = max((p["buyers"] for p in top), default=1) or 1
-    return [Ranked(p["product_id"], round(p["buyers"] / best, 5), "popular", reason_for("popular", trend_days))
-            for p in top]
+    reason = reason_for("popular", trend_days, gettext=gettext)
+    return [Ranked(p["product_id"], round(p["buyers"] / best, 5), "popular", reason) for p in top]
 
 
 def treatment(
@@ -45,6 +50,7 @@ def treatment(
     k: int,
     trend_days: float,
     names: dict[str, dict[str, Any]],
+    gettext: Gettext = english,
 ) -> list[Ranked]:
     """The published list, minus what the customer bought after the model's data ends, plus rules fired by
     today's basket (products bought within `basket_s` of the customer's latest purchase): the k best by score,
@@ -76,9 +82,10 @@ def treatment(
     reasons: dict[str, str] = {}  # a source's reason when no rule decided
     for score, _, source, antecedent, product in candidates[:k]:
         if antecedent is None:
-            reason = reasons.get(source) or reasons.setdefault(source, reason_for(source, trend_days))
+            reason = reasons.get(source) or reasons.setdefault(
+                source, reason_for(source, trend_days, gettext=gettext))
         else:
-            reason = reason_for(source, trend_days, antecedent, _name(names, antecedent))
+            reason = reason_for(source, trend_days, antecedent, _name(names, antecedent), gettext)
         ranked.append(Ranked(product, round(score, 5), source, reason))
     return ranked
 

@@ -70,6 +70,7 @@ class LiveSegment(BaseModel):
     """The segment of the customer's live RFM, scored with the quintile edges the current model published."""
 
     segment: str
+    label: str = Field(description="The segment's name for people, in the request's language.")
     r: int
     f: int
     m: int
@@ -79,15 +80,30 @@ class LiveSegment(BaseModel):
     cut_points_as_of: str = Field(description="The snapshot the edges were cut at (last night's segmentation).")
 
 
+class BuyCycle(BaseModel):
+    """A product the customer buys again: when they bought it, every how many days, and when it is due."""
+
+    product_id: str
+    name: str | None
+    purchases: list[float] = Field(description="Purchase times (epoch s, UTC), oldest first: the model's days, "
+                                               "then the stream's newer purchase.")
+    cycle_days: float = Field(description="Median days between their purchases of it.")
+    due_at: float = Field(description="The last purchase plus the cycle (epoch s).")
+    overdue: bool = Field(description="Due before the stream's clock (`as_of`).")
+
+
 class CustomerView(BaseModel):
     customer_id: str
+    as_of: float = Field(description="The stream's clock (its latest event time; wall time without events).")
     rfm: dict[str, float]
     recency_days: float | None
-    segment: dict[str, Any] | None = Field(description="Last night's segment, from the published model.")
+    segment: dict[str, Any] | None = Field(description="Last night's segment, from the published model, with its "
+                                                       "label, description and action in the request's language.")
     live_segment: LiveSegment | None = None
     profile: Profile | None = None
     recent: list[Purchase]
     categories: dict[str, int]
+    buy_cycle: list[BuyCycle] = Field(default_factory=list, description="Up to 5 products they buy again.")
 
 
 class ShownProduct(BaseModel):
@@ -174,6 +190,7 @@ class ModelVersions(BaseModel):
 
 class SegmentSummary(BaseModel):
     segment: str
+    label: str = Field(description="The segment's name for people, in the request's language (Accept-Language).")
     customers: int
     recency_days: float
     frequency: float
@@ -187,6 +204,22 @@ class SegmentSummary(BaseModel):
 class Segments(BaseModel):
     model_version: str
     segments: list[SegmentSummary]
+
+
+class SegmentMove(BaseModel):
+    from_segment: str = Field(description="Last night's segment ('new_to_model': the model did not know them).")
+    from_label: str
+    to_segment: str = Field(description="The segment of the live RFM, scored with last night's quintile edges.")
+    to_label: str
+    customers: int
+
+
+class SegmentMovement(BaseModel):
+    model_version: str
+    since: float = Field(description="The model's data end (epoch s): customers who bought after it are counted.")
+    customers: int = Field(description="Customers counted (the most recent ones, up to a limit).")
+    limited: bool = Field(description="More customers bought since; only the most recent were counted.")
+    moves: list[SegmentMove] = Field(description="From -> to with its customers, most customers first.")
 
 
 class OfferedItem(BaseModel):
@@ -214,6 +247,7 @@ class OfferedCategory(OfferedItem):
 class SegmentOffer(BaseModel):
     model_version: str
     segment: str
+    label: str = Field(description="The segment's name for people, in the request's language (Accept-Language).")
     description: str
     action: str = Field(description="The suggested action, in one line.")
     customers: int
@@ -354,6 +388,8 @@ class LatestPurchase(BaseModel):
     amount: float
     event_time: str
     order_id: str
+    segment: str | None = Field(default=None, description="The customer's segment in the published model (last "
+                                                          "night's), when the model knows them.")
 
 
 class RedisMemory(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from batch.cycles import buy_cycles
 from batch.models import Recommender, RulesRecommender
 from batch.publish import ModelBundle
 from batch.rule_mining import basket_matrix, mine_rules
@@ -43,13 +44,14 @@ def build_bundle(version: str, card: dict[str, Any], hybrid: Served, lines: pd.D
                  cut_points: dict[str, Any] | None = None,
                  cohorts: dict[str, list[dict[str, Any]]] | None = None) -> ModelBundle:
     """The bundle of the served model (the ranker, or the blend) fitted on all of `lines`; its trend and rules parts
-    give the best-sellers and the product rules. Segment offers, RFM cut points and cohort best-sellers are
-    published as given."""
+    give the best-sellers and the product rules; each customer's buy cycles come from `lines`. Segment offers, RFM
+    cut points and cohort best-sellers are published as given."""
     return ModelBundle(
         version=version, card=card, topn=top_lists(hybrid, TOP_N), popular=popular_list(hybrid.models["trend"]),
         rules=product_rules(hybrid.models["rules"]), category_rules=category_rules,
         segments=_segment_rows(segments), segment_summary=_records(segment_summary),
         products=_products(lines), offers=offers or {}, cut_points=cut_points, cohorts=cohorts or {},
+        cycles=buy_cycles(lines),
     )
 
 

@@ -33,6 +33,7 @@ class ModelBundle:
     offers: dict[str, dict[str, Any]] = field(default_factory=dict)  # segment -> what to offer it
     cut_points: dict[str, Any] | None = None  # the RFM quintile edges, for scoring live RFM
     cohorts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cohort key -> best-sellers
+    cycles: dict[str, str] = field(default_factory=dict)  # customer -> JSON of their buy cycles (batch.cycles)
 
 
 @dataclass
@@ -72,6 +73,7 @@ def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, keep: int
         keys.model_products(version): bundle.products,
         keys.model_segment_offers(version): bundle.offers,
         keys.model_cohorts(version): bundle.cohorts,
+        keys.model_cycles(version): bundle.cycles,
     }
     round_trips = 1
     pipe = client.pipeline(transaction=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +21,10 @@ def ui_command(
     """Serve the live view: stream, customers, segments, rules, model, A/B test, data."""
     settings = get_settings()
     env = os.environ | {"RECSYS_UI_API_URL": api_url or settings.api_base_url}
+    # "viewer": no developer toolbar (Deploy button, rerun and settings menu) for the shop's team.
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port or settings.ui_port),
-               "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    raise typer.Exit(subprocess.call(command, env=env))
+               "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "viewer"]
+    # Streamlit takes this process's place: whoever stops `recsys ui` (a signal, a test's fixture) stops the
+    # server itself, and no orphan is left listening.
+    os.execve(sys.executable, command, env)

@@ -30,14 +30,17 @@ import numpy.typing as npt
 from scipy.special import erfc
 from scipy.stats import norm
 
+from common.i18n import N_
+
 Array = npt.NDArray[np.float64]
 Values = Array | float
 Decision = Literal["keep_running", "treatment_better", "treatment_worse", "no_practical_difference"]
+# Marked for the catalogue: the live view shows them in the session's language.
 DECISION_WORDS: dict[Decision, str] = {
-    "keep_running": "keep running",
-    "treatment_better": "stop: treatment is better",
-    "treatment_worse": "stop: treatment is worse",
-    "no_practical_difference": "stop: no practical difference",
+    "keep_running": N_("keep running"),
+    "treatment_better": N_("stop: treatment is better"),
+    "treatment_worse": N_("stop: treatment is worse"),
+    "no_practical_difference": N_("stop: no practical difference"),
 }
 
 

@@ -128,6 +128,11 @@ class KeyLayout:
         """Hash: customer id -> JSON {segment, r, f, m, recency_days, frequency, monetary}."""
         return self.model_key(version, "segments")
 
+    def model_cycles(self, version: str) -> str:
+        """Hash: customer id -> JSON [[product id, [day since the epoch, ...]], ...]: the products they buy again
+        and the latest days they bought each (batch.cycles)."""
+        return self.model_key(version, "cycles")
+
     def model_segment_summary(self, version: str) -> str:
         """String (JSON): size, share and mean R/F/M per segment."""
         return self.model_key(version, "segsummary")

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from common.events import CustomerProfile
+from common.i18n import Gettext, english
 
 # Lower bound of each band; ages below the first are "under 18".
 AGE_BANDS = ((18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"), (65, "65+"))
@@ -60,15 +61,19 @@ def cohort_chain(region: str | None, band: str | None) -> list[str]:
     return [key for key in dict.fromkeys(chain) if key]
 
 
-def cohort_reason(key: str) -> str:
-    """'popular with customers in Antioquia aged 25-34' for a cohort key."""
+def cohort_reason(key: str, gettext: Gettext = english) -> str:
+    """'popular with customers in Antioquia aged 25-34' for a cohort key, in the language of `gettext`."""
     parts = dict(part.split("=", 1) for part in key.split("|"))
-    words = ["popular with customers"]
-    if "region" in parts:
-        words.append(f"in {parts['region']}")
-    if "age" in parts:
-        words.append(f"aged {parts['age']}" if parts["age"] != UNDER_18 else "under 18")
-    return " ".join(words)
+    region, age = parts.get("region"), parts.get("age")
+    if age == UNDER_18:
+        template = (gettext("popular with customers in {region} under 18") if region
+                    else gettext("popular with customers under 18"))
+    elif age:
+        template = (gettext("popular with customers in {region} aged {age}") if region
+                    else gettext("popular with customers aged {age}"))
+    else:
+        template = gettext("popular with customers in {region}") if region else gettext("popular with customers")
+    return template.format(region=region, age=age)
 
 
 def cohort_best_sellers(chain: Sequence[str], cohorts: Mapping[str, Sequence[Mapping[str, Any]]],

@@ -5,13 +5,20 @@ the API (which segments one customer from the stream's live state)."""
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from common.i18n import N_
 
 
 @dataclass(frozen=True)
 class SegmentRule:
+    """`name` is the segment's id (in Redis, the API and the campaign export); `label`, `description` and `action`
+    are English messages, translated by the catalogue where they are shown (`words`)."""
+
     name: str
+    label: str
     description: str
     action: str
     r_min: int = 1
@@ -26,23 +33,32 @@ class SegmentRule:
 
 # First match wins. Scores are quintiles 1..5 (5 = most recent / most frequent / biggest spender).
 SEGMENT_RULES = (
-    SegmentRule("champions", "bought recently, buy often and spend the most",
-                "reward them: early access and a loyalty perk rather than a discount", r_min=4, f_min=4, m_min=4),
-    SegmentRule("loyal", "buy often, recently enough",
-                "upsell: a bundle from the categories they over-index on", r_min=3, f_min=4),
-    SegmentRule("new", "first orders, very recent",
-                "welcome: an incentive for the second order on what new customers buy", r_min=5, f_max=1),
-    SegmentRule("promising", "recent, not frequent yet",
-                "nurture: a time-limited offer to bring the next order forward", r_min=4, f_max=3),
-    SegmentRule("at_risk", "used to buy often, not lately",
-                "win back: a personal offer on the products they used to buy", r_max=2, f_min=3),
-    SegmentRule("hibernating", "long gone, bought little",
-                "reactivate cheaply: one best-seller discount, then stop if they do not respond", r_max=2, f_max=2),
+    SegmentRule("champions", N_("Champions"), N_("bought recently, buy often and spend the most"),
+                N_("reward them: early access and a loyalty perk rather than a discount"), r_min=4, f_min=4, m_min=4),
+    SegmentRule("loyal", N_("Loyal"), N_("buy often, recently enough"),
+                N_("upsell: a bundle from the categories they over-index on"), r_min=3, f_min=4),
+    SegmentRule("new", N_("New"), N_("first orders, very recent"),
+                N_("welcome: an incentive for the second order on what new customers buy"), r_min=5, f_max=1),
+    SegmentRule("promising", N_("Promising"), N_("recent, not frequent yet"),
+                N_("nurture: a time-limited offer to bring the next order forward"), r_min=4, f_max=3),
+    SegmentRule("at_risk", N_("At risk"), N_("used to buy often, not lately"),
+                N_("win back: a personal offer on the products they used to buy"), r_max=2, f_min=3),
+    SegmentRule("hibernating", N_("Hibernating"), N_("long gone, bought little"),
+                N_("reactivate cheaply: one best-seller discount, then stop if they do not respond"), r_max=2, f_max=2),
 )
-OTHER = SegmentRule("needs_attention", "middle of the road on recency and frequency",
-                    "re-engage: a reminder with picks from their favourite categories")
+OTHER = SegmentRule("needs_attention", N_("Needs attention"), N_("middle of the road on recency and frequency"),
+                    N_("re-engage: a reminder with picks from their favourite categories"))
 ALL_RULES = (*SEGMENT_RULES, OTHER)
 RULES_BY_NAME = {rule.name: rule for rule in ALL_RULES}
+
+
+def words(name: str, gettext: Callable[[str], str]) -> dict[str, str]:
+    """A segment's label, description and action in the language `gettext` speaks (an unknown name: only its
+    label, the name itself)."""
+    rule = RULES_BY_NAME.get(name)
+    if rule is None:
+        return {"label": name.replace("_", " ")}
+    return {"label": gettext(rule.label), "description": gettext(rule.description), "action": gettext(rule.action)}
 
 
 def segment_for(r: int, f: int, m: int) -> str:

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     ui_port: int = 8501
     ui_api_url: str | None = None  # where the UI finds the API (default: http://api_host:api_port)
     ui_refresh_s: float = Field(default=3.0, gt=0)  # the live page's refresh period
+    ui_language: Literal["en", "es"] = "en"  # the live view's first language (each browser session can switch)
+    # The shop's currency (ISO 4217) for amounts in the live view; unset: the one the model's data mapping names
+    # (COP for the case study, GBP for the UCI preset).
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
 
     # Folders.
     run_dir: Path = Path(".run")

@@ -13,9 +13,17 @@ KEY_HEADER = "X-API-Key"
 class ApiUnavailable(Exception):
     """The API did not answer (not running, or its Redis is down): the page says so instead of failing."""
 
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"the API at {url} is not answering ({reason}): start it with `recsys serve`")
+        self.url, self.reason = url, reason
+
 
 class NotReady(Exception):
-    """The API answered that something is missing (e.g. no model yet); the message says what to run."""
+    """The API answered that something is missing (e.g. no model yet); the detail says what to run."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class ApiClient:
@@ -24,18 +32,19 @@ class ApiClient:
         # RECSYS_API_READ_KEY, when the API asks for one
         self.headers = {KEY_HEADER: read_key} if read_key else {}
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, language: str | None = None, **params: Any) -> Any:
+        """The answer's JSON; `language` asks for the words the API translates (segments, reasons)."""
+        headers = self.headers | ({"Accept-Language": language} if language else {})
         # A connection per call: a page makes a handful, and nothing is left open when Streamlit drops the client.
         try:
-            with httpx.Client(base_url=self.base_url, timeout=TIMEOUT_S, headers=self.headers) as http:
+            with httpx.Client(base_url=self.base_url, timeout=TIMEOUT_S, headers=headers) as http:
                 response = http.get(path, params={k: v for k, v in params.items() if v is not None})
         except httpx.HTTPError as exc:
-            raise ApiUnavailable(f"the API at {self.base_url} is not answering ({type(exc).__name__}): "
-                                 "start it with `recsys serve`") from exc
+            raise ApiUnavailable(self.base_url, type(exc).__name__) from exc
         if response.status_code == 404:
             return None
         if response.status_code == 503:
             raise NotReady(response.json().get("detail", "the API is not ready"))
         if response.status_code >= 400:
-            raise ApiUnavailable(f"{path}: HTTP {response.status_code}: {response.text[:200]}")
+            raise ApiUnavailable(self.base_url, f"{path}: HTTP {response.status_code}: {response.text[:200]}")
         return response.json()

@@ -5,10 +5,12 @@ import time
 
 from fastapi import APIRouter, HTTPException
 
-from api.deps import CustomerIdPath, State
-from api.schemas import CustomerExposures, CustomerView, LiveSegment, Profile, Purchase, ShownProduct
+from api.deps import CustomerIdPath, RequestLanguage, State
+from api.schemas import BuyCycle, CustomerExposures, CustomerView, LiveSegment, Profile, Purchase, ShownProduct
 from api.services.ab import experiment_starts
-from api.services.customers import live_segment_of, profile_of
+from api.services.customers import buy_cycle, live_segment_of, profile_of
+from common.i18n import translations
+from common.segments import words
 
 router = APIRouter(tags=["customers"])
 RECENT_SHOWN = 20
@@ -16,9 +18,10 @@ EXPOSURES_SHOWN = 50
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerView, responses={404: {"description": "unknown"}})
-async def customer(state: State, customer_id: CustomerIdPath) -> CustomerView:
+async def customer(state: State, customer_id: CustomerIdPath, language: RequestLanguage) -> CustomerView:
     """Live RFM state from the stream, last night's segment from the published model beside the segment of the
-    live RFM (scored with the model's quintile edges), the profile, recent purchases."""
+    live RFM (scored with the model's quintile edges), each with its words in the request's language, the
+    profile, recent purchases."""
     keys = state.keys
     view = await state.models.get()
     pipe = state.redis.pipeline(transaction=False)
@@ -30,8 +33,9 @@ async def customer(state: State, customer_id: CustomerIdPath) -> CustomerView:
     pipe.hget(keys.stream_stats(), "last_event_ts")
     if view is not None:
         pipe.hget(keys.model_segments(view.version), customer_id)
-    rfm_raw, recent, categories, profile_raw, stats_last, *segment = await pipe.execute()
-    segment_raw = segment[0] if segment else None
+        pipe.hget(keys.model_cycles(view.version), customer_id)
+    rfm_raw, recent, categories, profile_raw, stats_last, *published = await pipe.execute()
+    segment_raw, cycles_raw = published if published else (None, None)
     if not rfm_raw and segment_raw is None and not profile_raw:
         raise HTTPException(404, f"customer {customer_id!r} has no purchases in the stream or the model, and no "
                                  "profile")
@@ -40,16 +44,21 @@ async def customer(state: State, customer_id: CustomerIdPath) -> CustomerView:
     live = live_segment_of(fields, as_of, view.cut_points if view is not None else None)
     profile = profile_of({k.decode(): v.decode() for k, v in profile_raw.items()}, as_of)
     products = state.models.products()
+    gettext = translations(language).gettext
+    last_night = json.loads(segment_raw) if segment_raw else None
+    last_bought = {p.decode(): ts for p, ts in recent}
     return CustomerView(
-        customer_id=customer_id, rfm={k: float(v) for k, v in fields.items()},
+        customer_id=customer_id, as_of=as_of, rfm={k: float(v) for k, v in fields.items()},
         recency_days=live.recency_days if live is not None else None,
-        segment=json.loads(segment_raw) if segment_raw else None,
-        live_segment=LiveSegment.model_validate(live.segment) if live is not None and live.segment else None,
+        segment=last_night | words(last_night["segment"], gettext) if last_night else None,
+        live_segment=LiveSegment.model_validate(live.segment | {"label": words(live.segment["segment"], gettext)[
+            "label"]}) if live is not None and live.segment else None,
         profile=Profile.model_validate(profile) if profile else None,
         recent=[Purchase(product_id=p.decode(), name=products.get(p.decode(), {}).get("name"),
                          category=products.get(p.decode(), {}).get("category"), last_purchased_at=ts)
                 for p, ts in recent],
         categories={k.decode(): int(v) for k, v in categories.items()},
+        buy_cycle=[BuyCycle.model_validate(c) for c in buy_cycle(cycles_raw, last_bought, as_of, products)],
     )
 
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from api.deps import CurrentModel, State
+from api.deps import CurrentModel, RequestLanguage, State
 from api.model_cache import ModelView
 from api.schemas import (
     AssociationRule,
@@ -14,10 +15,15 @@ from api.schemas import (
     ModelVersion,
     ModelVersions,
     ProductAssociationRule,
+    SegmentMove,
+    SegmentMovement,
     SegmentOffer,
     Segments,
 )
+from api.services.customers import NEW_TO_MODEL, live_segment_of, movement
 from api.state import ApiState
+from common.i18n import translations
+from common.segments import words
 
 router = APIRouter(tags=["model"])
 
@@ -31,19 +37,62 @@ async def model(state: State, view: CurrentModel) -> ModelCard:
 
 
 @router.get("/segments", response_model=Segments, responses={503: {"description": "no model"}})
-async def segments(state: State, view: CurrentModel) -> Segments:
-    """Size, share and mean recency / frequency / monetary per RFM segment."""
+async def segments(state: State, view: CurrentModel, language: RequestLanguage) -> Segments:
+    """Size, share and mean recency / frequency / monetary per RFM segment; its label, description and action in
+    the language the request accepts (Spanish or English)."""
     raw = await state.redis.get(state.keys.model_segment_summary(view.version))
-    return Segments(model_version=view.version, segments=json.loads(raw or "[]"))
+    gettext = translations(language).gettext
+    rows = [row | words(row["segment"], gettext) for row in json.loads(raw or "[]")]
+    return Segments(model_version=view.version, segments=rows)
+
+
+# A page's worth of work: the most recent buyers since the model, in one pipelined round trip.
+MOVEMENT_MAX_CUSTOMERS = 20_000
+
+
+# Declared before /segments/{name}, which would otherwise take "movement" for a segment's name.
+@router.get("/segments/movement", response_model=SegmentMovement, responses={503: {"description": "no model"}})
+async def segment_movement(state: State, view: CurrentModel, language: RequestLanguage) -> SegmentMovement:
+    """Where the customers who bought since last night's model stand now: from their segment in the model to the
+    segment of their live RFM (scored with the model's quintile edges), counted per pair. The most recent
+    20,000 buyers at most."""
+    keys = state.keys
+    since = view.data_end_ts
+    recent = cast(list[bytes], await state.redis.zrevrangebyscore(
+        keys.customers_index(), "+inf", f"({since}", start=0, num=MOVEMENT_MAX_CUSTOMERS + 1))
+    ids = [customer.decode() for customer in recent]
+    limited, ids = len(ids) > MOVEMENT_MAX_CUSTOMERS, ids[:MOVEMENT_MAX_CUSTOMERS]
+    moves: list[dict[str, Any]] = []
+    if ids and view.cut_points is not None:
+        pipe = state.redis.pipeline(transaction=False)
+        pipe.hget(keys.stream_stats(), "last_event_ts")
+        pipe.hmget(keys.model_segments(view.version), ids)
+        for customer in ids:
+            pipe.hgetall(keys.customer_rfm(customer))
+        stats_last, last_night_raw, *rfms = await pipe.execute()
+        as_of = int(float(stats_last)) if stats_last else int(time.time())
+        live = [live_segment_of({k.decode(): v.decode() for k, v in rfm.items()}, as_of, view.cut_points)
+                for rfm in rfms]
+        moves = movement([json.loads(raw)["segment"] if raw else None for raw in last_night_raw],
+                         [now.segment["segment"] if now is not None and now.segment else None for now in live])
+    gettext = translations(language).gettext
+    new_label = gettext("new to the model")
+    return SegmentMovement(
+        model_version=view.version, since=since, customers=len(ids), limited=limited,
+        moves=[SegmentMove(**move, from_label=new_label if move["from_segment"] == NEW_TO_MODEL
+                           else words(move["from_segment"], gettext)["label"],
+                           to_label=words(move["to_segment"], gettext)["label"]) for move in moves])
 
 
 @router.get("/segments/{name}", response_model=SegmentOffer,
             responses={404: {"description": "no such segment"}, 503: {"description": "no model"}})
 async def segment_offer(
-    state: State, view: CurrentModel, name: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z_]+$")],
+    state: State, view: CurrentModel, language: RequestLanguage,
+    name: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z_]+$")],
 ) -> SegmentOffer:
     """What to offer one segment: over-represented products and categories (lift with its counts), the segment's
-    share of revenue and a suggested action. Product names from the live catalogue when it has them."""
+    share of revenue and a suggested action (in the language the request accepts). Product names from the live
+    catalogue when it has them."""
     raw = await state.redis.hget(state.keys.model_segment_offers(view.version), name)
     if raw is None:
         raise HTTPException(404, f"segment {name!r} has no offer in model {view.version}")
@@ -51,7 +100,8 @@ async def segment_offer(
     products = state.models.products()
     for row in offer["products"]:
         row.update({k: v for k, v in products.get(row["product_id"], {}).items() if k in ("name", "category")})
-    return SegmentOffer.model_validate(offer | {"model_version": view.version})
+    told = words(name, translations(language).gettext)
+    return SegmentOffer.model_validate(offer | told | {"model_version": view.version})
 
 
 @router.get("/model/versions", response_model=ModelVersions)

@@ -3,8 +3,12 @@ profile with age and age band. Pure functions."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
+from statistics import median
 from typing import Any
 
 from common.profiles import profile_view
@@ -30,3 +34,37 @@ def live_segment_of(rfm_fields: dict[str, str], as_of: int, cut_points: CutPoint
 
 def profile_of(fields: dict[str, str], as_of: int) -> dict[str, Any] | None:
     return profile_view(fields, datetime.fromtimestamp(as_of, UTC).date()) if fields else None
+
+
+DAY_S = 86400
+NEW_TO_MODEL = "new_to_model"
+
+
+def buy_cycle(published: str | None, last_bought: Mapping[str, float], as_of: float,
+              products: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The customer's buy cycles: the days the model saw them buy each product they buy again, plus the stream's
+    newer purchase of it (a later day than the model's last), the median days between purchases, and when the
+    next one is due (overdue when that is before `as_of`, the stream's clock)."""
+    cycles = []
+    for product, days in json.loads(published) if published else []:
+        bought = [day * DAY_S for day in days]
+        live = last_bought.get(product)
+        if live is not None and live >= bought[-1] + DAY_S:
+            bought.append(live)
+        cycle_days = median((later - earlier) / DAY_S for earlier, later in pairwise(bought))
+        due = bought[-1] + cycle_days * DAY_S
+        cycles.append({"product_id": product, "name": products.get(product, {}).get("name"), "purchases": bought,
+                       "cycle_days": round(cycle_days, 2), "due_at": due, "overdue": due < as_of})
+    return cycles
+
+
+def movement(last_night: list[str | None], live: list[str | None]) -> list[dict[str, Any]]:
+    """How many customers moved from each segment of last night's model to each live one (a customer the model
+    did not know comes from "new_to_model"), most customers first."""
+    counts: dict[tuple[str, str], int] = {}
+    for before, now in zip(last_night, live, strict=True):
+        if now is not None:
+            key = (before or NEW_TO_MODEL, now)
+            counts[key] = counts.get(key, 0) + 1
+    return [{"from_segment": before, "to_segment": now, "customers": n}
+            for (before, now), n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]

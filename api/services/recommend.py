@@ -15,6 +15,7 @@ from api.services.cohorts import cohort_cold_start
 from api.state import ApiState
 from common import toplist
 from common.ab import group_of
+from common.i18n import DEFAULT_LANGUAGE, N_, Gettext, Language, translations
 from common.toplist import LazyTopList
 
 HOUR_S = 3600.0
@@ -33,11 +34,12 @@ class NoModelError(Exception):
     """Nothing is published yet; `recsys batch run` publishes the first model. The app answers it with 503."""
 
     def __init__(self) -> None:
-        super().__init__("no model is published yet: run `recsys batch run`")
+        # marked for the catalogue: the live view shows this detail in the session's language
+        super().__init__(N_("no model is published yet: run `recsys batch run`"))
 
 
 async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None,
-                experiment: str | None = None) -> dict[str, Any]:
+                experiment: str | None = None, language: Language = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """The response body (shaped as `Recommendation`), logged as an exposure in `experiment` (default: the live
     one; the replay's visits name their own, so event time and wall time never share one). One pipelined Redis
     round trip: the model pointer, the customer's model list and live recent purchases together; a second only for
@@ -49,7 +51,7 @@ async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None =
     experiment = experiment or settings.ab_experiment
     group = group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent)
     view, model_list, recent = await read_context(state, customer_id)
-    items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id)
+    items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id, language)
     request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, at a quarter of its cost
     logged = model_list is not None or bool(recent) or await _has_profile(state, customer_id)
     if logged:
@@ -70,13 +72,14 @@ async def _has_profile(state: ApiState, customer_id: str) -> bool:
     return bool(exists)
 
 
-async def preview(state: ApiState, customer_id: str, k: int) -> RecommendationPreview:
+async def preview(state: ApiState, customer_id: str, k: int,
+                  language: Language = DEFAULT_LANGUAGE) -> RecommendationPreview:
     """What each group would be shown, side by side; not an exposure."""
     settings = state.settings
     view, model_list, recent = await read_context(state, customer_id)
     groups = {}
     for group in ("control", "treatment"):
-        items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id)
+        items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id, language)
         groups[group] = GroupPreview(strategy=strategy, items=[RecommendedItem.model_validate(i) for i in items])
     return RecommendationPreview(
         customer_id=customer_id, model_version=view.version, cold_start=model_list is None,
@@ -108,28 +111,31 @@ async def read_context(state: ApiState, customer_id: str) -> Context:
 
 
 async def _for_group(state: ApiState, group: str, view: ModelView, model_list: LazyTopList | None,
-                     recent: list[tuple[str, float]], k: int, customer_id: str
+                     recent: list[tuple[str, float]], k: int, customer_id: str, language: Language
                      ) -> tuple[list[dict[str, Any]], Strategy]:
-    """The answer's items and the strategy that chose them."""
+    """The answer's items (their reasons in `language`) and the strategy that chose them."""
+    gettext = translations(language).gettext
     if group == "treatment" and model_list is not None:
-        return [_item(r, view) for r in await _treatment(state, view, model_list, recent, k)], "model"
+        return [_item(r, view) for r in await _treatment(state, view, model_list, recent, k, gettext)], "model"
     strategy: Strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
-    if strategy == "cold_start" and (cohort := await cohort_cold_start(state, view, customer_id, k)) is not None:
+    if strategy == "cold_start" and (
+            cohort := await cohort_cold_start(state, view, customer_id, k, gettext)) is not None:
         return [_item(r, view) for r in cohort], strategy
-    return _best_seller_items(view, k), strategy
+    return _best_seller_items(view, k, language), strategy
 
 
-def _best_seller_items(view: ModelView, k: int) -> list[dict[str, Any]]:
-    """Ranked once per k and version (shared between answers, never changed)."""
-    key = ("best_sellers", k)
+def _best_seller_items(view: ModelView, k: int, language: Language) -> list[dict[str, Any]]:
+    """Ranked once per k, language and version (shared between answers, never changed)."""
+    key = ("best_sellers", k, language)
     items: list[dict[str, Any]] | None = view.memo.get(key)
     if items is None:
-        items = view.memo[key] = [_item(r, view) for r in best_sellers(view.popular, k, view.trend_days)]
+        ranked = best_sellers(view.popular, k, view.trend_days, gettext=translations(language).gettext)
+        items = view.memo[key] = [_item(r, view) for r in ranked]
     return items
 
 
 async def _treatment(state: ApiState, view: ModelView, model_list: LazyTopList,
-                     recent: list[tuple[str, float]], k: int) -> list[Ranked]:
+                     recent: list[tuple[str, float]], k: int, gettext: Gettext) -> list[Ranked]:
     basket_s = state.settings.recommend_basket_hours * HOUR_S
     latest = max((ts for _, ts in recent), default=0.0)
     basket = [p for p, ts in recent if ts >= latest - basket_s]
@@ -138,10 +144,11 @@ async def _treatment(state: ApiState, view: ModelView, model_list: LazyTopList,
         raw = (await state.redis_mux.execute(("HMGET", state.keys.model_rules(view.version), *missing)))[0]
         view.rules.update({p: json.loads(r) if r else [] for p, r in zip(missing, raw, strict=True)})
     rules = {p: view.rules[p] for p in basket}
-    ranked = treatment(model_list, recent, rules, view.data_end_ts, basket_s, k, view.trend_days, view.products)
+    ranked = treatment(model_list, recent, rules, view.data_end_ts, basket_s, k, view.trend_days, view.products,
+                       gettext)
     if len(ranked) < k:  # the model list ran out (the customer bought much of it since): top up
         listed = frozenset(r.product_id for r in ranked) | {p for p, _ in recent}
-        ranked += best_sellers(view.popular, k - len(ranked), view.trend_days, exclude=listed)
+        ranked += best_sellers(view.popular, k - len(ranked), view.trend_days, exclude=listed, gettext=gettext)
     return ranked
 
 

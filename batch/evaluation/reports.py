@@ -147,12 +147,23 @@ def model_card(version: str, data: LoadedData, summary: dict[str, Any], evaluati
         "headline": headline,
         "evaluation": evaluation.summary(),
         "cleaning": data.report.to_dict(),
+        "currency": shop_currency(data),
         # The source files' cleaning reports as recorded when they were replayed (what never reached the topic).
         **({"source_reports": data.source_reports} if data.source_reports else {}),
         "eda": summary,
         "segments": segments.to_dict(orient="records"),
         "built_with": {"python": platform.python_version()} | (engine_details or {}),
     }
+
+
+def shop_currency(data: LoadedData) -> str:
+    """The currency the data's mapping names: the newest replayed source file's (a topic has none of its own),
+    else the file read."""
+    for report in reversed(data.source_reports):
+        currency = report.get("cleaning", {}).get("currency")
+        if currency:
+            return str(currency)
+    return data.report.currency
 
 
 def source_card(origin: DataOrigin | None, window: dict[str, str]) -> dict[str, Any]:

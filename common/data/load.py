@@ -85,7 +85,8 @@ def load_history(path: Path, mapping: ColumnMapping, customers_path: Path | None
         known, customers_summary = load_customers(customers_path, mapping.customers, reference)
 
     rules = _cleaning_rules(raw, canon, cols, known, bounds or EventBounds())
-    report = CleaningReport(source=str(transactions_path), mapping=mapping.name, raw_rows=len(raw))
+    report = CleaningReport(source=str(transactions_path), mapping=mapping.name, raw_rows=len(raw),
+                            currency=mapping.currency)
     alive = np.ones(len(raw), dtype=bool)
     orphans = np.zeros(len(raw), dtype=bool)  # lines removed because their customer has no profile
     for reason, rule in rules:

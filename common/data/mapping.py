@@ -6,7 +6,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from common.data.errors import DataError
 
@@ -72,6 +72,7 @@ class ColumnMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
+    currency: str = Field(default="COP", pattern=r"^[A-Z]{3}$")  # ISO 4217: how the live view writes amounts
     transactions_file: str | None = None
     customers_file: str | None = None
     products_file: str | None = None

@@ -20,6 +20,7 @@ class CleaningReport:
     filled: dict[str, int] = field(default_factory=dict)
     customers: dict[str, int] = field(default_factory=dict)
     products: dict[str, int] = field(default_factory=dict)  # the products table's own counts, when there is one
+    currency: str = "COP"  # the amounts' currency, as the mapping names it (the case study's pesos by default)
 
     def record(self, reason: str, removed: int, kept: int) -> None:
         self.removed[reason] = removed

@@ -12,12 +12,16 @@ from ui.experiment import (
     default_experiment,
     fixed_horizon_note,
     interval,
+    p_value,
     sample_ratio_alarm,
     verdict,
 )
-from ui.shared import fetch
+from ui.i18n import Speaker
+from ui.shared import fetch, plot, speaker
 
-st.title("A/B test")
+sp = speaker()
+_ = sp.gettext
+st.title(_("A/B test"))
 
 
 def pick_experiment() -> str | None:
@@ -26,10 +30,12 @@ def pick_experiment() -> str | None:
         return None
     names = [e["name"] for e in listed["experiments"]] or [listed["live"]]
     wanted = st.query_params.get("experiment") or default_experiment(listed)
-    labels = {e["name"]: f"{e['name']} ({'replayed history' if e['replayed'] else 'live requests'}, started "
-                         f"{e['started_at'][:10]})" for e in listed["experiments"]}
-    chosen = st.selectbox("Experiment", names, index=names.index(wanted) if wanted in names else 0,
-                          format_func=lambda name: labels.get(name, f"{name} (live requests, no exposures yet)"))
+    labels = {e["name"]: _("{name} ({kind}, started {day})").format(
+        name=e["name"], kind=_("replayed history") if e["replayed"] else _("live requests"),
+        day=sp.day(e["started_at"])) for e in listed["experiments"]}
+    chosen = st.selectbox(_("Experiment"), names, index=names.index(wanted) if wanted in names else 0,
+                          format_func=lambda name: labels.get(
+                              name, _("{name} (live requests, no exposures yet)").format(name=name)))
     st.query_params["experiment"] = chosen
     return str(chosen)
 
@@ -42,67 +48,82 @@ def experiment(name: str) -> None:
         return
     groups = summary["groups"]
     if not any(g["exposed_customers"] for g in groups.values()):
-        st.info("No exposures yet: serve `/recommend`, or replay with `recsys replay ... --simulate-visits`.")
+        st.info(_("No exposures yet: serve `/recommend`, or replay with `recsys replay ... --simulate-visits`."))
         return
     if not summary["causal"]:
-        st.warning(NOT_CAUSAL)
-    alarm = sample_ratio_alarm(summary)
+        st.warning(_(NOT_CAUSAL))
+    alarm = sample_ratio_alarm(summary, sp)
     if alarm is not None:
         st.error(alarm)
-    st.markdown(f"### {verdict(summary)}")
+    st.markdown(f"### {verdict(summary, sp)}")
     conversion, revenue = summary["conversion"], summary["revenue_per_exposed"]
     cols = st.columns([1, 1, 1, 1.8, 1])
     for col, group in zip(cols, ("control", "treatment"), strict=False):
-        col.metric(f"{group} conversion", f"{groups[group]['conversion_rate']:.1%}",
-                   help=f"{groups[group]['converted_customers']} of {groups[group]['exposed_customers']}")
+        col.metric(_("{group} conversion").format(group=sp.label(group)), sp.percent(groups[group]["conversion_rate"]),
+                   help=_("{converted} of {exposed}").format(converted=sp.number(groups[group]["converted_customers"]),
+                                                            exposed=sp.number(groups[group]["exposed_customers"])))
     relative = conversion["relative"]
-    cols[2].metric("uplift", f"{conversion['difference']:+.1%}",
-                   delta=None if relative is None else f"{relative:+.0%} relative")
+    cols[2].metric(_("uplift"), sp.percent(conversion["difference"], signed=True),
+                   delta=None if relative is None else _("{relative} relative").format(
+                       relative=sp.percent(relative, 0, signed=True)))
     av = conversion["always_valid"]
-    cols[3].metric("always-valid interval", interval(av["ci_low"], av["ci_high"], unit=""),
-                   help="Points of conversion; valid however often this page is looked at.")
-    cols[4].metric("always-valid p-value", f"{av['p_value']:.3g}")
+    cols[3].metric(_("always-valid interval"), interval(av["ci_low"], av["ci_high"], sp, in_points=False),
+                   help=_("Points of conversion; valid however often this page is looked at."))
+    cols[4].metric(_("always-valid p-value"), p_value(av["p_value"], sp))
     rav = revenue["always_valid"]
-    st.markdown(f"**Revenue per exposed customer**: control {revenue['control']:,.2f}, treatment "
-                f"{revenue['treatment']:,.2f}, difference {revenue['difference']:+,.2f}, always-valid interval "
-                f"{interval(rav['ci_low'], rav['ci_high'], scale=1, unit='')} (p = {rav['p_value']:.3g}): "
-                f"{rav['decision_text']}.")
-    st.caption(fixed_horizon_note(summary))
-    day_title = "event-time day of the replayed history" if timeline["replayed"] else "day (wall clock, UTC)"
-    rows = [{"group": group, **row} for group, series in timeline["series"].items() for row in series]
+    decision = rav["decision_text"]  # one of common.always_valid.DECISION_WORDS, in the catalogue
+    st.markdown(_("**Revenue per exposed customer**: control {control}, treatment {treatment}, difference "
+                  "{difference}, always-valid interval {bounds} (p = {p}): {decision}.").format(
+        control=sp.money(revenue["control"]), treatment=sp.money(revenue["treatment"]),
+        difference=sp.signed(revenue["difference"], 2),
+        bounds=interval(rav["ci_low"], rav["ci_high"], sp, scale=1, in_points=False), p=p_value(rav["p_value"], sp),
+        decision=_(decision)))
+    st.caption(fixed_horizon_note(summary, sp))
+    day_title = _("event-time day of the replayed history") if timeline["replayed"] else _("day (wall clock, UTC)")
+    rows = [{"group": sp.label(group), **row} for group, series in timeline["series"].items() for row in series]
     if rows:
-        st.altair_chart(conversion_chart(pd.DataFrame(rows), day_title), use_container_width=True)
+        plot(conversion_chart(pd.DataFrame(rows), day_title, sp))
     if timeline["uplift"]:
-        st.altair_chart(uplift_chart(pd.DataFrame(timeline["uplift"]), day_title), use_container_width=True)
-    st.dataframe(pd.DataFrame(groups).T, use_container_width=True)
+        plot(uplift_chart(pd.DataFrame(timeline["uplift"]), day_title, sp))
+    st.dataframe(pd.DataFrame([{
+        _("group"): sp.label(group), _("exposed customers"): sp.number(g["exposed_customers"]),
+        _("converted customers"): sp.number(g["converted_customers"]),
+        _("conversion"): sp.percent(g["conversion_rate"]),
+    } for group, g in groups.items()]), hide_index=True, use_container_width=True)
     srm = summary["sample_ratio"]
-    st.caption(f"Experiment {summary['experiment']}: {summary['treatment_percent']}% of customers in treatment "
-               f"(observed {srm['observed_treatment_share']:.1%}, sample-ratio chi-square p = "
-               f"{srm['p_value']:.3g}); a conversion is a purchase of a shown product within "
-               f"{summary['attribution_days']:g} days. Exposures lost by the API: {summary['exposures_lost']}.")
+    st.caption(_("Experiment {name}: {percent}% of customers in treatment (observed {observed}, sample-ratio "
+                 "chi-square p = {p}); a conversion is a purchase of a shown product within {days} days. Exposures "
+                 "lost by the API: {lost}.").format(
+        name=summary["experiment"], percent=summary["treatment_percent"],
+        observed=sp.percent(srm["observed_treatment_share"]), p=p_value(srm["p_value"], sp),
+        days=sp.number(summary["attribution_days"], 0), lost=sp.number(summary["exposures_lost"])))
 
 
-def conversion_chart(frame: pd.DataFrame, day_title: str) -> alt.LayerChart:
+def conversion_chart(frame: pd.DataFrame, day_title: str, sp: Speaker) -> alt.LayerChart:
+    _ = sp.gettext
     frame["date"] = pd.to_datetime(frame["date"])
-    colour = alt.Color("group:N", scale=alt.Scale(domain=list(GROUP_COLOURS), range=list(GROUP_COLOURS.values())))
+    names = [sp.label(group) for group in GROUP_COLOURS]
+    colour = alt.Color("group:N", title=_("group"), scale=alt.Scale(domain=names, range=list(GROUP_COLOURS.values())))
     base = alt.Chart(frame).encode(x=alt.X("date:T", title=day_title, axis=alt.Axis(format="%Y-%m-%d")),
                                    color=colour)
     band = base.mark_area(opacity=0.25).encode(
-        y=alt.Y("ci_low:Q", title="conversion (cumulative)", axis=alt.Axis(format="%")), y2="ci_high:Q")
+        y=alt.Y("ci_low:Q", title=_("conversion (cumulative)"), axis=alt.Axis(format="%")), y2="ci_high:Q")
     chart: alt.LayerChart = (band + base.mark_line(strokeWidth=3).encode(y="rate:Q")).properties(
-        title="Conversion per group, 95% bands")
+        title=_("Conversion per group, 95% bands"))
     return chart
 
 
-def uplift_chart(frame: pd.DataFrame, day_title: str) -> alt.LayerChart:
+def uplift_chart(frame: pd.DataFrame, day_title: str, sp: Speaker) -> alt.LayerChart:
+    _ = sp.gettext
     frame["date"] = pd.to_datetime(frame["date"])
     base = alt.Chart(frame).encode(x=alt.X("date:T", title=day_title, axis=alt.Axis(format="%Y-%m-%d")))
     band = base.mark_area(opacity=0.25, color=GROUP_COLOURS["treatment"]).encode(
-        y=alt.Y("ci_low:Q", title="treatment - control (conversion)", axis=alt.Axis(format="+%")), y2="ci_high:Q")
+        y=alt.Y("ci_low:Q", title=_("treatment - control (conversion)"), axis=alt.Axis(format="+%")),
+        y2="ci_high:Q")
     line = base.mark_line(strokeWidth=3, color=GROUP_COLOURS["treatment"]).encode(y="difference:Q")
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="gray", strokeDash=[4, 4]).encode(y="y:Q")
     chart: alt.LayerChart = (band + line + zero).properties(
-        title="Uplift with its always-valid 95% interval, as it stood each day")
+        title=_("Uplift with its always-valid 95% interval, as it stood each day"))
     return chart
 
 

@@ -4,40 +4,58 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ui.shared import fetch, when
+from ui.shared import fetch, plot, speaker
 
-st.title("Model")
+sp = speaker()
+_ = sp.gettext
+METRICS = {"ndcg@10": _("NDCG@10 (ranking quality)"), "precision@5": _("precision@5"), "recall@10": _("recall@10"),
+           "map@10": _("MAP@10"), "hit_rate@10": _("hit rate@10 (a hit in the top 10)"),
+           "coverage@10": _("coverage@10 (share of the catalogue shown)")}
+
+st.title(_("Model"))
 card = fetch("/model")
 if card is None:
     st.stop()
 window = card["data_window"]
-cols = st.columns(4)
-cols[0].metric("version", card["version"])
-cols[1].metric("data from", window["start"][:10])
-cols[2].metric("data to", window["end"][:10])
-cols[3].metric("customers x products", f"{card['matrix']['customers']:,} x {card['matrix']['products']:,}")
+st.markdown(_("Published version `{version}`.").format(version=card["version"]))
+cols = st.columns(3)
+cols[0].metric(_("data from"), sp.day(window["start"]))
+cols[1].metric(_("data to"), sp.day(window["end"]))
+cols[2].metric(_("customers by products"), f"{sp.number(card['matrix']['customers'])} x "
+                                          f"{sp.number(card['matrix']['products'])}")
 
 evaluation = card["evaluation"]
-st.subheader("Offline evaluation")
-st.caption(f"Temporal split: trained before {evaluation['split']}, tested to {evaluation['end'][:10]}; settings and "
-           f"blend weights chosen on validation from {evaluation['validation_split']}.")
-metric = st.selectbox("Metric", ["ndcg@10", "precision@5", "recall@10", "map@10", "hit_rate@10", "coverage@10"])
-rows = [{"variant": variant.replace("_", " "), "model": name, **values}
+st.subheader(_("Offline evaluation"))
+st.caption(_("Temporal split: trained before {split}, tested to {end}; settings and blend weights chosen on "
+             "validation from {validation}.").format(split=sp.day(evaluation["split"]), end=sp.day(evaluation["end"]),
+                                                     validation=sp.day(evaluation["validation_split"])))
+metric = st.selectbox(_("Metric"), list(METRICS), format_func=METRICS.__getitem__)
+served = evaluation.get("served", "hybrid")
+rows = [{"variant": sp.label(variant), "model": sp.label(name), "served": name == served, **values}
         for variant, models in evaluation["table"].items() for name, values in models.items()]
 table = pd.DataFrame(rows)
-st.altair_chart(alt.Chart(table).mark_bar().encode(
-    x=alt.X(f"{metric}:Q"), y=alt.Y("model:N", sort=None), color=alt.condition(
-        alt.datum.model == "hybrid", alt.value("#DD8452"), alt.value("#4C72B0")),
-    row=alt.Row("variant:N", title=None), tooltip=["model", f"{metric}:Q"]), use_container_width=True)
-st.dataframe(table[["variant", "model", "customers", "precision@5", "recall@10", "ndcg@10", "map@10",
-                    "hit_rate@10", "coverage@10"]], hide_index=True, use_container_width=True)
-st.json({"blend weights": card["weights"], "settings": card["params"]}, expanded=False)
+plot(alt.Chart(table).mark_bar().encode(
+    x=alt.X(f"{metric}:Q", title=METRICS[metric]), y=alt.Y("model:N", sort=None, title=None,
+                                                          axis=alt.Axis(labelLimit=260)),
+    color=alt.condition(alt.datum.served, alt.value("#DD8452"), alt.value("#4C72B0")),
+    row=alt.Row("variant:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelFontSize=13)),
+    tooltip=[alt.Tooltip("model:N", title=_("model")), alt.Tooltip(f"{metric}:Q", title=METRICS[metric],
+                                                                   format=".4f")],
+).properties(title=_("Each model against the baselines (orange: the one served)")))
+shown = table[["variant", "model", "customers", "precision@5", "recall@10", "ndcg@10", "map@10", "hit_rate@10",
+               "coverage@10"]].rename(columns={"variant": _("evaluated on"), "model": _("model"),
+                                               "customers": _("customers")})
+st.dataframe(shown, hide_index=True, use_container_width=True)
+with st.expander(_("Blend weights and settings")):
+    st.json({"weights": card["weights"], "settings": card["params"]}, expanded=False)
 
-st.subheader("Versions")
+st.subheader(_("Versions"))
 versions = fetch("/model/versions")
 if versions:
     history = pd.DataFrame(versions["versions"])
-    history["published"] = history["published_at"].map(when)
-    history["ndcg@10 (all items)"] = history["headline"].map(lambda h: (h or {}).get("all_items", {}).get("ndcg@10"))
-    st.dataframe(history[["version", "published", "current", "ndcg@10 (all items)"]], hide_index=True,
-                 use_container_width=True)
+    st.dataframe(pd.DataFrame({
+        _("version"): history["version"], _("published"): history["published_at"].map(sp.when),
+        _("served now"): history["current"].map(lambda current: _("yes") if current else ""),
+        _("NDCG@10 (all products)"): history["headline"].map(
+            lambda h: sp.number((h or {}).get("all_items", {}).get("ndcg@10"), 4)),
+    }), hide_index=True, use_container_width=True)

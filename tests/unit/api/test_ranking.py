@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.ranking import RULE_BOOST, best_sellers, reason_for, treatment
+from common.i18n import translations
 from common.toplist import TopList, decode, decode_lazily, encode
 
 MODEL = TopList(["p1", "p2", "p3"], [1.0, 0.8, 0.5], ["repeat", "ease", "trend"])
@@ -38,6 +39,9 @@ def test_rules_fired_by_todays_basket_boost_and_explain() -> None:
     assert scores["x"].score == 0.4 and scores["x"].source == "rules"
     assert "y" not in scores
     assert [r.product_id for r in ranked][:2] == ["p3", "p1"]
+    spanish = treatment(MODEL, recent, rules, model_end_ts=20 * DAY, basket_s=DAY, k=5, trend_days=14,
+                        names={"b": {"name": "Pan"}}, gettext=translations("es").gettext)
+    assert {r.product_id: r.reason for r in spanish}["p3"] == "se compra a menudo con Pan, que acaba de comprar"
 
 
 def test_best_sellers_scaled_and_excluding() -> None:
@@ -45,6 +49,8 @@ def test_best_sellers_scaled_and_excluding() -> None:
     ranked = best_sellers(popular, 2, 14, exclude=frozenset({"a"}))
     assert [(r.product_id, r.score) for r in ranked] == [("b", 1.0), ("c", 0.2)]
     assert ranked[0].reason == "best-seller in the last 14 days"
+    spanish = best_sellers(popular, 1, 14, gettext=translations("es").gettext)
+    assert spanish[0].reason == "de lo más vendido en los últimos 14 días"
 
 
 def test_top_lists_round_trip_in_their_compact_form() -> None:

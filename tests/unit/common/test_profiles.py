@@ -3,6 +3,7 @@ from datetime import date
 import pytest
 
 from common.events import CustomerProfile
+from common.i18n import translations
 from common.profiles import (
     age_band,
     age_on,
@@ -45,6 +46,9 @@ def test_cohort_chain_goes_from_narrow_to_broad_and_skips_what_is_unknown() -> N
     assert cohort_chain(None, None) == []
     assert cohort_reason(cohort_key("Antioquia", None)) == "popular with customers in Antioquia"
     assert cohort_reason(cohort_key("Antioquia", "25-34")) == "popular with customers in Antioquia aged 25-34"
+    spanish = translations("es").gettext
+    assert cohort_reason(cohort_key("Antioquia", "25-34"), spanish) == (
+        "popular entre clientes de Antioquia de 25-34 años")
     assert cohort_reason(cohort_key(None, "under 18")) == "popular with customers under 18"
 
 
