@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from common.data.load import UNKNOWN_CATEGORY
-from common.segments import RULES_BY_NAME
+from common.segments import RULES_BY_NAME, suggested_action
 
 TOP_PRODUCTS = 10
 TOP_CATEGORIES = 5
@@ -74,11 +74,6 @@ def over_represented(tagged: pd.DataFrame, column: str, segment: str, min_buyers
              "segment_lines": int(row["segment_lines"]), "segment_total_lines": segment_total,
              "shop_lines": int(row["shop_lines"]), "shop_total_lines": shop_total,
              "lift": round(float(row["lift"]), 3)} for _, row in table.iterrows()]
-
-
-def suggested_action(segment: str, categories: list[dict[str, Any]]) -> str:
-    action = RULES_BY_NAME[segment].action
-    return f"{action}; lead with {categories[0]['category']}" if categories else action
 
 
 def offer_export(lines: pd.DataFrame, segments: pd.DataFrame, offers: dict[str, dict[str, Any]],

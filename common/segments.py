@@ -5,11 +5,11 @@ the API (which segments one customer from the stream's live state)."""
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.i18n import N_
+from common.i18n import N_, Gettext, english
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,14 @@ def words(name: str, gettext: Callable[[str], str]) -> dict[str, str]:
     if rule is None:
         return {"label": name.replace("_", " ")}
     return {"label": gettext(rule.label), "description": gettext(rule.description), "action": gettext(rule.action)}
+
+
+def suggested_action(segment: str, categories: Sequence[Mapping[str, Any]], gettext: Gettext = english) -> str:
+    """The segment's action, led by its most over-represented category when it has one."""
+    action = gettext(RULES_BY_NAME[segment].action)
+    if not categories:
+        return action
+    return gettext("{action}; lead with {category}").format(action=action, category=categories[0]["category"])
 
 
 def segment_for(r: int, f: int, m: int) -> str:

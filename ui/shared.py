@@ -66,4 +66,4 @@ def fetch(path: str, **params: Any) -> Any:
 
 def plot(chart: alt.TopLevelMixin, where: Any = st) -> None:
     """A chart, its axes' numbers and dates written as the session's locale writes them."""
-    where.altair_chart(chart.configure(locale=speaker().vega_locale()), use_container_width=True)
+    where.altair_chart(chart.configure(locale=speaker().vega_locale()), width="stretch")

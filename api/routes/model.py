@@ -23,7 +23,7 @@ from api.schemas import (
 from api.services.customers import NEW_TO_MODEL, live_segment_of, movement
 from api.state import ApiState
 from common.i18n import translations
-from common.segments import words
+from common.segments import RULES_BY_NAME, suggested_action, words
 
 router = APIRouter(tags=["model"])
 
@@ -100,7 +100,10 @@ async def segment_offer(
     products = state.models.products()
     for row in offer["products"]:
         row.update({k: v for k, v in products.get(row["product_id"], {}).items() if k in ("name", "category")})
-    told = words(name, translations(language).gettext)
+    gettext = translations(language).gettext
+    told = words(name, gettext)
+    if name in RULES_BY_NAME:
+        told["action"] = suggested_action(name, offer["categories"], gettext)
     return SegmentOffer.model_validate(offer | told | {"model_version": view.version})
 
 

@@ -89,7 +89,7 @@ def experiment(name: str) -> None:
         _("group"): sp.label(group), _("exposed customers"): sp.number(g["exposed_customers"]),
         _("converted customers"): sp.number(g["converted_customers"]),
         _("conversion"): sp.percent(g["conversion_rate"]),
-    } for group, g in groups.items()]), hide_index=True, use_container_width=True)
+    } for group, g in groups.items()]), hide_index=True, width="stretch")
     srm = summary["sample_ratio"]
     st.caption(_("Experiment {name}: {percent}% of customers in treatment (observed {observed}, sample-ratio "
                  "chi-square p = {p}); a conversion is a purchase of a shown product within {days} days. Exposures "

@@ -115,7 +115,7 @@ with recommended:
     preview = fetch("/recommend/preview", customer_id=customer_id, k=10)
     if preview is not None:
         assigned = preview["groups"][preview["assigned_group"]]
-        st.dataframe(recommended_table(assigned["items"], sp), hide_index=True, use_container_width=True)
+        st.dataframe(recommended_table(assigned["items"], sp), hide_index=True, width="stretch")
 
 st.subheader(_("Purchase timeline (latest products)"))
 recent = pd.DataFrame(view["recent"])
@@ -141,7 +141,7 @@ if preview is not None:
     st.caption(note)
     for column, (group, shown) in zip(st.columns(2), preview["groups"].items(), strict=True):
         column.markdown(f"**{sp.label(group)}** ({sp.label(shown['strategy'])})")
-        column.dataframe(recommended_table(shown["items"], sp), hide_index=True, use_container_width=True)
+        column.dataframe(recommended_table(shown["items"], sp), hide_index=True, width="stretch")
 
 st.subheader(_("Shown to them, and bought after"))
 exposures = fetch(api_path("customers", customer_id, "exposures"))
@@ -149,7 +149,7 @@ if exposures and exposures["shown"]:
     shown = pd.DataFrame([{_("product"): row.get("name") or row["product_id"], _("shown"): sp.when(row["shown_at"]),
                            _("bought after"): sp.when(row["bought_at"]), _("product id"): row["product_id"]}
                           for row in exposures["shown"]])
-    st.dataframe(shown, hide_index=True, use_container_width=True)
+    st.dataframe(shown, hide_index=True, width="stretch")
 else:
     st.info(_("Nothing shown to this customer yet (exposures come from `/recommend` or a replay with "
               "`--simulate-visits`)."))

@@ -112,7 +112,7 @@ distributions = pd.DataFrame({_("orders per customer"): eda["orders_per_customer
                               _("orders per product"): eda["orders_per_product"],
                               _("products per order"): eda["basket_size"]})
 distributions.index = [STATISTICS.get(str(name), str(name)) for name in distributions.index]
-st.dataframe(distributions.map(lambda v: sp.number(v, 1)), use_container_width=True)
+st.dataframe(distributions.map(lambda v: sp.number(v, 1)), width="stretch")
 st.caption(_("Repeat customers: {share}. History {start} to {end}.").format(
     share=sp.percent(eda["repeat_customer_share"]), start=sp.day(eda["window"]["start"]),
     end=sp.day(eda["window"]["end"])))

@@ -48,7 +48,7 @@ def live() -> None:
     st.subheader(_("Throughput"))
     plot(throughput_chart(pd.DataFrame(samples), sp))
     st.subheader(_("Latest purchases"))
-    st.dataframe(latest_table(body["latest"], sp), hide_index=True, use_container_width=True)
+    st.dataframe(latest_table(body["latest"], sp), hide_index=True, width="stretch")
 
 
 def latest_table(latest: list[dict[str, object]], sp: Speaker) -> pd.DataFrame:

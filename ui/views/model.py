@@ -43,9 +43,10 @@ plot(alt.Chart(table).mark_bar().encode(
                                                                    format=".4f")],
 ).properties(title=_("Each model against the baselines (orange: the one served)")))
 shown = table[["variant", "model", "customers", "precision@5", "recall@10", "ndcg@10", "map@10", "hit_rate@10",
-               "coverage@10"]].rename(columns={"variant": _("evaluated on"), "model": _("model"),
-                                               "customers": _("customers")})
-st.dataframe(shown, hide_index=True, use_container_width=True)
+               "coverage@10"]].rename(columns={
+    "variant": _("evaluated on"), "model": _("model"), "customers": _("customers"), "precision@5": _("precision@5"),
+    "recall@10": _("recall@10"), "hit_rate@10": _("hit rate@10"), "coverage@10": _("coverage@10")})
+st.dataframe(shown, hide_index=True, width="stretch")
 with st.expander(_("Blend weights and settings")):
     st.json({"weights": card["weights"], "settings": card["params"]}, expanded=False)
 
@@ -58,4 +59,4 @@ if versions:
         _("served now"): history["current"].map(lambda current: _("yes") if current else ""),
         _("NDCG@10 (all products)"): history["headline"].map(
             lambda h: sp.number((h or {}).get("all_items", {}).get("ndcg@10"), 4)),
-    }), hide_index=True, use_container_width=True)
+    }), hide_index=True, width="stretch")

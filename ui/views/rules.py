@@ -45,7 +45,7 @@ else:
     st.dataframe(pd.DataFrame({
         _("rule"): rules["rule"], _("support"): rules["support"].map(lambda v: sp.number(v, 4)),
         _("confidence"): rules["confidence"].map(sp.percent), _("lift"): rules["lift"].map(lambda v: sp.number(v, 2)),
-    }), hide_index=True, use_container_width=True)
+    }), hide_index=True, width="stretch")
 
 st.subheader(_("What goes with this product"))
 product = st.text_input(_("Product id")).strip()
@@ -62,4 +62,4 @@ if product:
             _("product"): shown["name"].fillna(shown["product_id"]) if "name" in shown else shown["product_id"],
             _("confidence"): shown["confidence"].map(sp.percent),
             _("lift"): shown["lift"].map(lambda v: sp.number(v, 2)),
-            _("product id"): shown["product_id"]}), hide_index=True, use_container_width=True)
+            _("product id"): shown["product_id"]}), hide_index=True, width="stretch")

@@ -80,7 +80,7 @@ people = pd.DataFrame({
     _("mean orders"): table["frequency"].map(lambda v: sp.number(v, 1)),
     _("mean spend"): table["monetary"].map(sp.money),
 })
-st.dataframe(people, hide_index=True, use_container_width=True)
+st.dataframe(people, hide_index=True, width="stretch")
 
 st.subheader(_("Movement since last night"))
 moved = fetch("/segments/movement")
@@ -128,7 +128,7 @@ else:
             _("buyers in the segment"): products["segment_buyers"].map(sp.number),
             _("lines in the segment"): products["segment_lines"].map(sp.number),
             _("lines in the shop"): products["shop_lines"].map(sp.number),
-            _("product id"): products["product_id"]}), hide_index=True, use_container_width=True)
+            _("product id"): products["product_id"]}), hide_index=True, width="stretch")
     categories = pd.DataFrame(offer["categories"])
     if not categories.empty:
         st.dataframe(pd.DataFrame({
@@ -136,4 +136,4 @@ else:
             _("buyers in the segment"): categories["segment_buyers"].map(sp.number),
             _("lines in the segment"): categories["segment_lines"].map(sp.number),
             _("lines in the shop"): categories["shop_lines"].map(sp.number)}), hide_index=True,
-            use_container_width=True)
+            width="stretch")

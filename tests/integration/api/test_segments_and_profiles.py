@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Sequence
 from datetime import date
+from itertools import pairwise
 
 import pandas as pd
 import pytest
@@ -19,7 +20,9 @@ from batch.publish import ModelBundle, publish
 from batch.segments import rfm_table, snapshot_of
 from common.ab import group_of
 from common.events import CustomerProfile, ProductInfo
+from common.i18n import translations
 from common.keys import KeyLayout
+from common.segments import words
 from producers.replay import to_events
 from stream_app.master_data import MasterDataWriter
 from stream_app.state import StateWriter
@@ -150,3 +153,45 @@ def test_a_profiled_newcomer_gets_the_best_sellers_of_their_cohort(isolated: Iso
         ("c9", "popular with customers aged 65+"), ("g1", "best-seller in the last 14 days")]
     assert [i["product_id"] for i in baseline["items"]] == ["g1", "g2"]  # control: the shop's best-sellers
     assert [i["product_id"] for i in nobody["items"]] == ["g1", "g2"]  # no profile: as before
+
+
+def test_segment_words_reasons_buy_cycle_and_movement_in_the_requests_language(api: TestClient,
+                                                                              published: Published) -> None:
+    lines = published.lines
+    days = lines.assign(day=lines["event_time"].dt.floor("D"))
+    per_pair = days.groupby(["customer_id", "product_id"])["day"].nunique()
+    customer, product = per_pair[per_pair >= 3].index[0]
+    mine = lines[lines["customer_id"] == customer]
+    # one purchase of the product 30 days after the model's data end, as the stream would see it
+    later = mine[mine["product_id"] == product].tail(1).assign(
+        event_time=lines["event_time"].max() + pd.Timedelta(days=30), order_id="after-the-model")
+    profile = CustomerProfile(customer_id=str(customer), region="Antioquia", city="Medellín")
+    asyncio.run(_seed_customer(published, pd.concat([mine, later]), later["event_time"].iloc[0], profile))
+
+    spanish = {"Accept-Language": "es-CO,es;q=0.9"}
+    body = api.get(f"/customers/{customer}", headers=spanish).json()
+    segment = body["segment"]["segment"]
+    assert body["segment"]["label"] == words(segment, translations("es").gettext)["label"] != segment
+    assert body["segment"]["action"] == words(segment, translations("es").gettext)["action"]
+    cycle = next(c for c in body["buy_cycle"] if c["product_id"] == product)
+    bought = sorted(days[(days["customer_id"] == customer) & (days["product_id"] == product)]["day"].unique())
+    expected = [*(pd.Timestamp(day).timestamp() for day in bought[-8:]), later["event_time"].iloc[0].timestamp()]
+    assert cycle["purchases"] == pytest.approx(expected)
+    gaps = [(b - a) / 86400 for a, b in pairwise(expected)]
+    assert cycle["cycle_days"] == pytest.approx(float(pd.Series(gaps).median()), abs=0.01)
+
+    moved = api.get("/segments/movement", headers=spanish).json()
+    live_segment = body["live_segment"]["segment"]
+    assert moved["customers"] == sum(m["customers"] for m in moved["moves"]) >= 1
+    pair = next(m for m in moved["moves"] if (m["from_segment"], m["to_segment"]) == (segment, live_segment))
+    assert pair["customers"] >= 1 and pair["to_label"] == words(live_segment, translations("es").gettext)["label"]
+
+    english = {r["segment"]: r["label"] for r in api.get("/segments").json()["segments"]}
+    in_spanish = {r["segment"]: r["label"] for r in api.get("/segments", headers=spanish).json()["segments"]}
+    assert english.keys() == in_spanish.keys() and all(english[s] != in_spanish[s] for s in english)
+    reasons = {i["reason"] for g in api.get("/recommend/preview", params={"customer_id": customer, "k": 10},
+                                               headers=spanish).json()["groups"].values() for i in g["items"]}
+    spanish_reasons = {translations("es").gettext(m) for m in (
+        "customers who buy like you bought it", "you buy it regularly", "often bought together")}
+    assert reasons and all(r in spanish_reasons or r.startswith(("de lo más vendido", "se compra a menudo con"))
+                           for r in reasons), reasons

@@ -1,5 +1,6 @@
 """Every page rendered by Streamlit's AppTest against the real API (over Redis with a published model, live
-stream state and an experiment): no exception, and the key numbers are the ones in Redis."""
+stream state and an experiment): no exception, and the key numbers are the ones in Redis; in Spanish, no English
+left on any page."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from common.segments import ALL_RULES
+from common.i18n import english
+from common.segments import ALL_RULES, words
 from tests.integration.conftest import Published
+from tests.integration.ui.english import english_left
 
 pytestmark = pytest.mark.integration
 PAGES = Path(__file__).resolve().parents[3] / "ui" / "views"
 
 
-def _run(page: str, **query: str) -> AppTest:
+def _run(page: str, language: str = "en", **query: str) -> AppTest:
     app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=30)
+    app.session_state["language"] = language  # what the sidebar's switch keeps for the session
     for key, value in query.items():
         app.query_params[key] = value
     app.run()
@@ -40,7 +44,11 @@ def test_live_shows_the_stream_counters(ui_env: str, published: Published) -> No
     latest = app.dataframe[0].value
     assert len(latest) == min(20, published.redis.llen(published.keys.stream_latest()))
     newest = json.loads(str(published.redis.lindex(published.keys.stream_latest(), 0)))
-    assert latest.iloc[0]["customer_id"] == newest["customer_id"]
+    # people first (their segment, what they bought), the id last
+    assert list(latest.columns[:2]) == ["segment", "product"] and latest.columns[-1] == "customer id"
+    assert latest.iloc[0]["customer id"] == newest["customer_id"]
+    segment = published.redis.hget(published.keys.model_segments(published.version), newest["customer_id"])
+    assert latest.iloc[0]["segment"] == words(json.loads(str(segment))["segment"], english)["label"]
 
 
 def test_customer_shows_segment_groups_and_exposures(ui_env: str, published: Published) -> None:
@@ -49,31 +57,31 @@ def test_customer_shows_segment_groups_and_exposures(ui_env: str, published: Pub
     segment = json.loads(str(published.redis.hget(published.keys.model_segments(published.version), customer)))
     rfm = published.redis.hgetall(published.keys.customer_rfm(customer))
     metrics = _metrics(app)
-    assert metrics["segment, last night"] == segment["segment"]
-    assert metrics["segment, live"] in {rule.name for rule in ALL_RULES}
+    assert metrics["segment, last night"] == words(segment["segment"], english)["label"]
+    assert metrics["segment, live"] in {rule.label for rule in ALL_RULES}
     assert metrics["orders"] == f"{int(rfm['orders']):,}"
     profile = published.redis.hgetall(published.keys.customer_profile(customer))
     assert metrics["department"] == profile["region"] and metrics["city"] == profile.get("city", "-")
     frames = [f.value for f in app.dataframe]
-    assert len(frames) == 3  # the two groups side by side, then what was shown
-    assert len(frames[0]) == len(frames[1]) == 10
-    assert set(frames[2]["product_id"]) <= set(published.lines["product_id"])
+    assert len(frames) == 4  # recommended now, the two groups side by side, then what was shown
+    assert len(frames[0]) == len(frames[1]) == len(frames[2]) == 10
+    assert set(frames[3]["product id"]) <= set(published.lines["product_id"])
 
 
 def test_segments_table_is_the_published_one(ui_env: str, published: Published) -> None:
     app = _run("segments")
     summary = json.loads(str(published.redis.get(published.keys.model_segment_summary(published.version))))
     table = app.dataframe[0].value
-    assert list(table["segment"]) == [s["segment"] for s in summary]
-    assert list(table["customers"]) == [s["customers"] for s in summary]
+    assert list(table["segment"]) == [words(s["segment"], english)["label"] for s in summary]
+    assert list(table["customers"]) == [f"{s['customers']:,}" for s in summary]
     # The offer of the segment picked (the first): its products, with lift, as published.
     offer = json.loads(str(published.redis.hget(published.keys.model_segment_offers(published.version),
                                                 summary[0]["segment"])))
     assert offer["action"] in " ".join(m.value for m in app.markdown)
     if offer["products"]:
         shown = app.dataframe[1].value
-        assert list(shown["product_id"]) == [p["product_id"] for p in offer["products"]]
-        assert list(shown["lift"]) == [p["lift"] for p in offer["products"]]
+        assert list(shown["product id"]) == [p["product_id"] for p in offer["products"]]
+        assert list(shown["lift"]) == [f"{p['lift']:.2f}" for p in offer["products"]]
 
 
 def test_rules_caption_counts_the_published_rules(ui_env: str, published: Published) -> None:
@@ -86,9 +94,9 @@ def test_rules_caption_counts_the_published_rules(ui_env: str, published: Publis
 def test_model_shows_the_current_version_and_its_evaluation(ui_env: str, published: Published) -> None:
     app = _run("model")
     card = json.loads(str(published.redis.get(published.keys.model_card(published.version))))
-    assert _metrics(app)["version"] == published.version
+    assert f"`{published.version}`" in " ".join(m.value for m in app.markdown)
     table = app.dataframe[0].value
-    hybrid = table[(table["model"] == "hybrid") & (table["variant"] == "all items")].iloc[0]
+    hybrid = table[(table["model"] == "blend of the models") & (table["evaluated on"] == "all products")].iloc[0]
     assert hybrid["ndcg@10"] == pytest.approx(card["evaluation"]["table"]["all_items"]["hybrid"]["ndcg@10"])
 
 
@@ -152,3 +160,25 @@ def test_pages_explain_what_to_run_when_the_api_is_down(monkeypatch: pytest.Monk
     finally:
         get_settings.cache_clear()
         st.cache_resource.clear()
+
+
+def _texts(app: AppTest) -> list[str]:
+    """Every word a person reads on the page: titles, headings, text, notes, metric labels, widget labels and
+    options, table headers."""
+    texts = [e.value for kind in (app.title, app.header, app.subheader, app.caption, app.markdown, app.info,
+                                  app.warning, app.error) for e in kind]
+    texts += [m.label for m in app.metric] + [m.help or "" for m in app.metric]
+    for widget in (*app.selectbox, *app.radio):
+        texts += [widget.label, *map(str, widget.options)]
+    texts += [w.label for kind in (app.text_input, app.slider) for w in kind]
+    texts += [str(column) for frame in app.dataframe for column in frame.value.columns]
+    return texts
+
+
+@pytest.mark.parametrize("page", ["live", "customer", "segments", "rules", "model", "ab", "data"])
+def test_the_spanish_pages_have_no_english_left(ui_env: str, published: Published, page: str) -> None:
+    customer = str(published.lines["customer_id"].iloc[-1])
+    app = _run(page, "es", **({"customer_id": customer} if page == "customer" else {}))
+    texts = _texts(app)
+    assert len(texts) > 5
+    assert english_left(texts) == []
