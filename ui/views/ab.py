@@ -57,7 +57,7 @@ def experiment(name: str) -> None:
         st.error(alarm)
     st.markdown(f"### {verdict(summary, sp)}")
     conversion, revenue = summary["conversion"], summary["revenue_per_exposed"]
-    cols = st.columns([1, 1, 1, 1.8, 1])
+    cols = [*st.columns(3), *st.columns([2, 1])]  # conversions and uplift; then the test's interval and p
     for col, group in zip(cols, ("control", "treatment"), strict=False):
         col.metric(_("{group} conversion").format(group=sp.label(group)), sp.percent(groups[group]["conversion_rate"]),
                    help=_("{converted} of {exposed}").format(converted=sp.number(groups[group]["converted_customers"]),

@@ -31,7 +31,7 @@ def cycle_frame(cycle: list[dict[str, Any]], sp: Speaker) -> pd.DataFrame:
 def cycle_chart(frame: pd.DataFrame, as_of: float, sp: Speaker) -> alt.LayerChart:
     _ = sp.gettext
     kinds = [_("bought"), _("due next"), _("overdue")]
-    colour = alt.Color("kind:N", title=None, scale=alt.Scale(domain=kinds, range=["#1f4e9c", "#2b8a3e", "#e8590c"]))
+    colour = alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom"), scale=alt.Scale(domain=kinds, range=["#1f4e9c", "#2b8a3e", "#e8590c"]))
     base = alt.Chart(frame).encode(
         x=alt.X("date:T", title=_("date"), axis=alt.Axis(format="%Y-%m-%d", labelOverlap=True)),
         y=alt.Y("product:N", title=None, axis=alt.Axis(labelLimit=260)))
@@ -45,7 +45,6 @@ def cycle_chart(frame: pd.DataFrame, as_of: float, sp: Speaker) -> alt.LayerChar
     today = alt.Chart(pd.DataFrame({"date": [pd.Timestamp(as_of, unit="s")]})).mark_rule(
         color="gray", strokeDash=[4, 4]).encode(x="date:T")
     chart: alt.LayerChart = (span + points + today).properties(
-        title=_("Buy cycle: when they bought each product they buy again, and when it is due (dashed line: now)"),
         height=max(34 * frame["product"].nunique() + 60, 160))
     return chart
 
@@ -107,6 +106,7 @@ with cycle:
     st.subheader(_("Buy cycle"))
     buys = view.get("buy_cycle") or []
     if buys:
+        st.caption(_("When they bought each product they buy again, and when it is due (dashed line: now)."))
         plot(cycle_chart(cycle_frame(buys, sp), view["as_of"], sp), cycle)
     else:
         st.info(_("This customer has bought no product more than once yet: no cycle to show."))

@@ -36,7 +36,7 @@ def live() -> None:
     if age > 30:
         st.warning(_("The stream worker has not written for {seconds} s: is `recsys stream` running?").format(
             seconds=sp.number(age)))
-    cols = st.columns([1, 1, 1, 1, 1.6])
+    cols = st.columns([1, 1, 1, 1, 2])
     cols[0].metric(_("events/s"), sp.number(float(stats.get("rate_eps", 0))))
     cols[1].metric(_("events processed"), sp.number(int(stats.get("processed", 0))))
     cols[2].metric(_("dead-lettered"), sp.number(int(stats.get("dead_lettered", 0))))

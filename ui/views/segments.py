@@ -16,12 +16,13 @@ CHART_HEIGHT = 300
 
 
 def measure_chart(table: pd.DataFrame, measure: str, title: str, percent: bool = False) -> alt.Chart:
+    # Bars across: every segment's name stays readable in half the page's width.
     chart: alt.Chart = alt.Chart(table).mark_bar().encode(
-        x=alt.X("label:N", sort=None, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=140)),
-        y=alt.Y(f"{measure}:Q", title=title, axis=alt.Axis(format="%" if percent else ",.0f")),
+        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=200)),
+        x=alt.X(f"{measure}:Q", title=None, axis=alt.Axis(format="%" if percent else ",.0f")),
         tooltip=[alt.Tooltip("label:N", title=_("segment")),
                  alt.Tooltip(f"{measure}:Q", title=title, format=".1%" if percent else ",.1f")],
-    ).properties(title=title, height=CHART_HEIGHT)
+    ).properties(title=alt.TitleParams(title, anchor="start"), height=CHART_HEIGHT)
     return chart
 
 

@@ -1,6 +1,7 @@
-"""Every page in a real headless Chromium, against `recsys ui` and `recsys serve` on the local stack: the page
-loads at its own URL (and the default page at `/`), shows its title and a chart, no error box and no "Page not
-found" dialog, and every time axis carries readable labels. Screenshots go to test-artifacts/screenshots/."""
+"""Every page in a real headless Chromium, in English and in Spanish, against `recsys ui` and `recsys serve` on the
+local stack: the page loads at its own URL (and the default page at `/`), shows its title and a chart, no error box,
+no "Page not found" dialog, no developer toolbar, no truncated metric, every time axis carries readable labels, and
+the Spanish pages have no English left. Screenshots (`<language>-<page>.png`) go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from common.i18n import LANGUAGES, Language, translations
 from stack.scratch import free_port
 from stack.system import wait_http
 from tests.integration.conftest import Published
 from tests.integration.streamkit import RECSYS
+from tests.integration.ui.english import english_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
@@ -53,40 +56,67 @@ def ui_url(api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         server.wait(timeout=30)
 
 
-def test_every_page_renders_in_chromium(ui_url: str, published: Published) -> None:
+def test_every_page_renders_in_chromium_in_both_languages(ui_url: str, published: Published) -> None:
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     customer = str(published.lines["customer_id"].iloc[-1])
-    check_pages(ui_url, customer, SCREENSHOTS)
-    assert sorted(p.stem for p in SCREENSHOTS.glob("*.png")) == sorted(PAGES)
+    for language in LANGUAGES:
+        check_pages(ui_url, customer, SCREENSHOTS, language)
+    assert sorted(p.stem for p in SCREENSHOTS.glob("*.png")) == sorted(
+        f"{language}-{page}" for language in LANGUAGES for page in PAGES)
 
 
-def check_pages(ui_url: str, customer: str, screenshots: Path) -> None:
-    """Every page: its title, a visible chart, no error box, no "Page not found", readable time-axis labels; a
-    full-page screenshot each. The default page is also opened at `/`."""
+def check_pages(ui_url: str, customer: str, screenshots: Path, language: Language) -> None:
+    """Every page in `language` (a new browser session opened at `?lang=`): its title, a visible chart, no error
+    box, no "Page not found", no developer toolbar, no truncated metric, readable time-axis labels, and in Spanish
+    no English word; a full-page screenshot each. The default page is also opened at `/`."""
     from playwright.sync_api import sync_playwright
 
+    gettext = translations(language).gettext
     screenshots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for path, title in [*PAGES.items(), ("", PAGES["live"])]:
-                query = f"?customer_id={customer}" if path == "customer" else ""
+            for path, english_title in [*PAGES.items(), ("", PAGES["live"])]:
+                title = gettext(english_title)
+                query = f"?lang={language}" + (f"&customer_id={customer}" if path == "customer" else "")
                 page.goto(f"{ui_url}/{path}{query}")
                 page.get_by_role("heading", name=title, exact=True).wait_for(timeout=LOAD_TIMEOUT_MS)
                 page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(state="visible",
                                                                              timeout=LOAD_TIMEOUT_MS)
                 page.wait_for_timeout(2500 if path in ("live", "") else 500)  # a few refreshes / finished drawing
                 if path:
-                    page.screenshot(path=str(screenshots / f"{path}.png"), full_page=True)
+                    page.screenshot(path=str(screenshots / f"{language}-{path}.png"), full_page=True)
                 errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
                 assert errors.count() == 0, f"{path}: {errors.first.inner_text()}"
                 assert page.get_by_text("Page not found").count() == 0, f"/{path}: a 'Page not found' dialog"
+                assert page.locator('[data-testid="stAppDeployButton"]').count() == 0, f"/{path}: a Deploy button"
+                assert truncated_metrics(page) == [], f"/{path} ({language}): truncated metrics"
+                if language != "en":
+                    assert english_left(page_text(page)) == [], f"/{path}: English on the {language} page"
                 for axis, labels in time_axis_labels(page):
                     assert labels and all(READABLE_TIME.match(label) for label in labels), (
                         f"/{path}: unreadable time labels on {axis}: {labels}")
         finally:
             browser.close()
+
+
+def truncated_metrics(page: Any) -> list[str]:
+    """The metrics whose value or label the page cuts (an ellipsis: the text is wider than its box)."""
+    cut: list[str] = page.eval_on_selector_all(
+        '[data-testid="stMetricValue"], [data-testid="stMetricLabel"]',
+        "elements => elements.filter(e => [e, ...e.querySelectorAll('*')].some("
+        "  n => n.scrollWidth > n.clientWidth + 1)).map(e => e.innerText)")
+    return cut
+
+
+def page_text(page: Any) -> list[str]:
+    """The lines a person reads: the main area's and the sidebar's text, and every chart's SVG text (titles, axis
+    titles and labels, legends)."""
+    text = page.locator('[data-testid="stMain"]').inner_text() + "\n" + page.locator(
+        '[data-testid="stSidebar"]').inner_text()
+    svg = page.locator('[data-testid="stVegaLiteChart"] svg text').all_text_contents()
+    return [line.strip() for line in [*text.splitlines(), *svg] if line.strip()]
 
 
 def time_axis_labels(page: Any) -> list[tuple[str, list[str]]]:
