@@ -12,6 +12,9 @@ LABELS: dict[str, str] = {
     # models and baselines of the offline evaluation
     "hybrid": N_("blend of the models"),
     "ranker": N_("learned ranker"),
+    # the ranker's ablations (batch/ranker/stage.py)
+    "ranker (no buy-cycle features)": N_("learned ranker without the buy-cycle features"),
+    "ranker (no generator scores)": N_("learned ranker without the generators' scores"),
     "popularity": N_("best-sellers"),
     "popularity_recent": N_("recent best-sellers"),
     "trend": N_("trending products"),

@@ -31,7 +31,8 @@ def cycle_frame(cycle: list[dict[str, Any]], sp: Speaker) -> pd.DataFrame:
 def cycle_chart(frame: pd.DataFrame, as_of: float, sp: Speaker) -> alt.LayerChart:
     _ = sp.gettext
     kinds = [_("bought"), _("due next"), _("overdue")]
-    colour = alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom"), scale=alt.Scale(domain=kinds, range=["#1f4e9c", "#2b8a3e", "#e8590c"]))
+    colour = alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom"),
+                       scale=alt.Scale(domain=kinds, range=["#1f4e9c", "#2b8a3e", "#e8590c"]))
     base = alt.Chart(frame).encode(
         x=alt.X("date:T", title=_("date"), axis=alt.Axis(format="%Y-%m-%d", labelOverlap=True)),
         y=alt.Y("product:N", title=None, axis=alt.Axis(labelLimit=260)))

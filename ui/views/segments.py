@@ -56,8 +56,8 @@ table = pd.DataFrame(body["segments"])
 if table.empty:
     st.info(_("The published model has no segments."))
     st.stop()
-st.caption(_("Model {version}. Recency, frequency and monetary are scored in quintiles; who is in a segment and "
-             "what to do with them is one table (common/segments.py).").format(version=body["model_version"]))
+st.caption(_("Model {version}. Recency, frequency and monetary are scored in quintiles, 5 the best; each segment "
+             "is a rule on those scores, with what to do with its customers.").format(version=body["model_version"]))
 plot(alt.Chart(table).mark_bar().encode(
     x=alt.X("label:N", sort=None, title=None, axis=alt.Axis(labelAngle=0, labelLimit=160)),
     y=alt.Y("customers:Q", title=_("customers")),

@@ -12,8 +12,10 @@ from babel.messages.pofile import read_po
 
 from common.i18n import catalogue_path
 
-FUNCTION_WORDS = re.compile(r"\b(the|and|of|with|to|is|are|by|from|for|yet|this|that|which|was|has|have|not|"
-                            r"no longer|customers?|bought|shown|orders?)\b", re.IGNORECASE)
+FUNCTION_WORDS = re.compile(r"\b(the|and|of|with|without|to|is|are|by|from|for|yet|this|that|which|was|has|have|"
+                            r"not|customers?|bought|shown|orders?|products?|items?|features|scores?|ranker|"
+                            r"best-sellers?|rows?|removed|reason|groups?|models?|segments?|revenue|share|days?)\b",
+                            re.IGNORECASE)
 CODE = re.compile(r"`[^`]*`")
 PLACEHOLDER = re.compile(r"\{\w*\}")
 # Words both languages write alike (a metric's name, a group's name), never evidence of English.
