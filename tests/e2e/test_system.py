@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from common.data import load_history, load_mapping
+from common.i18n import LANGUAGES
 from common.keys import KeyLayout
 from stack.local import port_in_use
 from stack.scratch import free_port
@@ -79,7 +80,8 @@ def test_up_runs_the_whole_system_and_down_stops_it(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"{ui}/_stcore/health", timeout=10) as health:
             assert health.status == 200
         if Path(CHROMIUM).exists():
-            check_pages(ui, str(lines["customer_id"].iloc[-1]), tmp_path / "screenshots")
+            for language in LANGUAGES:  # a marketer reads every page in Spanish
+                check_pages(ui, str(lines["customer_id"].iloc[-1]), tmp_path / "screenshots", language)
     finally:
         down = subprocess.run([RECSYS, "down"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
