@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     api_read_key: SecretStr | None = None
     ui_password: SecretStr | None = None  # when set, the UI asks for it first
 
-    @field_validator("api_key", "api_read_key", "ui_password", "archive_url", mode="before")
+    @field_validator("api_key", "api_read_key", "ui_password", "archive_url", "currency", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -135,6 +135,7 @@ def test_data_shows_the_cleaning_report(ui_env: str, published: Published) -> No
     app = _run("data")
     card = json.loads(str(published.redis.get(published.keys.model_card(published.version))))
     metrics = _metrics(app)
+    assert card["currency"] == "COP"  # the case study's mapping: pesos
     assert metrics["raw rows"] == f"{card['cleaning']['raw_rows']:,}"
     assert metrics["kept rows"] == f"{card['cleaning']['kept_rows']:,}"
     consistency = card["cleaning"]["customers"]

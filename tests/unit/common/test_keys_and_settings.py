@@ -35,3 +35,17 @@ def test_the_live_experiment_cannot_take_a_replay_name() -> None:
     with pytest.raises(ValueError, match="replay-"):
         Settings(ab_experiment="replay-2011-11-09")
     assert Settings(ab_experiment="rec-v2").ab_experiment == "rec-v2"
+
+
+def test_the_ui_language_and_currency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSYS_UI_LANGUAGE", "es")
+    monkeypatch.setenv("RECSYS_CURRENCY", "")
+    settings = Settings()
+    assert (settings.ui_language, settings.currency) == ("es", None)  # empty: the model's mapping decides
+    monkeypatch.setenv("RECSYS_CURRENCY", "gbp")
+    with pytest.raises(ValidationError, match="currency"):
+        Settings()
+    monkeypatch.setenv("RECSYS_UI_LANGUAGE", "fr")
+    monkeypatch.setenv("RECSYS_CURRENCY", "GBP")
+    with pytest.raises(ValidationError, match="ui_language"):
+        Settings()

@@ -9,6 +9,7 @@ from common.events import EventBounds
 
 def test_uci_fixture_counts_every_removed_row_by_reason(fixtures: Path) -> None:
     loaded = load_history(fixtures / "uci_small.csv", load_mapping("uci"))
+    assert loaded.report.currency == "GBP"  # the mapping's: amounts are written in pounds
     report = loaded.report
 
     assert report.raw_rows == 12
