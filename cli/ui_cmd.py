@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import typer
 from common.settings import get_settings
 
 APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def ui_command(
@@ -25,6 +29,15 @@ def ui_command(
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port or settings.ui_port),
                "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--client.toolbarMode", "viewer"]
-    # Streamlit takes this process's place: whoever stops `recsys ui` (a signal, a test's fixture) stops the
-    # server itself, and no orphan is left listening.
-    os.execve(sys.executable, command, env)
+    # Whoever stops `recsys ui` stops Streamlit: a SIGTERM or SIGINT is passed on, and on Linux the kernel sends
+    # it SIGTERM if this process dies any other way (SIGKILL), so no orphan is left listening.
+    server = subprocess.Popen(command, env=env, preexec_fn=_terminated_with_parent)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: server.send_signal(signum))
+    raise typer.Exit(server.wait())
+
+
+def _terminated_with_parent() -> None:
+    """In the child, before Streamlit starts: SIGTERM when the parent dies (Linux's PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
