@@ -72,7 +72,8 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
     with stages.stage("ranker: train"):
         ranker = train_ranker(lines, validation_split, split - validation, validation_generators,
                               lambda data: engine.fit_generators(data, tuned, plan), options.ranker_windows,
-                              options.eval_max_customers, progress, options.ablations)
+                              options.eval_max_customers, progress, options.ablations,
+                              options.ranker_fit_max_customers)
         if ranker.trained is None:
             progress(f"ranker not trained ({ranker.reason}): the blend is served")
     del validation_split, validation_generators

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     # Labelled windows (each as long as the validation period) the ranker trains on, before the validation period;
     # fewer when the history is short. Each costs one more fit of the candidate generators.
     batch_ranker_windows: int = Field(default=2, ge=1, le=6)
+    # A training window's generators are fitted on at most this many customers (a seeded sample): past it, a full
+    # fit per window costs more than the ranker gains from it.
+    batch_ranker_fit_max_customers: int = Field(default=50_000, ge=100)
 
     # Spark engine (`recsys batch run --engine spark`; docs/scaling.md). The staging location holds the cleaned
     # history as Parquet for the executors: a local path for local[*], a shared mount or an object-store URL

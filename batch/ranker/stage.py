@@ -29,6 +29,7 @@ from batch.ranker.history import History
 from batch.ranker.model import ABLATIONS, GENERATORS, RankerRecommender, TrainingSet, feature_names, training_set
 from batch.ranker.train import Trained, Untrainable, train
 from common.data.errors import DataError
+from common.data.membership import is_in
 
 Fit = Callable[[Interactions], dict[str, Recommender]]
 Progress = Callable[[str], None]
@@ -73,12 +74,16 @@ class RankerOutcome:
 
 def train_ranker(lines: pd.DataFrame, validation: TemporalSplit, length: pd.Timedelta,
                  validation_generators: dict[str, Recommender], fit: Fit, windows: int, max_customers: int | None,
-                 progress: Progress, ablations: bool = True) -> RankerOutcome:
-    """Training windows (each `length` long) before the validation period; early stopping and settings on it."""
+                 progress: Progress, ablations: bool = True, fit_max_customers: int | None = None) -> RankerOutcome:
+    """Training windows (each `length` long) before the validation period; early stopping and settings on it.
+    Beyond `fit_max_customers` customers, each window's generators are fitted (and its customers labelled) on a
+    seeded sample of that many customers' histories: a window teaches the ranker how to weigh the generators'
+    scores and ranks, which a sample shows as well, and a full fit per window is what a big shop cannot afford."""
     generators = list(validation_generators)
     if len(generators) < 2:
         return RankerOutcome(reason=f"only {len(generators)} candidate generator(s) fitted")
     valid = labelled(validation_generators, validation.train, validation.holdouts["all_items"])
+    lines = customer_sample(lines, fit_max_customers)
     start = lines["event_time"].min()
     sets, cutoffs = [], []
     for k in range(1, windows + 1):
@@ -110,6 +115,15 @@ def train_ranker(lines: pd.DataFrame, validation: TemporalSplit, length: pd.Time
         return RankerOutcome(reason=str(exc), cutoffs=cutoffs)
     progress(f"ranker: {trained.best_iteration} trees, validation NDCG@10 on candidates {trained.validation_ndcg:.4f}")
     return RankerOutcome(trained, None, without, cutoffs, generators, len(training.labels))
+
+
+def customer_sample(lines: pd.DataFrame, max_customers: int | None, seed: int = 0) -> pd.DataFrame:
+    """The lines of a seeded sample of `max_customers` customers; all of them when there are no more."""
+    customers = lines["customer_id"].unique()
+    if max_customers is None or len(customers) <= max_customers:
+        return lines
+    sample = np.random.default_rng(seed).choice(np.sort(customers.astype(str)), max_customers, replace=False)
+    return lines[is_in(lines["customer_id"], pd.Series(sample))]
 
 
 def test_rows(outcome: RankerOutcome, generators: dict[str, Recommender], train: Interactions
