@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from batch.interactions import SECONDS_PER_DAY, Interactions
@@ -29,12 +30,11 @@ class RepeatRecommender(Recommender):
             self.weights = data.orders.astype(np.float64)
             return
         # One weight per (customer, product, order): 1 today, 1/2 one half-life ago.
-        lines = data.lines.drop_duplicates(["customer_id", "product_id", "order_id"])
-        age = (data.end - lines["event_time"]).dt.total_seconds().to_numpy() / SECONDS_PER_DAY
-        weight = np.power(0.5, age / self.half_life_days)
-        rows = data.rows_of(lines["customer_id"].to_numpy(dtype=str))
-        cols = np.searchsorted(data.product_ids, lines["product_id"].to_numpy(dtype=str))
-        self.weights = sp.csr_matrix((weight, (rows, cols)), shape=data.shape)
+        age = (data.end - data.lines["event_time"]).dt.total_seconds().to_numpy() / SECONDS_PER_DAY
+        lines = pd.DataFrame({"row": data.line_rows, "col": data.line_cols, "order": data.line_orders, "age": age})
+        lines = lines.drop_duplicates(["row", "col", "order"])
+        weight = np.power(0.5, lines["age"].to_numpy() / self.half_life_days)
+        self.weights = sp.csr_matrix((weight, (lines["row"].to_numpy(), lines["col"].to_numpy())), shape=data.shape)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         dense: np.ndarray = self.weights[rows].toarray()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from implicit.cpu.topk import topk
 from sklearn.utils.extmath import randomized_svd
@@ -116,22 +117,22 @@ class TifuKnnRecommender(Recommender):
 def customer_vectors(data: Interactions, group_size: int, within_decay: float, group_decay: float
                      ) -> sp.csr_matrix:
     """TIFU's personal item-frequency vectors (customers x products), from the window's orders."""
-    baskets = (data.lines[["customer_id", "order_id", "event_time"]]
-               .drop_duplicates(["customer_id", "order_id"])
-               .sort_values(["customer_id", "event_time", "order_id"], ascending=[True, False, False]))
-    newest_first = baskets.groupby("customer_id", sort=False).cumcount().to_numpy()
-    n_baskets = baskets.groupby("customer_id", sort=False)["order_id"].transform("size").to_numpy()
+    lines = pd.DataFrame({"row": data.line_rows, "order": data.line_orders, "col": data.line_cols,
+                          "event_time": data.lines["event_time"].to_numpy()})
+    baskets = (lines[["row", "order", "event_time"]].drop_duplicates(["row", "order"])
+               .sort_values(["row", "event_time", "order"], ascending=[True, False, False]))
+    newest_first = baskets.groupby("row", sort=False).cumcount().to_numpy()
+    n_baskets = baskets.groupby("row", sort=False)["order"].transform("size").to_numpy()
     group = newest_first // group_size
     n_groups = -(-n_baskets // group_size)
     # The oldest group may be short: it averages over the baskets it has.
     in_group = np.where(group == n_groups - 1, n_baskets - group * group_size, group_size)
     weight = (within_decay ** (newest_first % group_size)) * (group_decay ** group) / in_group / n_groups
-    weights = baskets[["customer_id", "order_id"]].assign(weight=weight)
-    items = data.lines[["customer_id", "order_id", "product_id"]].drop_duplicates()
-    joined = items.merge(weights, on=["customer_id", "order_id"], how="inner")
-    rows = data.rows_of(joined["customer_id"].to_numpy(dtype=str))
-    cols = np.searchsorted(data.product_ids, joined["product_id"].to_numpy(dtype=str))
-    return sp.csr_matrix((joined["weight"].to_numpy(dtype=np.float32), (rows, cols)), shape=data.shape)
+    weights = baskets[["row", "order"]].assign(weight=weight)
+    items = lines[["row", "order", "col"]].drop_duplicates()
+    joined = items.merge(weights, on=["row", "order"], how="inner")
+    return sp.csr_matrix((joined["weight"].to_numpy(dtype=np.float32),
+                          (joined["row"].to_numpy(), joined["col"].to_numpy())), shape=data.shape)
 
 
 def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -46,11 +46,10 @@ class History:
     @classmethod
     def of(cls, data: Interactions) -> History:
         lines = data.lines
-        rows = data.rows_of(lines["customer_id"].to_numpy(dtype=str))
-        cols = np.searchsorted(data.product_ids, lines["product_id"].to_numpy(dtype=str))
+        rows, cols = data.line_rows, data.line_cols
         end = data.end
         days_ago = ((end - lines["event_time"]).dt.total_seconds().to_numpy() / SECONDS_PER_DAY).astype(np.float64)
-        frame = pd.DataFrame({"row": rows, "col": cols, "order": lines["order_id"].to_numpy(),
+        frame = pd.DataFrame({"row": rows, "col": cols, "order": data.line_orders,
                               "days_ago": days_ago, "amount": lines["amount"].to_numpy(dtype=np.float64)})
         pair = _pair_features(frame, data)
         customer = _customer_features(frame, len(data.customer_ids))
