@@ -94,35 +94,81 @@ class History:
 
 
 def _pair_features(frame: pd.DataFrame, data: Interactions) -> pd.DataFrame:
+    """Per (customer, product) pair, indexed by its key (row * products + col), sorted. The lines are sorted once
+    by (key, order) and every feature is a reduction over runs of that order: pandas' groupby hashed ten million
+    keys again for each of the dozen aggregations (a profile of the 10M-line shop: 34 s of 39)."""
     n_products = len(data.product_ids)
-    frame = frame.assign(key=frame["row"].to_numpy(np.int64) * n_products + frame["col"].to_numpy(np.int64))
-    # Baskets, oldest first per customer: how many of the customer's orders came after the pair's last one.
-    orders = frame.drop_duplicates(["row", "order"]).sort_values(["row", "days_ago"], ascending=[True, False])
-    orders = orders.assign(seq=orders.groupby("row").cumcount())
-    n_orders = orders.groupby("row").size()
-    seq = frame.merge(orders[["row", "order", "seq"]], on=["row", "order"], how="left")["seq"].to_numpy()
-    frame = frame.assign(seq=seq)
-    grouped = frame.groupby("key", sort=True)
-    out = pd.DataFrame({"orders": grouped["order"].nunique(), "amount": grouped["amount"].sum(),
-                        "days_since": grouped["days_ago"].min(), "last_seq": grouped["seq"].max()})
-    per_order = frame.drop_duplicates(["key", "order"])
+    row, order = frame["row"].to_numpy(np.int64), frame["order"].to_numpy(np.int64)
+    key = row * n_products + frame["col"].to_numpy(np.int64)
+    days, amount = frame["days_ago"].to_numpy(np.float64), frame["amount"].to_numpy(np.float64)
+    seq, n_orders = _basket_sequence(row, order, days)
+    by_pair = np.lexsort((order, key))  # stable: equal (key, order) keep the lines' order
+    key, order, days, amount, seq = key[by_pair], order[by_pair], days[by_pair], amount[by_pair], seq[by_pair]
+    starts = _run_starts(key)
+    first_of_order = _run_starts(key, order)  # each (pair, order) once: its first line, as drop_duplicates kept
+    pair_of_order = np.searchsorted(starts, first_of_order, side="right") - 1
+    pairs = key[starts]
+    out = pd.DataFrame({
+        "orders": np.bincount(pair_of_order, minlength=len(starts)).astype(np.float64),
+        "amount": np.add.reduceat(amount, starts), "days_since": np.minimum.reduceat(days, starts),
+        "last_seq": np.maximum.reduceat(seq, starts)}, index=pd.Index(pairs, name="key"))
     for half_life in HALF_LIVES_DAYS:
-        decayed = per_order.assign(w=np.power(0.5, per_order["days_ago"] / half_life)).groupby("key")["w"].sum()
-        out[f"freq_hl{half_life:g}"] = decayed
-    rows = (out.index.to_numpy() // n_products).astype(np.int64)
-    out["baskets_since"] = n_orders.reindex(rows).to_numpy() - 1 - out["last_seq"].to_numpy()
-    out["cycle_days"] = _median_gaps(frame)
+        decayed = np.power(0.5, days[first_of_order] / half_life)
+        out[f"freq_hl{half_life:g}"] = np.bincount(pair_of_order, weights=decayed, minlength=len(starts))
+    out["baskets_since"] = n_orders[pairs // n_products] - 1 - out["last_seq"].to_numpy()
+    out["cycle_days"] = _median_gaps(key, days, pairs)
     out["cycle_ratio"] = out["days_since"] / out["cycle_days"]
     return out
 
 
-def _median_gaps(frame: pd.DataFrame) -> pd.Series:
-    """Per pair, the median of the days between consecutive purchase days (NaN with fewer than two)."""
-    days = frame.assign(day=np.floor(frame["days_ago"])).drop_duplicates(["key", "day"]).sort_values(
-        ["key", "day"], ascending=[True, False])
-    gaps = days["day"].shift(1) - days["day"]
-    gaps[days["key"].ne(days["key"].shift(1)).to_numpy()] = np.nan
-    return pd.Series(gaps.to_numpy(), index=days["key"].to_numpy()).groupby(level=0).median()
+def _run_starts(*columns: np.ndarray) -> np.ndarray:
+    """Where a run of equal values (in all of `columns`, sorted together) starts."""
+    changed = np.zeros(len(columns[0]), dtype=bool)
+    changed[:1] = True
+    for column in columns:
+        changed[1:] |= column[1:] != column[:-1]
+    return np.flatnonzero(changed)
+
+
+def _basket_sequence(row: np.ndarray, order: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's basket number in its customer's history (0: the oldest; ties in time keep the lines' order),
+    and each customer's number of baskets."""
+    at = np.lexsort((order, row))
+    firsts = at[_run_starts(row[at], order[at])]  # each (customer, order) once, at its first line
+    firsts = np.sort(firsts)  # back in the lines' order, so that a stable sort breaks ties as the lines came
+    oldest_first = firsts[np.lexsort((-days[firsts], row[firsts]))]
+    owner = row[oldest_first]
+    starts = _run_starts(owner)
+    number = np.arange(len(oldest_first)) - np.repeat(starts, np.diff(np.r_[starts, len(oldest_first)]))
+    n_orders = np.zeros(int(row.max()) + 1 if len(row) else 0, dtype=np.int64)
+    n_orders[owner[starts]] = np.diff(np.r_[starts, len(oldest_first)])
+    combined = row * (int(order.max()) + 1 if len(order) else 1) + order
+    baskets = combined[oldest_first]
+    by_basket = np.argsort(baskets, kind="stable")
+    seq = number[by_basket][np.searchsorted(baskets[by_basket], combined)]
+    return seq.astype(np.float64), n_orders
+
+
+def _median_gaps(key: np.ndarray, days: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Per pair (`pairs`: the sorted keys), the median of the days between consecutive purchase days (NaN with
+    fewer than two)."""
+    day = np.floor(days)
+    at = np.lexsort((-day, key))
+    key, day = key[at], day[at]
+    distinct = _run_starts(key, day)
+    key, day = key[distinct], day[distinct]
+    same = key[1:] == key[:-1]
+    gap_key, gap = key[1:][same], (day[:-1] - day[1:])[same]
+    at = np.lexsort((gap, gap_key))
+    gap_key, gap = gap_key[at], gap[at]
+    out = np.full(len(pairs), np.nan)
+    if not len(gap):
+        return out
+    starts = _run_starts(gap_key)
+    counts = np.diff(np.r_[starts, len(gap)])
+    medians = (gap[starts + (counts - 1) // 2] + gap[starts + counts // 2]) / 2
+    out[np.searchsorted(pairs, gap_key[starts])] = medians
+    return out
 
 
 def _customer_features(frame: pd.DataFrame, n_customers: int) -> np.ndarray:
