@@ -31,6 +31,14 @@ class Holdout:
     exclude_seen: bool
     eligible: int = 0  # customers who bought on both sides; `rows` is a seeded sample of them when fewer
 
+    def sample(self, max_customers: int, seed: int = 0) -> Holdout:
+        """At most `max_customers` of the evaluated customers (a seeded sample, in their order); itself when fewer."""
+        if len(self.rows) <= max_customers:
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self.rows), max_customers, replace=False))
+        return Holdout(self.rows[keep], sp.csr_matrix(self.relevant[keep]), self.n_relevant[keep], self.exclude_seen,
+                       self.eligible)
+
 
 @dataclass
 class TemporalSplit:
