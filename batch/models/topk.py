@@ -50,6 +50,37 @@ class Candidates:
         return cls(coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64),
                    np.zeros(n), np.ones(n, dtype=bool), lookup, top)
 
+    @classmethod
+    def pooled(cls, matrix: sp.csr_matrix, pool: int, top: np.ndarray) -> Candidates:
+        """Each row's `pool` largest non-zeros of `matrix` (scores >= 0, zero elsewhere) are its entries, with any
+        tied with the smallest of them; every other product scores at most the largest score left out (exactly
+        zero when no non-zero is left out), strictly less than every entry. Picked per row from the row's
+        non-zeros, never from a dense rows x catalogue block."""
+        matrix = sp.csr_matrix(matrix)
+        matrix.eliminate_zeros()
+        n = matrix.shape[0]
+        kept: list[np.ndarray] = []
+        bound, exact = np.zeros(n), np.ones(n, dtype=bool)
+        for r in range(n):
+            start, end = matrix.indptr[r], matrix.indptr[r + 1]
+            if end - start <= pool:
+                kept.append(np.arange(start, end))
+                continue
+            values = matrix.data[start:end]
+            threshold = np.partition(values, len(values) - pool)[len(values) - pool]
+            kept.append(start + np.flatnonzero(values >= threshold))
+            below = values[values < threshold]
+            if len(below):
+                bound[r], exact[r] = below.max(), False
+        at = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
+        row = np.repeat(np.arange(n), [len(k) for k in kept]) if kept else np.empty(0, dtype=np.int64)
+
+        def lookup(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            return np.asarray(matrix[rows, cols], dtype=np.float64).ravel()
+
+        return cls(row.astype(np.int64), matrix.indices[at].astype(np.int64), matrix.data[at].astype(np.float64),
+                   bound, exact, lookup, top)
+
     @property
     def n_rows(self) -> int:
         return len(self.bound)

@@ -295,6 +295,25 @@ class TestTifuKnn:
         assert vectors[row, a1] == pytest.approx(((1 + 0.9) / 2 + 0.7) / 2)
         assert vectors[row, a2] == pytest.approx(0.7 / 2)
 
+    @pytest.mark.parametrize("exclude_seen", [False, True])
+    def test_candidates_from_a_small_pool_rank_as_the_dense_scores(self, random_shop: Interactions,
+                                                                     exclude_seen: bool) -> None:
+        """The pool is taken from each row's non-zeros: with 4 of them kept (and any tied with the 4th), every row
+        ranks its top 3 as the dense scores do (the rest is bounded strictly below the entries)."""
+        model = TifuKnnRecommender(group_size=2, neighbours=5).fit(random_shop)
+        rows = np.arange(random_shop.shape[0])
+        found = model.candidates(rows, 4, exclude_seen)
+        np.testing.assert_allclose(found.score, model.score(rows)[found.row, found.col], rtol=1e-6)
+        for row in np.flatnonzero(np.bincount(found.row, minlength=len(rows)) > 4):  # only ties beyond the pool
+            kept = np.sort(found.score[found.row == row])[::-1]
+            assert (kept[4:] == kept[3]).all()
+        assert (found.score > found.bound[found.row]).all()
+        seen = model.seen[rows] if exclude_seen else None
+        ranked = top_from_candidates(found, 3, model.popularity, model.popularity_order(), seen)
+        _, dense_scores = model.dense_top(rows, 3, exclude_seen)
+        assert ranked.exact.all()
+        np.testing.assert_allclose(ranked.scores, dense_scores, rtol=1e-6)
+
     def test_alpha_one_is_the_customers_own_vector(self, shop: Interactions) -> None:
         model = TifuKnnRecommender(group_size=2, alpha=1.0).fit(shop)
         assert model.recommend_ids(np.array(["t"]), k=2)[0].tolist() == ["A1", "A2"]
