@@ -42,12 +42,11 @@ class Speaker:
     def number(self, value: float | None, digits: int = 0) -> str:
         if value is None or value != value:
             return "-"
-        pattern = "#,##0" + ("." + "0" * digits if digits else "")
-        return str(format_decimal(value, format=pattern, locale=self.locale))
+        return str(format_decimal(value, format=_digits(digits), locale=self.locale))
 
     def signed(self, value: float, digits: int = 1) -> str:
         """A difference, its sign always written: +3.1 / -0.4."""
-        body = "#,##0" + ("." + "0" * digits if digits else "")
+        body = _digits(digits)
         return str(format_decimal(value, format=f"+{body};-{body}", locale=self.locale))
 
     def significant(self, value: float) -> str:
@@ -59,8 +58,7 @@ class Speaker:
     def percent(self, value: float | None, digits: int = 1, signed: bool = False) -> str:
         if value is None or value != value:
             return "-"
-        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
-        text = str(format_percent(abs(value) if signed else value, format=pattern, locale=self.locale))
+        text = str(format_percent(abs(value) if signed else value, format=_digits(digits) + "%", locale=self.locale))
         return (("+" if value >= 0 else "-") + text) if signed else text
 
     def money(self, value: float | None) -> str:
@@ -101,6 +99,11 @@ class Speaker:
                 "days": [days[i] for i in week], "shortDays": [short_days[i] for i in week],
                 "months": [months[i] for i in range(1, 13)], "shortMonths": [short_months[i] for i in range(1, 13)]}
         return alt.Locale(number=cast(Any, number), time=cast(Any, time))
+
+
+def _digits(digits: int) -> str:
+    """A Babel number pattern: grouped thousands and `digits` decimals."""
+    return "#,##0" + ("." + "0" * digits if digits else "")
 
 
 def language_choice(query: str | None, configured: str) -> Language:

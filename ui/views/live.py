@@ -1,6 +1,7 @@
 """Live: the stream's counters and the latest purchases, refreshed in place every few seconds."""
 
 import time
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -51,16 +52,16 @@ def live() -> None:
     st.dataframe(latest_table(body["latest"], sp), hide_index=True, width="stretch")
 
 
-def latest_table(latest: list[dict[str, object]], sp: Speaker) -> pd.DataFrame:
+def latest_table(latest: list[dict[str, Any]], sp: Speaker) -> pd.DataFrame:
     """Who bought what, for people: the customer's segment and the product first, the ids last."""
     _ = sp.gettext
     rows = [{
-        _("segment"): sp.segment(str(p["segment"])) if p.get("segment") else _("new to the model"),
+        _("segment"): sp.segment(p["segment"]) if p.get("segment") else _("new to the model"),
         _("product"): p.get("name") or p["product_id"],
         _("category"): p["category"],
-        _("units"): sp.number(float(str(p["units"]))),
-        _("amount"): sp.money(float(str(p["amount"]))),
-        _("when"): sp.when(pd.Timestamp(str(p["event_time"])).timestamp()),
+        _("units"): sp.number(p["units"]),
+        _("amount"): sp.money(p["amount"]),
+        _("when"): sp.when(pd.Timestamp(p["event_time"]).timestamp()),
         _("order"): p["order_id"],
         _("customer id"): p["customer_id"],
     } for p in latest]
