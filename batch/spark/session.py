@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from pyspark import SparkContext
 from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
@@ -113,6 +114,23 @@ def spark_session(options: SparkOptions) -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+        end_jvm()
+
+
+def end_jvm(timeout_s: float = 30.0) -> None:
+    """Ends the JVM this process started for Spark. `SparkSession.stop` keeps it for a later session in the same
+    process, so a run (or a test module) would leave a process behind until Python exits; the JVM ends when the
+    pipe to its stdin closes."""
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    process = getattr(gateway, "proc", None)  # None when the JVM was not started by this process
+    gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if process is not None:
+        process.stdin.close()
+        process.wait(timeout=timeout_s)
 
 
 class StageProgress:
