@@ -4,6 +4,7 @@ and category rules, segments and product names."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +22,7 @@ RULES_PER_PRODUCT = 20
 CATEGORY_RULES = 200
 CATEGORY_MIN_SUPPORT = 0.005  # the case study's setting
 CATEGORY_MIN_LIFT = 0.5
+CUSTOMERS_PER_REPORT = 20_000  # top lists computed between two progress lines
 
 
 class Served(Protocol):
@@ -42,12 +44,14 @@ def build_bundle(version: str, card: dict[str, Any], hybrid: Served, lines: pd.D
                  category_rules: list[dict[str, Any]], segments: pd.DataFrame,
                  segment_summary: pd.DataFrame, *, offers: dict[str, dict[str, Any]] | None = None,
                  cut_points: dict[str, Any] | None = None,
-                 cohorts: dict[str, list[dict[str, Any]]] | None = None) -> ModelBundle:
+                 cohorts: dict[str, list[dict[str, Any]]] | None = None,
+                 progress: Callable[[str], None] = lambda _message: None) -> ModelBundle:
     """The bundle of the served model (the ranker, or the blend) fitted on all of `lines`; its trend and rules parts
     give the best-sellers and the product rules; each customer's buy cycles come from `lines`. Segment offers, RFM
     cut points and cohort best-sellers are published as given."""
     return ModelBundle(
-        version=version, card=card, topn=top_lists(hybrid, TOP_N), popular=popular_list(hybrid.models["trend"]),
+        version=version, card=card, topn=top_lists(hybrid, TOP_N, progress),
+        popular=popular_list(hybrid.models["trend"]),
         rules=product_rules(hybrid.models["rules"]), category_rules=category_rules,
         segments=_segment_rows(segments), segment_summary=_records(segment_summary),
         products=_products(lines), offers=offers or {}, cut_points=cut_points, cohorts=cohorts or {},
@@ -55,16 +59,21 @@ def build_bundle(version: str, card: dict[str, Any], hybrid: Served, lines: pd.D
     )
 
 
-def top_lists(hybrid: Served, n: int) -> dict[str, str]:
+def top_lists(hybrid: Served, n: int, progress: Callable[[str], None] = lambda _message: None) -> dict[str, str]:
     """Each customer's top n with the component that contributed most (the API turns it into a reason), in the
-    compact stored form of `common.toplist`."""
-    names = hybrid.sources
-    items, scores, sources = hybrid.top_with_sources(np.arange(len(hybrid.customer_ids)), n)
-    return {
-        str(customer): toplist.encode([(str(hybrid.product_ids[p]), float(s), names[c])
-                                       for p, s, c in zip(items[i], scores[i], sources[i], strict=True)])
-        for i, customer in enumerate(hybrid.customer_ids)
-    }
+    compact stored form of `common.toplist`; a progress line every `CUSTOMERS_PER_REPORT` customers."""
+    names, total = hybrid.sources, len(hybrid.customer_ids)
+    lists: dict[str, str] = {}
+    for start in range(0, total, CUSTOMERS_PER_REPORT):
+        rows = np.arange(start, min(start + CUSTOMERS_PER_REPORT, total))
+        items, scores, sources = hybrid.top_with_sources(rows, n)
+        for i, row in enumerate(rows):
+            lists[str(hybrid.customer_ids[row])] = toplist.encode(
+                [(str(hybrid.product_ids[p]), float(s), names[c])
+                 for p, s, c in zip(items[i], scores[i], sources[i], strict=True)])
+        if total > CUSTOMERS_PER_REPORT:
+            progress(f"top lists: {rows[-1] + 1:,} of {total:,} customers")
+    return lists
 
 
 def popular_list(trend: Any) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from batch.offers import offer_export, segment_offers
 from batch.publish import PublishResult, new_version, publish
 from batch.ranker.history import History
 from batch.ranker.model import RankerRecommender
-from batch.ranker.stage import labelled, test_report, test_rows, train_ranker
+from batch.ranker.stage import labelled, sampled, test_report, test_rows, train_ranker
 from batch.ranker.train import Untrainable, refit
 from batch.segments import cut_points, rfm_table, segment_summary, snapshot_of
 from batch.stages import Stages
@@ -72,7 +72,7 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
     with stages.stage("ranker: train"):
         ranker = train_ranker(lines, validation_split, split - validation, validation_generators,
                               lambda data: engine.fit_generators(data, tuned, plan), options.ranker_windows,
-                              options.eval_max_customers, progress, options.ablations,
+                              options.ranker_max_customers, progress, options.ablations,
                               options.ranker_fit_max_customers)
         if ranker.trained is None:
             progress(f"ranker not trained ({ranker.reason}): the blend is served")
@@ -92,7 +92,8 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
             baselines: dict[str, Recommender] = {name: models[name] for name in ("tifu", "repeat", "hybrid")
                                                   if name in models}
             ranker.report = test_report(ranker_rows["ranker"], generators, baselines, test_split.holdouts)
-            ranker.latest = labelled(generators, test_split.train, test_split.holdouts["all_items"])
+            ranker.latest = labelled(generators, test_split.train,
+                                     sampled(test_split.holdouts["all_items"], options.ranker_max_customers))
     served = models["ranker" if ranker.trained is not None else "hybrid"]
     exported = export_recommendations(served, test_split, options.export_recs) if options.export_recs else None
     del models, generators, served  # the evaluated models are not needed past here; the refit needs the memory
@@ -199,8 +200,9 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
     (folder / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     published = None
     if client is not None:
-        with stages.stage("publish"):
+        with stages.stage("top lists and buy cycles"):
             bundle = build_bundle(version, card, served, lines, top_category_rules, segments, seg_summary,
-                                  offers=offers, cut_points=cuts, cohorts=cohorts)
+                                  offers=offers, cut_points=cuts, cohorts=cohorts, progress=progress)
+        with stages.stage("publish"):
             published = publish(client, keys, bundle, keep=keep_versions)
     return RunResult(version=version, folder=folder, evaluation=evaluation, published=published)

@@ -133,6 +133,7 @@ def _options(settings: Settings, split_date: str | None, validation_date: str | 
         test_days=test_days, memory_gb=settings.batch_memory_gb, ease_max_items=settings.batch_ease_max_items,
         eval_max_customers=settings.batch_eval_max_customers, ranker_windows=settings.batch_ranker_windows,
         ranker_fit_max_customers=settings.batch_ranker_fit_max_customers,
+        ranker_max_customers=settings.batch_ranker_max_customers,
         **extra,
     )
 

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     # A training window's generators are fitted on at most this many customers (a seeded sample): past it, a full
     # fit per window costs more than the ranker gains from it.
     batch_ranker_fit_max_customers: int = Field(default=50_000, ge=100)
+    # Customers whose labels the ranker learns from, per window (training, validation, the nightly refit's): a
+    # seeded sample past it. LambdaMART learns how to weigh a few dozen features; a few thousand customers with a
+    # few hundred candidates each show it that, and every customer more costs training time in proportion.
+    batch_ranker_max_customers: int = Field(default=5_000, ge=100)
 
     # Spark engine (`recsys batch run --engine spark`; docs/scaling.md). The staging location holds the cleaned
     # history as Parquet for the executors: a local path for local[*], a shared mount or an object-store URL

@@ -29,6 +29,7 @@ class EvaluationOptions:
     eval_max_customers: int | None = 20_000  # RECSYS_BATCH_EVAL_MAX_CUSTOMERS
     ranker_windows: int = 2  # RECSYS_BATCH_RANKER_WINDOWS: labelled windows the ranker trains on
     ranker_fit_max_customers: int | None = 50_000  # RECSYS_BATCH_RANKER_FIT_MAX_CUSTOMERS: a window's fit sample
+    ranker_max_customers: int | None = 5_000  # RECSYS_BATCH_RANKER_MAX_CUSTOMERS: labelled customers per window
     ablations: bool = True  # the ranker trained again without each group of features (`evaluate`; not nightly)
 
     def plan(self, lines: pd.DataFrame) -> MemoryPlan:

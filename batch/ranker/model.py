@@ -135,7 +135,10 @@ class RankerRecommender(Recommender):
 
     def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
         del pool  # every candidate the generators give is scored; there are a few hundred per row
-        found, scores = self.ranked(rows)
+        return self._scored(rows, *self.ranked(rows), exclude_seen)
+
+    def _scored(self, rows: np.ndarray, found: CandidateSet, scores: np.ndarray, exclude_seen: bool) -> Candidates:
+        """The booster's scores of `rows`' candidates as `Candidates`: every other product at the row's bound."""
         n_rows, n_products = len(rows), len(self.product_ids)
         lowest = np.full(n_rows, np.inf)
         np.minimum.at(lowest, found.row, scores)
@@ -173,7 +176,7 @@ class RankerRecommender(Recommender):
         for start in range(0, len(rows), step):
             chunk = rows[start:start + step]
             found, raw = self.ranked(chunk)
-            best = self.candidates(chunk, CANDIDATE_POOL, exclude_seen=False)
+            best = self._scored(chunk, found, raw, exclude_seen=False)
             ranked = top_from_candidates(best, k, self.popularity, self.popularity_order(), None)
             keys = found.row.astype(np.int64) * len(self.product_ids) + found.col
             chosen = np.arange(len(chunk))[:, None] * len(self.product_ids) + ranked.items

@@ -76,13 +76,14 @@ def train_ranker(lines: pd.DataFrame, validation: TemporalSplit, length: pd.Time
                  validation_generators: dict[str, Recommender], fit: Fit, windows: int, max_customers: int | None,
                  progress: Progress, ablations: bool = True, fit_max_customers: int | None = None) -> RankerOutcome:
     """Training windows (each `length` long) before the validation period; early stopping and settings on it.
+    Each window (the validation one too) labels at most `max_customers` customers, a seeded sample past it.
     Beyond `fit_max_customers` customers, each window's generators are fitted (and its customers labelled) on a
     seeded sample of that many customers' histories: a window teaches the ranker how to weigh the generators'
     scores and ranks, which a sample shows as well, and a full fit per window is what a big shop cannot afford."""
     generators = list(validation_generators)
     if len(generators) < 2:
         return RankerOutcome(reason=f"only {len(generators)} candidate generator(s) fitted")
-    valid = labelled(validation_generators, validation.train, validation.holdouts["all_items"])
+    valid = labelled(validation_generators, validation.train, sampled(validation.holdouts["all_items"], max_customers))
     lines = customer_sample(lines, fit_max_customers)
     start = lines["event_time"].min()
     sets, cutoffs = [], []
@@ -115,6 +116,10 @@ def train_ranker(lines: pd.DataFrame, validation: TemporalSplit, length: pd.Time
         return RankerOutcome(reason=str(exc), cutoffs=cutoffs)
     progress(f"ranker: {trained.best_iteration} trees, validation NDCG@10 on candidates {trained.validation_ndcg:.4f}")
     return RankerOutcome(trained, None, without, cutoffs, generators, len(training.labels))
+
+
+def sampled(holdout: Holdout, max_customers: int | None) -> Holdout:
+    return holdout if max_customers is None else holdout.sample(max_customers)
 
 
 def customer_sample(lines: pd.DataFrame, max_customers: int | None, seed: int = 0) -> pd.DataFrame:

@@ -128,3 +128,24 @@ def test_per_customer_ndcg_averages_to_the_reported_one() -> None:
     hits, n_relevant = hit_matrix(top, relevant), np.asarray(relevant.sum(axis=1)).ravel().astype(int)
     expected = batch_metrics(hits, n_relevant, 10)["ndcg@10"]
     assert per_customer_ndcg(hits, n_relevant, 10).mean() == pytest.approx(expected)
+
+
+def _weekly_shop(customers: int = 300, days: int = 120) -> pd.DataFrame:
+    """Every customer buys two of ten products about once a week: every window labels nearly everyone."""
+    rng = np.random.default_rng(3)
+    rows = [(f"c{c}", f"o{c}-{d}", START + pd.Timedelta(days=int(d)), f"P{p}")
+            for c in range(customers) for d in range(c % 7, days, 7) for p in rng.choice(10, 2, replace=False)]
+    lines = pd.DataFrame(rows, columns=["customer_id", "order_id", "event_time", "product_id"])
+    return lines.assign(category="c", units=1, amount=1.0)
+
+
+@pytest.mark.parametrize("cap", [None, 40])
+def test_each_window_labels_at_most_the_capped_number_of_customers(cap: int | None) -> None:
+    lines = _weekly_shop()
+    validation = TemporalSplit.at(lines, START + pd.Timedelta(days=100), end=START + pd.Timedelta(days=110))
+    said: list[str] = []
+    train_ranker(lines, validation, pd.Timedelta(days=10), _generators(validation.train), _generators, windows=2,
+                 max_customers=cap, progress=said.append, ablations=False)
+    labelled = [int(m.split(": ")[1].split(" customers")[0].replace(",", "")) for m in said if "window from" in m]
+    assert len(labelled) == 2
+    assert all(n <= 40 for n in labelled) if cap else all(n > 200 for n in labelled)
