@@ -82,7 +82,7 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
     models = engine.fit_models(test_split.train, tuned, stages.stage, plan)
     generators = engine.generators(models)
     with stages.stage("ranker: test features"):
-        ranker_rows = test_rows(ranker, generators, test_split.train)
+        ranker_rows = test_rows(ranker, generators, test_split)
         models |= ranker_rows
     with stages.stage("evaluate"):
         table = evaluation_table(test_split, models)

@@ -63,6 +63,16 @@ class TrainingSet:
         return lgb.Dataset(self.features[:, columns], self.labels, group=self.groups, reference=reference,
                            free_raw_data=False)
 
+    def sample(self, max_groups: int, seed: int = 0) -> TrainingSet:
+        """At most `max_groups` customers (a seeded sample, in their order) with all their candidates; the
+        recall counts stay the whole set's."""
+        if len(self.groups) <= max_groups:
+            return self
+        keep = np.zeros(len(self.groups), dtype=bool)
+        keep[np.random.default_rng(seed).choice(len(self.groups), max_groups, replace=False)] = True
+        rows = np.repeat(keep, self.groups)
+        return TrainingSet(self.features[rows], self.labels[rows], self.groups[keep], self.positives, self.relevant)
+
 
 def training_set(generators: dict[str, Recommender], history: History, rows: np.ndarray,
                  relevant: sp.csr_matrix) -> TrainingSet:
@@ -88,6 +98,28 @@ def training_set(generators: dict[str, Recommender], history: History, rows: np.
                        int(relevant.nnz))
 
 
+@dataclass
+class ScoredRows:
+    """The scored candidates of some rows (sorted, unique), row by row: the candidates of `rows[i]` are
+    `cols[start[i]:start[i + 1]]` with `scores` alike."""
+
+    rows: np.ndarray
+    start: np.ndarray
+    cols: np.ndarray
+    scores: np.ndarray
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(position in `rows`, product, score) of every candidate of `rows`; None unless every row is kept."""
+        at = np.clip(np.searchsorted(self.rows, rows), 0, max(len(self.rows) - 1, 0))
+        if not len(self.rows) or not (self.rows[at] == rows).all():
+            return None
+        begin, end = self.start[at], self.start[at + 1]
+        counts = end - begin
+        position = np.repeat(np.arange(len(rows)), counts)
+        index = np.repeat(begin - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+        return position, self.cols[index], self.scores[index]
+
+
 class RankerRecommender(Recommender):
     """The generators fitted on one window, that window's `History`, and a trained booster over the features
     (`columns`: which of `feature_names(generators)` it was trained on)."""
@@ -104,6 +136,7 @@ class RankerRecommender(Recommender):
         self.columns = list(columns or [])
         self.booster: lgb.Booster | None = None
         self.history: History | None = None
+        self._memo: ScoredRows | None = None
 
     @classmethod
     def of(cls, generators: dict[str, Recommender], history: History, booster: lgb.Booster,
@@ -133,19 +166,43 @@ class RankerRecommender(Recommender):
         scores = self.booster.predict(features[:, self.columns]) if len(found) else np.empty(0)
         return found, np.asarray(scores, dtype=np.float64)
 
+    def remember(self, rows: np.ndarray) -> None:
+        """Scores the candidates of `rows` (known rows) once and keeps them: an evaluation ranks the same customers
+        several times (each variant, the report, the paired intervals), and collecting the candidates is most of
+        the cost. Later calls over remembered rows read them back."""
+        rows = np.unique(rows)
+        parts = []
+        step = min(ROWS_PER_CHUNK, chunk_rows(self.candidate_width()))
+        for start in range(0, len(rows), step):
+            found, scores = self.ranked(rows[start:start + step])
+            parts.append((np.bincount(found.row, minlength=len(rows[start:start + step])), found.col, scores))
+        counts = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, dtype=np.int64)
+        self._memo = ScoredRows(rows, np.concatenate([[0], np.cumsum(counts)]),
+                                np.concatenate([p[1] for p in parts]) if parts else np.empty(0, dtype=np.int64),
+                                np.concatenate([p[2] for p in parts]) if parts else np.empty(0))
+
+    def scored(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(position in `rows`, product, booster score) of every candidate of `rows` (known rows), sorted by
+        position then product: from what `remember` kept when it holds every row, computed otherwise."""
+        if self._memo is not None and (kept := self._memo.gather(rows)) is not None:
+            return kept
+        found, scores = self.ranked(rows)
+        return found.row, found.col, scores
+
     def candidates(self, rows: np.ndarray, pool: int, exclude_seen: bool) -> Candidates:
         del pool  # every candidate the generators give is scored; there are a few hundred per row
-        return self._scored(rows, *self.ranked(rows), exclude_seen)
+        return self._scored(rows, *self.scored(rows), exclude_seen)
 
-    def _scored(self, rows: np.ndarray, found: CandidateSet, scores: np.ndarray, exclude_seen: bool) -> Candidates:
+    def _scored(self, rows: np.ndarray, found_row: np.ndarray, found_col: np.ndarray, scores: np.ndarray,
+                exclude_seen: bool) -> Candidates:
         """The booster's scores of `rows`' candidates as `Candidates`: every other product at the row's bound."""
         n_rows, n_products = len(rows), len(self.product_ids)
         lowest = np.full(n_rows, np.inf)
-        np.minimum.at(lowest, found.row, scores)
+        np.minimum.at(lowest, found_row, scores)
         bound = np.where(np.isfinite(lowest), lowest - 1.0, 0.0)
         top = bound.copy()
-        np.maximum.at(top, found.row, scores)
-        keys = found.row.astype(np.int64) * n_products + found.col
+        np.maximum.at(top, found_row, scores)
+        keys = found_row.astype(np.int64) * n_products + found_col
 
         def lookup(chunk_rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
             wanted = chunk_rows.astype(np.int64) * n_products + cols
@@ -153,7 +210,7 @@ class RankerRecommender(Recommender):
             hit = keys[at] == wanted if len(keys) else np.zeros(len(wanted), dtype=bool)
             return np.where(hit, scores[at] if len(keys) else 0.0, bound[chunk_rows])
 
-        result = Candidates(found.row.astype(np.int64), found.col.astype(np.int64), scores, bound,
+        result = Candidates(found_row.astype(np.int64), found_col.astype(np.int64), scores, bound,
                             np.ones(n_rows, dtype=bool), lookup, top)
         return result.without(sp.csr_matrix(self.seen[rows])) if exclude_seen else result
 
@@ -176,7 +233,7 @@ class RankerRecommender(Recommender):
         for start in range(0, len(rows), step):
             chunk = rows[start:start + step]
             found, raw = self.ranked(chunk)
-            best = self._scored(chunk, found, raw, exclude_seen=False)
+            best = self._scored(chunk, found.row, found.col, raw, exclude_seen=False)
             ranked = top_from_candidates(best, k, self.popularity, self.popularity_order(), None)
             keys = found.row.astype(np.int64) * len(self.product_ids) + found.col
             chosen = np.arange(len(chunk))[:, None] * len(self.product_ids) + ranked.items

@@ -131,16 +131,20 @@ def customer_sample(lines: pd.DataFrame, max_customers: int | None, seed: int = 
     return lines[is_in(lines["customer_id"], pd.Series(sample))]
 
 
-def test_rows(outcome: RankerOutcome, generators: dict[str, Recommender], train: Interactions
+def test_rows(outcome: RankerOutcome, generators: dict[str, Recommender], split: TemporalSplit
               ) -> dict[str, RankerRecommender]:
-    """The ranker and its ablations over the test split's generators (rows of the evaluation table)."""
+    """The ranker and its ablations over the test split's generators (rows of the evaluation table), each with
+    the evaluated customers' candidates scored once (the table, the report and the intervals read them)."""
     if outcome.trained is None:
         return {}
-    history = History.of(train)
+    history = History.of(split.train)
     rows = {
         "ranker": RankerRecommender.of(generators, history, outcome.trained.booster, outcome.trained.columns)}
     for name, trained in outcome.ablations.items():
         rows[f"ranker ({name})"] = RankerRecommender.of(generators, history, trained.booster, trained.columns)
+    evaluated = np.concatenate([holdout.rows for holdout in split.holdouts.values()])
+    for ranker in rows.values():
+        ranker.remember(evaluated)
     return rows
 
 
@@ -150,13 +154,13 @@ def test_report(ranker: RankerRecommender, generators: dict[str, Recommender], b
     and paired 95% intervals of its NDCG@10 against each baseline, per variant."""
     holdout = holdouts["all_items"]
     recall = {name: _recall(model, holdout) for name, model in generators.items()}
-    found, _ = ranker.ranked(holdout.rows)
-    hits = np.asarray(holdout.relevant[found.row, found.col]).ravel() > 0
-    per_row = np.bincount(found.row[hits], minlength=len(holdout.rows))
+    position, product, _ = ranker.scored(holdout.rows)
+    hits = np.asarray(holdout.relevant[position, product]).ravel() > 0
+    per_row = np.bincount(position[hits], minlength=len(holdout.rows))
     recall["all candidates"] = float(np.mean(per_row / np.maximum(holdout.n_relevant, 1)))
     paired = {variant: _paired(ranker, baselines, h) for variant, h in holdouts.items()}
     return {"candidate_recall@100": {k: round(v, 4) for k, v in recall.items()},
-            "candidates_per_customer": round(len(found) / max(len(holdout.rows), 1), 1),
+            "candidates_per_customer": round(len(position) / max(len(holdout.rows), 1), 1),
             "feature_importance": ranker.feature_importance(), "paired_ndcg@10": paired}
 
 

@@ -103,6 +103,27 @@ def test_the_ranker_meets_the_model_contract(tmp_path: Path) -> None:
     assert (np.array(ranker.sources)[sources][bought] == "repeat").all()  # own products are repeat's
 
 
+def test_remembered_candidates_rank_as_freshly_scored_ones() -> None:
+    from tests.unit.batch.test_models import _random_shop_lines
+
+    data = Interactions.from_lines(_random_shop_lines())
+    fresh, remembering = _ranker(data), _ranker(data)
+    rows = np.arange(len(data.customer_ids))
+    remembering.remember(rows[::2])
+    some = np.array([6, 0, 4, 4, 2])  # remembered, out of order, repeated
+    assert remembering._memo is not None
+    assert remembering._memo.gather(some) is not None and remembering._memo.gather(rows) is None
+    for asked in (some, rows):  # the second is not all remembered: scored afresh
+        position, product, score = remembering.scored(asked)
+        found, expected = fresh.ranked(asked)
+        np.testing.assert_array_equal(position, found.row)
+        np.testing.assert_array_equal(product, found.col)
+        np.testing.assert_allclose(score, expected)
+    for exclude_seen in (False, True):
+        np.testing.assert_array_equal(remembering.recommend(some, 12, exclude_seen)[0],
+                                      fresh.recommend(some, 12, exclude_seen)[0])
+
+
 def test_a_ranker_with_too_little_to_learn_from_says_why() -> None:
     empty = TrainingSet(np.zeros((3, 4), dtype=np.float32), np.array([1.0, 0, 0], dtype=np.float32),
                         np.array([3]), 1, 1)
@@ -149,3 +170,29 @@ def test_each_window_labels_at_most_the_capped_number_of_customers(cap: int | No
     labelled = [int(m.split(": ")[1].split(" customers")[0].replace(",", "")) for m in said if "window from" in m]
     assert len(labelled) == 2
     assert all(n <= 40 for n in labelled) if cap else all(n > 200 for n in labelled)
+
+
+def _learnable(groups: int, seed: int) -> TrainingSet:
+    """`groups` customers of 10 candidates, 2 relevant each; feature 0 tells them apart, through noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32), groups)
+    features = np.column_stack([labels + rng.normal(0, 0.7, len(labels)), rng.random(len(labels))])
+    return TrainingSet(features.astype(np.float32), labels, np.full(groups, 10), 2 * groups, 2 * groups)
+
+
+def test_a_sample_keeps_whole_customers() -> None:
+    whole = _learnable(120, seed=0)
+    part = whole.sample(50)
+    assert len(part.groups) == 50 and len(part.labels) == 500 and part.labels.sum() == 100
+    rows = {tuple(r) for r in whole.features.tolist()}
+    assert all(tuple(r) in rows for r in part.features.tolist())
+    assert whole.sample(500) is whole
+
+
+def test_settings_are_chosen_on_a_sample_past_the_limit_then_trained_on_all() -> None:
+    trained = train(_learnable(120, seed=1), _learnable(40, seed=2), [0, 1], grid_max_groups=50)
+    assert [t["customers"] for t in trained.tried] == [50, 50, 50, 120]
+    best_of_sample = max(trained.tried[:3], key=lambda t: t["validation_ndcg@10"])
+    assert trained.params["num_leaves"] == best_of_sample["num_leaves"] == trained.tried[3]["num_leaves"]
+    assert trained.validation_ndcg == pytest.approx(trained.tried[3]["validation_ndcg@10"], abs=1e-4)
+    assert len(train(_learnable(40, seed=1), _learnable(40, seed=2), [0, 1], grid_max_groups=50).tried) == 3
