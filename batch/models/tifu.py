@@ -25,6 +25,10 @@ from batch.models.topk import CANDIDATE_POOL, Candidates
 EXACT_NEIGHBOURS_MAX = 50_000  # customers up to which neighbours are found exactly
 EMBEDDING_DIMS = 64
 SIMILARITY_CHUNK_ROWS = 256  # customers whose neighbours are found at once (a dense float32 chunk x customers block)
+# Customers whose neighbours are kept once found (30 MB at 300 neighbours): an evaluation asks for the same
+# customers' scores several times (each variant, the ranker's candidates, its report and intervals), and the
+# search is most of a pass's cost. A full pass over a big shop's customers (the served lists) finds each once.
+NEIGHBOUR_MEMO_ROWS = 25_000
 
 
 class TifuKnnRecommender(Recommender):
@@ -40,12 +44,19 @@ class TifuKnnRecommender(Recommender):
         self.alpha = alpha
         self.neighbours = neighbours
         self.vectors = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drops what was derived from the vectors: the normalised vectors, the embedding, the kept neighbours."""
         self._normed: sp.csr_matrix | None = None
         self._embedding: np.ndarray | None = None
+        self._slot: np.ndarray | None = None  # per customer: where its neighbours are kept, -1 if not
+        self._kept = np.empty((0, 0), dtype=np.int32)
+        self._n_kept = 0
 
     def _fit(self, data: Interactions) -> None:
         self.vectors = customer_vectors(data, self.group_size, self.within_decay, self.group_decay)
-        self._normed, self._embedding = None, None
+        self._forget()
 
     def _mixed(self, rows: np.ndarray) -> sp.csr_matrix:
         """alpha x own vector + (1 - alpha) x the neighbours' mean, sparse, for `rows`."""
@@ -56,13 +67,34 @@ class TifuKnnRecommender(Recommender):
         parts = []
         for start in range(0, len(rows), SIMILARITY_CHUNK_ROWS):
             chunk = rows[start:start + SIMILARITY_CHUNK_ROWS]
-            nearest = self._nearest(chunk, k)
+            nearest = self._neighbours(chunk, k)
             weights = sp.csr_matrix((np.full(nearest.size, 1.0 / k, dtype=np.float32),
                                      (np.repeat(np.arange(len(chunk)), k), nearest.ravel())),
                                     shape=(len(chunk), len(self.customer_ids)))
             parts.append(weights @ self.vectors)
         neighbours = sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, len(self.product_ids)))
         return (own * self.alpha + neighbours * (1.0 - self.alpha)).tocsr()
+
+    def _neighbours(self, chunk: np.ndarray, k: int) -> np.ndarray:
+        """`_nearest`, read from the kept neighbours where a row's were found before; the new ones are kept while
+        there is room for them."""
+        if self._slot is None:
+            self._slot = np.full(len(self.customer_ids), -1, dtype=np.int64)
+            self._kept = np.empty((min(NEIGHBOUR_MEMO_ROWS, len(self.customer_ids)), k), dtype=np.int32)
+        slots = self._slot[chunk]
+        nearest = np.empty((len(chunk), k), dtype=np.int64)
+        known = slots >= 0
+        nearest[known] = self._kept[slots[known]]
+        missing = np.flatnonzero(~known)
+        if len(missing):
+            nearest[missing] = self._nearest(chunk[missing], k)
+            new, first = np.unique(chunk[missing], return_index=True)
+            room = min(len(new), len(self._kept) - self._n_kept)
+            at = np.arange(self._n_kept, self._n_kept + room)
+            self._kept[at] = nearest[missing[first[:room]]]
+            self._slot[new[:room]] = at
+            self._n_kept += room
+        return nearest
 
     def _nearest(self, chunk: np.ndarray, k: int) -> np.ndarray:
         """The k most similar other customers of each row of `chunk` (cosine of the vectors). Exactly up to
@@ -112,7 +144,7 @@ class TifuKnnRecommender(Recommender):
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.vectors = sparse_from(arrays, "vectors", self.shape)
-        self._normed, self._embedding = None, None
+        self._forget()
 
 
 def customer_vectors(data: Interactions, group_size: int, within_decay: float, group_decay: float

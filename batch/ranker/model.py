@@ -163,23 +163,18 @@ class RankerRecommender(Recommender):
         """Every candidate of `rows` (known rows) and the booster's score for it."""
         assert self.history is not None and self.booster is not None
         found, features = candidate_features(self.models, self.history, rows)
-        scores = self.booster.predict(features[:, self.columns]) if len(found) else np.empty(0)
-        return found, np.asarray(scores, dtype=np.float64)
+        return found, self.predicted(features) if len(found) else np.empty(0)
+
+    def predicted(self, features: np.ndarray) -> np.ndarray:
+        """The booster's score of each candidate's row of features (all of `feature_names`)."""
+        assert self.booster is not None
+        return np.asarray(self.booster.predict(features[:, self.columns]), dtype=np.float64)
 
     def remember(self, rows: np.ndarray) -> None:
         """Scores the candidates of `rows` (known rows) once and keeps them: an evaluation ranks the same customers
         several times (each variant, the report, the paired intervals), and collecting the candidates is most of
         the cost. Later calls over remembered rows read them back."""
-        rows = np.unique(rows)
-        parts = []
-        step = min(ROWS_PER_CHUNK, chunk_rows(self.candidate_width()))
-        for start in range(0, len(rows), step):
-            found, scores = self.ranked(rows[start:start + step])
-            parts.append((np.bincount(found.row, minlength=len(rows[start:start + step])), found.col, scores))
-        counts = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, dtype=np.int64)
-        self._memo = ScoredRows(rows, np.concatenate([[0], np.cumsum(counts)]),
-                                np.concatenate([p[1] for p in parts]) if parts else np.empty(0, dtype=np.int64),
-                                np.concatenate([p[2] for p in parts]) if parts else np.empty(0))
+        remember_together([self], rows)
 
     def scored(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(position in `rows`, product, booster score) of every candidate of `rows` (known rows), sorted by
@@ -289,6 +284,29 @@ class RankerRecommender(Recommender):
         self.history = History.from_arrays({name[len("history__"):]: v for name, v in arrays.items()
                                             if name.startswith("history__")})
         self.booster = lgb.Booster(model_str=arrays["booster"].tobytes().decode())
+
+
+def remember_together(rankers: Sequence[RankerRecommender], rows: np.ndarray) -> None:
+    """`remember` for rankers over the same generators and history (a ranker and its ablations): the candidates
+    and their features are collected once, and each booster scores them."""
+    first = rankers[0]
+    assert all(r.models is first.models and r.history is first.history for r in rankers), "one window's rankers"
+    assert first.history is not None
+    rows = np.unique(rows)
+    counts, cols = [], []
+    scores: list[list[np.ndarray]] = [[] for _ in rankers]
+    step = min(ROWS_PER_CHUNK, chunk_rows(first.candidate_width()))
+    for start in range(0, len(rows), step):
+        chunk = rows[start:start + step]
+        found, features = candidate_features(first.models, first.history, chunk)
+        counts.append(np.bincount(found.row, minlength=len(chunk)))
+        cols.append(found.col)
+        for kept, ranker in zip(scores, rankers, strict=True):
+            kept.append(ranker.predicted(features) if len(found) else np.empty(0))
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts))]) if counts else np.zeros(1, dtype=np.int64)
+    found_cols = np.concatenate(cols) if cols else np.empty(0, dtype=np.int64)
+    for kept, ranker in zip(scores, rankers, strict=True):
+        ranker._memo = ScoredRows(rows, offsets, found_cols, np.concatenate(kept) if kept else np.empty(0))
 
 
 def _scaled(raw: np.ndarray) -> np.ndarray:

@@ -26,7 +26,15 @@ from batch.evaluation.split import Holdout, TemporalSplit, Variant
 from batch.interactions import Interactions
 from batch.models.base import Recommender
 from batch.ranker.history import History
-from batch.ranker.model import ABLATIONS, GENERATORS, RankerRecommender, TrainingSet, feature_names, training_set
+from batch.ranker.model import (
+    ABLATIONS,
+    GENERATORS,
+    RankerRecommender,
+    TrainingSet,
+    feature_names,
+    remember_together,
+    training_set,
+)
 from batch.ranker.train import Trained, Untrainable, train
 from common.data.errors import DataError
 from common.data.membership import is_in
@@ -143,8 +151,7 @@ def test_rows(outcome: RankerOutcome, generators: dict[str, Recommender], split:
     for name, trained in outcome.ablations.items():
         rows[f"ranker ({name})"] = RankerRecommender.of(generators, history, trained.booster, trained.columns)
     evaluated = np.concatenate([holdout.rows for holdout in split.holdouts.values()])
-    for ranker in rows.values():
-        ranker.remember(evaluated)
+    remember_together(list(rows.values()), evaluated)
     return rows
 
 

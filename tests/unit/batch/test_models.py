@@ -331,3 +331,20 @@ def test_tifu_neighbours_from_embeddings_on_a_large_shop_find_the_same_taste(
     nearest = model._nearest(row, 5)
     assert all(str(shop.customer_ids[n]).startswith("a") for n in nearest[0])
     assert model.recommend_ids(np.array(["t"]), k=1, exclude_seen=True)[0, 0] == "A3"
+
+
+def test_tifu_kept_neighbours_score_as_found_afresh(random_shop: Interactions,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neighbours found once are read back on later passes (up to NEIGHBOUR_MEMO_ROWS customers, 30 here: past that
+    they are found each time), and every pass scores as a model that never kept any."""
+    from batch.models import tifu
+
+    monkeypatch.setattr(tifu, "NEIGHBOUR_MEMO_ROWS", 30)
+    keeping = TifuKnnRecommender(group_size=2, neighbours=5).fit(random_shop)
+    rows = np.arange(random_shop.shape[0])
+    for asked in (rows[:20], rows[10:50][::-1], np.concatenate([rows[5:15], rows[5:15]]), rows):
+        fresh = TifuKnnRecommender(group_size=2, neighbours=5).fit(random_shop)
+        np.testing.assert_array_equal(keeping.score(asked), fresh.score(asked))
+    assert keeping._slot is not None and keeping._n_kept == 30 and (keeping._slot >= 0).sum() == 30
+    kept = np.flatnonzero(keeping._slot >= 0)
+    np.testing.assert_array_equal(keeping._kept[keeping._slot[kept]], keeping._nearest(kept, 5))

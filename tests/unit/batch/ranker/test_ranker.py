@@ -19,7 +19,7 @@ from batch.models import Recommender
 from batch.models.topk import top_k
 from batch.ranker.candidates import collect
 from batch.ranker.history import FEATURES, History
-from batch.ranker.model import RankerRecommender, TrainingSet, feature_names, training_set
+from batch.ranker.model import RankerRecommender, TrainingSet, feature_names, remember_together, training_set
 from batch.ranker.stage import train_ranker
 from batch.ranker.train import Untrainable, train
 from tests.unit.batch.test_models import SHOP_MODELS, assert_same_ranking
@@ -122,6 +122,33 @@ def test_remembered_candidates_rank_as_freshly_scored_ones() -> None:
     for exclude_seen in (False, True):
         np.testing.assert_array_equal(remembering.recommend(some, 12, exclude_seen)[0],
                                       fresh.recommend(some, 12, exclude_seen)[0])
+
+
+def test_rankers_of_one_window_remembered_together_score_as_each_alone() -> None:
+    """A ranker and an ablation (fewer columns) over the same generators and history share one collection."""
+    from tests.unit.batch.test_models import _random_shop_lines
+
+    data = Interactions.from_lines(_random_shop_lines())
+    full = _ranker(data)
+    assert full.history is not None
+    columns = list(range(0, len(feature_names(list(full.models))), 2))
+    booster = lgb.train({"objective": "lambdarank", "verbose": -1, "min_data_in_leaf": 5, "seed": 2},
+                        training_set(full.models, full.history, np.arange(len(data.customer_ids)),
+                                     sp.csr_matrix((data.orders > 1).astype(np.float32))).dataset(np.asarray(columns)),
+                        num_boost_round=5)
+    ablation = RankerRecommender.of(full.models, full.history, booster, columns)
+    rows = np.arange(len(data.customer_ids))
+    remember_together([full, ablation], rows[::3][::-1])  # out of order
+    for ranker in (full, ablation):
+        assert ranker._memo is not None
+        kept = ranker._memo.gather(rows[::3])
+        assert kept is not None
+        found, expected = ranker.ranked(rows[::3])
+        np.testing.assert_array_equal(kept[0], found.row)
+        np.testing.assert_array_equal(kept[1], found.col)
+        np.testing.assert_allclose(kept[2], expected)
+    assert full._memo is not None and ablation._memo is not None
+    assert not np.allclose(full._memo.scores, ablation._memo.scores)  # two boosters, two scorings
 
 
 def test_a_ranker_with_too_little_to_learn_from_says_why() -> None:
