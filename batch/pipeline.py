@@ -85,18 +85,17 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
         ranker_rows = test_rows(ranker, generators, test_split)
         models |= ranker_rows
     with stages.stage("evaluate"):
-        table = evaluation_table(test_split, models)
+        table, lists = evaluation_table(test_split, models)
         coverage = coverage_table(test_split.train, models)
     if ranker_rows:
         with stages.stage("ranker: report and the latest window"):
-            baselines: dict[str, Recommender] = {name: models[name] for name in ("tifu", "repeat", "hybrid")
-                                                  if name in models}
-            ranker.report = test_report(ranker_rows["ranker"], generators, baselines, test_split.holdouts)
+            ranker.report = test_report(ranker_rows["ranker"], generators, lists, ("tifu", "repeat", "hybrid"),
+                                        test_split.holdouts)
             ranker.latest = labelled(generators, test_split.train,
                                      sampled(test_split.holdouts["all_items"], options.ranker_max_customers))
     served = models["ranker" if ranker.trained is not None else "hybrid"]
     exported = export_recommendations(served, test_split, options.export_recs) if options.export_recs else None
-    del models, generators, served  # the evaluated models are not needed past here; the refit needs the memory
+    del models, generators, served, lists  # the evaluated models are not needed past here; the refit needs the memory
     case_study = None
     if options.case_study and plan.case_study_customers > 0:
         with stages.stage("case-study protocol"):

@@ -86,6 +86,7 @@ BASELINES = ("popularity", "popularity_recent", "repeat", "ease", "als", "nmf", 
 TUNING_METRIC = "ndcg@10"
 
 Progress = Callable[[str], None]
+Lists = dict[Variant, dict[str, np.ndarray]]  # per variant and model: the top max(KS) of each evaluated customer
 Stage = Callable[[str], AbstractContextManager[object]]
 
 
@@ -231,9 +232,15 @@ def fit_models(train: Interactions, tuned: Tuned, stage: Stage,
     return models
 
 
-def evaluation_table(split: TemporalSplit, models: dict[str, Recommender]) -> dict[str, dict[str, Any]]:
-    """rows[variant][model] = metrics at K in KS, on the test period."""
-    return {v: {name: evaluate(model, h, KS)[0] for name, model in models.items()} for v, h in split.holdouts.items()}
+def evaluation_table(split: TemporalSplit, models: dict[str, Recommender]
+                     ) -> tuple[dict[str, dict[str, Any]], Lists]:
+    """rows[variant][model] = metrics at K in KS, on the test period; and the lists they were computed from."""
+    table: dict[str, dict[str, Any]] = {}
+    lists: Lists = {}
+    for variant, holdout in split.holdouts.items():
+        for name, model in models.items():
+            table.setdefault(variant, {})[name], lists.setdefault(variant, {})[name] = evaluate(model, holdout, KS)
+    return table, lists
 
 
 def coverage_table(data: Interactions, models: dict[str, Recommender]) -> dict[str, dict[str, float]]:

@@ -14,7 +14,7 @@ computed in the driver from them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ import pandas as pd
 
 from batch.evaluation.metrics import batch_metrics, hit_matrix, per_customer_ndcg
 from batch.evaluation.split import Holdout, TemporalSplit, Variant
+from batch.evaluation.tuning import Lists
 from batch.interactions import Interactions
 from batch.models.base import Recommender
 from batch.ranker.history import History
@@ -155,17 +156,18 @@ def test_rows(outcome: RankerOutcome, generators: dict[str, Recommender], split:
     return rows
 
 
-def test_report(ranker: RankerRecommender, generators: dict[str, Recommender], baselines: dict[str, Recommender],
-                holdouts: Mapping[Variant, Holdout]) -> dict[str, Any]:
+def test_report(ranker: RankerRecommender, generators: dict[str, Recommender], lists: Lists,
+                baselines: Sequence[str], holdouts: Mapping[Variant, Holdout]) -> dict[str, Any]:
     """Candidate recall@100 per generator and of the ranker's whole candidate set, the ranker's feature importance,
-    and paired 95% intervals of its NDCG@10 against each baseline, per variant."""
+    and paired 95% intervals of its NDCG@10 against each baseline, per variant (from the evaluation's `lists`)."""
     holdout = holdouts["all_items"]
     recall = {name: _recall(model, holdout) for name, model in generators.items()}
     position, product, _ = ranker.scored(holdout.rows)
     hits = np.asarray(holdout.relevant[position, product]).ravel() > 0
     per_row = np.bincount(position[hits], minlength=len(holdout.rows))
     recall["all candidates"] = float(np.mean(per_row / np.maximum(holdout.n_relevant, 1)))
-    paired = {variant: _paired(ranker, baselines, h) for variant, h in holdouts.items()}
+    paired = {variant: paired_ndcg(lists[variant], ranker.name, [b for b in baselines if b in lists[variant]], h)
+              for variant, h in holdouts.items()}
     return {"candidate_recall@100": {k: round(v, 4) for k, v in recall.items()},
             "candidates_per_customer": round(len(position) / max(len(holdout.rows), 1), 1),
             "feature_importance": ranker.feature_importance(), "paired_ndcg@10": paired}
@@ -176,16 +178,17 @@ def _recall(model: Recommender, holdout: Holdout) -> float:
     return batch_metrics(hit_matrix(top, holdout.relevant), holdout.n_relevant, RECALL_AT)[f"recall@{RECALL_AT}"]
 
 
-def _paired(ranker: Recommender, baselines: dict[str, Recommender], holdout: Holdout) -> dict[str, dict[str, float]]:
-    """Per baseline: the mean difference of per-customer NDCG@10 (ranker - baseline) with its normal 95% interval."""
-    def ndcg(model: Recommender) -> np.ndarray:
-        top, _ = model.recommend(holdout.rows, 10, exclude_seen=holdout.exclude_seen)
-        return per_customer_ndcg(hit_matrix(top, holdout.relevant), holdout.n_relevant, 10)
+def paired_ndcg(lists: Mapping[str, np.ndarray], ours: str, baselines: Sequence[str], holdout: Holdout
+                ) -> dict[str, dict[str, float]]:
+    """Per baseline: the mean difference of per-customer NDCG@10 (`ours` - baseline) with its normal 95% interval,
+    from each model's ranked list of the holdout's customers (the first 10 of the evaluation table's lists)."""
+    def ndcg(name: str) -> np.ndarray:
+        return per_customer_ndcg(hit_matrix(lists[name][:, :10], holdout.relevant), holdout.n_relevant, 10)
 
-    ours = ndcg(ranker)
+    mine = ndcg(ours)
     out = {}
-    for name, model in baselines.items():
-        diff = ours - ndcg(model)
+    for name in baselines:
+        diff = mine - ndcg(name)
         half = Z_95 * float(diff.std(ddof=1)) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
         mean = float(diff.mean()) if len(diff) else 0.0
         out[name] = {"difference": round(mean, 4), "ci_low": round(mean - half, 4), "ci_high": round(mean + half, 4),

@@ -13,14 +13,14 @@ import pytest
 import scipy.sparse as sp
 
 from batch.evaluation.metrics import batch_metrics, hit_matrix, per_customer_ndcg
-from batch.evaluation.split import TemporalSplit
+from batch.evaluation.split import Holdout, TemporalSplit
 from batch.interactions import Interactions
 from batch.models import Recommender
 from batch.models.topk import top_k
 from batch.ranker.candidates import collect
 from batch.ranker.history import FEATURES, History
 from batch.ranker.model import RankerRecommender, TrainingSet, feature_names, remember_together, training_set
-from batch.ranker.stage import train_ranker
+from batch.ranker.stage import paired_ndcg, train_ranker
 from batch.ranker.train import Untrainable, train
 from tests.unit.batch.test_models import SHOP_MODELS, assert_same_ranking
 
@@ -223,3 +223,17 @@ def test_settings_are_chosen_on_a_sample_past_the_limit_then_trained_on_all() ->
     assert trained.params["num_leaves"] == best_of_sample["num_leaves"] == trained.tried[3]["num_leaves"]
     assert trained.validation_ndcg == pytest.approx(trained.tried[3]["validation_ndcg@10"], abs=1e-4)
     assert len(train(_learnable(40, seed=1), _learnable(40, seed=2), [0, 1], grid_max_groups=50).tried) == 3
+
+
+def test_paired_intervals_equal_a_hand_computed_case() -> None:
+    """Customer 0 bought product 1, customer 1 product 2. Ours hits at ranks 1 and 2 (NDCG 1 and 1/log2 3), the
+    baseline at rank 2 and not at all (1/log2 3 and 0): differences 1 - 1/log2 3 and 1/log2 3."""
+    relevant = sp.csr_matrix((np.ones(2, dtype=np.float32), ([0, 1], [1, 2])), shape=(2, 5))
+    holdout = Holdout(np.array([0, 1]), relevant, np.array([1, 1]), exclude_seen=False, eligible=2)
+    lists = {"ours": np.array([[1, 0, 3], [0, 2, 3]]), "base": np.array([[0, 1, 3], [3, 4, 0]])}
+    paired = paired_ndcg(lists, "ours", ["base"], holdout)["base"]
+    second = 1 / np.log2(3)
+    diffs = np.array([1 - second, second])
+    half = 1.959963984540054 * abs(diffs[1] - diffs[0]) / np.sqrt(2) / np.sqrt(2)  # sample sd of two values
+    assert paired == {"difference": round(0.5, 4), "ci_low": round(0.5 - half, 4), "ci_high": round(0.5 + half, 4),
+                      "customers": 2}
