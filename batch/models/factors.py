@@ -77,21 +77,14 @@ class _FactorModel(Recommender):
         full = valid.all(axis=1) & (wanted < n_products)
         bound = np.where(full, approx[:, -1].astype(np.float64) + ROUNDING_SLACK * largest, -np.inf)
         scores = lookup(row, col)
-        if exclude_seen:
-            top = self._best(users, lookup)
-        else:  # nothing was filtered: implicit's first picks, where the row's best sits, are already scored
-            top = np.full(len(rows), -np.inf)
-            np.maximum.at(top, row, scores)
+        # The row's best over every product: the best of implicit's first picks (float32 rounding can only reorder
+        # near-ties, and those sit among them), or, when seen ones were filtered out, of a seen product.
+        top = np.full(len(rows), -np.inf)
+        np.maximum.at(top, row, scores)
+        if seen is not None:
+            seen_row, seen_col = seen.nonzero()
+            np.maximum.at(top, seen_row, lookup(seen_row, seen_col.astype(np.int64)))
         return Candidates(row, col, scores, bound, ~full, lookup, top)
-
-    def _best(self, users: np.ndarray, lookup: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-        """Each row's best exact score over every product: the best of implicit's first picks (float32 rounding
-        can only reorder near-ties, and those sit among them)."""
-        picks = min(SELECTION_MARGIN, len(self.product_ids))
-        picked = topk(self.item_factors, users, picks, num_threads=0)[0].astype(np.int64)
-        rows = np.repeat(np.arange(len(users)), picks)
-        best: np.ndarray = lookup(rows, picked.ravel()).reshape(len(users), picks).max(axis=1)
-        return best
 
     def _lookup(self, rows: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         users = self.user_factors[rows].astype(np.float64)
