@@ -40,12 +40,9 @@ class Candidates:
         """Every non-zero of `matrix` is an entry and every other product scores exactly zero."""
         matrix = sp.csr_matrix(matrix)
         matrix.eliminate_zeros()
+        lookup = sorted_lookup(matrix)  # first: it sums duplicates (and sorts) in place
         coo = matrix.tocoo()
         n = matrix.shape[0]
-
-        def lookup(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            return np.asarray(matrix[rows, cols], dtype=np.float64).ravel()
-
         top = np.maximum(matrix.max(axis=1).toarray().ravel(), 0.0) if matrix.shape[1] else np.zeros(n)
         return cls(coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64),
                    np.zeros(n), np.ones(n, dtype=bool), lookup, top)
@@ -58,6 +55,7 @@ class Candidates:
         non-zeros, never from a dense rows x catalogue block."""
         matrix = sp.csr_matrix(matrix)
         matrix.eliminate_zeros()
+        lookup = sorted_lookup(matrix)  # first: it sums duplicates (and sorts) in place
         n = matrix.shape[0]
         kept: list[np.ndarray] = []
         bound, exact = np.zeros(n), np.ones(n, dtype=bool)
@@ -74,9 +72,6 @@ class Candidates:
                 bound[r], exact[r] = below.max(), False
         at = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
         row = np.repeat(np.arange(n), [len(k) for k in kept]) if kept else np.empty(0, dtype=np.int64)
-
-        def lookup(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            return np.asarray(matrix[rows, cols], dtype=np.float64).ravel()
 
         return cls(row.astype(np.int64), matrix.indices[at].astype(np.int64), matrix.data[at].astype(np.float64),
                    bound, exact, lookup, top)
@@ -95,6 +90,25 @@ class Candidates:
     def keep(self, entries: np.ndarray) -> Candidates:
         return Candidates(self.row[entries], self.col[entries], self.score[entries], self.bound, self.rest_exact,
                           self.lookup, self.top)
+
+
+def sorted_lookup(matrix: sp.csr_matrix) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The exact value of any (row, col) pairs of `matrix`, by binary search over its non-zeros' sorted keys.
+    scipy's fancy indexing scans each asked row: 13x slower over rows of 9,000 non-zeros (a neighbourhood model's
+    scores), measured for 215k pairs."""
+    matrix.sum_duplicates()  # sorted indices, one entry per cell (duplicates summed, as indexing would)
+    n_cols = matrix.shape[1]
+    keys = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * n_cols + matrix.indices
+    data = matrix.data
+
+    def lookup(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        if not len(keys):
+            return np.zeros(len(rows))
+        wanted = np.asarray(rows, dtype=np.int64) * n_cols + cols
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return np.where(keys[at] == wanted, data[at], 0).astype(np.float64)
+
+    return lookup
 
 
 def top_k(scores: np.ndarray, k: int, tie_break: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ from batch.models import (
     TifuKnnRecommender,
 )
 from batch.models.factors import SELECTION_MARGIN
-from batch.models.topk import Candidates, top_from_candidates, top_k
+from batch.models.topk import Candidates, sorted_lookup, top_from_candidates, top_k
 
 START = pd.Timestamp("2024-01-01")
 A, B = ["A1", "A2", "A3"], ["B1", "B2", "B3"]
@@ -348,3 +348,14 @@ def test_tifu_kept_neighbours_score_as_found_afresh(random_shop: Interactions,
     assert keeping._slot is not None and keeping._n_kept == 30 and (keeping._slot >= 0).sum() == 30
     kept = np.flatnonzero(keeping._slot >= 0)
     np.testing.assert_array_equal(keeping._kept[keeping._slot[kept]], keeping._nearest(kept, 5))
+
+
+def test_sorted_lookup_reads_what_indexing_reads() -> None:
+    """Unsorted indices and a duplicated cell (summed), asked in any order, asked twice, and cells never set."""
+    matrix = sp.csr_matrix((np.array([3.0, 1.0, 2.0, 5.0, 0.5]), np.array([4, 1, 4, 0, 2]), np.array([0, 3, 3, 5])),
+                           shape=(3, 6))
+    expected = matrix.toarray()  # (0, 4) holds 3 + 2
+    rows, cols = np.array([2, 0, 0, 1, 2, 0, 2]), np.array([2, 4, 1, 3, 0, 4, 5])
+    np.testing.assert_array_equal(sorted_lookup(matrix)(rows, cols), expected[rows, cols])
+    empty = sorted_lookup(sp.csr_matrix((2, 3)))(np.array([0, 1]), np.array([2, 0]))
+    np.testing.assert_array_equal(empty, [0.0, 0.0])
