@@ -2,7 +2,10 @@
 training side (all but the last 60 days) of a history folder is loaded and cleaned, turned into `Interactions`,
 and every generator is fitted with its default settings and the memory plan, one after the other, timed. The
 nightly job pays this several times (validation, each ranker window, test, the refit), so it is where the batch's
-time goes at shop scale. Prints a table and writes JSON.
+time goes at shop scale. Then what the ranker's stage one costs per customer: each generator's candidates for a
+seeded sample of 4,096 customers (twice: a second pass over the same customers is what an evaluation pays again),
+and the whole collection with its features, which the served lists pay once per customer. Prints a table and
+writes JSON.
 
     .venv/bin/python -m benchmarks.fit_costs --data /tmp/recsys-scale/data [--preset case_study]
 """
@@ -13,17 +16,26 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 
 from batch.evaluation.result import EvaluationOptions
 from batch.evaluation.tuning import BASELINES, HYBRID_COMPONENTS, Tuned, build
 from batch.interactions import Interactions
+from batch.models import Recommender
+from batch.ranker.candidates import GENERATOR_POOL
 from batch.ranker.history import History
+from batch.ranker.model import GENERATORS, OWN, candidate_features
 from common.data import load_history, load_mapping
 
 HELD_OUT_DAYS = 60
+CANDIDATE_ROWS = 4_096
+T = TypeVar("T")
 
 
 def main() -> None:
@@ -34,28 +46,39 @@ def main() -> None:
     args = parser.parse_args()
     timings: dict[str, float] = {}
 
-    def timed(name: str, work: object) -> object:
+    def timed(name: str, work: Callable[[], T]) -> T:
         started = time.perf_counter()
-        result = work() if callable(work) else work
-        timings[name] = round(time.perf_counter() - started, 1)
-        print(f"{name:<20} {timings[name]:>8.1f} s", flush=True)
+        result = work()
+        timings[name] = round(time.perf_counter() - started, 2)
+        print(f"{name:<36} {timings[name]:>8.2f} s", flush=True)
         return result
 
     lines = timed("load and clean", lambda: load_history(args.data, load_mapping(args.preset)).lines)
-    assert isinstance(lines, pd.DataFrame)
     train = lines[lines["event_time"] < lines["event_time"].max() - pd.Timedelta(days=HELD_OUT_DAYS)]
     data = timed("interactions", lambda: Interactions.from_lines(train))
-    assert isinstance(data, Interactions)
     plan, tuned = EvaluationOptions().plan(lines), Tuned()
+    fitted: dict[str, Recommender] = {}
     for name in dict.fromkeys((*BASELINES, *HYBRID_COMPONENTS)):
-        timed(name, lambda name=name: build(name, tuned.params[name], plan).fit(data))
-    timed("ranker history", lambda: History.of(data))
-    fits = sum(t for name, t in timings.items() if name not in ("load and clean", "interactions"))
-    print(f"{'one fit of all':<20} {fits:>8.1f} s  ({data.shape[0]:,} customers x {data.shape[1]:,} products, "
+        fitted[name] = timed(name, partial(build(name, tuned.params[name], plan).fit, data))
+    history = timed("ranker history", lambda: History.of(data))
+    fits = sum(timings.values()) - timings["load and clean"] - timings["interactions"]
+    print(f"{'one fit of all':<36} {fits:>8.2f} s  ({data.shape[0]:,} customers x {data.shape[1]:,} products, "
           f"{len(train):,} lines)")
+    rows = np.sort(np.random.default_rng(0).choice(data.shape[0], min(CANDIDATE_ROWS, data.shape[0]), replace=False))
+    generators = {name: fitted[name] for name in GENERATORS}
+    for name, model in generators.items():
+        for attempt in ("", " again"):
+            timed(f"{name} candidates{attempt}",
+                  partial(model.candidates, rows, GENERATOR_POOL, exclude_seen=name != OWN))
+    timed("stage one", lambda: candidate_features(generators, history, rows))
+    per_customer_ms = 1e3 * timings["stage one"] / len(rows)
+    print(f"stage one per customer: {per_customer_ms:.2f} ms (x {data.shape[0]:,} customers: "
+          f"{per_customer_ms * data.shape[0] / 1e3:,.0f} s of the served lists)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"data": str(args.data), "lines": len(train), "shape": list(data.shape),
                                     "seconds": timings, "one_fit_of_all_s": round(fits, 1),
+                                    "candidate_customers": len(rows),
+                                    "stage_one_ms_per_customer": round(per_customer_ms, 3),
                                     "machine": platform.platform()}, indent=2))
 
 
