@@ -9,7 +9,7 @@ import numpy as np
 
 from batch.interactions import Interactions
 from batch.models.base import Recommender, chunk_rows
-from batch.models.topk import CANDIDATE_POOL, Candidates, top_from_candidates, top_k
+from batch.models.topk import CANDIDATE_POOL, Candidates, find_sorted, top_from_candidates, top_k
 
 
 @dataclass
@@ -48,8 +48,7 @@ class Parts:
 
         def lookup(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
             wanted = rows * self.n_products + cols
-            at = np.clip(np.searchsorted(keys, wanted), 0, max(len(keys) - 1, 0))
-            found = keys[at] == wanted if len(keys) else np.zeros(len(wanted), dtype=bool)
+            at, found = find_sorted(keys, wanted)
             return np.where(found, total[at] if len(keys) else 0.0, bound[rows])
 
         # Its best score among what it saw (a hybrid is not itself blended, so this only needs to be an upper value).
@@ -144,8 +143,7 @@ class HybridRecommender(Recommender):
             chosen_source = weighted_bounds.argmax(axis=0)[:, None].repeat(k, axis=1)
             entry_keys = parts.keys
             chosen_keys = np.arange(len(chunk))[:, None] * parts.n_products + ranked.items
-            at = np.clip(np.searchsorted(entry_keys, chosen_keys), 0, max(len(entry_keys) - 1, 0))
-            hit = entry_keys[at] == chosen_keys if len(entry_keys) else np.zeros(chosen_keys.shape, dtype=bool)
+            at, hit = find_sorted(entry_keys, chosen_keys)
             chosen_source[hit] = source[at[hit]]
             inexact = np.flatnonzero(~ranked.exact)
             if len(inexact):

@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from batch.interactions import SECONDS_PER_DAY, Interactions
+from batch.models.topk import find_sorted
 
 HALF_LIVES_DAYS = (7.0, 30.0, 90.0, 365.0)
 RECENT_DAYS = 14.0
@@ -81,8 +82,7 @@ class History:
         """FEATURES for each (row, col) pair (NaN where a pair feature is undefined: never bought, one purchase)."""
         out = np.full((len(rows), len(FEATURES)), np.nan, dtype=np.float32)
         keys = rows.astype(np.int64) * self.n_products + cols
-        at = np.clip(np.searchsorted(self.pair_keys, keys), 0, max(len(self.pair_keys) - 1, 0))
-        held = (self.pair_keys[at] == keys) if len(self.pair_keys) else np.zeros(len(keys), dtype=bool)
+        at, held = find_sorted(self.pair_keys, keys)
         n_pair, n_customer, n_product = len(PAIR_FEATURES), len(CUSTOMER_FEATURES), len(PRODUCT_FEATURES)
         out[held, :n_pair] = self.pair[at[held]]
         out[~held, :2] = 0.0  # never bought: no orders, no money; the frequencies are zero too

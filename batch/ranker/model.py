@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from batch.interactions import Interactions
 from batch.models.base import Recommender, chunk_rows
-from batch.models.topk import CANDIDATE_POOL, Candidates, top_from_candidates
+from batch.models.topk import CANDIDATE_POOL, Candidates, find_sorted, top_from_candidates
 from batch.ranker.candidates import CandidateSet, collect
 from batch.ranker.history import CYCLE_FEATURES, FEATURES, History
 
@@ -200,9 +200,7 @@ class RankerRecommender(Recommender):
         keys = found_row.astype(np.int64) * n_products + found_col
 
         def lookup(chunk_rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            wanted = chunk_rows.astype(np.int64) * n_products + cols
-            at = np.clip(np.searchsorted(keys, wanted), 0, max(len(keys) - 1, 0))
-            hit = keys[at] == wanted if len(keys) else np.zeros(len(wanted), dtype=bool)
+            at, hit = find_sorted(keys, chunk_rows.astype(np.int64) * n_products + cols)
             return np.where(hit, scores[at] if len(keys) else 0.0, bound[chunk_rows])
 
         result = Candidates(found_row.astype(np.int64), found_col.astype(np.int64), scores, bound,
@@ -232,8 +230,7 @@ class RankerRecommender(Recommender):
             ranked = top_from_candidates(best, k, self.popularity, self.popularity_order(), None)
             keys = found.row.astype(np.int64) * len(self.product_ids) + found.col
             chosen = np.arange(len(chunk))[:, None] * len(self.product_ids) + ranked.items
-            at = np.clip(np.searchsorted(keys, chosen), 0, max(len(keys) - 1, 0))
-            hit = keys[at] == chosen if len(keys) else np.zeros(chosen.shape, dtype=bool)
+            at, hit = find_sorted(keys, chosen)
             credit = self._credit(chunk, found, own)
             filler = names.index("trend") if "trend" in names else 0  # a list filler is a best-seller
             sources[start:start + len(chunk)] = np.where(hit, credit[at] if len(found) else filler, filler)
