@@ -95,7 +95,9 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
                                      sampled(test_split.holdouts["all_items"], options.ranker_max_customers))
     served = models["ranker" if ranker.trained is not None else "hybrid"]
     exported = export_recommendations(served, test_split, options.export_recs) if options.export_recs else None
-    del models, generators, served, lists  # the evaluated models are not needed past here; the refit needs the memory
+    # The evaluated models (the ranker's rows hold the test split's generators too) are not needed past here; the
+    # case study, the cold start and the refit need the memory.
+    del models, generators, served, lists, ranker_rows
     case_study = None
     if options.case_study and plan.case_study_customers > 0:
         with stages.stage("case-study protocol"):

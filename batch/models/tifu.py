@@ -6,7 +6,8 @@ groups of `group_size`; inside a group a basket `q` places from the group's newe
 a group `g` groups from the newest weighs `group_decay^g`; each group is averaged over its baskets and the groups
 over their number. The score is `alpha` x the customer's vector + (1 - alpha) x the mean vector of their
 `neighbours` nearest customers (cosine similarity of the vectors; beyond 50,000 customers, cosine of their
-64-dimensional randomised SVD embeddings, searched with `implicit`'s threaded top-k)."""
+64-dimensional randomised SVD embeddings, every customer's found at once among the customers of the clusters
+nearest their own: `clustered_neighbours`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ from batch.models.topk import CANDIDATE_POOL, Candidates
 
 EXACT_NEIGHBOURS_MAX = 50_000  # customers up to which neighbours are found exactly
 EMBEDDING_DIMS = 64
+# Beyond EXACT_NEIGHBOURS_MAX customers, every customer's neighbours are found at once, each among the customers of
+# the PROBED_CLUSTERS clusters (spherical k-means of the embeddings, about sqrt(customers) of them) nearest its own:
+# a brute-force search over all pairs grows with the square of the customers (minutes at 200k).
+PROBED_CLUSTERS = 24
+KMEANS_ITERATIONS = 10
 SIMILARITY_CHUNK_ROWS = 256  # customers whose neighbours are found at once (a dense float32 chunk x customers block)
 # Customers whose neighbours are kept once found (30 MB at 300 neighbours): an evaluation asks for the same
 # customers' scores several times (each variant, the ranker's candidates, its report and intervals), and the
@@ -47,9 +53,9 @@ class TifuKnnRecommender(Recommender):
         self._forget()
 
     def _forget(self) -> None:
-        """Drops what was derived from the vectors: the normalised vectors, the embedding, the kept neighbours."""
+        """Drops what was derived from the vectors: the normalised vectors and the neighbours found."""
         self._normed: sp.csr_matrix | None = None
-        self._embedding: np.ndarray | None = None
+        self._every: np.ndarray | None = None  # past EXACT_NEIGHBOURS_MAX customers: every customer's neighbours
         self._slot: np.ndarray | None = None  # per customer: where its neighbours are kept, -1 if not
         self._kept = np.empty((0, 0), dtype=np.int32)
         self._n_kept = 0
@@ -76,8 +82,15 @@ class TifuKnnRecommender(Recommender):
         return (own * self.alpha + neighbours * (1.0 - self.alpha)).tocsr()
 
     def _neighbours(self, chunk: np.ndarray, k: int) -> np.ndarray:
-        """`_nearest`, read from the kept neighbours where a row's were found before; the new ones are kept while
-        there is room for them."""
+        """Each row's k nearest other customers. Up to EXACT_NEIGHBOURS_MAX customers, exactly (`_nearest`), and
+        kept once found while there is room for them; beyond, every customer's at once, by `clustered_neighbours`
+        over their 64-dimensional randomised SVD embeddings (an exact search is a dense chunk x customers block per
+        chunk: at 200k customers, minutes per pass)."""
+        if len(self.customer_ids) > EXACT_NEIGHBOURS_MAX:
+            if self._every is None:
+                self._every = clustered_neighbours(self._embedding(), k)
+            every: np.ndarray = self._every[chunk].astype(np.int64)
+            return every
         if self._slot is None:
             self._slot = np.full(len(self.customer_ids), -1, dtype=np.int64)
             self._kept = np.empty((min(NEIGHBOUR_MEMO_ROWS, len(self.customer_ids)), k), dtype=np.int32)
@@ -97,27 +110,23 @@ class TifuKnnRecommender(Recommender):
         return nearest
 
     def _nearest(self, chunk: np.ndarray, k: int) -> np.ndarray:
-        """The k most similar other customers of each row of `chunk` (cosine of the vectors). Exactly up to
-        EXACT_NEIGHBOURS_MAX customers; beyond, among the customers' 64-dimensional randomised SVD embeddings
-        (an exact search is a dense chunk x customers block per chunk: at 200k customers, minutes per pass)."""
+        """The k most similar other customers of each row of `chunk`: cosine of the vectors, exactly."""
         if self._normed is None:
             self._normed = _row_normalised(self.vectors)
-        if len(self.customer_ids) <= EXACT_NEIGHBOURS_MAX:
-            similar = (self._normed[chunk] @ self._normed.T).toarray()
-            similar[np.arange(len(chunk)), chunk] = -np.inf  # not one's own neighbour
-            nearest: np.ndarray = np.argpartition(-similar, k - 1, axis=1)[:, :k]
-            return nearest
-        if self._embedding is None:
-            dims = min(EMBEDDING_DIMS, min(self._normed.shape) - 1)
-            left, singular, _ = randomized_svd(self._normed, dims, random_state=0)
-            embedding = (left * singular).astype(np.float32)
-            norms = np.linalg.norm(embedding, axis=1, keepdims=True)
-            self._embedding = embedding / np.where(norms > 0, norms, 1.0)
-        picked, _ = topk(self._embedding, self._embedding[chunk], k + 1, num_threads=0)
-        own = picked == chunk[:, None]
-        # Drop each row's own entry (or, where it was not picked, its last neighbour).
-        keep = np.where(own.any(axis=1)[:, None], ~own, np.arange(k + 1)[None, :] < k)
-        return np.asarray(picked[keep].reshape(len(chunk), k), dtype=np.int64)
+        similar = (self._normed[chunk] @ self._normed.T).toarray()
+        similar[np.arange(len(chunk)), chunk] = -np.inf  # not one's own neighbour
+        nearest: np.ndarray = np.argpartition(-similar, k - 1, axis=1)[:, :k]
+        return nearest
+
+    def _embedding(self) -> np.ndarray:
+        """The customers' unit 64-dimensional embeddings: randomised SVD of their normalised vectors."""
+        normed = _row_normalised(self.vectors)
+        dims = min(EMBEDDING_DIMS, min(normed.shape) - 1)
+        left, singular, _ = randomized_svd(normed, dims, random_state=0)
+        embedding = (left * singular).astype(np.float32)
+        norms = np.linalg.norm(embedding, axis=1, keepdims=True)
+        unit: np.ndarray = embedding / np.where(norms > 0, norms, 1.0)
+        return unit
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         dense: np.ndarray = self._mixed(rows).toarray().astype(np.float64)
@@ -172,3 +181,49 @@ def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     return sp.csr_matrix(sp.diags(1.0 / norms).astype(np.float32) @ matrix)
+
+
+def clustered_neighbours(embedding: np.ndarray, k: int, probes: int = PROBED_CLUSTERS, seed: int = 0) -> np.ndarray:
+    """Each row's `k` most similar other rows (inner products of unit rows, int32), searched cluster by cluster:
+    a cluster's rows are compared with the rows of the `probes` clusters whose centroids are nearest its own (more
+    while those hold at most `k` rows). Approximate: a neighbour in a cluster not probed is missed."""
+    n = len(embedding)
+    labels, centroids = spherical_kmeans(embedding, max(1, int(np.sqrt(n))), KMEANS_ITERATIONS, seed)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(len(centroids) + 1))
+    sizes = np.diff(bounds)
+    nearest = np.empty((n, k), dtype=np.int32)
+    for cluster in np.flatnonzero(sizes):
+        members = order[bounds[cluster]:bounds[cluster + 1]]
+        by_similarity = np.argsort(-(centroids @ centroids[cluster]), kind="stable")
+        probed = np.concatenate([[cluster], by_similarity[by_similarity != cluster]])
+        enough = int(np.searchsorted(np.cumsum(sizes[probed]), k + 1)) + 1  # clusters holding k + 1 rows
+        pool = np.concatenate([order[bounds[c]:bounds[c + 1]] for c in probed[:max(probes, enough)]])
+        similar = embedding[members] @ embedding[pool].T
+        np.negative(similar, out=similar)
+        picked = np.argpartition(similar, k, axis=1)[:, :k + 1]
+        nearest[members] = _without_own(pool[picked], members, k)
+    return nearest
+
+
+def _without_own(picked: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """k of each row's k + 1 picks: all but the row itself (or, where it was not picked, all but the last)."""
+    own = picked == rows[:, None]
+    keep = np.where(own.any(axis=1)[:, None], ~own, np.arange(k + 1)[None, :] < k)
+    return picked[keep].reshape(len(rows), k)
+
+
+def spherical_kmeans(rows: np.ndarray, n_clusters: int, iterations: int, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and unit centroids of unit `rows` (Lloyd's iterations on cosine similarity), seeded from a sample of
+    the rows; a centroid that loses all its rows stays where it was."""
+    n_clusters = min(n_clusters, len(rows))
+    centroids = rows[np.random.default_rng(seed).choice(len(rows), n_clusters, replace=False)].copy()
+    for _ in range(iterations):
+        labels = topk(centroids, rows, 1, num_threads=0)[0].ravel()
+        members = sp.csr_matrix((np.ones(len(rows), dtype=rows.dtype), (labels, np.arange(len(rows)))),
+                                shape=(n_clusters, len(rows)))
+        sums = np.asarray(members @ rows)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        centroids = np.where(norms > 0, sums / np.where(norms > 0, norms, 1.0), centroids).astype(rows.dtype)
+    return topk(centroids, rows, 1, num_threads=0)[0].ravel(), centroids

@@ -322,15 +322,64 @@ class TestTifuKnn:
 def test_tifu_neighbours_from_embeddings_on_a_large_shop_find_the_same_taste(
     shop: Interactions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past EXACT_NEIGHBOURS_MAX customers the neighbours come from an SVD embedding: t's are still a-customers."""
+    """Past EXACT_NEIGHBOURS_MAX customers the neighbours come from an SVD embedding, every customer's at once:
+    t's are still a-customers, and no customer is its own neighbour."""
     from batch.models import tifu
 
     monkeypatch.setattr(tifu, "EXACT_NEIGHBOURS_MAX", 10)
     model = TifuKnnRecommender(group_size=2, neighbours=5).fit(shop)
     row = shop.rows_of(np.array(["t"]))
-    nearest = model._nearest(row, 5)
+    nearest = model._neighbours(row, 5)
     assert all(str(shop.customer_ids[n]).startswith("a") for n in nearest[0])
+    assert model._every is not None and model._every.shape == (shop.shape[0], 5)
+    assert not (model._every == np.arange(shop.shape[0])[:, None]).any()
     assert model.recommend_ids(np.array(["t"]), k=1, exclude_seen=True)[0, 0] == "A3"
+
+
+def _unit_rows(n: int, dims: int, seed: int) -> np.ndarray:
+    rows = np.random.default_rng(seed).standard_normal((n, dims)).astype(np.float32)
+    unit: np.ndarray = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit
+
+
+def _exact_neighbours(rows: np.ndarray, k: int) -> np.ndarray:
+    similar = rows @ rows.T
+    np.fill_diagonal(similar, -np.inf)
+    nearest: np.ndarray = np.argpartition(-similar, k - 1, axis=1)[:, :k]
+    return nearest
+
+
+def test_clustered_neighbours_probing_every_cluster_are_exact() -> None:
+    from batch.models.tifu import clustered_neighbours
+
+    rows = _unit_rows(400, 8, seed=3)
+    found = clustered_neighbours(rows, 7, probes=400)
+    np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(_exact_neighbours(rows, 7), axis=1))
+
+
+def test_clustered_neighbours_find_most_of_the_true_ones_in_a_fraction_of_the_comparisons() -> None:
+    """Rows drawn around 20 tastes; 20 clusters (sqrt of 400), 4 probed (a fifth of the comparisons): the true
+    neighbours share a taste, and a taste's rows sit in one or a few clusters. Recall of the exact 10 at least 0.9."""
+    from batch.models.tifu import clustered_neighbours
+
+    generator = np.random.default_rng(5)
+    tastes = _unit_rows(20, 16, seed=6)
+    rows = tastes[generator.integers(0, 20, 400)] + 0.15 * generator.standard_normal((400, 16)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    found, exact = clustered_neighbours(rows, 10, probes=4), _exact_neighbours(rows, 10)
+    recall = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(found, exact, strict=True)])
+    assert recall >= 0.9
+    assert not (found == np.arange(400)[:, None]).any()
+
+
+def test_clustered_neighbours_widen_the_search_past_small_clusters() -> None:
+    """A single probe of a cluster smaller than k + 1 still yields k distinct other rows."""
+    from batch.models.tifu import clustered_neighbours
+
+    rows = _unit_rows(60, 4, seed=9)
+    found = clustered_neighbours(rows, 20, probes=1)
+    assert all(len(set(r)) == 20 for r in found.tolist())
+    assert not (found == np.arange(60)[:, None]).any()
 
 
 def test_tifu_kept_neighbours_score_as_found_afresh(random_shop: Interactions,
