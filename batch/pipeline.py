@@ -31,7 +31,15 @@ from batch.offers import offer_export, segment_offers
 from batch.publish import PublishResult, new_version, publish
 from batch.ranker.history import History
 from batch.ranker.model import RankerRecommender
-from batch.ranker.stage import labelled, sampled, test_report, test_rows, train_ranker
+from batch.ranker.stage import (
+    StaleSettings,
+    labelled,
+    latest_window,
+    sampled,
+    test_report,
+    test_rows,
+    train_ranker,
+)
 from batch.ranker.train import Untrainable, refit
 from batch.segments import cut_points, rfm_table, segment_summary, snapshot_of
 from batch.stages import Stages
@@ -76,6 +84,7 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
                               options.ranker_fit_max_customers)
         if ranker.trained is None:
             progress(f"ranker not trained ({ranker.reason}): the blend is served")
+        tuned.ranker = ranker.settings()
     del validation_split, validation_generators
     with stages.stage("test split"):
         test_split = TemporalSplit.at(lines, split, max_customers=options.eval_max_customers)
@@ -116,22 +125,41 @@ def evaluate_history(lines: pd.DataFrame, options: EvaluationOptions, out: Path,
     return result
 
 
+def carried_evaluation(lines: pd.DataFrame, options: EvaluationOptions, out: Path, stages: Stages,
+                       progress: Progress, plan: MemoryPlan, engine: Engine) -> Evaluation:
+    """A night that does not evaluate: `options.reuse`'s report and settings, and the ranker's latest window (the
+    test period's labels, as an evaluating night's refit has). Raises StaleSettings when its ranker settings do not
+    fit this run's generators (the run evaluates instead)."""
+    last = options.reuse
+    assert last is not None
+    progress(f"not evaluating: the settings and report of the evaluation in {last.version} "
+             f"({last.evaluated_at:%Y-%m-%d}) are reused")
+    evaluation = Evaluation.read_back(last)
+    if last.tuned.ranker and evaluation.ranker.usable:
+        split, _ = split_dates(lines, options)
+        with stages.stage("ranker: the latest window"):
+            evaluation.ranker.latest = latest_window(
+                lines, split, lambda data: engine.fit_generators(data, last.tuned, plan), last.tuned.ranker,
+                options.ranker_max_customers, options.ranker_fit_max_customers, progress)
+    evaluation.files = last.carry_to(out)
+    return evaluation
+
+
 def serve(evaluation: Evaluation, generators: dict[str, Recommender], full: Interactions,
           progress: Progress) -> RankerRecommender | None:
-    """The ranker trained again on the latest window (the test period's labels) with what validation chose, over
+    """The ranker trained again on the latest window with what validation chose (`Tuned.ranker`), over
     generators fitted on everything; None (the blend is served, and the card says why) when it cannot be."""
-    outcome = evaluation.ranker
-    if outcome.trained is None or outcome.latest is None:
+    outcome, settings = evaluation.ranker, evaluation.tuned.ranker
+    if not outcome.usable or outcome.latest is None or not settings:
         return None
     try:
-        booster = refit(outcome.latest, outcome.trained)
+        booster = refit(outcome.latest, settings)
     except Untrainable as exc:
-        outcome.reason = f"the latest window: {exc}"
+        outcome.give_up(f"the latest window: {exc}")
         progress(f"ranker not refitted ({exc}): the blend is served")
-        outcome.trained = None
         return None
     outcome.latest = None  # its features are not needed past here
-    return RankerRecommender.of(generators, History.of(full), booster, outcome.trained.columns)
+    return RankerRecommender.of(generators, History.of(full), booster, settings["columns"])
 
 
 def explore_customers_and_offers(data: LoadedData, segments: pd.DataFrame, summary: dict[str, Any],
@@ -172,8 +200,15 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
         eda.plot(lines, summary, folder)
         (folder / "eda.json").write_text(json.dumps(summary, indent=2))
         data.report.write_json(folder / "cleaning_report.json")
-    evaluation = evaluate_history(lines, options, folder, stages, progress, plan, customers=data.customers,
-                                  engine=engine)
+    evaluation = None
+    if options.reuse is not None:
+        try:
+            evaluation = carried_evaluation(lines, options, folder, stages, progress, plan, engine)
+        except StaleSettings as exc:
+            progress(f"evaluating: {exc}")
+    if evaluation is None:
+        evaluation = evaluate_history(lines, options, folder, stages, progress, plan, customers=data.customers,
+                                      engine=engine)
     with stages.stage("fit on all data"):
         full = Interactions.from_lines(lines)
         generators = engine.fit_generators(full, evaluation.tuned, plan)

@@ -13,6 +13,7 @@ import pandas as pd
 import redis
 import typer
 
+from batch.evaluation.last import LastEvaluation, last_evaluation, why_evaluate
 from batch.evaluation.reports import cold_start_markdown
 from batch.evaluation.result import Evaluation, EvaluationOptions
 from batch.pipeline import RunResult, evaluate_history, run
@@ -221,18 +222,21 @@ def run_command(
     params: Path | None = ParamsOption,
     until: str | None = typer.Option(None, "--until", help="Train only on purchases before this date."),
     no_publish: bool = typer.Option(False, "--no-publish", help="Write artifacts only; leave Redis alone."),
+    evaluate: bool = typer.Option(False, "--evaluate", help="Evaluate even when the last evaluation is recent "
+                                                            "(RECSYS_BATCH_EVALUATE_EVERY_DAYS)."),
     engine: EngineName = EngineOption,
     spark_master: str | None = SparkMasterOption,
     spark_conf: list[str] | None = SparkConfOption,
 ) -> None:
-    """The nightly job: load, EDA, evaluate, refit on everything, segment, publish a new model version."""
+    """The nightly job: load, EDA, evaluate (every RECSYS_BATCH_EVALUATE_EVERY_DAYS; the runs between reuse the
+    last evaluation's settings), refit on everything, segment, publish a new model version."""
     settings = get_settings()
     choice = EngineChoice.of(engine, spark_master, spark_conf)
 
     def job() -> None:
         with friendly_errors():
             _run_once(settings, data, preset, mapping, split_date, validation_date, params, not no_publish,
-                      pd.Timestamp(until) if until else None, source, choice)
+                      pd.Timestamp(until) if until else None, source, choice, evaluate)
 
     run_in_child(job, _crash_log(settings))
 
@@ -240,7 +244,7 @@ def run_command(
 def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path | None, split_date: str | None,
               validation_date: str | None, params: Path | None, publish: bool,
               until: pd.Timestamp | None = None, source: Source = Source.auto,
-              choice: EngineChoice = EngineChoice()) -> None:
+              choice: EngineChoice = EngineChoice(), evaluate: bool = False) -> None:
     stages = Stages(report=typer.echo)
     started = time.perf_counter()
     spark = choice.spark_options(settings)
@@ -252,8 +256,9 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
     if loaded.lines.empty:
         raise typer.BadParameter("no purchase lines to train on")
     client = redis.Redis.from_url(settings.redis_url) if publish else None
+    asked = evaluate or params is not None or bool(split_date or validation_date)
     options = _options(settings, split_date, validation_date, settings.batch_test_days, params_file=params,
-                       ablations=False)
+                       ablations=False, reuse=_reusable(settings, choice, asked))
     keys = KeyLayout(settings.key_prefix)
     jvm_peak: float | None = None
     if spark is not None:
@@ -275,6 +280,19 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
                    + (f"; pruned {', '.join(p.pruned)}" if p.pruned else ""))
     typer.echo(f"total {time.perf_counter() - started:.1f} s, peak RSS {stages.peak_rss_mib():.0f} MiB"
                + (f" (driver JVM peak RSS {jvm_peak:.0f} MiB)" if jvm_peak is not None else ""))
+
+
+def _reusable(settings: Settings, choice: EngineChoice, evaluate: bool) -> LastEvaluation | None:
+    """The last evaluation, when this run reuses it instead of evaluating (and says which it does)."""
+    if evaluate:
+        typer.echo("evaluating: asked for (--evaluate, --params or split dates)")
+        return None
+    last = last_evaluation(settings.artifacts_dir)
+    reason = why_evaluate(last, choice.name.value, datetime.now(UTC), settings.batch_evaluate_every_days)
+    if reason is not None:
+        typer.echo(f"evaluating: {reason}")
+        return None
+    return last
 
 
 @app.command("schedule")

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # never opened). Unset: all of it.
     batch_history_days: int | None = Field(default=730, ge=60)
     batch_keep_versions: int = Field(default=3, ge=2)  # published model versions kept in Redis
+    # `batch run` evaluates (temporal split, every model, the ranker's windows and settings: most of a big shop's
+    # run) when the newest evaluation among the versions in the artifacts is this many days old; the runs between
+    # refit every model on all data and the ranker on the latest window with its settings. 1: every run evaluates.
+    batch_evaluate_every_days: int = Field(default=7, ge=1)
     batch_schedule_at: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # UTC HH:MM
     # The batch plans every big allocation within this many GiB (batch/memory.py) and stops with a one-line
     # error naming this setting when even its smallest plan does not fit.

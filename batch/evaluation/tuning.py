@@ -105,15 +105,18 @@ class Tuned:
     weights: dict[str, float] = field(default_factory=lambda: {"repeat": 1.0, "ease": 0.1, "rules": 0.05,
                                                                "trend": 0.3})
     validation: dict[str, Any] = field(default_factory=dict)
+    # The ranker validation chose (`Trained.settings`, and the features they index): the nights that do not
+    # evaluate train it again on the latest window with these. Empty when none could be trained.
+    ranker: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"params": self.params, "weights": self.weights, "validation": self.validation}
+        return {"params": self.params, "weights": self.weights, "validation": self.validation, "ranker": self.ranker}
 
     @classmethod
     def from_file(cls, path: Path) -> Tuned:
         data = json.loads(path.read_text())
         return cls(params=DEFAULT_PARAMS | data["params"], weights=data["weights"],
-                   validation=data.get("validation", {}))
+                   validation=data.get("validation", {}), ranker=data.get("ranker", {}))
 
 
 def objective(scores: dict[Variant, float], reference: dict[Variant, float]) -> float:

@@ -70,15 +70,33 @@ class RankerOutcome:
     cutoffs: list[str] = field(default_factory=list)
     generators: list[str] = field(default_factory=list)
     training_rows: int = 0
-    latest: TrainingSet | None = None  # the test split's features labelled by the test period (the nightly refit)
+    latest: TrainingSet | None = None  # the latest window's labelled candidates (what the nightly refit trains on)
     report: dict[str, Any] = field(default_factory=dict)  # recall, importance, paired intervals (on test)
+    reported: dict[str, Any] | None = None  # an earlier evaluation's summary, read back (a night that refits)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the ranker is served: trained here, or by the evaluation read back."""
+        return self.trained is not None or bool(self.reported and self.reported.get("trained"))
+
+    def give_up(self, reason: str) -> None:
+        self.trained, self.reported, self.reason, self.latest = None, None, reason, None
 
     def summary(self) -> dict[str, Any]:
-        if self.trained is None:
+        if not self.usable:
             return {"trained": False, "reason": self.reason}
+        if self.reported is not None:
+            return self.reported
+        assert self.trained is not None
         return {"trained": True, "generators": self.generators, "training_cutoffs": self.cutoffs,
                 "training_rows": self.training_rows, **self.trained.summary(),
                 "ablations": {name: t.summary() for name, t in self.ablations.items()}, **self.report}
+
+    def settings(self) -> dict[str, Any]:
+        """What a night that does not evaluate needs to train the ranker again (`Tuned.ranker`); {} untrained."""
+        if self.trained is None:
+            return {}
+        return {"generators": self.generators, "features": feature_names(self.generators), **self.trained.settings()}
 
 
 def train_ranker(lines: pd.DataFrame, validation: TemporalSplit, length: pd.Timedelta,
@@ -125,6 +143,26 @@ def train_ranker(lines: pd.DataFrame, validation: TemporalSplit, length: pd.Time
         return RankerOutcome(reason=str(exc), cutoffs=cutoffs)
     progress(f"ranker: {trained.best_iteration} trees, validation NDCG@10 on candidates {trained.validation_ndcg:.4f}")
     return RankerOutcome(trained, None, without, cutoffs, generators, len(training.labels))
+
+
+class StaleSettings(Exception):
+    """The ranker's settings read back index other features than this run's generators give."""
+
+
+def latest_window(lines: pd.DataFrame, split: pd.Timestamp, fit: Fit, settings: dict[str, Any],
+                  max_customers: int | None, fit_max_customers: int | None, progress: Progress) -> TrainingSet:
+    """For a night that does not evaluate: the candidates of at most `max_customers` customers labelled by what
+    they bought from `split` on, from generators fitted before it on a seeded sample of `fit_max_customers`
+    customers' histories, as the training windows are (a full fit here is what the nightly refit cannot afford).
+    Raises StaleSettings when the ranker's `settings` (`RankerOutcome.settings`) were made for other features."""
+    window = TemporalSplit.at(customer_sample(lines, fit_max_customers), split, max_customers=max_customers)
+    generators = fit(window.train)
+    if settings.get("features") != feature_names(list(generators)):
+        raise StaleSettings("the ranker's settings were chosen over other features than this run's generators give")
+    found = labelled(generators, window.train, window.holdouts["all_items"])
+    progress(f"latest window from {split.date()}: {len(found.groups):,} customers, {len(found.labels):,} "
+             f"candidates, recall of the candidates {found.positives / max(found.relevant, 1):.3f}")
+    return found
 
 
 def sampled(holdout: Holdout, max_customers: int | None) -> Holdout:

@@ -42,6 +42,10 @@ class Trained:
     validation_ndcg: float  # NDCG@10 over the validation window's candidates (LightGBM's, for choosing)
     tried: list[dict[str, Any]] = field(default_factory=list)
 
+    def settings(self) -> dict[str, Any]:
+        """What `refit` needs again, as JSON (a params file keeps it for the nights that do not evaluate)."""
+        return {"params": self.params, "trees": self.best_iteration, "columns": self.columns}
+
     def summary(self) -> dict[str, Any]:
         return {"params": {k: self.params[k] for k in ("num_leaves", "min_data_in_leaf", "learning_rate")},
                 "trees": self.best_iteration, "validation_ndcg@10_on_candidates": round(self.validation_ndcg, 4),
@@ -91,8 +95,9 @@ def _best(training: TrainingSet, validation: TrainingSet, columns: list[int], gr
     return best
 
 
-def refit(latest: TrainingSet, chosen: Trained) -> lgb.Booster:
-    """Trained again on the latest labelled window, with the settings and tree count validation chose."""
+def refit(latest: TrainingSet, settings: dict[str, Any]) -> lgb.Booster:
+    """Trained again on the latest labelled window, with the settings and tree count validation chose
+    (`Trained.settings`)."""
     check(latest, "latest")
-    data = latest.dataset(np.asarray(chosen.columns))
-    return lgb.train(chosen.params, data, num_boost_round=max(chosen.best_iteration, 1))
+    data = latest.dataset(np.asarray(settings["columns"]))
+    return lgb.train(settings["params"], data, num_boost_round=max(int(settings["trees"]), 1))

@@ -8,11 +8,13 @@ import sys
 from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from batch.evaluation.metrics import mean_metrics
 from batch.evaluation.result import EvaluationOptions
+from batch.models import Recommender
 from batch.pipeline import split_dates
 from common.data import load_history, load_mapping
 from tests.e2e.conftest import Recsys
@@ -70,6 +72,36 @@ def test_run_without_publish_writes_a_versioned_folder(recsys: Recsys, shop: Pat
                 "evaluation.png"):
         assert (folder / png).stat().st_size > 1000
     assert "load/clean:" in out and "peak RSS" in out
+
+
+def test_the_nights_between_evaluations_refit_with_the_last_settings_and_carry_its_report(
+        recsys: Recsys, shop: Path, tmp_path: Path) -> None:
+    """The first run evaluates; the next (within RECSYS_BATCH_EVALUATE_EVERY_DAYS) does not, carries that report
+    and, on a shop below the fit sample, serves exactly what the evaluating night served; --evaluate evaluates."""
+    def run(*extra: str) -> tuple[str, Path]:
+        out = recsys("batch", "run", "--data", str(shop), "--no-publish", *extra).stdout
+        match = re.search(r"^model (\S+): artifacts", out, re.MULTILINE)
+        assert match, out
+        return out, tmp_path / "artifacts" / "models" / match.group(1)
+
+    first_out, first = run()
+    assert "evaluating: no evaluation among the versions yet" in first_out and "ranker: train:" in first_out
+    second_out, second = run()
+    assert f"not evaluating: the settings and report of the evaluation in {first.name}" in second_out
+    assert "ranker: train:" not in second_out and "evaluate:" not in second_out
+    assert "ranker: the latest window:" in second_out
+    card, evaluated = (json.loads((f / "model_card.json").read_text()) for f in (second, first))
+    assert card["evaluation"]["evaluated_in"] == first.name and "evaluated_in" not in evaluated["evaluation"]
+    assert card["evaluation"]["table"] == evaluated["evaluation"]["table"]
+    assert card["model"] == evaluated["model"] == "ranker"
+    report = json.loads((second / "evaluation.json").read_text())
+    assert report["evaluated_in"] == first.name
+    assert json.loads((second / "params.json").read_text()) == json.loads((first / "params.json").read_text())
+    served = [Recommender.load(f / "ranker") for f in (first, second)]
+    customers = served[0].customer_ids
+    np.testing.assert_array_equal(served[0].recommend_ids(customers, 10), served[1].recommend_ids(customers, 10))
+    third_out, _ = run("--evaluate")
+    assert "evaluating: asked for" in third_out and "ranker: train:" in third_out
 
 
 def test_a_bad_split_date_is_a_clear_error(recsys: Recsys, shop: Path) -> None:

@@ -29,6 +29,9 @@ st.subheader(_("Offline evaluation"))
 st.caption(_("Temporal split: trained before {split}, tested to {end}; settings and blend weights chosen on "
              "validation from {validation}.").format(split=sp.day(evaluation["split"]), end=sp.day(evaluation["end"]),
                                                      validation=sp.day(evaluation["validation_split"])))
+if evaluation.get("evaluated_in"):
+    st.caption(_("This version was refitted on the latest data with the settings that the evaluation made in "
+                 "version {version} chose; the table is that evaluation's.").format(version=evaluation["evaluated_in"]))
 metric = st.selectbox(_("Metric"), list(METRICS), format_func=METRICS.__getitem__)
 served = evaluation.get("served", "hybrid")
 rows = [{"variant": sp.label(variant), "model": sp.label(name), "served": name == served, **values}

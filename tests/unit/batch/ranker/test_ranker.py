@@ -20,7 +20,7 @@ from batch.models.topk import top_k
 from batch.ranker.candidates import collect
 from batch.ranker.history import FEATURES, History
 from batch.ranker.model import RankerRecommender, TrainingSet, feature_names, remember_together, training_set
-from batch.ranker.stage import paired_ndcg, train_ranker
+from batch.ranker.stage import RankerOutcome, StaleSettings, latest_window, paired_ndcg, train_ranker
 from batch.ranker.train import Untrainable, train
 from tests.unit.batch.test_models import SHOP_MODELS, assert_same_ranking
 
@@ -237,3 +237,36 @@ def test_paired_intervals_equal_a_hand_computed_case() -> None:
     half = 1.959963984540054 * abs(diffs[1] - diffs[0]) / np.sqrt(2) / np.sqrt(2)  # sample sd of two values
     assert paired == {"difference": round(0.5, 4), "ci_low": round(0.5 - half, 4), "ci_high": round(0.5 + half, 4),
                       "customers": 2}
+
+
+def test_the_latest_window_labels_what_was_bought_after_the_split_from_generators_fitted_before_it() -> None:
+    """On a shop smaller than the fit sample, the latest window is the evaluating night's: the test split's
+    candidates, labelled by the test period."""
+    lines = _weekly_shop()
+    split = START + pd.Timedelta(days=100)
+    settings = {"features": feature_names(["repeat", "ease", "tifu", "popularity"])}
+    said: list[str] = []
+    found = latest_window(lines, split, _generators, settings, None, 10_000, said.append)
+    test = TemporalSplit.at(lines, split)
+    holdout = test.holdouts["all_items"]
+    expected = training_set(_generators(test.train), History.of(test.train), holdout.rows, holdout.relevant)
+    np.testing.assert_array_equal(found.features, expected.features)
+    np.testing.assert_array_equal(found.labels, expected.labels)
+    assert found.positives == expected.positives > 0
+    assert said and "latest window from" in said[0]
+
+
+def test_settings_chosen_over_other_features_are_stale() -> None:
+    with pytest.raises(StaleSettings):
+        latest_window(_weekly_shop(), START + pd.Timedelta(days=100), _generators,
+                      {"features": feature_names(["repeat", "ease"])}, None, None, lambda _m: None)
+
+
+def test_an_outcome_read_back_is_served_until_its_refit_gives_up() -> None:
+    reported = {"trained": True, "trees": 40}
+    outcome = RankerOutcome(reported=reported)
+    assert outcome.usable and outcome.summary() == reported
+    outcome.give_up("the latest window: too few customers")
+    assert not outcome.usable
+    assert outcome.summary() == {"trained": False, "reason": "the latest window: too few customers"}
+    assert not RankerOutcome(reported={"trained": False, "reason": "x"}).usable
