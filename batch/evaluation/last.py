@@ -60,6 +60,8 @@ def why_evaluate(last: LastEvaluation | None, engine: str, now: datetime, every_
         return "no evaluation among the versions yet"
     if last.engine != engine:
         return f"the last evaluation ({last.version}) was made by the {last.engine} engine"
+    if last.summary.get("ranker", {}).get("trained") and not last.tuned.ranker:
+        return f"the last evaluation ({last.version}) kept no ranker settings (an older version made it)"
     age = now - last.evaluated_at
     if age >= timedelta(days=every_days):
         return f"the last evaluation ({last.version}) is {age.days} days old (every {every_days})"

@@ -11,6 +11,7 @@ nearest their own: `clustered_neighbours`)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,7 @@ class TifuKnnRecommender(Recommender):
         self.alpha = alpha
         self.neighbours = neighbours
         self.vectors = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._lock = threading.Lock()  # guards the neighbours found (`_neighbours`)
         self._forget()
 
     def _forget(self) -> None:
@@ -85,29 +87,39 @@ class TifuKnnRecommender(Recommender):
         """Each row's k nearest other customers. Up to EXACT_NEIGHBOURS_MAX customers, exactly (`_nearest`), and
         kept once found while there is room for them; beyond, every customer's at once, by `clustered_neighbours`
         over their 64-dimensional randomised SVD embeddings (an exact search is a dense chunk x customers block per
-        chunk: at 200k customers, minutes per pass)."""
+        chunk: at 200k customers, minutes per pass). Safe from several threads (the served lists use them)."""
         if len(self.customer_ids) > EXACT_NEIGHBOURS_MAX:
-            if self._every is None:
-                self._every = clustered_neighbours(self._embedding(), k)
+            with self._lock:
+                if self._every is None:
+                    self._every = clustered_neighbours(self._embedding(), k)
             every: np.ndarray = self._every[chunk].astype(np.int64)
             return every
-        if self._slot is None:
-            self._slot = np.full(len(self.customer_ids), -1, dtype=np.int64)
-            self._kept = np.empty((min(NEIGHBOUR_MEMO_ROWS, len(self.customer_ids)), k), dtype=np.int32)
-        slots = self._slot[chunk]
         nearest = np.empty((len(chunk), k), dtype=np.int64)
-        known = slots >= 0
-        nearest[known] = self._kept[slots[known]]
+        with self._lock:
+            if self._slot is None:
+                self._slot = np.full(len(self.customer_ids), -1, dtype=np.int64)
+                self._kept = np.empty((min(NEIGHBOUR_MEMO_ROWS, len(self.customer_ids)), k), dtype=np.int32)
+            slots = self._slot[chunk]
+            known = slots >= 0
+            nearest[known] = self._kept[slots[known]]
         missing = np.flatnonzero(~known)
         if len(missing):
             nearest[missing] = self._nearest(chunk[missing], k)
-            new, first = np.unique(chunk[missing], return_index=True)
+            self._keep(chunk[missing], nearest[missing])
+        return nearest
+
+    def _keep(self, rows: np.ndarray, nearest: np.ndarray) -> None:
+        """Keeps the neighbours of rows not kept yet, while there is room."""
+        new, first = np.unique(rows, return_index=True)
+        with self._lock:
+            assert self._slot is not None
+            fresh = self._slot[new] < 0  # another thread may have kept some meanwhile
+            new, first = new[fresh], first[fresh]
             room = min(len(new), len(self._kept) - self._n_kept)
             at = np.arange(self._n_kept, self._n_kept + room)
-            self._kept[at] = nearest[missing[first[:room]]]
+            self._kept[at] = nearest[first[:room]]
             self._slot[new[:room]] = at
             self._n_kept += room
-        return nearest
 
     def _nearest(self, chunk: np.ndarray, k: int) -> np.ndarray:
         """The k most similar other customers of each row of `chunk`: cosine of the vectors, exactly."""

@@ -55,3 +55,7 @@ def test_a_run_evaluates_when_there_is_no_report_another_engine_made_it_or_it_is
     assert "is 7 days old (every 7)" in str(why_evaluate(last, "single-machine", datetime(2026, 12, 8, 2, tzinfo=UTC),
                                                           7))
     assert why_evaluate(last, "single-machine", datetime(2026, 12, 2, 2, tzinfo=UTC), 1) is not None
+    older = LastEvaluation("20261201T020000Z", Path("."), {"ranker": {"trained": True}}, Tuned(), "single-machine")
+    assert "kept no ranker settings" in str(why_evaluate(older, "single-machine", six_days_on, 7))
+    older.tuned.ranker = {"trees": 40}
+    assert why_evaluate(older, "single-machine", six_days_on, 7) is None
