@@ -132,6 +132,7 @@ def carried_evaluation(lines: pd.DataFrame, options: EvaluationOptions, out: Pat
     fit this run's generators (the run evaluates instead)."""
     last = options.reuse
     assert last is not None
+    progress(plan.describe())
     progress(f"not evaluating: the settings and report of the evaluation in {last.version} "
              f"({last.evaluated_at:%Y-%m-%d}) are reused")
     evaluation = Evaluation.read_back(last)

@@ -53,7 +53,7 @@ from stack.scratch import free_port, settings_env, stack_settings, start_worker,
 from stack.system import wait_http
 
 RECSYS = str(Path(sys.executable).parent / "recsys")
-STAGE_LINE = re.compile(r"^(?P<name>[^:\n]+): (?P<s>[\d.]+) s, peak RSS (?P<rss>\d+) MiB$", re.MULTILINE)
+STAGE_LINE = re.compile(r"^(?P<name>[^\n]+?): (?P<s>[\d.]+) s, peak RSS (?P<rss>\d+) MiB$", re.MULTILINE)
 TARGET_BATCH_S = 15 * 60
 TARGET_BATCH_RSS_MIB = 8 * 1024
 WATCH_EVERY = 50_000  # events between looks at the broker's RSS
