@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaProducer
 from benchmarks.open_loop import Client
 from benchmarks.serving import prepare_shop, start_server, stop_server
 from benchmarks.stats import percentile
-from common.ab import group_of
+from common.assignment import group_of
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
 from common.settings import Settings

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from batch.evaluation.result import EvaluationOptions
 from batch.pipeline import run
 from batch.stages import Stages
-from common.ab import group_of
+from common.assignment import group_of
 from common.data import load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.events import ExposureEvent

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import redis
 
-from common.ab import replay_experiment
+from common.assignment import replay_experiment
 from common.keys import KeyLayout
 from stack import LocalStack
 from stack.scratch import settings_env, stack_settings, start_worker, stop_worker

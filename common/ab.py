@@ -1,42 +1,15 @@
-"""A/B assignment and the statistics of a conversion race. Pure functions, used by the API and the replay's
-simulated visits."""
+"""The statistics of a conversion race (assignment and naming: `common.assignment`). Pure functions, used by
+the API's A/B summary and the simulator."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass
-from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from scipy.stats import norm
 
-Group = Literal["control", "treatment"]
-BUCKETS = 100
 Z_95 = 1.959963984540054
-
-
-def bucket(salt: str, customer_id: str) -> int:
-    """0..99, the same for a customer for as long as the salt (the experiment) stays the same."""
-    digest = hashlib.blake2b(f"{salt}\x1f{customer_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % BUCKETS
-
-
-def group_of(salt: str, customer_id: str, treatment_percent: int) -> Group:
-    return "treatment" if bucket(salt, customer_id) < treatment_percent else "control"
-
-
-REPLAY_PREFIX = "replay-"
-
-
-def replay_experiment(first_event: date) -> str:
-    """The experiment a replay's simulated visits belong to, named after the first replayed day, so replayed
-    history (event time) never mixes with live requests (wall time) in one experiment."""
-    return f"{REPLAY_PREFIX}{first_event:%Y-%m-%d}"
-
-
-def is_replayed(experiment: str) -> bool:
-    return experiment.startswith(REPLAY_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.ab import REPLAY_PREFIX
+from common.assignment import REPLAY_PREFIX
 from common.events import AMOUNT_CEILING, EXPERIMENT_PATTERN, UNITS_CEILING, EventBounds, experiment_name
 
 MIN_KEY_LENGTH = 32  # API keys: long enough that guessing them over HTTP is hopeless

@@ -14,7 +14,7 @@ from api.schemas import AbSummary
 from api.services.ab import UnknownExperiment, read_summary
 from api.services.recommend import serve
 from api.state import ApiState, close_state, create_state
-from common.ab import replay_experiment
+from common.assignment import replay_experiment
 from common.events import PurchaseEvent
 from common.settings import Settings
 

@@ -26,7 +26,7 @@ from api.schemas import (
     SampleRatioCheck,
 )
 from api.state import ApiState
-from common.ab import Group, is_replayed, proportion_interval, two_proportions
+from common.ab import proportion_interval, two_proportions
 from common.always_valid import (
     DECISION_WORDS,
     Array,
@@ -37,6 +37,7 @@ from common.always_valid import (
     fixed_horizon,
     sample_ratio_mismatch,
 )
+from common.assignment import Group, is_replayed
 from common.settings import Settings
 
 GROUPS: tuple[Group, Group] = ("control", "treatment")

@@ -14,7 +14,7 @@ from api.schemas import GroupPreview, RecommendationPreview, RecommendedItem, St
 from api.services.cohorts import cohort_cold_start
 from api.state import ApiState
 from common import toplist
-from common.ab import group_of
+from common.assignment import group_of
 from common.i18n import DEFAULT_LANGUAGE, N_, Gettext, Language, translations
 from common.toplist import LazyTopList
 

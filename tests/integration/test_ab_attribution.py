@@ -14,7 +14,7 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
-from common.ab import group_of
+from common.assignment import group_of
 from common.events import ExposureEvent, PurchaseEvent
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter, Windows

@@ -16,7 +16,7 @@ import redis
 from batch.evaluation.result import EvaluationOptions
 from batch.pipeline import run
 from batch.stages import Stages
-from common.ab import replay_experiment
+from common.assignment import replay_experiment
 from common.data import load_history, load_mapping
 from common.data.load import LoadedData
 from producers.replay import to_events

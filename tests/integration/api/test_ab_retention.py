@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.main import create_app
-from common.ab import group_of
+from common.assignment import group_of
 from common.events import ExposureEvent, PurchaseEvent
 from stream_app.exposures import ExposureResult, ExposureWriter
 from stream_app.state import StateWriter, Windows

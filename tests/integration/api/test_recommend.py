@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common import toplist
-from common.ab import group_of
+from common.assignment import group_of
 from tests.integration.abkit import read_exposures
 from tests.integration.conftest import Published
 

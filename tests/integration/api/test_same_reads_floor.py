@@ -11,7 +11,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from benchmarks.floors.same_reads_app import PATH, create_app
-from common.ab import group_of
+from common.assignment import group_of
 from tests.integration.conftest import Published
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from batch.publish import ModelBundle, publish
 from batch.segments import rfm_table, snapshot_of
-from common.ab import group_of
+from common.assignment import group_of
 from common.events import CustomerProfile, ProductInfo
 from common.i18n import translations
 from common.keys import KeyLayout

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import redis.asyncio as aioredis
 
-from common.ab import group_of
+from common.assignment import group_of
 from common.events import ExposureEvent
 from producers.master_data import product_events, profile_events
 from producers.replay import to_events

@@ -49,3 +49,13 @@ def test_the_ui_language_and_currency(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECSYS_CURRENCY", "GBP")
     with pytest.raises(ValidationError, match="ui_language"):
         Settings()
+
+
+def test_the_settings_pull_in_no_statistics() -> None:
+    """Every process imports the settings: they stay light (scipy's import alone took about 0.7 s here)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, common.settings; print(sorted(m for m in ('scipy', 'sklearn', 'pandas') if m in sys.modules))"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert found.strip() == "[]"
