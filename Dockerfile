@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY common/ common/
+COPY experiments/ experiments/
 COPY producers/ producers/
 COPY stream_app/ stream_app/
 COPY batch/ batch/

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.always_valid import Decision
 from common.assignment import Group
+from experiments.always_valid import Decision
 
 Strategy = Literal["model", "best_sellers", "cold_start"]
 

@@ -1,5 +1,5 @@
 """`recsys ab`: the experiments the stream counts (list, stop; through the API, keyed like every state-changing
-action) and the causal A/B simulator (common/ab_simulation.py)."""
+action) and the causal A/B simulator (experiments/simulation.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import httpx
 import typer
 from tqdm import tqdm
 
-from common.ab_simulation import Outcome, Scenario, plot, regret_table, simulate, table
 from common.settings import Settings, get_settings
+from experiments.simulation import Outcome, Scenario, plot, regret_table, simulate, table
 
 app = typer.Typer(help="A/B experiments: list and stop them, and the causal simulator.", no_args_is_help=True)
 ApiUrlOption = typer.Option(None, "--api-url", help="The API (default: RECSYS_API_HOST:RECSYS_API_PORT).")

@@ -11,7 +11,7 @@ import typer
 from batch.engine import EngineUnavailable
 from batch.memory import BUDGET_SETTING, EASE_SETTING, MemoryBudgetError
 from common.data import DataError
-from producers.visits import VisitError
+from experiments.visits import VisitError
 from stack import StackError
 
 

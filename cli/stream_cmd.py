@@ -14,6 +14,7 @@ from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
 from common.events import EXPERIMENT_PATTERN, PurchaseEvent, experiment_name
 from common.settings import Settings, get_settings
+from experiments.visits import Visits
 from producers.master_data import send_master_data
 from producers.replay import (
     Pace,
@@ -24,7 +25,6 @@ from producers.replay import (
     select,
     to_events,
 )
-from producers.visits import Visits
 from stack.supervise import exit_status, supervise
 from stack.system import RECSYS
 

@@ -1,5 +1,5 @@
 """A/B assignment and naming: which arm a customer is in, and the replay's experiment names. Light on purpose:
-the API's hot path and the settings import it, so it pulls in no statistics (`common.ab` holds those)."""
+the API's hot path and the settings import it, so it pulls in no statistics (`experiments.statistics` holds those)."""
 
 from __future__ import annotations
 

@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     ab_salt: str = "recsys-ab-2026"
     ab_treatment_percent: int = Field(default=50, ge=0, le=100)
     ab_attribution_days: float = Field(default=7.0, gt=0)  # event time from exposure to purchase
-    # Always-valid inference (common/always_valid.py): the error rate, the exposed customers at which the interval
+    # Always-valid inference (experiments/always_valid.py): the error rate, the exposed customers at which the interval
     # is narrowest, and the smallest differences that matter (conversion points; money per exposed customer):
     # an interval inside +/- these stops the experiment with "no practical difference".
     ab_alpha: float = Field(default=0.05, gt=0, lt=1)

@@ -26,8 +26,9 @@ from api.schemas import (
     SampleRatioCheck,
 )
 from api.state import ApiState
-from common.ab import proportion_interval, two_proportions
-from common.always_valid import (
+from common.assignment import Group, is_replayed
+from common.settings import Settings
+from experiments.always_valid import (
     DECISION_WORDS,
     Array,
     Decision,
@@ -37,8 +38,7 @@ from common.always_valid import (
     fixed_horizon,
     sample_ratio_mismatch,
 )
-from common.assignment import Group, is_replayed
-from common.settings import Settings
+from experiments.statistics import proportion_interval, two_proportions
 
 GROUPS: tuple[Group, Group] = ("control", "treatment")
 EPOCH = date(1970, 1, 1)

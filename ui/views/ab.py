@@ -71,7 +71,7 @@ def experiment(name: str) -> None:
                    help=_("Points of conversion; valid however often this page is looked at."))
     cols[4].metric(_("always-valid p-value"), p_value(av["p_value"], sp))
     rav = revenue["always_valid"]
-    decision = rav["decision_text"]  # one of common.always_valid.DECISION_WORDS, in the catalogue
+    decision = rav["decision_text"]  # one of experiments.always_valid.DECISION_WORDS, in the catalogue
     st.markdown(_("**Revenue per exposed customer**: control {control}, treatment {treatment}, difference "
                   "{difference}, always-valid interval {bounds} (p = {p}): {decision}.").format(
         control=sp.money(revenue["control"]), treatment=sp.money(revenue["treatment"]),

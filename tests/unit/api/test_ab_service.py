@@ -1,4 +1,4 @@
-"""The summary's comparison of two groups: the always-valid result is `common.always_valid`'s, the fixed-horizon
+"""The summary's comparison of two groups: the always-valid result is `experiments.always_valid`'s, the fixed-horizon
 one is the pooled two-proportion z-test, each with the settings' alpha and minimum effect."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 
 from api.schemas import GroupResult
 from api.services.ab import compare, conversion_comparison
-from common.ab import two_proportions
-from common.always_valid import Moments, best_rho, difference
 from common.settings import Settings
+from experiments.always_valid import Moments, best_rho, difference
+from experiments.statistics import two_proportions
 
 
 def _group(exposed: int, converted: int) -> GroupResult:

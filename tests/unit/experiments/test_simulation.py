@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.ab_simulation import Scenario, plot, regret_table, simulate, table
+from experiments.simulation import Scenario, plot, regret_table, simulate, table
 
 
 def test_a_a_peeking_inflates_the_fixed_test_but_not_the_always_valid_one() -> None:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from common.always_valid import (
+from experiments.always_valid import (
     Moments,
     best_rho,
     difference,

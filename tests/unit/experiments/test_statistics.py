@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from common.ab import two_proportions
 from common.assignment import bucket, group_of
+from experiments.statistics import two_proportions
 
 
 def test_assignment_is_sticky_and_salt_dependent() -> None:

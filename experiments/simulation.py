@@ -7,7 +7,8 @@ Each day `customers_per_day` new customers arrive and are assigned to treatment 
 control list they buy with probability a_i, shown the treatment list with a_i + effect (both potential outcomes
 exist; the assignment picks which is seen, so the true effect on conversion is exactly `effect`). A buyer spends
 a lognormal amount with mean `basket_mean` whatever the list, so the true effect on revenue per exposed customer
-is `effect * basket_mean`. The tests are the ones `/ab/summary` uses (`common.always_valid`, `common.ab`).
+is `effect * basket_mean`. The tests are the ones `/ab/summary` uses (`experiments.always_valid`,
+`experiments.statistics`).
 
 With `split="thompson"` each day's new customers are assigned by Thompson sampling instead of the fixed share:
 a customer goes to treatment when a draw from treatment's Beta(1 + converted, 1 + not converted) posterior beats
@@ -26,8 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from common.ab import two_proportions
-from common.always_valid import Array, Moments, Sequential, best_rho, difference, fixed_horizon
+from experiments.always_valid import Array, Moments, Sequential, best_rho, difference, fixed_horizon
+from experiments.statistics import two_proportions
 
 BASKET_SIGMA = 0.8  # lognormal shape of what a buyer spends
 AFFINITY_SPAN = 5  # affinity = base_rate * 5 * Beta(2, 8): mean base_rate, at most 5 * base_rate
