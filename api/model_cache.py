@@ -17,6 +17,8 @@ import redis.asyncio as aioredis
 from common.keys import KeyLayout
 from common.segments import CutPoints
 
+MAX_PINNED = 4
+
 
 @dataclass
 class ModelView:
@@ -53,6 +55,8 @@ class ModelCache:
     catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
     catalogue_revision: bytes | None = None
     catalogue_checked_at: float = field(default=-1e18)
+    # Versions an experiment's arm serves whatever is current, loaded on first use (a version never changes).
+    pinned: dict[str, ModelView] = field(default_factory=dict)
 
     def fresh(self) -> bool:
         return self.view is not None and time.monotonic() - self.checked_at < self.check_s
@@ -69,6 +73,18 @@ class ModelCache:
             await self._refresh_catalogue()
         return self.view
 
+    async def at_version(self, version: str) -> ModelView:
+        """A version's view, the current one's or a pinned one's; pinned ones beyond the newest few are dropped."""
+        if self.view is not None and self.view.version == version:
+            return self.view
+        if version not in self.pinned:
+            if len(self.pinned) >= MAX_PINNED:
+                self.pinned.pop(next(iter(self.pinned)))
+            view = await self._load(version)
+            view.name_products(self.catalogue)
+            self.pinned[version] = view
+        return self.pinned[version]
+
     def products(self) -> dict[str, dict[str, Any]]:
         """Names and categories by product id: the current version's overlaid with the live catalogue, or the
         live catalogue alone before any model is published."""
@@ -82,8 +98,9 @@ class ModelCache:
         raw = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.product_catalogue()))
         self.catalogue = {k.decode(): json.loads(v) for k, v in raw.items()}
         self.catalogue_revision = cast(bytes | None, revision)
-        if self.view is not None:
-            self.view.name_products(self.catalogue)
+        for view in [self.view, *self.pinned.values()]:
+            if view is not None:
+                view.name_products(self.catalogue)
 
     async def get(self) -> ModelView | None:
         if self.fresh():

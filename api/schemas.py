@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.assignment import Group
+from common.events import EXPERIMENT_PATTERN
 from experiments.always_valid import Decision
 
 Strategy = Literal["model", "best_sellers", "cold_start"]
@@ -26,7 +26,7 @@ class Recommendation(BaseModel):
     request_id: str
     customer_id: str
     experiment: str
-    group: Group
+    group: str = Field(description="The customer's arm in the experiment (sticky).")
     strategy: Strategy
     model_version: str
     cold_start: bool
@@ -38,15 +38,17 @@ class Recommendation(BaseModel):
 
 class GroupPreview(BaseModel):
     strategy: Strategy
+    arm: str = Field(description="What the arm serves: best_sellers, model:current or model:<version>.")
     items: list[RecommendedItem]
 
 
 class RecommendationPreview(BaseModel):
     customer_id: str
-    model_version: str
+    experiment: str
+    model_version: str = Field(description="The version the customer's arm serves.")
     cold_start: bool
-    assigned_group: Group
-    groups: dict[Group, GroupPreview]
+    assigned_group: str
+    groups: dict[str, GroupPreview] = Field(description="Per arm of the running experiment, in its order.")
 
 
 class Purchase(BaseModel):
@@ -115,7 +117,7 @@ class ShownProduct(BaseModel):
 
 class CustomerExposures(BaseModel):
     customer_id: str
-    group: Group | None
+    group: str | None
     shown: list[ShownProduct]
 
 
@@ -291,7 +293,7 @@ class FixedHorizon(BaseModel):
 
 class MetricComparison(BaseModel):
     control: float
-    treatment: float
+    treatment: float = Field(description="The compared arm's mean.")
     difference: float = Field(description="treatment - control")
     relative: float | None = Field(description="difference / control; None when control is 0")
     always_valid: AlwaysValid
@@ -299,10 +301,10 @@ class MetricComparison(BaseModel):
 
 
 class SampleRatioCheck(BaseModel):
-    """Chi-square of exposed customers per group against the configured split."""
+    """Chi-square of exposed customers per arm against the configured split."""
 
-    expected_treatment_share: float
-    observed_treatment_share: float | None
+    expected_shares: dict[str, float]
+    observed_shares: dict[str, float] | None = Field(description="None before any customer is exposed.")
     chi_square: float | None
     p_value: float | None
     threshold: float
@@ -312,20 +314,43 @@ class SampleRatioCheck(BaseModel):
 ExperimentState = Literal["running", "ended"]
 
 
+class ArmInfo(BaseModel):
+    name: str
+    serves: str = Field(description="best_sellers, model:current or model:<version>.")
+    percent: int = Field(description="Its share of customers, in percent.")
+
+
+class ArmComparison(BaseModel):
+    """One arm against the control."""
+
+    conversion: MetricComparison
+    revenue_per_exposed: MetricComparison
+
+
+class Promoted(BaseModel):
+    arm: str
+    version: str
+    at: datetime.datetime
+
+
 class AbSummary(BaseModel):
     experiment: str
     replayed: bool = Field(description="Exposures of replayed history (event time), not live requests.")
     causal: bool = Field(description="False for a replay: the orders are historical, so they do not depend on "
                                      "what was shown, and the uplift is not the effect of showing it.")
+    managed: bool = Field(description="Started with `recsys ab start` (else the settings' experiment).")
     started_at: datetime.datetime | None = Field(description="The earliest exposure's event time.")
-    treatment_percent: int
+    arms: list[ArmInfo] = Field(description="The first is the control.")
     attribution_days: float
-    alpha: float
-    groups: dict[str, GroupResult]
-    conversion: MetricComparison
-    revenue_per_exposed: MetricComparison
+    alpha: float = Field(description="The error rate of the whole experiment (family-wise).")
+    comparison_alpha: float = Field(description="The error rate of each arm's comparison with the control: alpha "
+                                                "divided by the number of comparisons (Bonferroni).")
+    correction: str
+    groups: dict[str, GroupResult] = Field(description="Per arm.")
+    comparisons: dict[str, ArmComparison] = Field(description="Per arm other than the control.")
     sample_ratio: SampleRatioCheck
     exposures_lost: int
+    promoted: Promoted | None = None
     state: ExperimentState = "running"
     ended_at: datetime.datetime | None = Field(default=None, description="When it was stopped (wall clock); its "
                                                "summary is the final one, kept after its other keys were freed.")
@@ -336,6 +361,9 @@ class ExperimentInfo(BaseModel):
     started_at: datetime.datetime = Field(description="The earliest exposure's time, on the experiment's own clock.")
     replayed: bool
     live: bool = Field(description="The experiment real /recommend requests are logged in now.")
+    managed: bool = False
+    arms: list[ArmInfo] = Field(default_factory=list, description="Empty for a replay's experiment.")
+    promoted: Promoted | None = None
     exposed_customers: int
     state: ExperimentState = "running"
     ended_at: datetime.datetime | None = None
@@ -367,7 +395,7 @@ class DailyConversion(BaseModel):
 
 class DailyUplift(BaseModel):
     date: datetime.date
-    difference: float = Field(description="Treatment - control conversion, customers exposed up to this day.")
+    difference: float = Field(description="The arm's conversion - control's, customers exposed up to this day.")
     ci_low: float | None = Field(description="The always-valid interval as it stood that day.")
     ci_high: float | None
 
@@ -375,8 +403,31 @@ class DailyUplift(BaseModel):
 class AbTimeline(BaseModel):
     experiment: str
     replayed: bool = Field(description="Days are the replayed history's event time; otherwise wall-clock days.")
-    series: dict[Group, list[DailyConversion]]
-    uplift: list[DailyUplift]
+    series: dict[str, list[DailyConversion]] = Field(description="Per arm.")
+    uplift: dict[str, list[DailyUplift]] = Field(description="Per arm other than the control, with its always-valid "
+                                                            "interval at the summary's comparison_alpha.")
+
+
+class StartExperiment(BaseModel):
+    """What `POST /ab/experiments` starts (`recsys ab start`)."""
+
+    name: str = Field(pattern=EXPERIMENT_PATTERN)
+    arms: list[str] = Field(min_length=2, description="NAME=best_sellers or NAME=model:VERSION ('current' follows "
+                                                      "the pointer); the first is the control.",
+                            examples=[["control=best_sellers", "current=model:current",
+                                       "challenger=model:20261205T020000Z"]])
+    split: list[int] | None = Field(default=None, description="Percent per arm, adding up to 100 (default: even).")
+
+
+class PromoteArm(BaseModel):
+    arm: str
+
+
+class ArmPromoted(BaseModel):
+    experiment: str
+    arm: str
+    version: str
+    previous: str | None = Field(description="The version that was current before.")
 
 
 class LatestPurchase(BaseModel):

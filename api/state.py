@@ -8,11 +8,13 @@ import redis.asyncio as aioredis
 
 from api.exposures import ExposurePublisher
 from api.ingest import PurchaseProducer
+from api.live_plan import LivePlan
 from api.metrics import Metrics
 from api.model_cache import ModelCache
 from api.redis_multiplex import MultiplexedRedis
 from common.keys import KeyLayout
 from common.settings import Settings
+from experiments.plan import default_plan
 
 
 @dataclass
@@ -25,6 +27,7 @@ class ApiState:
     exposures: ExposurePublisher
     metrics: Metrics
     purchases: PurchaseProducer
+    plans: LivePlan
 
 
 def create_state(settings: Settings) -> ApiState:
@@ -46,6 +49,7 @@ def create_state(settings: Settings) -> ApiState:
         metrics=Metrics(),
         purchases=PurchaseProducer(settings.bootstrap_servers, settings.topic_purchases,
                                    settings.api_ingest_timeout_s),
+        plans=LivePlan(default_plan(settings)),
     )
 
 

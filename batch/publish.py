@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from common.keys import KeyLayout
+from experiments.plan import Plan
 
 HASH_FIELDS_PER_COMMAND = 1000
 COMMANDS_PER_ROUND_TRIP = 200
@@ -109,16 +110,39 @@ def _commands(strings: Mapping[str, Any], hashes: Mapping[str, Mapping[str, Any]
 
 
 def prune(client: redis.Redis, keys: KeyLayout, keep: int) -> list[str]:
-    """Delete every version older than the newest `keep` (never the current one)."""
-    current = current_version(client, keys)
+    """Delete every version older than the newest `keep`, never the current one nor one an arm of the running
+    experiment serves. A version leaves the published list before its keys go, in a MULTI watching the live plan
+    and the pointer (an experiment starting or a promotion in between makes it look again); starting an
+    experiment watches the list in turn."""
     versions = [_text(v) for v in client.zrange(keys.model_versions(), 0, -1)]
-    old = [v for v in versions[:-keep] if keep > 0 and v != current]
-    for version in old:
-        doomed = list(client.scan_iter(match=keys.model_pattern(version), count=1000))
-        if doomed:
-            client.unlink(*doomed)
-        client.zrem(keys.model_versions(), version)
-    return old
+    pruned = []
+    for version in versions[:-keep] if keep > 0 else []:
+        if _unlist(client, keys, version):
+            doomed = list(client.scan_iter(match=keys.model_pattern(version), count=1000))
+            if doomed:
+                client.unlink(*doomed)
+            pruned.append(version)
+    return pruned
+
+
+def _unlist(client: redis.Redis, keys: KeyLayout, version: str) -> bool:
+    """Take the version off the published list unless it is in use; True when it was taken off."""
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(keys.ab_live_plan(), keys.model_current())  # type: ignore[no-untyped-call]
+                live, current = pipe.get(keys.ab_live_plan()), pipe.get(keys.model_current())
+                in_use = (current is not None and version == _text(current)) or (
+                    live is not None and version in Plan.model_validate_json(live).pinned_versions())
+                if in_use:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.zrem(keys.model_versions(), version)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
 
 
 def current_version(client: redis.Redis, keys: KeyLayout) -> str | None:

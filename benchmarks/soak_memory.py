@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import redis
 
-from api.services.ab import stop_experiment
+from api.services.ab_lifecycle import stop_experiment
 from api.state import close_state, create_state
 from common.keys import KeyLayout
 from common.settings import Settings

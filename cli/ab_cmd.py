@@ -1,5 +1,5 @@
-"""`recsys ab`: the experiments the stream counts (list, stop; through the API, keyed like every state-changing
-action) and the causal A/B simulator (experiments/simulation.py)."""
+"""`recsys ab`: experiments (start, list, stop, promote; through the API, the changes keyed like every
+state-changing action) and the causal A/B simulator (experiments/simulation.py)."""
 
 from __future__ import annotations
 
@@ -13,24 +13,28 @@ import httpx
 import typer
 from tqdm import tqdm
 
+from api.schemas import AbSummary
 from common.settings import Settings, get_settings
+from experiments.report import render_summary
 from experiments.simulation import Outcome, Scenario, plot, regret_table, simulate, table
 
-app = typer.Typer(help="A/B experiments: list and stop them, and the causal simulator.", no_args_is_help=True)
+app = typer.Typer(help="A/B experiments: start, list, stop and promote them, and the causal simulator.",
+                  no_args_is_help=True)
 ApiUrlOption = typer.Option(None, "--api-url", help="The API (default: RECSYS_API_HOST:RECSYS_API_PORT).")
 STOP_TIMEOUT_S = 120.0  # freeing a big experiment's keys takes a while
 
 
-def _call(settings: Settings, method: str, path: str, api_url: str | None, keyed: bool = False) -> Any:
+def _call(settings: Settings, method: str, path: str, api_url: str | None, keyed: bool = False,
+          body: dict[str, Any] | None = None) -> Any:
     headers = {}
     key = settings.api_key if keyed else settings.api_read_key or settings.api_key
     if keyed and key is None:
-        _fail("stopping an experiment is a keyed action: set RECSYS_API_KEY")
+        _fail("starting, stopping and promoting experiments are keyed actions: set RECSYS_API_KEY")
     if key is not None:
         headers["X-API-Key"] = key.get_secret_value()
     url = (api_url or settings.api_base_url).rstrip("/") + path
     try:
-        response = httpx.request(method, url, headers=headers, timeout=STOP_TIMEOUT_S)
+        response = httpx.request(method, url, headers=headers, json=body, timeout=STOP_TIMEOUT_S)
     except httpx.HTTPError as exc:
         _fail(f"the API at {url} did not answer ({type(exc).__name__}); is `recsys serve` running?")
     if response.status_code >= 400:
@@ -44,15 +48,52 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+@app.command("start")
+def start_command(
+    name: str = typer.Argument(..., help="The experiment's name (new; letters, digits, '_', '-', '.')."),
+    arms: list[str] = typer.Option(..., "--arm", help="NAME=best_sellers or NAME=model:VERSION ('current' follows "
+                                                      "the pointer); repeat per arm, the control first."),
+    split: str | None = typer.Option(None, "--split", help="Percent per arm, comma-separated, adding up to 100 "
+                                                          "(default: even)."),
+    api_url: str | None = ApiUrlOption,
+) -> None:
+    """Start a model-against-model (or best-sellers) experiment: `/recommend` serves each customer their arm from
+    the next request on. One runs at a time."""
+    try:
+        shares = [int(part) for part in split.split(",")] if split else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"--split takes whole percents, e.g. 34,33,33: {exc}") from exc
+    body = _call(get_settings(), "POST", "/ab/experiments", api_url, keyed=True,
+                 body={"name": name, "arms": arms, "split": shares})
+    typer.echo(f"{name} started; /recommend serves its arms now:")
+    for arm in body["arms"]:
+        typer.echo(f"  {arm['name']:<16} {arm['serves']:<34} {arm['percent']:>3}% of customers")
+
+
 @app.command("list")
 def list_command(api_url: str | None = ApiUrlOption) -> None:
-    """Every experiment the stream has seen: running ones first, with their start and exposed customers."""
+    """Every experiment: running ones first, with their arms, start and exposed customers."""
     body = _call(get_settings(), "GET", "/ab/experiments", api_url)
     typer.echo(f"{'experiment':<32} {'state':<8} {'started':<20} {'ended':<20} exposed customers")
     for row in body["experiments"]:
         name = row["name"] + (" (live)" if row["live"] else "")
         typer.echo(f"{name:<32} {row['state']:<8} {row['started_at'][:19]:<20} {(row['ended_at'] or '')[:19]:<20} "
                    f"{row['exposed_customers']:,}")
+        arms = ", ".join(f"{arm['name']}={arm['serves']} ({arm['percent']}%)" for arm in row["arms"])
+        if arms:
+            typer.echo(f"  arms: {arms}")
+        if row["promoted"]:
+            typer.echo(f"  promoted: {row['promoted']['arm']} ({row['promoted']['version']})")
+
+
+@app.command("promote")
+def promote_command(name: str = typer.Argument(..., help="The experiment."),
+                    arm: str = typer.Argument(..., help="The arm whose model version becomes the current one."),
+                    api_url: str | None = ApiUrlOption) -> None:
+    """Make the model version an arm serves the current one (the experiment runs on until stopped)."""
+    body = _call(get_settings(), "POST", f"/ab/experiments/{quote(name, safe='')}/promote", api_url, keyed=True,
+                 body={"arm": arm})
+    typer.echo(f"model {body['version']} (arm {arm} of {name}) is current now; it was {body['previous'] or 'none'}")
 
 
 @app.command("stop")
@@ -66,10 +107,7 @@ def stop_command(name: str = typer.Argument(..., help="The experiment to end."),
         typer.echo(f"{name} had already ended at {body['ended_at']}")
     else:
         typer.echo(f"{name} ended at {body['ended_at']}; {body['freed_keys']:,} keys freed")
-    for group, result in summary["groups"].items():
-        typer.echo(f"  {group:<10} {result['exposed_customers']:>8,} exposed  {result['converted_customers']:>8,} "
-                   f"converted  ({result['conversion_rate']:.2%})")
-    typer.echo(f"  conversion: {summary['conversion']['always_valid']['decision_text']}")
+    typer.echo(render_summary(AbSummary.model_validate(summary)))
 
 
 @app.command("simulate")

@@ -14,6 +14,7 @@ from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
 from common.events import EXPERIMENT_PATTERN, PurchaseEvent, experiment_name
 from common.settings import Settings, get_settings
+from experiments.report import render_summary
 from experiments.visits import Visits
 from producers.master_data import send_master_data
 from producers.replay import (
@@ -107,7 +108,7 @@ def replay_command(
         f"history {summary.first_event or '-'} .. {summary.last_event or '-'}"
     )
     if result is not None:
-        typer.echo(render_experiment(result))
+        typer.echo(render_summary(result))
 
 
 def _replay_archive(settings: Settings, events: list[PurchaseEvent], pace: Pace) -> None:
@@ -139,41 +140,6 @@ async def _replay_with_visits(
         summary = await replay_until_signal(settings, to_events(lines), pace, progress, visits.before_order)
         typer.echo(f"\nvisits served: {dict(visits.served)}; exposures lost: {visits.lost}; waiting for the stream")
         return summary, await visits.results(summary.sent, wait_s)
-
-
-def render_experiment(result: AbSummary) -> str:
-    confidence = f"{1 - result.alpha:.0%}"
-    rows = [f"A/B experiment {result.experiment} (attribution {result.attribution_days:g} days of event time)"]
-    if not result.causal:
-        rows.append("replayed history: the orders are historical and do not depend on what was shown, so the "
-                    "uplift is not the effect of showing it")
-    rows.append(f"{'group':<10} {'exposed':>8} {'converted':>9} {'rate':>7} {'items':>6} {'revenue':>10} "
-                f"{'per exposed':>11}")
-    for name, g in result.groups.items():
-        rows.append(f"{name:<10} {g.exposed_customers:>8} {g.converted_customers:>9} {g.conversion_rate:>7.2%} "
-                    f"{g.converted_items:>6} {g.revenue:>10.2f} {g.revenue_per_exposed:>11.2f}")
-    for title, metric, fmt in (("conversion", result.conversion, "{:+.2%}"),
-                               ("revenue per exposed customer", result.revenue_per_exposed, "{:+.2f}")):
-        av, fixed = metric.always_valid, metric.fixed_horizon
-        relative = f" (relative {metric.relative:+.1%})" if metric.relative is not None else ""
-        rows.append(f"{title}: difference {fmt.format(metric.difference)}{relative}")
-        rows.append(f"  always-valid {confidence} interval {_interval(av.ci_low, av.ci_high, fmt)}, "
-                    f"p = {av.p_value:.4g}: {av.decision_text}")
-        rows.append(f"  fixed-horizon z-test (valid for one look only) {confidence} interval "
-                    f"{_interval(fixed.ci_low, fixed.ci_high, fmt)}, p = {_number(fixed.p_value)}")
-    srm = result.sample_ratio
-    rows.append(f"sample ratio: treatment share {_number(srm.observed_treatment_share)} vs "
-                f"{srm.expected_treatment_share:g} configured, chi-square p = {_number(srm.p_value)}"
-                + (" -- MISMATCH: the split is broken, do not trust the comparison" if srm.mismatch else " (ok)"))
-    return "\n".join(rows)
-
-
-def _interval(low: float | None, high: float | None, fmt: str) -> str:
-    return "n/a" if low is None or high is None else f"[{fmt.format(low)}, {fmt.format(high)}]"
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
 
 
 def stream_command(

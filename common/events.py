@@ -15,13 +15,26 @@ ID_MAX_LEN = 64
 EXPERIMENT_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"  # experiment names become part of Redis key names
 # Names the A/B key layout uses beside experiments (`ab:cust:...`, `ab:experiments`, `ab:ended`): an experiment
 # with one of them would share keys with every customer's purchases or the registry.
-RESERVED_EXPERIMENT_NAMES = frozenset({"cust", "experiments", "ended"})
+RESERVED_EXPERIMENT_NAMES = frozenset({"cust", "experiments", "ended", "plans", "live"})
+# An arm's name becomes part of its experiment's key names (`ab:<experiment>:<arm>:counters`), beside the
+# experiment's own keys (`ab:<experiment>:groups`, `...:revenue`, `...:cust:<customer>:...`).
+ARM_PATTERN = r"^[A-Za-z0-9_\-]{1,32}$"
+RESERVED_ARM_NAMES = frozenset({"cust", "groups", "revenue"})
 
 
 def experiment_name(value: str) -> str:
     if value in RESERVED_EXPERIMENT_NAMES:
         raise ValueError(f"{value!r} is reserved by the key layout; pick another experiment name")
     return value
+
+
+def arm_name(value: str) -> str:
+    if value in RESERVED_ARM_NAMES:
+        raise ValueError(f"{value!r} is reserved by the key layout; pick another arm name")
+    return value
+
+
+ArmName = Annotated[str, Field(pattern=ARM_PATTERN), AfterValidator(arm_name)]
 
 
 def _utc(value: datetime) -> datetime:
@@ -109,7 +122,7 @@ class ExposureEvent(_Event):
     request_id: Identifier
     customer_id: Identifier
     experiment: Annotated[str, Field(pattern=EXPERIMENT_PATTERN), AfterValidator(experiment_name)]
-    group: Literal["control", "treatment"]
+    group: ArmName  # the experiment's arm the customer is in
     strategy: str = Field(min_length=1, max_length=64)
     model_version: str = Field(max_length=64)
     product_ids: list[Identifier] = Field(max_length=100)

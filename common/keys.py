@@ -175,6 +175,16 @@ class KeyLayout:
         other keys are freed. An ended experiment takes no more exposures."""
         return self._k("ab", "ended")
 
+    def ab_plans(self) -> str:
+        """Hash: experiment name -> JSON `experiments.plan.Plan` of every experiment started with `recsys ab start`
+        (running or ended): its arms, split, salt and start. Experiments without one have the two default arms."""
+        return self._k("ab", "plans")
+
+    def ab_live_plan(self) -> str:
+        """String: JSON plan of the running managed experiment, which `/recommend` serves (at most one; absent:
+        the settings' experiment). Read in every request's round trip, so it holds the plan itself."""
+        return self._k("ab", "live")
+
     def ab_group_counters(self, experiment: str, group: str) -> str:
         """Hash: exposures, converted_items, revenue_cents, revenue_sq_cents2 (the sum over customers of their
         attributed revenue squared, for the variance of revenue per exposed customer) for one group."""

@@ -22,13 +22,14 @@ Every function takes floats or numpy arrays (the simulator evaluates thousands o
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import erfc
-from scipy.stats import norm
+from scipy.stats import chi2, norm
 
 from common.i18n import N_
 
@@ -143,10 +144,10 @@ def fixed_horizon(control: Moments, treatment: Moments, *, alpha: float) -> tupl
 
 @dataclass(frozen=True)
 class SampleRatio:
-    """Chi-square goodness of fit of exposed customers per group against the configured split."""
+    """Chi-square goodness of fit of exposed customers per arm against the configured split."""
 
-    expected_treatment_share: float
-    observed_treatment_share: float | None
+    expected_shares: dict[str, float]
+    observed_shares: dict[str, float] | None
     chi_square: float | None
     p_value: float | None
     mismatch: bool
@@ -155,18 +156,20 @@ class SampleRatio:
         return asdict(self)
 
 
-def sample_ratio_mismatch(control_n: int, treatment_n: int, treatment_share: float, threshold: float
-                          ) -> SampleRatio:
-    """Pearson's chi-square with one degree of freedom (two groups); a mismatch when p < `threshold`. A group
-    the split gives nothing to that still has customers is a mismatch outright."""
-    total = control_n + treatment_n
+def sample_ratio_mismatch(counts: Mapping[str, int], shares: Mapping[str, float], threshold: float) -> SampleRatio:
+    """Pearson's chi-square with (arms - 1) degrees of freedom over the arms the split gives customers to; a
+    mismatch when p < `threshold`. An arm the split gives nothing to that still has customers is a mismatch
+    outright."""
+    total = sum(counts.values())
+    expected_shares = dict(shares)
     if total == 0:
-        return SampleRatio(treatment_share, None, None, None, False)
-    observed = treatment_n / total
-    expected = (total * (1 - treatment_share), total * treatment_share)
-    if min(expected) == 0:
-        broken = (control_n if expected[0] == 0 else treatment_n) > 0
-        return SampleRatio(treatment_share, observed, None, 0.0 if broken else 1.0, broken)
-    chi_square = sum((o - e) ** 2 / e for o, e in zip((control_n, treatment_n), expected, strict=True))
-    p_value = math.erfc(math.sqrt(chi_square / 2))  # the chi-square(1) survival function
-    return SampleRatio(treatment_share, observed, chi_square, p_value, p_value < threshold)
+        return SampleRatio(expected_shares, None, None, None, False)
+    observed = {arm: n / total for arm, n in counts.items()}
+    if any(counts[arm] > 0 for arm, share in shares.items() if share == 0):
+        return SampleRatio(expected_shares, observed, None, 0.0, True)
+    given = [arm for arm, share in shares.items() if share > 0]
+    if len(given) < 2:
+        return SampleRatio(expected_shares, observed, None, 1.0, False)
+    chi_square = sum((counts[arm] - total * shares[arm]) ** 2 / (total * shares[arm]) for arm in given)
+    p_value = float(chi2.sf(chi_square, len(given) - 1))
+    return SampleRatio(expected_shares, observed, chi_square, p_value, p_value < threshold)

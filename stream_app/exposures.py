@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 
 from common.events import ExposureEvent
 from common.keys import KeyLayout
-from stream_app.lua import AB_KEY_COUNT, APPLY_EXPOSURES, EXPOSURE_KEYS, ab_keys
+from experiments.plan import arms_of
+from stream_app.lua import APPLY_EXPOSURES, EXPOSURE_KEYS, ab_keys
 from stream_app.state import Windows
 
 EXPOSURE_GLOBAL_KEYS = 4  # the registry, its revision, the ended experiments, the stream stats
@@ -35,7 +36,9 @@ class ExposureWriter:
     def __init__(self, client: aioredis.Redis, keys: KeyLayout, windows: Windows | None = None) -> None:
         self._keys = keys
         self._windows = windows or Windows()
+        self._client = client
         self._script: Any = client.register_script(APPLY_EXPOSURES)
+        self._arms: dict[str, tuple[str, ...]] = {}  # per experiment, read once: a plan's arms never change
 
     async def apply(self, exposures: Sequence[ExposureEvent]) -> ExposureResult:
         """Over every experiment the exposures belong to (one call each)."""
@@ -44,23 +47,33 @@ class ExposureWriter:
             by_experiment.setdefault(e.experiment, []).append(e)
         total = ExposureResult()
         for experiment, mine in by_experiment.items():
-            call_keys, args = exposures_call(self._keys, experiment, mine, self._windows)
+            call_keys, args = exposures_call(self._keys, experiment, await self._arms_of(experiment), mine,
+                                             self._windows)
             total += ExposureResult(*(int(n) for n in await self._script(keys=call_keys, args=args)))
         return total
 
 
-def exposures_call(keys: KeyLayout, experiment: str, exposures: Sequence[ExposureEvent],
+    async def _arms_of(self, experiment: str) -> tuple[str, ...]:
+        """The experiment's arms, from its plan. A plan is written before anything can be served from it, so an
+        exposure's experiment without one has the default arms."""
+        if experiment not in self._arms:
+            self._arms[experiment] = arms_of(await self._client.hget(self._keys.ab_plans(), experiment))
+        return self._arms[experiment]
+
+
+def exposures_call(keys: KeyLayout, experiment: str, arms: Sequence[str], exposures: Sequence[ExposureEvent],
                    windows: Windows) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV for one experiment's exposures (pure: unit-tested without Redis)."""
+    shared = ab_keys(keys, experiment, arms)
     call_keys = [keys.ab_experiments(), keys.ab_experiments_revision(), keys.ab_ended(), keys.stream_stats(),
-                 *ab_keys(keys, experiment)]
+                 *shared]
     for e in exposures:
         call_keys += [keys.ab_customer_exposures(experiment, e.customer_id), keys.ab_customer_purchases(e.customer_id),
                       keys.ab_customer_converted(experiment, e.customer_id),
                       keys.ab_customer_requests(experiment, e.customer_id)]
     payload = json.dumps([exposure_row(e) for e in exposures], separators=(",", ":"))
-    return call_keys, [EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT, EXPOSURE_KEYS, windows.guard_s,
-                       windows.attribution_s, experiment, windows.keep_s, payload]
+    return call_keys, [EXPOSURE_GLOBAL_KEYS + len(shared), EXPOSURE_KEYS, windows.guard_s,
+                       windows.attribution_s, experiment, windows.keep_s, payload, json.dumps(list(arms))]
 
 
 def exposure_row(event: ExposureEvent) -> list[object]:

@@ -21,11 +21,12 @@ import redis.asyncio as aioredis
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
 from common.settings import Settings
-from stream_app.lua import AB_KEY_COUNT, APPLY_PURCHASES, ab_keys
+from experiments.plan import arms_of
+from stream_app.lua import APPLY_PURCHASES, ab_keys
 
 STREAM_KEYS = 8  # the stream's own global keys (the last two: the experiments registry and its revision)
 CUSTOMER_KEYS = 8  # the customer's own keys; then its exposures and converted ids per experiment
-HEADER_ARGS = 13
+HEADER_ARGS = 14
 FRESHNESS_SAMPLES = 20_000
 STALE_EXPERIMENTS = -1  # what the script answers when the registry changed since the caller read it
 DAY_S = 86400
@@ -66,10 +67,11 @@ class Windows:
 
 @dataclass(frozen=True)
 class Registry:
-    """The running experiments as the caller last read them, and the registry's revision then."""
+    """The running experiments and their arms as the caller last read them, and the registry's revision then."""
 
     experiments: tuple[str, ...] = ()
     revision: str = "0"
+    arms: tuple[tuple[str, ...], ...] = ()  # per experiment, in order
 
 
 def to_cents(amount: float) -> int:
@@ -114,16 +116,17 @@ def batch_call(
             customer_keys += [keys.ab_customer_exposures(experiment, cid), keys.ab_customer_converted(experiment, cid)]
         payload.append((cid, [purchase_row(event, _latest_json(event) if id(event) in shown else "")
                               for event in mine]))
+    shared_ab = [key for experiment, arms in zip(experiments, registry.arms, strict=True)
+                 for key in ab_keys(keys, experiment, arms)]
     call_keys = [
         keys.product_popularity(), keys.product_categories(), keys.stream_stats(), keys.stream_latest(),
         keys.customers_index(), keys.stream_dead_letters(), keys.ab_experiments(), keys.ab_experiments_revision(),
-        *(key for experiment in experiments for key in ab_keys(keys, experiment)),
-        *customer_keys,
+        *shared_ab, *customer_keys,
     ]
-    header: list[str | int] = [STREAM_KEYS + AB_KEY_COUNT * len(experiments), CUSTOMER_KEYS + 2 * len(experiments),
+    header: list[str | int] = [STREAM_KEYS + len(shared_ab), CUSTOMER_KEYS + 2 * len(experiments),
                                len(by_customer), recent_n, windows.guard_s, latest_n, windows.attribution_s,
                                len(dead_ids), len(experiments), windows.keep_s, now, windows.dead_letter_keep_s,
-                               registry.revision]
+                               registry.revision, json.dumps(registry.arms)]
     # Events travel as one JSON argument: packing thousands of separate arguments cost more than the script.
     return call_keys, [*header, *dead_ids, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)]
 
@@ -144,14 +147,18 @@ def _latest_json(event: PurchaseEvent) -> str:
 
 
 async def read_registry(client: aioredis.Redis, keys: KeyLayout) -> Registry:
-    """The running experiments and the revision they were read at, in one round trip. The revision is read first:
-    a change between the two reads leaves the older revision beside the newer list, which the script refuses, so
-    the caller reads again (never the other way round, a stale list under a current revision)."""
+    """The running experiments, their arms and the revision they were read at, in one round trip. The revision is
+    read first: a change between the reads leaves the older revision beside the newer list, which the script
+    refuses, so the caller reads again (never the other way round, a stale list under a current revision). A
+    plan is written before its experiment is registered, and its arms never change."""
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.ab_experiments_revision())
     pipe.zrange(keys.ab_experiments(), 0, -1)
-    revision, names = await pipe.execute()
-    return Registry(tuple(name.decode() for name in names), revision.decode() if revision else "0")
+    pipe.hgetall(keys.ab_plans())
+    revision, names, plans = await pipe.execute()
+    experiments = tuple(name.decode() for name in names)
+    return Registry(experiments, revision.decode() if revision else "0",
+                    tuple(arms_of(plans.get(name.encode())) for name in experiments))
 
 
 class StateWriter:

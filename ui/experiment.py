@@ -12,7 +12,7 @@ from ui.i18n import Speaker
 ENGLISH = Speaker()
 # High contrast on Streamlit's light and dark backgrounds alike (the default palette's light blue was barely
 # visible on white).
-GROUP_COLOURS = {"control": "#1f4e9c", "treatment": "#e8590c"}
+ARM_PALETTE = ("#1f4e9c", "#e8590c", "#2b8a3e", "#862e9c", "#c92a2a", "#5c940d", "#0b7285", "#a61e4d")
 NOT_CAUSAL = N_("Replayed history: the orders are historical, so they do not depend on what was shown. The uplift "
                 "here is the difference between the two lists' hit rates on the customers' next real orders, not "
                 "the effect of showing them. `recsys ab simulate` shows the machinery measuring a real (planted) "
@@ -36,49 +36,94 @@ def p_value(value: float | None, sp: Speaker = ENGLISH) -> str:
     return "-" if value is None else sp.significant(value)
 
 
-def verdict(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str:
-    """One line: what to do about the experiment, from the always-valid test on conversion."""
+def verdict(summary: dict[str, Any], arm: str, sp: Speaker = ENGLISH) -> str:
+    """One line: what the always-valid test on conversion says about one arm against the control."""
     _ = sp.gettext
+    control = summary["arms"][0]["name"]
     groups = summary["groups"]
-    if not all(g["exposed_customers"] for g in groups.values()):
-        return _("Not enough data yet: both groups need exposed customers.")
-    conversion = summary["conversion"]
+    if not (groups[control]["exposed_customers"] and groups[arm]["exposed_customers"]):
+        return _("{arm}: not enough data yet; it and {control} both need exposed customers.").format(
+            arm=arm, control=control)
+    conversion = summary["comparisons"][arm]["conversion"]
     test = conversion["always_valid"]
-    words = {"confidence": sp.percent(1 - summary["alpha"], 0), "bounds": interval(test["ci_low"], test["ci_high"], sp),
+    words = {"arm": arm, "control": control, "confidence": confidence(summary, sp),
+             "bounds": interval(test["ci_low"], test["ci_high"], sp),
              "difference": points(conversion["difference"], sp)}
     decision = test["decision"]
     if decision == "treatment_better":
-        return _("Stop: treatment (the model) converts better, by {difference} points (always-valid {confidence} "
+        return _("Stop: {arm} converts better than {control}, by {difference} points (always-valid {confidence} "
                  "interval {bounds}).").format(**words)
     if decision == "treatment_worse":
-        return _("Stop: treatment (the model) converts worse, by {difference} points (always-valid {confidence} "
+        return _("Stop: {arm} converts worse than {control}, by {difference} points (always-valid {confidence} "
                  "interval {bounds}).").format(**words)
     if decision == "no_practical_difference":
-        return _("Stop: no practical difference. The always-valid {confidence} interval {bounds} lies within "
-                 "+/- {effect} points.").format(effect=sp.number(test["min_effect"] * 100, 0), **words)
-    return _("Keep running: the always-valid {confidence} interval {bounds} still includes 0 (p = {p}).").format(
-        p=p_value(test["p_value"], sp), **words)
+        return _("Stop: no practical difference between {arm} and {control}. The always-valid {confidence} "
+                 "interval {bounds} lies within +/- {effect} points.").format(
+            effect=sp.number(test["min_effect"] * 100, 0), **words)
+    return _("{arm} against {control}: keep running, the always-valid {confidence} interval {bounds} still "
+             "includes 0 (p = {p}).").format(p=p_value(test["p_value"], sp), **words)
 
 
-def fixed_horizon_note(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str:
+def confidence(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str:
+    """The confidence of each comparison: 1 - alpha divided by the comparisons (Bonferroni)."""
+    level = 1 - summary["comparison_alpha"]
+    return sp.percent(level, 0 if round(level * 100, 6).is_integer() else 1)
+
+
+def correction(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str:
+    """The multiple-comparison correction, stated: Bonferroni over the comparisons with the control."""
     _ = sp.gettext
-    fixed = summary["conversion"]["fixed_horizon"]
+    comparisons = len(summary["comparisons"])
+    if comparisons == 1:
+        return _("Compared with the control, {control}: one comparison, no correction needed.").format(
+            control=summary["arms"][0]["name"])
+    return _("Each arm is compared with the control, {control}: {m} comparisons, each at alpha = {each} instead of "
+             "{alpha} (Bonferroni), so the chance of any false positive stays at most {alpha}.").format(
+        control=summary["arms"][0]["name"], m=comparisons, each=sp.significant(summary["comparison_alpha"]),
+        alpha=sp.significant(summary["alpha"]))
+
+
+def promote_hint(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str | None:
+    """When an arm serving another model version converts better than the control by the always-valid test, and
+    is not promoted yet: the command that makes its version current."""
+    if not summary["managed"] or summary["promoted"]:
+        return None
+    serves = {arm["name"]: arm["serves"] for arm in summary["arms"]}
+    better = [arm for arm, c in summary["comparisons"].items()
+              if c["conversion"]["always_valid"]["decision"] == "treatment_better"
+              and serves[arm].startswith("model:") and serves[arm] != "model:current"]
+    if not better:
+        return None
+    best = max(better, key=lambda arm: summary["comparisons"][arm]["conversion"]["difference"])
+    return sp.gettext("Promote: {arm} converts better than the control. `recsys ab promote {name} {arm}` makes "
+                      "{version} the current model.").format(arm=best, name=summary["experiment"],
+                                                             version=serves[best].removeprefix("model:"))
+
+
+def fixed_horizon_note(summary: dict[str, Any], arm: str, sp: Speaker = ENGLISH) -> str:
+    _ = sp.gettext
+    fixed = summary["comparisons"][arm]["conversion"]["fixed_horizon"]
     return _("For reference, the fixed-horizon z-test (valid only for one look at a sample size fixed in advance, "
              "not for this page, which looks every few seconds): p = {p}, {confidence} interval {bounds}.").format(
-        p=p_value(fixed["p_value"], sp), confidence=sp.percent(1 - summary["alpha"], 0),
+        p=p_value(fixed["p_value"], sp), confidence=confidence(summary, sp),
         bounds=interval(fixed["ci_low"], fixed["ci_high"], sp))
 
 
 def sample_ratio_alarm(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str | None:
-    """The alarm text when exposed customers per group do not follow the configured split, else None."""
+    """The alarm text when exposed customers per arm do not follow the configured split, else None."""
     srm = summary["sample_ratio"]
     if not srm["mismatch"]:
         return None
-    return sp.gettext("Sample-ratio mismatch: {observed} of exposed customers are in treatment, against {expected} "
-                      "configured (chi-square p = {p}). The assignment or the logging is broken; do not trust the "
-                      "comparison until it is fixed.").format(
-        observed=sp.percent(srm["observed_treatment_share"]), expected=sp.percent(srm["expected_treatment_share"], 0),
-        p=p_value(srm["p_value"], sp))
+    shares = ", ".join(f"{arm} {sp.percent(share)}" for arm, share in (srm["observed_shares"] or {}).items())
+    expected = ", ".join(f"{arm} {sp.percent(share, 0)}" for arm, share in srm["expected_shares"].items())
+    return sp.gettext("Sample-ratio mismatch: exposed customers per arm {observed}, against {expected} configured "
+                      "(chi-square p = {p}). The assignment or the logging is broken; do not trust the comparison "
+                      "until it is fixed.").format(observed=shares, expected=expected, p=p_value(srm["p_value"], sp))
+
+
+def arm_colours(arms: list[str]) -> dict[str, str]:
+    """One colour per arm, the control first: high contrast on Streamlit's light and dark backgrounds alike."""
+    return {arm: ARM_PALETTE[i % len(ARM_PALETTE)] for i, arm in enumerate(arms)}
 
 
 def default_experiment(experiments: dict[str, Any]) -> str:

@@ -4,7 +4,6 @@ replayed one runs on the history's event time, the live one on wall time; no ans
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
@@ -15,22 +14,23 @@ from api.schemas import (
     AbSummary,
     AbTimeline,
     AlwaysValid,
+    ArmComparison,
+    ArmInfo,
     DailyConversion,
     DailyUplift,
     ExperimentInfo,
     Experiments,
-    ExperimentStopped,
     FixedHorizon,
     GroupResult,
     MetricComparison,
+    Promoted,
     SampleRatioCheck,
 )
 from api.state import ApiState
-from common.assignment import Group, is_replayed
+from common.assignment import BUCKETS, is_replayed
 from common.settings import Settings
 from experiments.always_valid import (
     DECISION_WORDS,
-    Array,
     Decision,
     Moments,
     best_rho,
@@ -38,9 +38,9 @@ from experiments.always_valid import (
     fixed_horizon,
     sample_ratio_mismatch,
 )
+from experiments.plan import Plan
 from experiments.statistics import proportion_interval, two_proportions
 
-GROUPS: tuple[Group, Group] = ("control", "treatment")
 EPOCH = date(1970, 1, 1)
 
 
@@ -48,7 +48,12 @@ class UnknownExperiment(LookupError):
     """No exposure of this experiment has reached the stream (and it is not the live one); answered with 404."""
 
 
-UNLINK_AT_ONCE = 1000
+class ExperimentConflict(ValueError):
+    """The action cannot be taken in the experiment's or the models' present state; answered with 409."""
+
+
+class BadPlan(ValueError):
+    """The arms or split asked for do not make an experiment; answered with 422."""
 
 
 async def experiment_starts(state: ApiState) -> dict[str, float]:
@@ -58,28 +63,75 @@ async def experiment_starts(state: ApiState) -> dict[str, float]:
     return {name.decode(): ts for name, ts in raw}
 
 
+async def live_plan(state: ApiState) -> Plan:
+    """The running managed experiment's plan, else the settings' experiment."""
+    return state.plans.observe(cast(bytes | None, await state.redis.get(state.keys.ab_live_plan())))
+
+
+async def plan_of(state: ApiState, experiment: str) -> Plan:
+    """The experiment's stored plan; one without (the settings' experiment, a replay's) has the default arms."""
+    raw = await state.redis.hget(state.keys.ab_plans(), experiment)
+    if raw is not None:
+        return Plan.model_validate_json(raw)
+    return state.plans.default.model_copy(update={"name": experiment})
+
+
+def arm_infos(plan: Plan) -> list[ArmInfo]:
+    return [ArmInfo(name=arm.name, serves=arm.label, percent=share)
+            for arm, share in zip(plan.arms, plan.split, strict=True)]
+
+
+def started_info(plan: Plan) -> ExperimentInfo:
+    """A plan just started: running, live, nobody exposed yet."""
+    return ExperimentInfo(name=plan.name, started_at=datetime.fromtimestamp(plan.started_at, UTC), replayed=False,
+                          live=True, managed=True, arms=arm_infos(plan), exposed_customers=0)
+
+
+def _promoted(plan: Plan) -> Promoted | None:
+    done = plan.promoted
+    return None if done is None else Promoted(arm=done.arm, version=done.version,
+                                              at=datetime.fromtimestamp(done.at, UTC))
+
+
 async def list_experiments(state: ApiState) -> Experiments:
-    live = state.settings.ab_experiment
+    live = (await live_plan(state)).name
     starts = await experiment_starts(state)
+    plans = {name.decode(): Plan.model_validate_json(raw)
+             for name, raw in cast(dict[bytes, bytes], await state.redis.hgetall(state.keys.ab_plans())).items()}
     pipe = state.redis.pipeline(transaction=False)
     for name in starts:
-        for group in GROUPS:
-            pipe.scard(state.keys.ab_exposed_customers(name, group))
+        for arm in _arms(state, plans, name):
+            pipe.scard(state.keys.ab_exposed_customers(name, arm))
     pipe.hgetall(state.keys.ab_ended())
     *counts, ended_raw = await pipe.execute()
-    rows = [ExperimentInfo(name=name, started_at=datetime.fromtimestamp(ts, UTC), replayed=is_replayed(name),
-                           live=name == live, exposed_customers=int(counts[2 * i]) + int(counts[2 * i + 1]))
-            for i, (name, ts) in enumerate(starts.items())]
+    rows = []
+    for name, ts in starts.items():
+        arms = _arms(state, plans, name)
+        exposed, counts = sum(int(n) for n in counts[:len(arms)]), counts[len(arms):]
+        rows.append(_info(state, plans, name, ts, live, exposed))
     for raw_name, raw in cast(dict[bytes, bytes], ended_raw).items():
         name, record = raw_name.decode(), EndedRecord.model_validate_json(raw)
         if record.summary is None or record.started_at is None:
             continue  # being stopped right now
-        rows.append(ExperimentInfo(
-            name=name, started_at=datetime.fromtimestamp(record.started_at, UTC), replayed=is_replayed(name),
-            live=name == live, state="ended", ended_at=datetime.fromtimestamp(record.ended_at, UTC),
-            exposed_customers=sum(g.exposed_customers for g in record.summary.groups.values())))
+        rows.append(_info(state, plans, name, record.started_at, live,
+                          sum(g.exposed_customers for g in record.summary.groups.values())).model_copy(
+            update={"state": "ended", "ended_at": datetime.fromtimestamp(record.ended_at, UTC)}))
     rows.sort(key=lambda e: (e.state == "ended", not e.live, -e.started_at.timestamp()))
     return Experiments(live=live, experiments=rows)
+
+
+def _arms(state: ApiState, plans: dict[str, Plan], name: str) -> list[str]:
+    return (plans.get(name, state.plans.default)).arm_names
+
+
+def _info(state: ApiState, plans: dict[str, Plan], name: str, started: float, live: str,
+          exposed: int) -> ExperimentInfo:
+    plan = plans.get(name)
+    replayed = is_replayed(name)
+    arms = [] if replayed else arm_infos(plan or state.plans.default)
+    return ExperimentInfo(name=name, started_at=datetime.fromtimestamp(started, UTC), replayed=replayed,
+                          live=name == live, managed=plan is not None, arms=arms,
+                          promoted=None if plan is None else _promoted(plan), exposed_customers=exposed)
 
 
 class EndedRecord(BaseModel):
@@ -92,122 +144,101 @@ class EndedRecord(BaseModel):
     timeline: AbTimeline | None = None
 
 
-async def _ended(state: ApiState, experiment: str) -> EndedRecord | None:
+async def ended_record(state: ApiState, experiment: str) -> EndedRecord | None:
     raw = await state.redis.hget(state.keys.ab_ended(), experiment)
     return EndedRecord.model_validate_json(raw) if raw else None
 
 
-async def stop_experiment(state: ApiState, experiment: str) -> ExperimentStopped:
-    """End an experiment: the stream stops attributing purchases to it and takes no more of its exposures (one
-    MULTI: it leaves the registry, whose revision moves, and is marked ended); then its final summary and
-    timeline are kept and every other key of it (per-customer exposures and conversions, the guard, counters)
-    is freed. Stopping it again returns what was kept; a stop that was interrupted is finished."""
-    keys = state.keys
-    record = await _ended(state, experiment)
-    if record is not None and record.summary is not None:
-        return ExperimentStopped(experiment=experiment, already_ended=True, summary=record.summary, freed_keys=0,
-                                 ended_at=datetime.fromtimestamp(record.ended_at, UTC))
-    if record is None:
-        started = await state.redis.zscore(keys.ab_experiments(), experiment)
-        if started is None:
-            raise UnknownExperiment(f"no running experiment {experiment!r}; GET /ab/experiments lists them")
-        record = EndedRecord(started_at=started, ended_at=time.time())
-        pipe = state.redis.pipeline(transaction=True)
-        pipe.hset(keys.ab_ended(), experiment, record.model_dump_json())
-        pipe.zrem(keys.ab_experiments(), experiment)
-        pipe.incr(keys.ab_experiments_revision())
-        await pipe.execute()
-    ended_at = datetime.fromtimestamp(record.ended_at, UTC)
-    summary = (await read_summary(state, experiment)).model_copy(update={"state": "ended", "ended_at": ended_at})
-    record = record.model_copy(update={"summary": summary, "timeline": await read_timeline(state, experiment)})
-    await state.redis.hset(keys.ab_ended(), experiment, record.model_dump_json())
-    freed = await _free(state, experiment)
-    return ExperimentStopped(experiment=experiment, already_ended=False, ended_at=ended_at, freed_keys=freed,
-                             summary=summary)
-
-
-async def _free(state: ApiState, experiment: str) -> int:
-    """Delete every key of the experiment (UNLINK: Redis frees big ones in the background)."""
-    freed = 0
-    batch: list[bytes] = []
-    async for key in state.redis.scan_iter(match=state.keys.ab_experiment_pattern(experiment), count=1000):
-        batch.append(key)
-        if len(batch) >= UNLINK_AT_ONCE:
-            freed += await state.redis.unlink(*batch)
-            batch = []
-    if batch:
-        freed += await state.redis.unlink(*batch)
-    return freed
-
-
-async def _started_at(state: ApiState, experiment: str, ended: EndedRecord | None) -> datetime | None:
-    started = await state.redis.zscore(state.keys.ab_experiments(), experiment)
+async def _started_at(state: ApiState, plan: Plan, ended: EndedRecord | None) -> datetime | None:
+    started = await state.redis.zscore(state.keys.ab_experiments(), plan.name)
     if started is None and ended is not None:
         started = ended.started_at
-    if started is None and experiment != state.settings.ab_experiment:
-        raise UnknownExperiment(f"no exposures of experiment {experiment!r} yet; GET /ab/experiments lists them")
+    if started is None and plan.name != state.settings.ab_experiment:
+        raise UnknownExperiment(f"no exposures of experiment {plan.name!r} yet; GET /ab/experiments lists them")
     return None if started is None else datetime.fromtimestamp(started, UTC)
 
 
 async def read_summary(state: ApiState, experiment: str | None = None) -> AbSummary:
-    """Per group: exposed and converted customers, attributed revenue; for conversion and revenue per exposed
-    customer the always-valid p-value, interval and decision beside the fixed-horizon z-test; the sample-ratio
-    check."""
+    """Per arm: exposed and converted customers, attributed revenue; for each arm against the control, on
+    conversion and revenue per exposed customer, the always-valid p-value, interval and decision beside the
+    fixed-horizon z-test, each at alpha divided by the number of comparisons (Bonferroni); the sample-ratio
+    check over all arms."""
     settings, keys = state.settings, state.keys
-    experiment = experiment or settings.ab_experiment
-    ended = await _ended(state, experiment)
+    plan = await plan_of(state, experiment or (await live_plan(state)).name)
+    ended = await ended_record(state, plan.name)
     if ended is not None and ended.summary is not None:
         return ended.summary
-    started_at = await _started_at(state, experiment, ended)
+    started_at = await _started_at(state, plan, ended)
     pipe = state.redis.pipeline(transaction=False)
-    for group in GROUPS:
-        pipe.hgetall(keys.ab_group_counters(experiment, group))
-        pipe.scard(keys.ab_exposed_customers(experiment, group))
-        pipe.scard(keys.ab_converted_customers(experiment, group))
+    for arm in plan.arm_names:
+        pipe.hgetall(keys.ab_group_counters(plan.name, arm))
+        pipe.scard(keys.ab_exposed_customers(plan.name, arm))
+        pipe.scard(keys.ab_converted_customers(plan.name, arm))
     raw = await pipe.execute()
     groups: dict[str, GroupResult] = {}
     revenue: dict[str, Moments] = {}
-    for i, group in enumerate(GROUPS):
+    for i, arm in enumerate(plan.arm_names):
         counters = {k.decode(): float(v) for k, v in raw[3 * i].items()}
         exposed, converted = int(raw[3 * i + 1]), int(raw[3 * i + 2])
         money = counters.get("revenue_cents", 0) / 100
-        groups[group] = GroupResult(
+        groups[arm] = GroupResult(
             exposed_customers=exposed, converted_customers=converted, exposures=int(counters.get("exposures", 0)),
             converted_items=int(counters.get("converted_items", 0)), revenue=round(money, 2),
             conversion_rate=converted / exposed if exposed else 0.0,
             revenue_per_exposed=money / exposed if exposed else 0.0,
         )
-        revenue[group] = Moments.of(exposed, money, counters.get("revenue_sq_cents2", 0) / 10_000)
-    c, t = groups["control"], groups["treatment"]
-    srm = sample_ratio_mismatch(c.exposed_customers, t.exposed_customers, settings.ab_treatment_percent / 100,
+        revenue[arm] = Moments.of(exposed, money, counters.get("revenue_sq_cents2", 0) / 10_000)
+    alpha = comparison_alpha(settings.ab_alpha, plan)
+    control = plan.control.name
+    comparisons = {arm: ArmComparison(
+        conversion=conversion_comparison(groups[control], groups[arm], settings, alpha),
+        revenue_per_exposed=compare(revenue[control], revenue[arm], settings, alpha, settings.ab_min_revenue_effect))
+        for arm in plan.arm_names[1:]}
+    srm = sample_ratio_mismatch({arm: g.exposed_customers for arm, g in groups.items()},
+                                {arm.name: share / BUCKETS for arm, share in zip(plan.arms, plan.split, strict=True)},
                                 settings.ab_srm_alpha)
     return AbSummary(
-        experiment=experiment, replayed=is_replayed(experiment), causal=not is_replayed(experiment),
-        started_at=started_at, treatment_percent=settings.ab_treatment_percent,
-        attribution_days=settings.ab_attribution_days, alpha=settings.ab_alpha, groups=groups,
-        conversion=conversion_comparison(c, t, settings),
-        revenue_per_exposed=compare(revenue["control"], revenue["treatment"], settings, settings.ab_min_revenue_effect),
+        experiment=plan.name, replayed=is_replayed(plan.name), causal=not is_replayed(plan.name),
+        managed=plan.managed, started_at=started_at, arms=arm_infos(plan),
+        attribution_days=settings.ab_attribution_days, alpha=settings.ab_alpha, comparison_alpha=alpha,
+        correction=correction_text(plan), groups=groups, comparisons=comparisons,
         sample_ratio=SampleRatioCheck(**srm.to_dict(), threshold=settings.ab_srm_alpha),
-        exposures_lost=state.exposures.lost,
+        exposures_lost=state.exposures.lost, promoted=_promoted(plan),
     )
 
 
-def conversion_comparison(control: GroupResult, treatment: GroupResult, settings: Settings) -> MetricComparison:
+def comparison_alpha(alpha: float, plan: Plan) -> float:
+    """Bonferroni: each of the m comparisons with the control at alpha / m keeps the chance of any false
+    positive at most alpha, whatever their dependence (they share the control)."""
+    return alpha / (len(plan.arms) - 1)
+
+
+def correction_text(plan: Plan) -> str:
+    comparisons = len(plan.arms) - 1
+    if comparisons == 1:
+        return "one comparison with the control: no correction needed"
+    return (f"Bonferroni: {comparisons} comparisons with the control, each at alpha / {comparisons}, so the chance "
+            f"of any false positive stays at most alpha")
+
+
+def conversion_comparison(control: GroupResult, treatment: GroupResult, settings: Settings,
+                          alpha: float) -> MetricComparison:
     """Conversion: the always-valid test on the per-customer 0/1 outcome; the fixed-horizon test is the pooled
     two-proportion z-test."""
     moments = [Moments.of(g.exposed_customers, g.converted_customers, g.converted_customers)
                for g in (control, treatment)]
-    comparison = compare(moments[0], moments[1], settings, settings.ab_min_effect)
+    comparison = compare(moments[0], moments[1], settings, alpha, settings.ab_min_effect)
     race = two_proportions(control.converted_customers, control.exposed_customers, treatment.converted_customers,
-                           treatment.exposed_customers, alpha=settings.ab_alpha)
+                           treatment.exposed_customers, alpha=alpha)
     return comparison.model_copy(update={"fixed_horizon": FixedHorizon(
         p_value=race.p_value, ci_low=_finite(race.ci_low), ci_high=_finite(race.ci_high))})
 
 
-def compare(control: Moments, treatment: Moments, settings: Settings, min_effect: float) -> MetricComparison:
-    sequential = difference(control, treatment, alpha=settings.ab_alpha,
-                            rho=best_rho(settings.ab_planned_customers, settings.ab_alpha), min_effect=min_effect)
-    _, low, high, p_value = fixed_horizon(control, treatment, alpha=settings.ab_alpha)
+def compare(control: Moments, treatment: Moments, settings: Settings, alpha: float,
+            min_effect: float) -> MetricComparison:
+    sequential = difference(control, treatment, alpha=alpha, rho=best_rho(settings.ab_planned_customers, alpha),
+                            min_effect=min_effect)
+    _, low, high, p_value = fixed_horizon(control, treatment, alpha=alpha)
     control_mean, treatment_mean = float(control.mean()), float(treatment.mean())
     decision = cast(Decision, str(sequential.decision))
     return MetricComparison(
@@ -222,43 +253,48 @@ def compare(control: Moments, treatment: Moments, settings: Settings, min_effect
 
 
 async def read_timeline(state: ApiState, experiment: str | None = None) -> AbTimeline:
-    """Conversion per group over the experiment's days: cumulative customers exposed and converted (each counted
-    on the day of their first exposure / first conversion), the rate and its 95% interval; and the uplift with
-    the always-valid interval as it stood each day."""
+    """Conversion per arm over the experiment's days: cumulative customers exposed and converted (each counted
+    on the day of their first exposure / first conversion), the rate and its 95% interval; and each arm's uplift
+    over the control with the always-valid interval (at the summary's corrected alpha) as it stood each day."""
     settings, keys = state.settings, state.keys
-    experiment = experiment or settings.ab_experiment
-    ended = await _ended(state, experiment)
+    plan = await plan_of(state, experiment or (await live_plan(state)).name)
+    ended = await ended_record(state, plan.name)
     if ended is not None and ended.timeline is not None:
         return ended.timeline
-    await _started_at(state, experiment, ended)
+    await _started_at(state, plan, ended)
     pipe = state.redis.pipeline(transaction=False)
-    for group in GROUPS:
-        pipe.hgetall(keys.ab_daily(experiment, group))
+    for arm in plan.arm_names:
+        pipe.hgetall(keys.ab_daily(plan.name, arm))
     daily = await pipe.execute()
-    counts: dict[Group, dict[int, dict[str, int]]] = {}
-    for group, raw in zip(GROUPS, daily, strict=True):
-        counts[group] = {}
+    counts: dict[str, dict[int, dict[str, int]]] = {}
+    for arm, raw in zip(plan.arm_names, daily, strict=True):
+        counts[arm] = {}
         for field, value in raw.items():
             kind, day = field.decode().split(":")
-            counts[group].setdefault(int(day), {"exposed": 0, "converted": 0})[kind] = int(value)
-    days = sorted(set(counts["control"]) | set(counts["treatment"]))
-    series: dict[Group, list[DailyConversion]] = {}
-    cumulative: dict[Group, tuple[Array, Array]] = {}
-    for group in GROUPS:
-        exposed = np.cumsum([counts[group].get(d, {}).get("exposed", 0) for d in days])
-        converted = np.cumsum([counts[group].get(d, {}).get("converted", 0) for d in days])
-        cumulative[group] = (exposed.astype(float), converted.astype(float))
-        series[group] = [_daily(EPOCH + timedelta(days=d), int(n), int(x))
-                         for d, n, x in zip(days, exposed, converted, strict=True) if d in counts[group]]
-    (n_c, x_c), (n_t, x_t) = cumulative["control"], cumulative["treatment"]
-    sequential = difference(Moments(n_c, x_c, x_c), Moments(n_t, x_t, x_t), alpha=settings.ab_alpha,
-                            rho=best_rho(settings.ab_planned_customers, settings.ab_alpha),
-                            min_effect=settings.ab_min_effect) if days else None
-    uplift = [] if sequential is None else [
-        DailyUplift(date=EPOCH + timedelta(days=d), difference=float(sequential.estimate[i]),
-                    ci_low=_finite(float(sequential.ci_low[i])), ci_high=_finite(float(sequential.ci_high[i])))
-        for i, d in enumerate(days)]
-    return AbTimeline(experiment=experiment, replayed=is_replayed(experiment), series=series, uplift=uplift)
+            counts[arm].setdefault(int(day), {"exposed": 0, "converted": 0})[kind] = int(value)
+    days = sorted(set().union(*counts.values()))
+    series: dict[str, list[DailyConversion]] = {}
+    cumulative: dict[str, Moments] = {}
+    for arm in plan.arm_names:
+        exposed = np.cumsum([counts[arm].get(d, {}).get("exposed", 0) for d in days]).astype(float)
+        converted = np.cumsum([counts[arm].get(d, {}).get("converted", 0) for d in days]).astype(float)
+        cumulative[arm] = Moments(exposed, converted, converted)
+        series[arm] = [_daily(EPOCH + timedelta(days=d), int(n), int(x))
+                       for d, n, x in zip(days, exposed, converted, strict=True) if d in counts[arm]]
+    alpha = comparison_alpha(settings.ab_alpha, plan)
+    uplift = {arm: _uplift(cumulative[plan.control.name], cumulative[arm], days, alpha, settings)
+              for arm in plan.arm_names[1:]}
+    return AbTimeline(experiment=plan.name, replayed=is_replayed(plan.name), series=series, uplift=uplift)
+
+
+def _uplift(control: Moments, arm: Moments, days: list[int], alpha: float, settings: Settings) -> list[DailyUplift]:
+    if not days:
+        return []
+    sequential = difference(control, arm, alpha=alpha, rho=best_rho(settings.ab_planned_customers, alpha),
+                            min_effect=settings.ab_min_effect)
+    return [DailyUplift(date=EPOCH + timedelta(days=d), difference=float(sequential.estimate[i]),
+                        ci_low=_finite(float(sequential.ci_low[i])), ci_high=_finite(float(sequential.ci_high[i])))
+            for i, d in enumerate(days)]
 
 
 def _daily(day: date, exposed: int, converted: int) -> DailyConversion:

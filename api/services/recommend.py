@@ -14,9 +14,9 @@ from api.schemas import GroupPreview, RecommendationPreview, RecommendedItem, St
 from api.services.cohorts import cohort_cold_start
 from api.state import ApiState
 from common import toplist
-from common.assignment import group_of
 from common.i18n import DEFAULT_LANGUAGE, N_, Gettext, Language, translations
 from common.toplist import LazyTopList
+from experiments.plan import Arm, Plan
 
 HOUR_S = 3600.0
 NO_PRODUCT: dict[str, Any] = {}
@@ -25,9 +25,11 @@ NO_PRODUCT: dict[str, Any] = {}
 class Context(NamedTuple):
     """What `/recommend` reads from Redis for one customer."""
 
-    view: ModelView
-    model_list: LazyTopList | None  # the customer's published list; None for a customer the model has not seen
+    view: ModelView  # the version the customer's arm serves (the current one, unless the arm pins another)
+    model_list: LazyTopList | None  # the customer's list in that version; None for a customer it has not seen
     recent: list[tuple[str, float]]  # live recent purchases (product, event time), newest first
+    plan: Plan  # the experiment the customer is served in
+    arm: Arm  # the customer's arm in it
 
 
 class NoModelError(Exception):
@@ -40,25 +42,23 @@ class NoModelError(Exception):
 
 async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None = None,
                 experiment: str | None = None, language: Language = DEFAULT_LANGUAGE) -> dict[str, Any]:
-    """The response body (shaped as `Recommendation`), logged as an exposure in `experiment` (default: the live
-    one; the replay's visits name their own, so event time and wall time never share one). One pipelined Redis
-    round trip: the model pointer, the customer's model list and live recent purchases together; a second only for
-    rules not yet cached.
+    """The response body (shaped as `Recommendation`), logged as an exposure of the customer's arm in the running
+    experiment (the replay's visits name their own, so event time and wall time never share one). One pipelined
+    Redis round trip: the model pointer, the running experiment's plan, the customer's list in the version their
+    arm serves and their live recent purchases together; a second only when the plan or the version moved, or
+    for rules not yet cached.
 
     Built as plain data on purpose: this is the hot path, and the inputs are our own (validated when they were
     written), so pydantic validation per item would only cost time."""
-    settings = state.settings
-    experiment = experiment or settings.ab_experiment
-    group = group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent)
-    view, model_list, recent = await read_context(state, customer_id)
-    items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id, language)
+    view, model_list, recent, plan, arm = await read_context(state, customer_id, experiment)
+    items, strategy = await _for_arm(state, arm, view, model_list, recent, k, customer_id, language)
     request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, at a quarter of its cost
     logged = model_list is not None or bool(recent) or await _has_profile(state, customer_id)
     if logged:
-        state.exposures.publish(Exposure(request_id, customer_id, experiment, group, strategy, view.version,
+        state.exposures.publish(Exposure(request_id, customer_id, plan.name, arm.name, strategy, view.version,
                                          [item["product_id"] for item in items], at or datetime.now(UTC)))
     return {
-        "request_id": request_id, "customer_id": customer_id, "experiment": experiment, "group": group,
+        "request_id": request_id, "customer_id": customer_id, "experiment": plan.name, "group": arm.name,
         "strategy": strategy, "model_version": view.version, "cold_start": model_list is None, "logged": logged,
         "items": items,
     }
@@ -66,7 +66,7 @@ async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None =
 
 async def _has_profile(state: ApiState, customer_id: str) -> bool:
     """A customer the shop knows only by their profile. An id with no purchases, no model list and no profile is
-    served best-sellers and not logged: both groups would see the same list, and a made-up id must write no
+    served best-sellers and not logged: every arm would see the same list, and a made-up id must write no
     state (exposures, guard entries, experiment members)."""
     exists, = await state.redis_mux.execute(("EXISTS", state.keys.customer_profile(customer_id)))
     return bool(exists)
@@ -74,50 +74,83 @@ async def _has_profile(state: ApiState, customer_id: str) -> bool:
 
 async def preview(state: ApiState, customer_id: str, k: int,
                   language: Language = DEFAULT_LANGUAGE) -> RecommendationPreview:
-    """What each group would be shown, side by side; not an exposure."""
-    settings = state.settings
-    view, model_list, recent = await read_context(state, customer_id)
+    """What each arm of the running experiment would show the customer, side by side; not an exposure."""
+    context = await read_context(state, customer_id)
+    current = state.models.view
+    assert current is not None  # read_context raised NoModelError otherwise
     groups = {}
-    for group in ("control", "treatment"):
-        items, strategy = await _for_group(state, group, view, model_list, recent, k, customer_id, language)
-        groups[group] = GroupPreview(strategy=strategy, items=[RecommendedItem.model_validate(i) for i in items])
+    for arm in context.plan.arms:
+        view, model_list = await _arm_list(state, arm, current, customer_id, context)
+        items, strategy = await _for_arm(state, arm, view, model_list, context.recent, k, customer_id, language)
+        groups[arm.name] = GroupPreview(strategy=strategy, arm=arm.label,
+                                        items=[RecommendedItem.model_validate(i) for i in items])
     return RecommendationPreview(
-        customer_id=customer_id, model_version=view.version, cold_start=model_list is None,
-        assigned_group=group_of(settings.ab_salt, customer_id, settings.ab_treatment_percent), groups=groups)
+        customer_id=customer_id, experiment=context.plan.name, model_version=context.view.version,
+        cold_start=context.model_list is None, assigned_group=context.arm.name, groups=groups)
 
 
-async def read_context(state: ApiState, customer_id: str) -> Context:
+async def _arm_list(state: ApiState, arm: Arm, current: ModelView, customer_id: str,
+                    context: Context) -> tuple[ModelView, LazyTopList | None]:
+    version = arm.pinned_version or current.version
+    if version == context.view.version:
+        return context.view, context.model_list
+    raw, = await state.redis_mux.execute(("HGET", state.keys.model_topn(version), customer_id))
+    return await state.models.at_version(version), toplist.decode_lazily(raw) if raw else None
+
+
+def _plan_of(state: ApiState, experiment: str | None) -> Plan:
+    """The running experiment's plan as last read, or the default arms under a replay's experiment name."""
+    if experiment is None:
+        return state.plans.plan
+    return state.plans.default.model_copy(update={"name": experiment})
+
+
+async def read_context(state: ApiState, customer_id: str, experiment: str | None = None) -> Context:
     """Every Redis read `/recommend` makes for a customer, in one pipelined round trip on the shared connection:
-    the `current` model pointer, the customer's live recent purchases and, for the version cached in the
-    process, the customer's published list (a second round trip only in the rare case the version moved).
-    The benchmark's same-reads floor calls this very function."""
+    the `current` model pointer, the running experiment's plan, the customer's live recent purchases and their
+    list in the version their arm serves as last known (a second round trip only in the rare case the plan or
+    the version moved). `experiment` (a replay's) serves the default arms and reads no plan. The benchmark's
+    same-reads floor calls this very function."""
     keys = state.keys
-    cached = state.models.view
+    live = experiment is None
+    guess = _version_of(_plan_of(state, experiment).arm_of(customer_id), state.models.view)
     commands: list[tuple[str, ...]] = [("GET", keys.model_current()),
                                        ("ZREVRANGE", keys.customer_recent(customer_id), "0", "-1", "WITHSCORES")]
-    if cached is not None:
-        commands.append(("HGET", keys.model_topn(cached.version), customer_id))
+    if live:
+        commands.append(("GET", keys.ab_live_plan()))
+    if guess is not None:
+        commands.append(("HGET", keys.model_topn(guess), customer_id))
     current_raw, recent_raw, *rest = await state.redis_mux.execute(*commands)
-    view = await state.models.observe(current_raw.decode() if current_raw is not None else None)
-    if view is None:
+    plan = state.plans.observe(rest.pop(0)) if live else _plan_of(state, experiment)
+    current = await state.models.observe(current_raw.decode() if current_raw is not None else None)
+    if current is None:
         raise NoModelError
-    if rest and cached is not None and cached.version == view.version:
+    arm = plan.arm_of(customer_id)
+    version = arm.pinned_version or current.version
+    view = current if version == current.version else await state.models.at_version(version)
+    if rest and guess == version:
         topn_raw = rest[0]
     else:
-        topn_raw, = await state.redis_mux.execute(("HGET", keys.model_topn(view.version), customer_id))
+        topn_raw, = await state.redis_mux.execute(("HGET", keys.model_topn(version), customer_id))
     # WITHSCORES: member, score, member, score, ...
     recent = list(zip(map(bytes.decode, recent_raw[0::2]), map(float, recent_raw[1::2]), strict=True))
-    return Context(view, toplist.decode_lazily(topn_raw) if topn_raw else None, recent)
+    return Context(view, toplist.decode_lazily(topn_raw) if topn_raw else None, recent, plan, arm)
 
 
-async def _for_group(state: ApiState, group: str, view: ModelView, model_list: LazyTopList | None,
-                     recent: list[tuple[str, float]], k: int, customer_id: str, language: Language
-                     ) -> tuple[list[dict[str, Any]], Strategy]:
-    """The answer's items (their reasons in `language`) and the strategy that chose them."""
+def _version_of(arm: Arm, current: ModelView | None) -> str | None:
+    """The version whose list the arm's customers are read from: the pinned one, else the current one."""
+    return arm.pinned_version or (current.version if current is not None else None)
+
+
+async def _for_arm(state: ApiState, arm: Arm, view: ModelView, model_list: LazyTopList | None,
+                   recent: list[tuple[str, float]], k: int, customer_id: str, language: Language
+                   ) -> tuple[list[dict[str, Any]], Strategy]:
+    """The answer's items (their reasons in `language`) and the strategy that chose them. A model arm's customer
+    the version has not seen gets the cold start (cohort best-sellers where published)."""
     gettext = translations(language).gettext
-    if group == "treatment" and model_list is not None:
+    if arm.strategy == "model" and model_list is not None:
         return [_item(r, view) for r in await _treatment(state, view, model_list, recent, k, gettext)], "model"
-    strategy: Strategy = "best_sellers" if model_list is not None or group == "control" else "cold_start"
+    strategy: Strategy = "best_sellers" if model_list is not None or arm.strategy == "best_sellers" else "cold_start"
     if strategy == "cold_start" and (
             cohort := await cohort_cold_start(state, view, customer_id, k, gettext)) is not None:
         return [_item(r, view) for r in cohort], strategy

@@ -13,29 +13,34 @@
 -- behind their newest exposure, at most MAX_KEPT exposed products, and every key of theirs expires after `keep`
 -- seconds of wall time without an exposure. Stopping the experiment frees them all.
 --
+-- An exposure in an arm the experiment does not have is not applied (counted in the stream stats as
+-- `exposures_unknown_arm`): its counters do not exist.
+--
 -- KEYS: G global keys (the experiments registry, its revision, the ended experiments, the stream stats, then the
 --       experiment's A/B keys), then C keys per exposure.
 -- ARGV: G, C, lateness_s, attribution_s, experiment, keep_s, the exposures as one JSON argument: [row, ...], each
---       laid out as X.
+--       laid out as X, the experiment's arms as JSON [arm, ...].
 
 local MAX_KEPT = 1000
 local G, C = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lateness, attribution, experiment, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
-local batch = cjson.decode(ARGV[7])
+local batch, arms = cjson.decode(ARGV[7]), cjson.decode(ARGV[8])
 local registry, revision, ended, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HEXISTS', ended, experiment) == 1 then
   redis.call('HINCRBY', stats, 'exposures_after_end', #batch)
   return {0, 0, 0, #batch}
 end
-local ab = ab_keys(5)
+local ab = ab_keys(5, arms)
 
-local new, duplicates, late, min_ts = 0, 0, 0, math.huge
+local new, duplicates, late, unknown, min_ts = 0, 0, 0, 0, math.huge
 for i, e in ipairs(batch) do
   local id, customer, group, ts = e[X.request_id], e[X.customer_id], e[X.group], e[X.ts]
   local k = G + (i - 1) * C
   local exposed, bought, converted_ids, requests = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
   local newest = redis.call('ZRANGE', requests, -1, -1, 'WITHSCORES')
-  if newest[2] and ts < tonumber(newest[2]) - lateness then
+  if not ab.counters[group] then
+    unknown = unknown + 1
+  elseif newest[2] and ts < tonumber(newest[2]) - lateness then
     late = late + 1
   elseif redis.call('ZADD', requests, 'NX', ts, id) == 1 then
     new = new + 1
@@ -68,4 +73,5 @@ for i, e in ipairs(batch) do
 end
 if new > 0 and redis.call('ZADD', registry, 'LT', min_ts, experiment) == 1 then redis.call('INCR', revision) end
 if late > 0 then redis.call('HINCRBY', stats, 'exposures_late', late) end
+if unknown > 0 then redis.call('HINCRBY', stats, 'exposures_unknown_arm', unknown) end
 return {new, duplicates, late, 0}

@@ -13,9 +13,9 @@
 -- decide). If the registry changed since the caller read it (an experiment started or stopped), the script
 -- changes nothing and returns {-1}, and the caller reads it again.
 --
--- KEYS: G global keys (8 stream keys, then AB_KEYS per experiment), then C keys per customer (8 of its own,
---       then its exposures and converted ids per experiment).
--- ARGV: the HEADER values below; the dead-letter ids; the events as one JSON argument:
+-- KEYS: G global keys (8 stream keys, then each experiment's A/B keys, see ab_keys), then C keys per customer (8
+--       of its own, then its exposures and converted ids per experiment).
+-- ARGV: the HEADER values below (the last: each experiment's arms as JSON, [[arm, ...], ...]); the dead-letter ids; the events as one JSON argument:
 --       [[customer, [row, ...]], ...], each row laid out as P.
 
 local function chunked(cmd, key, values, prefix)
@@ -29,11 +29,16 @@ local G, C, n_customers = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]
 local recent_n, retention, latest_n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local attribution, n_dead, n_experiments = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local bought_keep, now, dead_keep, registry_rev = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
-local HEADER = 13
+local arms = cjson.decode(ARGV[14])
+local HEADER = 14
 local pop, prodcat, stats, latest, customers, dead_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 if (redis.call('GET', KEYS[8]) or '0') ~= registry_rev then return {-1} end
-local experiments = {}
-for x = 1, n_experiments do experiments[x] = ab_keys(9 + (x - 1) * AB_KEYS) end
+local experiments, first = {}, 9
+for x = 1, n_experiments do
+  local used
+  experiments[x], used = ab_keys(first, arms[x])
+  first = first + used
+end
 
 local dead_new = 0
 for d = 1, n_dead do dead_new = dead_new + redis.call('ZADD', dead_ids, 'NX', now, ARGV[HEADER + d]) end

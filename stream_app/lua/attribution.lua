@@ -4,18 +4,18 @@
 -- the customer's purchases. A per-customer sorted set of converted event ids (score: purchase time) counts each
 -- purchase once; the exposures side trims it together with the customer's exposures.
 
--- An experiment's shared keys, in the order `stream_app.lua.ab_keys` lays them out from KEYS[first] (AB_KEYS of
--- them).
-local function ab_keys(first)
-  return {
-    groups = KEYS[first],
-    revenue = KEYS[first + 11],
-    counters = {control = KEYS[first + 1], treatment = KEYS[first + 2]},
-    exposed = {control = KEYS[first + 3], treatment = KEYS[first + 4]},
-    converted = {control = KEYS[first + 5], treatment = KEYS[first + 6]},
-    daily = {control = KEYS[first + 7], treatment = KEYS[first + 8]},
-    first = {control = KEYS[first + 9], treatment = KEYS[first + 10]},
-  }
+-- An experiment's shared keys, in the order `stream_app.lua.ab_keys` lays them out from KEYS[first]: the
+-- customers' arms, their revenue, then AB_KEYS_PER_ARM per arm, for the arms named in `arms` (in that order).
+-- Returns the tables and the number of keys read.
+local function ab_keys(first, arms)
+  local ab = {groups = KEYS[first], revenue = KEYS[first + 1], counters = {}, exposed = {}, converted = {},
+              daily = {}, first = {}}
+  for i, arm in ipairs(arms) do
+    local k = first + 2 + (i - 1) * AB_KEYS_PER_ARM
+    ab.counters[arm], ab.exposed[arm], ab.converted[arm] = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+    ab.daily[arm], ab.first[arm] = KEYS[k + 3], KEYS[k + 4]
+  end
+  return ab, 2 + #arms * AB_KEYS_PER_ARM
 end
 
 local function convert(ab, group, customer, converted_ids, event_id, cents, ts, keep)

@@ -1,5 +1,8 @@
-"""A/B test: pick an experiment; its verdict from the always-valid test, the sample-ratio check, conversion per
-group over the experiment's own days with 95% bands, and the uplift with its always-valid interval day by day."""
+"""A/B test: pick an experiment; each arm's verdict against the control from the always-valid test (Bonferroni-
+corrected), a promote hint, the sample-ratio check, conversion per arm over the experiment's own days with 95%
+bands, and each arm's uplift with its always-valid interval day by day."""
+
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -7,12 +10,14 @@ import streamlit as st
 
 from common.settings import get_settings
 from ui.experiment import (
-    GROUP_COLOURS,
     NOT_CAUSAL,
+    arm_colours,
+    correction,
     default_experiment,
     fixed_horizon_note,
     interval,
     p_value,
+    promote_hint,
     sample_ratio_alarm,
     verdict,
 )
@@ -55,11 +60,44 @@ def experiment(name: str) -> None:
     alarm = sample_ratio_alarm(summary, sp)
     if alarm is not None:
         st.error(alarm)
-    st.markdown(f"### {verdict(summary, sp)}")
-    conversion, revenue = summary["conversion"], summary["revenue_per_exposed"]
-    cols = [*st.columns(3), *st.columns([2, 1])]  # conversions and uplift; then the test's interval and p
-    for col, group in zip(cols, ("control", "treatment"), strict=False):
-        col.metric(_("{group} conversion").format(group=sp.label(group)), sp.percent(groups[group]["conversion_rate"]),
+    for arm in summary["comparisons"]:
+        st.markdown(f"### {verdict(summary, arm, sp)}")
+    hint = promote_hint(summary, sp)
+    if hint is not None:
+        st.success(hint)
+    st.caption(correction(summary, sp))
+    colours = arm_colours([arm["name"] for arm in summary["arms"]])
+    for arm, comparison in summary["comparisons"].items():
+        arm_metrics(summary, arm, comparison)
+    day_title = _("event-time day of the replayed history") if timeline["replayed"] else _("day (wall clock, UTC)")
+    rows = [{"group": group, **row} for group, series in timeline["series"].items() for row in series]
+    if rows:
+        plot(conversion_chart(pd.DataFrame(rows), colours, day_title, sp))
+    uplift = [{"group": arm, **row} for arm, series in timeline["uplift"].items() for row in series]
+    if uplift:
+        plot(uplift_chart(pd.DataFrame(uplift), colours, day_title, sp))
+    serves = {arm["name"]: arm for arm in summary["arms"]}
+    st.dataframe(pd.DataFrame([{
+        _("group"): group, _("serves"): serves[group]["serves"], _("share"): f"{serves[group]['percent']}%",
+        _("exposed customers"): sp.number(g["exposed_customers"]),
+        _("converted customers"): sp.number(g["converted_customers"]),
+        _("conversion"): sp.percent(g["conversion_rate"]),
+        _("revenue per exposed customer"): sp.money(g["revenue_per_exposed"]),
+    } for group, g in groups.items()]), hide_index=True, width="stretch")
+    srm = summary["sample_ratio"]
+    st.caption(_("Experiment {name}: a conversion is a purchase of a shown product within {days} days; "
+                 "sample-ratio chi-square p = {p}. Exposures lost by the API: {lost}.").format(
+        name=summary["experiment"], p=p_value(srm["p_value"], sp),
+        days=sp.number(summary["attribution_days"], 0), lost=sp.number(summary["exposures_lost"])))
+
+
+def arm_metrics(summary: dict[str, Any], arm: str, comparison: dict[str, Any]) -> None:
+    """One arm against the control: conversions, the uplift, its always-valid interval and p; revenue in words."""
+    groups, control = summary["groups"], summary["arms"][0]["name"]
+    conversion, revenue = comparison["conversion"], comparison["revenue_per_exposed"]
+    cols = [*st.columns(3), *st.columns([2, 1])]
+    for col, group in zip(cols, (control, arm), strict=False):
+        col.metric(_("{group} conversion").format(group=group), sp.percent(groups[group]["conversion_rate"]),
                    help=_("{converted} of {exposed}").format(converted=sp.number(groups[group]["converted_customers"]),
                                                             exposed=sp.number(groups[group]["exposed_customers"])))
     relative = conversion["relative"]
@@ -72,38 +110,19 @@ def experiment(name: str) -> None:
     cols[4].metric(_("always-valid p-value"), p_value(av["p_value"], sp))
     rav = revenue["always_valid"]
     decision = rav["decision_text"]  # one of experiments.always_valid.DECISION_WORDS, in the catalogue
-    st.markdown(_("**Revenue per exposed customer**: control {control}, treatment {treatment}, difference "
+    st.markdown(_("**Revenue per exposed customer**: {control_name} {control}, {arm} {treatment}, difference "
                   "{difference}, always-valid interval {bounds} (p = {p}): {decision}.").format(
-        control=sp.money(revenue["control"]), treatment=sp.money(revenue["treatment"]),
+        control_name=control, arm=arm, control=sp.money(revenue["control"]), treatment=sp.money(revenue["treatment"]),
         difference=sp.signed(revenue["difference"], 2),
         bounds=interval(rav["ci_low"], rav["ci_high"], sp, scale=1, in_points=False), p=p_value(rav["p_value"], sp),
         decision=_(decision)))
-    st.caption(fixed_horizon_note(summary, sp))
-    day_title = _("event-time day of the replayed history") if timeline["replayed"] else _("day (wall clock, UTC)")
-    rows = [{"group": sp.label(group), **row} for group, series in timeline["series"].items() for row in series]
-    if rows:
-        plot(conversion_chart(pd.DataFrame(rows), day_title, sp))
-    if timeline["uplift"]:
-        plot(uplift_chart(pd.DataFrame(timeline["uplift"]), day_title, sp))
-    st.dataframe(pd.DataFrame([{
-        _("group"): sp.label(group), _("exposed customers"): sp.number(g["exposed_customers"]),
-        _("converted customers"): sp.number(g["converted_customers"]),
-        _("conversion"): sp.percent(g["conversion_rate"]),
-    } for group, g in groups.items()]), hide_index=True, width="stretch")
-    srm = summary["sample_ratio"]
-    st.caption(_("Experiment {name}: {percent}% of customers in treatment (observed {observed}, sample-ratio "
-                 "chi-square p = {p}); a conversion is a purchase of a shown product within {days} days. Exposures "
-                 "lost by the API: {lost}.").format(
-        name=summary["experiment"], percent=summary["treatment_percent"],
-        observed=sp.percent(srm["observed_treatment_share"]), p=p_value(srm["p_value"], sp),
-        days=sp.number(summary["attribution_days"], 0), lost=sp.number(summary["exposures_lost"])))
+    st.caption(fixed_horizon_note(summary, arm, sp))
 
 
-def conversion_chart(frame: pd.DataFrame, day_title: str, sp: Speaker) -> alt.LayerChart:
+def conversion_chart(frame: pd.DataFrame, colours: dict[str, str], day_title: str, sp: Speaker) -> alt.LayerChart:
     _ = sp.gettext
     frame["date"] = pd.to_datetime(frame["date"])
-    names = [sp.label(group) for group in GROUP_COLOURS]
-    colour = alt.Color("group:N", title=_("group"), scale=alt.Scale(domain=names, range=list(GROUP_COLOURS.values())))
+    colour = alt.Color("group:N", title=_("group"), scale=alt.Scale(domain=list(colours), range=list(colours.values())))
     base = alt.Chart(frame).encode(x=alt.X("date:T", title=day_title, axis=alt.Axis(format="%Y-%m-%d")),
                                    color=colour)
     band = base.mark_area(opacity=0.25).encode(
@@ -113,17 +132,19 @@ def conversion_chart(frame: pd.DataFrame, day_title: str, sp: Speaker) -> alt.La
     return chart
 
 
-def uplift_chart(frame: pd.DataFrame, day_title: str, sp: Speaker) -> alt.LayerChart:
+def uplift_chart(frame: pd.DataFrame, colours: dict[str, str], day_title: str, sp: Speaker) -> alt.LayerChart:
     _ = sp.gettext
     frame["date"] = pd.to_datetime(frame["date"])
-    base = alt.Chart(frame).encode(x=alt.X("date:T", title=day_title, axis=alt.Axis(format="%Y-%m-%d")))
-    band = base.mark_area(opacity=0.25, color=GROUP_COLOURS["treatment"]).encode(
-        y=alt.Y("ci_low:Q", title=_("treatment - control (conversion)"), axis=alt.Axis(format="+%")),
-        y2="ci_high:Q")
-    line = base.mark_line(strokeWidth=3, color=GROUP_COLOURS["treatment"]).encode(y="difference:Q")
+    arms = [arm for arm in colours if arm in set(frame["group"])]
+    colour = alt.Color("group:N", title=_("group"), scale=alt.Scale(domain=arms, range=[colours[a] for a in arms]))
+    base = alt.Chart(frame).encode(x=alt.X("date:T", title=day_title, axis=alt.Axis(format="%Y-%m-%d")),
+                                   color=colour)
+    band = base.mark_area(opacity=0.2).encode(
+        y=alt.Y("ci_low:Q", title=_("arm - control (conversion)"), axis=alt.Axis(format="+%")), y2="ci_high:Q")
+    line = base.mark_line(strokeWidth=3).encode(y="difference:Q")
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="gray", strokeDash=[4, 4]).encode(y="y:Q")
     chart: alt.LayerChart = (band + line + zero).properties(
-        title=_("Uplift with its always-valid 95% interval, as it stood each day"))
+        title=_("Uplift of each arm with its always-valid interval, as it stood each day"))
     return chart
 
 

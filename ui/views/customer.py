@@ -132,7 +132,7 @@ else:
                  alt.Tooltip("when:T", title=_("last purchased"), format="%Y-%m-%d %H:%M")]).properties(
         height=min(30 * len(recent) + 40, 500)))
 
-st.subheader(_("Recommendations per A/B group"))
+st.subheader(_("Recommendations per arm of the experiment"))
 if preview is not None:
     group_name = sp.label(preview["assigned_group"])
     note = _("Model {version}; this customer is in the **{group}** group.").format(
@@ -140,8 +140,8 @@ if preview is not None:
     if preview["cold_start"]:
         note += " " + _("Cold start: the model does not know them yet.")
     st.caption(note)
-    for column, (group, shown) in zip(st.columns(2), preview["groups"].items(), strict=True):
-        column.markdown(f"**{sp.label(group)}** ({sp.label(shown['strategy'])})")
+    for column, (group, shown) in zip(st.columns(len(preview["groups"])), preview["groups"].items(), strict=True):
+        column.markdown(f"**{sp.label(group)}** ({sp.label(shown['strategy'])}, {shown['arm']})")
         column.dataframe(recommended_table(shown["items"], sp), hide_index=True, width="stretch")
 
 st.subheader(_("Shown to them, and bought after"))

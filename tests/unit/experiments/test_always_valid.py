@@ -121,19 +121,33 @@ def test_nothing_to_say_without_two_customers_per_group_or_any_variance() -> Non
             "keep_running")
 
 
+HALVES = {"control": 0.5, "treatment": 0.5}
+
+
 def test_sample_ratio_mismatch_hand_computed() -> None:
     # 5,200 vs 4,800 against 50/50: chi2 = 2 * 200^2 / 5000 = 16, p = erfc(sqrt(8)) = 6.33e-5
-    srm = sample_ratio_mismatch(5200, 4800, 0.5, threshold=0.001)
+    srm = sample_ratio_mismatch({"control": 4800, "treatment": 5200}, HALVES, threshold=0.001)
     assert srm.chi_square == pytest.approx(16.0)
     assert srm.p_value == pytest.approx(6.334e-5, rel=1e-3)
-    assert srm.mismatch and srm.observed_treatment_share == pytest.approx(0.48)
-    fine = sample_ratio_mismatch(5030, 4970, 0.5, threshold=0.001)
+    assert srm.mismatch and srm.observed_shares == pytest.approx({"control": 0.48, "treatment": 0.52})
+    fine = sample_ratio_mismatch({"control": 5030, "treatment": 4970}, HALVES, threshold=0.001)
     assert fine.chi_square == pytest.approx(0.36) and not fine.mismatch
     # 20% treatment: 8,000 expected in control; 7,900 / 2,100 gives chi2 = 100^2/8000 + 100^2/2000 = 6.25
-    assert sample_ratio_mismatch(7900, 2100, 0.2, threshold=0.001).chi_square == pytest.approx(6.25)
+    assert sample_ratio_mismatch({"control": 7900, "treatment": 2100}, {"control": 0.8, "treatment": 0.2},
+                                 threshold=0.001).chi_square == pytest.approx(6.25)
+
+
+def test_sample_ratio_over_three_arms_has_two_degrees_of_freedom() -> None:
+    # 3,000 expected each; 3,300 / 2,850 / 2,850: chi2 = (300^2 + 150^2 + 150^2) / 3000 = 45; with 2 degrees of
+    # freedom the survival function is exp(-chi2 / 2)
+    thirds = {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
+    srm = sample_ratio_mismatch({"a": 3300, "b": 2850, "c": 2850}, thirds, threshold=0.001)
+    assert srm.chi_square == pytest.approx(45.0)
+    assert srm.p_value == pytest.approx(math.exp(-22.5), rel=1e-9) and srm.mismatch
 
 
 def test_sample_ratio_edges() -> None:
-    assert not sample_ratio_mismatch(0, 0, 0.5, threshold=0.001).mismatch
-    assert sample_ratio_mismatch(10, 3, 0.0, threshold=0.001).mismatch  # nobody should be in treatment
-    assert not sample_ratio_mismatch(10, 0, 0.0, threshold=0.001).mismatch
+    nobody_in_treatment = {"control": 1.0, "treatment": 0.0}
+    assert not sample_ratio_mismatch({"control": 0, "treatment": 0}, HALVES, threshold=0.001).mismatch
+    assert sample_ratio_mismatch({"control": 10, "treatment": 3}, nobody_in_treatment, threshold=0.001).mismatch
+    assert not sample_ratio_mismatch({"control": 10, "treatment": 0}, nobody_in_treatment, threshold=0.001).mismatch

@@ -9,7 +9,7 @@ from common.keys import KeyLayout
 from common.settings import Settings
 from stream_app.exposures import EXPOSURE_GLOBAL_KEYS, exposure_row, exposures_call
 from stream_app.lua import (
-    AB_KEY_COUNT,
+    AB_KEYS_PER_ARM,
     APPLY_PURCHASES,
     EXPOSURE_FIELDS,
     EXPOSURE_KEYS,
@@ -28,24 +28,28 @@ def _event(i: int, customer: str = "c1") -> PurchaseEvent:
 
 
 WINDOWS = Windows(guard_s=99, attribution_s=600, dead_letter_keep_s=30)
+TWO = ("control", "treatment")
+TWO_ARMS_KEYS = 2 + 2 * AB_KEYS_PER_ARM
 
 
 def test_batch_call_groups_events_by_customer() -> None:
     keys = KeyLayout("t")
     events = [_event(1), _event(2, "c2"), _event(3)]
     call_keys, args = batch_call(keys, events, ["d1"], recent_n=5, latest_n=7, windows=WINDOWS,
-                                 registry=Registry(("x",), "4"), now=1000)
-    global_keys, per_customer = STREAM_KEYS + AB_KEY_COUNT, CUSTOMER_KEYS + 2
+                                 registry=Registry(("x",), "4", (TWO,)), now=1000)
+    global_keys, per_customer = STREAM_KEYS + TWO_ARMS_KEYS, CUSTOMER_KEYS + 2
     assert len(call_keys) == global_keys + 2 * per_customer  # two customers
     assert call_keys[STREAM_KEYS - 2:STREAM_KEYS] == [keys.ab_experiments(), keys.ab_experiments_revision()]
-    assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "x")
+    assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "x", TWO)
     assert call_keys[global_keys] == keys.customer_rfm("c1")
     assert call_keys[global_keys + per_customer] == keys.customer_rfm("c2")
     assert call_keys[global_keys + per_customer - 3: global_keys + per_customer] == [
         keys.ab_customer_purchases("c1"), keys.ab_customer_exposures("x", "c1"),
         keys.ab_customer_converted("x", "c1")]
-    # G, C, customers, recent_n, guard, latest_n, attribution, dead ids, experiments, keep, now, dead keep, revision
-    assert args[:HEADER_ARGS + 1] == [global_keys, per_customer, 2, 5, 99, 7, 600, 1, 1, 699, 1000, 30, "4", "d1"]
+    # G, C, customers, recent_n, guard, latest_n, attribution, dead ids, experiments, keep, now, dead keep, revision,
+    # arms
+    assert args[:HEADER_ARGS + 1] == [global_keys, per_customer, 2, 5, 99, 7, 600, 1, 1, 699, 1000, 30, "4",
+                                      '[["control", "treatment"]]', "d1"]
     assert len(args) == HEADER_ARGS + 2
     payload = json.loads(str(args[-1]))
     assert [cid for cid, _ in payload] == ["c1", "c2"]
@@ -59,10 +63,12 @@ def test_batch_call_groups_events_by_customer() -> None:
 def test_batch_call_names_every_experiments_keys() -> None:
     keys = KeyLayout("t")
     call_keys, args = batch_call(keys, [_event(1)], [], recent_n=5, latest_n=7, windows=WINDOWS,
-                                 registry=Registry(("a", "b"), "2"), now=0)
-    global_keys = STREAM_KEYS + 2 * AB_KEY_COUNT
+                                 registry=Registry(("a", "b"), "2", (TWO, ("x", "y", "z"))), now=0)
+    global_keys = STREAM_KEYS + TWO_ARMS_KEYS + 2 + 3 * AB_KEYS_PER_ARM
     assert args[:2] == [global_keys, CUSTOMER_KEYS + 4] and args[8] == 2
-    assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "a") + ab_keys(keys, "b")
+    assert json.loads(str(args[HEADER_ARGS - 1])) == [list(TWO), ["x", "y", "z"]]
+    assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "a", TWO) + ab_keys(keys, "b", ("x", "y", "z"))
+    assert keys.ab_first_times("b", "z") == call_keys[global_keys - 1]
     assert call_keys[-4:] == [keys.ab_customer_exposures("a", "c1"), keys.ab_customer_converted("a", "c1"),
                               keys.ab_customer_exposures("b", "c1"), keys.ab_customer_converted("b", "c1")]
     _, none = batch_call(keys, [_event(1)], [], recent_n=5, latest_n=7, windows=WINDOWS, registry=Registry(), now=0)
@@ -73,19 +79,28 @@ def test_exposures_call_registers_the_experiment() -> None:
     keys = KeyLayout("t")
     shown = ExposureEvent(request_id="r1", customer_id="c1", experiment="x", group="treatment", strategy="model",
                           model_version="v1", product_ids=["p1"], event_time=datetime(2023, 1, 2, tzinfo=UTC))
-    call_keys, args = exposures_call(keys, "x", [shown], WINDOWS)
+    call_keys, args = exposures_call(keys, "x", TWO, [shown], WINDOWS)
     assert call_keys[:EXPOSURE_GLOBAL_KEYS] == [keys.ab_experiments(), keys.ab_experiments_revision(),
                                                 keys.ab_ended(), keys.stream_stats()]
-    assert call_keys[EXPOSURE_GLOBAL_KEYS:EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT] == ab_keys(keys, "x")
-    assert call_keys[EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT:] == [
+    shared_end = EXPOSURE_GLOBAL_KEYS + TWO_ARMS_KEYS
+    assert call_keys[EXPOSURE_GLOBAL_KEYS:shared_end] == ab_keys(keys, "x", TWO)
+    assert call_keys[shared_end:] == [
         keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("c1"), keys.ab_customer_converted("x", "c1"),
         keys.ab_customer_requests("x", "c1")]
-    assert args[:6] == [EXPOSURE_GLOBAL_KEYS + AB_KEY_COUNT, EXPOSURE_KEYS, 99, 600, "x", 699]
+    assert args[:6] == [shared_end, EXPOSURE_KEYS, 99, 600, "x", 699]
+    assert json.loads(str(args[-1])) == list(TWO)
 
 
-def test_the_script_knows_the_key_count_of_an_experiment() -> None:
-    assert f"local AB_KEYS = {AB_KEY_COUNT}\n" in APPLY_PURCHASES
-    assert "revenue = KEYS[first + " + str(AB_KEY_COUNT - 1) + "]" in lua_source("attribution")
+def test_the_script_lays_out_an_experiments_keys_as_python_does() -> None:
+    keys = KeyLayout("t")
+    assert ab_keys(keys, "x", ("a", "b"))[:2] == [keys.ab_customer_groups("x"), keys.ab_customer_revenue("x")]
+    assert ab_keys(keys, "x", ("a", "b"))[2 + AB_KEYS_PER_ARM:] == [
+        keys.ab_group_counters("x", "b"), keys.ab_exposed_customers("x", "b"), keys.ab_converted_customers("x", "b"),
+        keys.ab_daily("x", "b"), keys.ab_first_times("x", "b")]
+    assert f"local AB_KEYS_PER_ARM = {AB_KEYS_PER_ARM}\n" in APPLY_PURCHASES
+    attribution = lua_source("attribution")
+    assert "ab.counters[arm], ab.exposed[arm], ab.converted[arm] = KEYS[k], KEYS[k + 1], KEYS[k + 2]" in attribution
+    assert "ab.daily[arm], ab.first[arm] = KEYS[k + 3], KEYS[k + 4]" in attribution
 
 
 def test_exposure_rows_follow_the_field_table() -> None:

@@ -6,45 +6,77 @@ from typing import Any
 
 import pytest
 
-from ui.experiment import default_experiment, fixed_horizon_note, sample_ratio_alarm, verdict
+from ui.experiment import (
+    correction,
+    default_experiment,
+    fixed_horizon_note,
+    promote_hint,
+    sample_ratio_alarm,
+    verdict,
+)
 
 
 def _summary(decision: str, low: float | None, high: float | None, fixed_p: float = 0.001,
-             mismatch: bool = False) -> dict[str, Any]:
+             mismatch: bool = False, arms: int = 2) -> dict[str, Any]:
     group = {"exposed_customers": 100}
+    names = ["control", "treatment", "challenger"][:arms]
+    comparison = {"conversion": {
+        "difference": 0.031,
+        "always_valid": {"decision": decision, "ci_low": low, "ci_high": high, "p_value": 0.2, "min_effect": 0.01},
+        "fixed_horizon": {"p_value": fixed_p, "ci_low": 0.012, "ci_high": 0.05}}}
     return {
-        "alpha": 0.05, "groups": {"control": group, "treatment": group},
-        "conversion": {"difference": 0.031,
-                       "always_valid": {"decision": decision, "ci_low": low, "ci_high": high, "p_value": 0.2,
-                                        "min_effect": 0.01},
-                       "fixed_horizon": {"p_value": fixed_p, "ci_low": 0.012, "ci_high": 0.05}},
-        "sample_ratio": {"mismatch": mismatch, "observed_treatment_share": 0.55, "expected_treatment_share": 0.5,
-                         "p_value": 1.2e-5},
+        "experiment": "x", "managed": True, "promoted": None, "alpha": 0.05, "comparison_alpha": 0.05 / (arms - 1),
+        "arms": [{"name": "control", "serves": "best_sellers", "percent": 50},
+                 {"name": "treatment", "serves": "model:current", "percent": 25},
+                 {"name": "challenger", "serves": "model:v2", "percent": 25}][:arms],
+        "groups": dict.fromkeys(names, group), "comparisons": dict.fromkeys(names[1:], comparison),
+        "sample_ratio": {"mismatch": mismatch, "observed_shares": {"control": 0.45, "treatment": 0.55},
+                         "expected_shares": {"control": 0.5, "treatment": 0.5}, "p_value": 1.2e-5},
     }
 
 
 @pytest.mark.parametrize(("decision", "low", "high", "starts"), [
-    ("keep_running", -0.01, 0.07, "Keep running: the always-valid 95% interval [-1.0, +7.0] points still includes 0"),
-    ("treatment_better", 0.004, 0.06, "Stop: treatment (the model) converts better, by +3.1 points"),
-    ("treatment_worse", -0.06, -0.004, "Stop: treatment (the model) converts worse"),
-    ("no_practical_difference", -0.004, 0.006, "Stop: no practical difference. The always-valid 95% interval "
-                                               "[-0.4, +0.6] points lies within +/- 1 points"),
-    ("keep_running", None, None, "Keep running: the always-valid 95% interval not bounded yet"),
+    ("keep_running", -0.01, 0.07, "treatment against control: keep running, the always-valid 95% interval "
+                                  "[-1.0, +7.0] points still includes 0"),
+    ("treatment_better", 0.004, 0.06, "Stop: treatment converts better than control, by +3.1 points"),
+    ("treatment_worse", -0.06, -0.004, "Stop: treatment converts worse than control"),
+    ("no_practical_difference", -0.004, 0.006, "Stop: no practical difference between treatment and control. The "
+                                               "always-valid 95% interval [-0.4, +0.6] points lies within +/- 1 "
+                                               "points"),
+    ("keep_running", None, None, "treatment against control: keep running, the always-valid 95% interval not "
+                                 "bounded yet"),
 ])
 def test_verdict_follows_the_always_valid_decision(decision: str, low: float | None, high: float | None,
                                                     starts: str) -> None:
     # the fixed-horizon p = 0.001 would call a winner; the verdict does not listen to it
-    assert verdict(_summary(decision, low, high)).startswith(starts)
+    assert verdict(_summary(decision, low, high), "treatment").startswith(starts)
+
+
+def test_with_three_arms_each_verdict_states_the_corrected_confidence() -> None:
+    summary = _summary("treatment_better", 0.004, 0.06, arms=3)
+    assert "always-valid 97.5% interval" in verdict(summary, "challenger")
+    assert correction(summary).startswith("Each arm is compared with the control, control: 2 comparisons, each at "
+                                          "alpha = 0.025 instead of 0.05 (Bonferroni)")
+    assert correction(_summary("keep_running", None, None)).endswith("one comparison, no correction needed.")
+
+
+def test_the_promote_hint_names_the_better_pinned_arm_until_it_is_promoted() -> None:
+    summary = _summary("treatment_better", 0.004, 0.06, arms=3)
+    assert promote_hint(summary) == ("Promote: challenger converts better than the control. `recsys ab promote x "
+                                     "challenger` makes v2 the current model.")
+    assert promote_hint(summary | {"promoted": {"arm": "challenger"}}) is None
+    assert promote_hint(_summary("keep_running", -0.01, 0.07, arms=3)) is None
+    assert promote_hint(_summary("treatment_better", 0.004, 0.06)) is None  # model:current is current already
 
 
 def test_no_verdict_without_both_groups() -> None:
     summary = _summary("keep_running", None, None)
     summary["groups"]["control"] = {"exposed_customers": 0}
-    assert verdict(summary).startswith("Not enough data yet")
+    assert verdict(summary, "treatment").startswith("treatment: not enough data yet")
 
 
 def test_the_fixed_test_is_labelled() -> None:
-    note = fixed_horizon_note(_summary("keep_running", -0.01, 0.07))
+    note = fixed_horizon_note(_summary("keep_running", -0.01, 0.07), "treatment")
     assert "fixed-horizon z-test (valid only for one look" in note and "p = 0.001" in note
     assert "[+1.2, +5.0] points" in note
 
@@ -52,7 +84,8 @@ def test_the_fixed_test_is_labelled() -> None:
 def test_sample_ratio_alarm() -> None:
     assert sample_ratio_alarm(_summary("keep_running", None, None)) is None
     alarm = sample_ratio_alarm(_summary("keep_running", None, None, mismatch=True))
-    assert alarm is not None and alarm.startswith("Sample-ratio mismatch: 55.0% of exposed customers")
+    assert alarm is not None and alarm.startswith("Sample-ratio mismatch: exposed customers per arm control 45.0%, "
+                                                  "treatment 55.0%, against control 50%, treatment 50%")
 
 
 def test_the_page_opens_on_the_experiment_with_the_most_customers() -> None:
