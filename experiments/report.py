@@ -8,7 +8,7 @@ from api.schemas import AbSummary
 def render_summary(result: AbSummary) -> str:
     """Per arm: exposed, converted, revenue; per arm against the control: the always-valid interval and decision
     (at the corrected alpha) beside the fixed-horizon test; the sample-ratio check."""
-    confidence = f"{1 - result.comparison_alpha:.4g}".rstrip("0")
+    confidence = f"{(1 - result.comparison_alpha) * 100:.4g}%"
     rows = [f"A/B experiment {result.experiment} (attribution {result.attribution_days:g} days of event time)"]
     if not result.causal:
         rows.append("replayed history: the orders are historical and do not depend on what was shown, so the "

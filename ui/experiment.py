@@ -43,10 +43,10 @@ def verdict(summary: dict[str, Any], arm: str, sp: Speaker = ENGLISH) -> str:
     groups = summary["groups"]
     if not (groups[control]["exposed_customers"] and groups[arm]["exposed_customers"]):
         return _("{arm}: not enough data yet; it and {control} both need exposed customers.").format(
-            arm=arm, control=control)
+            arm=sp.label(arm), control=sp.label(control))
     conversion = summary["comparisons"][arm]["conversion"]
     test = conversion["always_valid"]
-    words = {"arm": arm, "control": control, "confidence": confidence(summary, sp),
+    words = {"arm": sp.label(arm), "control": sp.label(control), "confidence": confidence(summary, sp),
              "bounds": interval(test["ci_low"], test["ci_high"], sp),
              "difference": points(conversion["difference"], sp)}
     decision = test["decision"]
@@ -76,10 +76,10 @@ def correction(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str:
     comparisons = len(summary["comparisons"])
     if comparisons == 1:
         return _("Compared with the control, {control}: one comparison, no correction needed.").format(
-            control=summary["arms"][0]["name"])
+            control=sp.label(summary["arms"][0]["name"]))
     return _("Each arm is compared with the control, {control}: {m} comparisons, each at alpha = {each} instead of "
              "{alpha} (Bonferroni), so the chance of any false positive stays at most {alpha}.").format(
-        control=summary["arms"][0]["name"], m=comparisons, each=sp.significant(summary["comparison_alpha"]),
+        control=sp.label(summary["arms"][0]["name"]), m=comparisons, each=sp.significant(summary["comparison_alpha"]),
         alpha=sp.significant(summary["alpha"]))
 
 
@@ -114,11 +114,22 @@ def sample_ratio_alarm(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str | 
     srm = summary["sample_ratio"]
     if not srm["mismatch"]:
         return None
-    shares = ", ".join(f"{arm} {sp.percent(share)}" for arm, share in (srm["observed_shares"] or {}).items())
-    expected = ", ".join(f"{arm} {sp.percent(share, 0)}" for arm, share in srm["expected_shares"].items())
+    shares = ", ".join(f"{sp.label(arm)} {sp.percent(share)}"
+                       for arm, share in (srm["observed_shares"] or {}).items())
+    expected = ", ".join(f"{sp.label(arm)} {sp.percent(share, 0)}" for arm, share in srm["expected_shares"].items())
     return sp.gettext("Sample-ratio mismatch: exposed customers per arm {observed}, against {expected} configured "
                       "(chi-square p = {p}). The assignment or the logging is broken; do not trust the comparison "
                       "until it is fixed.").format(observed=shares, expected=expected, p=p_value(srm["p_value"], sp))
+
+
+def serves(label: str, sp: Speaker = ENGLISH) -> str:
+    """What an arm serves, in words: best-sellers, the current model, or model <version>."""
+    _ = sp.gettext
+    if label == "model:current":
+        return _("the current model")
+    if label.startswith("model:"):
+        return _("model {version}").format(version=label.removeprefix("model:"))
+    return sp.label(label)
 
 
 def arm_colours(arms: list[str]) -> dict[str, str]:

@@ -59,8 +59,8 @@ async def start_experiment(state: ApiState, request: StartExperiment) -> Plan:
                     raise ExperimentConflict(f"an experiment named {plan.name!r} exists already; pick another name")
                 for version in sorted(plan.pinned_versions()):
                     if await pipe.zscore(keys.model_versions(), version) is None:
-                        raise ExperimentConflict(f"no published model version {version!r}; `recsys model list` "
-                                                 f"shows the published ones")
+                        raise ExperimentConflict(f"no published model version {version!r}; GET /model/versions "
+                                                 f"lists the published ones")
                 pipe.multi()  # type: ignore[no-untyped-call]
                 encoded = plan.model_dump_json()
                 pipe.hset(keys.ab_plans(), plan.name, encoded)

@@ -31,12 +31,33 @@ def _get(url: str) -> Any:
         return json.loads(response.read())
 
 
+def _ab(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run([RECSYS, "ab", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _model_against_model(env: dict[str, str], cwd: Path, api: str, version: str, customer: str) -> None:
+    """`recsys ab start / list / promote / stop` against the demo's API: the customer is served their arm."""
+    started = _ab(env, cwd, "start", "demo-mvm", "--arm", "control=best_sellers", "--arm", "current=model:current",
+                  "--arm", f"pinned=model:{version}", "--split", "20,40,40")
+    assert "demo-mvm started" in started and f"model:{version}" in started
+    served = _get(f"{api}/recommend?customer_id={customer}&k=5")
+    assert served["experiment"] == "demo-mvm" and served["group"] in ("control", "current", "pinned")
+    listed = _ab(env, cwd, "list")
+    assert "demo-mvm (live)" in listed and "control=best_sellers (20%)" in listed
+    assert f"model {version} (arm pinned of demo-mvm) is current now" in _ab(env, cwd, "promote", "demo-mvm", "pinned")
+    stopped = _ab(env, cwd, "stop", "demo-mvm")
+    assert "demo-mvm ended" in stopped and "each arm against control; Bonferroni: 2 comparisons" in stopped
+    assert _get(f"{api}/recommend?customer_id={customer}&k=5")["experiment"] == "rec-v1"
+
+
 def test_up_runs_the_whole_system_and_down_stops_it(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("broker", "redis", "api", "ui")}
     env = os.environ | {
         "RECSYS_BROKER_URL": f"kafka://127.0.0.1:{ports['broker']}",
         "RECSYS_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
-        "RECSYS_API_PORT": str(ports["api"]), "RECSYS_UI_PORT": str(ports["ui"]),
+        "RECSYS_API_PORT": str(ports["api"]), "RECSYS_UI_PORT": str(ports["ui"]), "RECSYS_API_KEY": "e2e-key",
     }
     try:
         up = subprocess.run([RECSYS, "up", "--customers", "250", "--lines", "6000", "--speed", "5000000"],
@@ -75,6 +96,7 @@ def test_up_runs_the_whole_system_and_down_stops_it(tmp_path: Path) -> None:
         assert len(replayed) == 1  # the replay's visits have their own experiment, apart from live requests
         groups = _get(f"{api}/ab/summary?experiment={replayed[0]}")["groups"]
         assert groups["control"]["exposures"] > 0 and groups["treatment"]["exposures"] > 0
+        _model_against_model(env, tmp_path, api, str(version), str(lines["customer_id"].iloc[0]))
 
         ui = f"http://127.0.0.1:{ports['ui']}"
         with urllib.request.urlopen(f"{ui}/_stcore/health", timeout=10) as health:

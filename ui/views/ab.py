@@ -19,6 +19,7 @@ from ui.experiment import (
     p_value,
     promote_hint,
     sample_ratio_alarm,
+    serves,
     verdict,
 )
 from ui.i18n import Speaker
@@ -66,19 +67,20 @@ def experiment(name: str) -> None:
     if hint is not None:
         st.success(hint)
     st.caption(correction(summary, sp))
-    colours = arm_colours([arm["name"] for arm in summary["arms"]])
+    colours = arm_colours([sp.label(arm["name"]) for arm in summary["arms"]])
     for arm, comparison in summary["comparisons"].items():
         arm_metrics(summary, arm, comparison)
     day_title = _("event-time day of the replayed history") if timeline["replayed"] else _("day (wall clock, UTC)")
-    rows = [{"group": group, **row} for group, series in timeline["series"].items() for row in series]
+    rows = [{"group": sp.label(group), **row} for group, series in timeline["series"].items() for row in series]
     if rows:
         plot(conversion_chart(pd.DataFrame(rows), colours, day_title, sp))
-    uplift = [{"group": arm, **row} for arm, series in timeline["uplift"].items() for row in series]
+    uplift = [{"group": sp.label(arm), **row} for arm, series in timeline["uplift"].items() for row in series]
     if uplift:
         plot(uplift_chart(pd.DataFrame(uplift), colours, day_title, sp))
-    serves = {arm["name"]: arm for arm in summary["arms"]}
+    arms = {arm["name"]: arm for arm in summary["arms"]}
     st.dataframe(pd.DataFrame([{
-        _("group"): group, _("serves"): serves[group]["serves"], _("share"): f"{serves[group]['percent']}%",
+        _("group"): sp.label(group), _("serves"): serves(arms[group]["serves"], sp),
+        _("share"): f"{arms[group]['percent']}%",
         _("exposed customers"): sp.number(g["exposed_customers"]),
         _("converted customers"): sp.number(g["converted_customers"]),
         _("conversion"): sp.percent(g["conversion_rate"]),
@@ -97,7 +99,7 @@ def arm_metrics(summary: dict[str, Any], arm: str, comparison: dict[str, Any]) -
     conversion, revenue = comparison["conversion"], comparison["revenue_per_exposed"]
     cols = [*st.columns(3), *st.columns([2, 1])]
     for col, group in zip(cols, (control, arm), strict=False):
-        col.metric(_("{group} conversion").format(group=group), sp.percent(groups[group]["conversion_rate"]),
+        col.metric(_("{group} conversion").format(group=sp.label(group)), sp.percent(groups[group]["conversion_rate"]),
                    help=_("{converted} of {exposed}").format(converted=sp.number(groups[group]["converted_customers"]),
                                                             exposed=sp.number(groups[group]["exposed_customers"])))
     relative = conversion["relative"]
@@ -112,7 +114,8 @@ def arm_metrics(summary: dict[str, Any], arm: str, comparison: dict[str, Any]) -
     decision = rav["decision_text"]  # one of experiments.always_valid.DECISION_WORDS, in the catalogue
     st.markdown(_("**Revenue per exposed customer**: {control_name} {control}, {arm} {treatment}, difference "
                   "{difference}, always-valid interval {bounds} (p = {p}): {decision}.").format(
-        control_name=control, arm=arm, control=sp.money(revenue["control"]), treatment=sp.money(revenue["treatment"]),
+        control_name=sp.label(control), arm=sp.label(arm), control=sp.money(revenue["control"]),
+        treatment=sp.money(revenue["treatment"]),
         difference=sp.signed(revenue["difference"], 2),
         bounds=interval(rav["ci_low"], rav["ci_high"], sp, scale=1, in_points=False), p=p_value(rav["p_value"], sp),
         decision=_(decision)))

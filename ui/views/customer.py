@@ -141,7 +141,7 @@ if preview is not None:
         note += " " + _("Cold start: the model does not know them yet.")
     st.caption(note)
     for column, (group, shown) in zip(st.columns(len(preview["groups"])), preview["groups"].items(), strict=True):
-        column.markdown(f"**{sp.label(group)}** ({sp.label(shown['strategy'])}, {shown['arm']})")
+        column.markdown(f"**{sp.label(group)}** ({sp.label(shown['strategy'])})")
         column.dataframe(recommended_table(shown["items"], sp), hide_index=True, width="stretch")
 
 st.subheader(_("Shown to them, and bought after"))

@@ -56,7 +56,9 @@ def test_ab_summary_reads_the_group_counters(api: TestClient, published: Publish
     assert body["groups"]["control"]["conversion_rate"] == pytest.approx(0.1)
     assert body["groups"]["treatment"]["conversion_rate"] == pytest.approx(0.3)
     assert body["groups"]["treatment"]["revenue_per_exposed"] == pytest.approx(6.0)
-    conversion = body["conversion"]
+    assert [a["name"] for a in body["arms"]] == ["control", "treatment"] and list(body["comparisons"]) == ["treatment"]
+    assert body["comparison_alpha"] == body["alpha"]  # one comparison: nothing to correct
+    conversion = body["comparisons"]["treatment"]["conversion"]
     assert conversion["difference"] == pytest.approx(0.2)
     fixed = conversion["fixed_horizon"]
     assert fixed["label"].startswith("fixed-horizon") and 0 < fixed["p_value"] < 1
@@ -64,7 +66,8 @@ def test_ab_summary_reads_the_group_counters(api: TestClient, published: Publish
     # 20 customers: the always-valid test is far more careful than the fixed one looked at once
     assert always["p_value"] > fixed["p_value"] and always["decision"] == "keep_running"
     assert always["ci_low"] < fixed["ci_low"] < fixed["ci_high"] < always["ci_high"]
-    revenue = body["revenue_per_exposed"]  # treatment: 10, 20, 30 spent by 3 of 10 customers, control nothing
+    # treatment: 10, 20, 30 spent by 3 of 10 customers, control nothing
+    revenue = body["comparisons"]["treatment"]["revenue_per_exposed"]
     assert revenue["treatment"] == pytest.approx(6.0) and revenue["control"] == 0
     # treatment's sample variance (1400 - 10 * 6^2) / 9 = 115.6: fixed-horizon z = 6 / sqrt(11.56) = 1.765, p = 0.078
     assert revenue["fixed_horizon"]["p_value"] == pytest.approx(0.0776, abs=1e-3)
@@ -82,8 +85,11 @@ def test_experiments_are_listed_and_picked(api: TestClient, published: Published
     listed = api.get("/ab/experiments").json()
     assert [e["name"] for e in listed["experiments"]] == [published.settings.ab_experiment, "replay-2011-11-09"]
     assert listed["experiments"][1] == {"name": "replay-2011-11-09", "started_at": "2011-11-09T00:00:00Z",
-                                        "replayed": True, "live": False, "exposed_customers": 1600,
-                                        "state": "running", "ended_at": None}
+                                        "replayed": True, "live": False, "managed": False, "arms": [],
+                                        "promoted": None, "exposed_customers": 1600, "state": "running",
+                                        "ended_at": None}
+    assert [(a["name"], a["serves"]) for a in listed["experiments"][0]["arms"]] == [
+        ("control", "best_sellers"), ("treatment", "model:current")]
     body = api.get("/ab/summary", params={"experiment": "replay-2011-11-09"}).json()
     assert body["replayed"] and not body["causal"]
     # 900 vs 700 against 50/50: chi-square = 2 * 100^2 / 800 = 25, an alarm
@@ -136,7 +142,8 @@ def test_versions_and_timeline(api: TestClient, published: Published) -> None:
     assert series[-1]["rate"] == 0.3 and series[-1]["ci_low"] < 0.3 < series[-1]["ci_high"]
     assert [(r["date"], r["exposed"], r["converted"]) for r in timeline["series"]["control"]] == [
         ("2022-01-08", 5, 0), ("2022-01-09", 5, 1)]
-    uplift = timeline["uplift"]  # both groups' cumulative counts, day by day: 1/4 - 0/5, 1/10 - 1/5, 3/10 - 1/5
+    # both groups' cumulative counts, day by day: 1/4 - 0/5, 1/10 - 1/5, 3/10 - 1/5
+    uplift = timeline["uplift"]["treatment"]
     assert [r["date"] for r in uplift] == ["2022-01-08", "2022-01-09", "2022-01-10"]
     assert [r["difference"] for r in uplift] == pytest.approx([0.25, -0.1, 0.1])
     assert all(r["ci_low"] < r["difference"] < r["ci_high"] for r in uplift)

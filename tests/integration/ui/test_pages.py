@@ -111,7 +111,8 @@ def test_ab_shows_the_conversion_per_group(ui_env: str, published: Published) ->
         assert _metrics(app)[f"{group} conversion"] == f"{converted / exposed:.1%}"
     verdicts = [m.value for m in app.markdown]
     # the verdict is the always-valid test's: with these few customers it cannot call a winner yet
-    assert any(v.startswith("### Keep running: the always-valid 95% interval") for v in verdicts), verdicts
+    assert any(v.startswith("### treatment against control: keep running, the always-valid 95% interval")
+               for v in verdicts), verdicts
     assert any("fixed-horizon z-test (valid only for one look" in c.value for c in app.caption)
     assert not app.warning  # live requests: no "not causal" note
 

@@ -12,6 +12,7 @@ from ui.experiment import (
     fixed_horizon_note,
     promote_hint,
     sample_ratio_alarm,
+    serves,
     verdict,
 )
 
@@ -96,3 +97,8 @@ def test_the_page_opens_on_the_experiment_with_the_most_customers() -> None:
     listed[0]["exposed_customers"] = 1666
     assert default_experiment({"live": "rec-v1", "experiments": listed}) == "rec-v1"  # a tie goes to the live one
     assert default_experiment({"live": "rec-v1", "experiments": []}) == "rec-v1"
+
+
+def test_what_an_arm_serves_in_words() -> None:
+    assert [serves(label) for label in ("best_sellers", "model:current", "model:v2")] == [
+        "best-sellers", "the current model", "model v2"]
