@@ -320,11 +320,23 @@ class ArmInfo(BaseModel):
     percent: int = Field(description="Its share of customers, in percent.")
 
 
+class CupedComparison(BaseModel):
+    """The same comparisons, each customer's outcome adjusted by their own spend in the pre-period before their
+    first exposure (CUPED): the same effect, a narrower interval when the pre-period predicts the outcome."""
+
+    conversion: MetricComparison
+    revenue_per_exposed: MetricComparison
+    conversion_variance_reduction: float = Field(description="1 - Var(adjusted difference) / Var(raw difference).")
+    revenue_variance_reduction: float
+    pre_period_days: float
+
+
 class ArmComparison(BaseModel):
     """One arm against the control."""
 
     conversion: MetricComparison
     revenue_per_exposed: MetricComparison
+    cuped: CupedComparison
 
 
 class Promoted(BaseModel):

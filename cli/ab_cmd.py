@@ -16,7 +16,7 @@ from tqdm import tqdm
 from api.schemas import AbSummary
 from common.settings import Settings, get_settings
 from experiments.report import render_summary
-from experiments.simulation import Outcome, Scenario, plot, regret_table, simulate, table
+from experiments.simulation import Outcome, Scenario, cuped_table, plot, regret_table, simulate, table
 
 app = typer.Typer(help="A/B experiments: start, list, stop and promote them, and the causal simulator.",
                   no_args_is_help=True)
@@ -122,18 +122,25 @@ def simulate_command(
     basket_mean: float = typer.Option(30.0, "--basket-mean", help="Mean spend of a buyer."),
     alpha: float = typer.Option(0.05, "--alpha"),
     min_effect: float = typer.Option(0.01, "--min-effect", help="Smallest uplift (conversion points) that matters."),
+    concentration: float = typer.Option(10.0, "--concentration", min=0.01,
+                                        help="How alike customers are (their affinities' Beta concentration; "
+                                             "smaller: more different, so their past predicts more)."),
+    pre_weeks: int = typer.Option(4, "--pre-weeks", min=0, help="CUPED's pre-period: weekly purchase chances "
+                                                                 "before a customer arrives."),
     seed: int = typer.Option(1, "--seed"),
     bandit: bool = typer.Option(True, "--bandit/--no-bandit",
                                 help="Also run each effect with a Thompson-sampling split and compare its regret."),
     out: Path = typer.Option(Path("artifacts/ab_simulation"), "--out", help="Folder for the table, JSON and plot."),
 ) -> None:
     """Many simulated experiments in which what is shown changes what is bought: the fixed-horizon and the
-    always-valid tests checked after every day, their false positives (A/A), power, stopping day and coverage."""
+    always-valid tests, raw and with CUPED, checked after every day: their false positives (A/A), power, stopping
+    day and coverage, and the variance CUPED removes."""
     try:
         planted = [float(e) for e in effects.split(",")]
         scenarios = [Scenario(runs=runs, days=days, customers_per_day=customers_per_day, base_rate=base_rate,
                               effect=effect, treatment_share=treatment_share, basket_mean=basket_mean, alpha=alpha,
-                              min_effect=min_effect, seed=seed + i) for i, effect in enumerate(planted)]
+                              min_effect=min_effect, concentration=concentration, pre_weeks=pre_weeks,
+                              seed=seed + i) for i, effect in enumerate(planted)]
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     bandits = [replace(s, split="thompson") for s in scenarios] if bandit else []
@@ -143,7 +150,7 @@ def simulate_command(
             outcomes.append(simulate(scenario, progress=lambda _day: bar.update(1)))
     fixed, thompson = outcomes[:len(scenarios)], outcomes[len(scenarios):]
     out.mkdir(parents=True, exist_ok=True)
-    text = table(fixed)
+    text = table(fixed) + "\n\nCUPED (each customer's pre-period spend as the covariate)\n\n" + cuped_table(fixed)
     if thompson:
         text += "\n\nRegret (the adaptive split is for earning, not for testing: its runs report no test)\n\n"
         text += regret_table(fixed, thompson)

@@ -19,7 +19,7 @@ RESERVED_EXPERIMENT_NAMES = frozenset({"cust", "experiments", "ended", "plans", 
 # An arm's name becomes part of its experiment's key names (`ab:<experiment>:<arm>:counters`), beside the
 # experiment's own keys (`ab:<experiment>:groups`, `...:revenue`, `...:cust:<customer>:...`).
 ARM_PATTERN = r"^[A-Za-z0-9_\-]{1,32}$"
-RESERVED_ARM_NAMES = frozenset({"cust", "groups", "revenue"})
+RESERVED_ARM_NAMES = frozenset({"cust", "groups", "revenue", "pre"})
 
 
 def experiment_name(value: str) -> str:

@@ -214,6 +214,10 @@ class KeyLayout:
         """Hash: customer id -> attributed revenue in cents (what the sum of squares is updated from)."""
         return self._k("ab", experiment, "revenue")
 
+    def ab_customer_pre(self, experiment: str) -> str:
+        """Hash: customer id -> what they spent (cents) in CUPED's pre-period before their first exposure."""
+        return self._k("ab", experiment, "pre")
+
     def ab_customer_requests(self, experiment: str, customer_id: str) -> str:
         """Sorted set: applied exposure request id -> event time, one per customer (whose exposures arrive in order,
         on one partition); the exposures' idempotency guard, trimmed to the lateness window, expiring with the

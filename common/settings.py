@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     ab_min_effect: float = Field(default=0.01, ge=0)
     ab_min_revenue_effect: float = Field(default=1.0, ge=0)
     ab_srm_alpha: float = Field(default=0.001, gt=0, lt=1)  # sample-ratio mismatch alarm below this p-value
+    # CUPED: each exposed customer's spend in this many days of event time before their first exposure is the
+    # covariate of the regression-adjusted comparison.
+    ab_cuped_pre_days: float = Field(default=28.0, gt=0)
 
     # API.
     # redis-py blocking pool of the endpoints other than /recommend (whose reads share one connection)

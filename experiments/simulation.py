@@ -3,12 +3,18 @@ depends on the list they were shown, with a planted effect (0 is an A/A test). A
 tests are looked at, as a live dashboard does, so their error rates under continuous monitoring can be counted.
 
 Each day `customers_per_day` new customers arrive and are assigned to treatment with probability
-`treatment_share`. Customer i has an affinity a_i = 5 base_rate Beta(2, 8) (mean `base_rate`): shown the
+`treatment_share`. Customer i has an affinity a_i = 5 base_rate Beta(c / 5, 4 c / 5) (mean `base_rate`; the
+concentration c, default 10, i.e. Beta(2, 8), sets how much customers differ: smaller is more): shown the
 control list they buy with probability a_i, shown the treatment list with a_i + effect (both potential outcomes
 exist; the assignment picks which is seen, so the true effect on conversion is exactly `effect`). A buyer spends
 a lognormal amount with mean `basket_mean` whatever the list, so the true effect on revenue per exposed customer
 is `effect * basket_mean`. The tests are the ones `/ab/summary` uses (`experiments.always_valid`,
-`experiments.statistics`).
+`experiments.statistics`, `experiments.cuped`).
+
+CUPED's covariate: each customer's spend in the `pre_weeks` weeks before they arrive, a purchase a week with
+probability a_i (their affinity, so the covariate predicts the outcome as a shop's history does), each a
+lognormal basket like the outcome's. Every look also runs the tests on the CUPED-adjusted outcomes; the
+variance reduction is reported at the horizon.
 
 With `split="thompson"` each day's new customers are assigned by Thompson sampling instead of the fixed share:
 a customer goes to treatment when a draw from treatment's Beta(1 + converted, 1 + not converted) posterior beats
@@ -28,10 +34,11 @@ import numpy as np
 import numpy.typing as npt
 
 from experiments.always_valid import Array, Moments, Sequential, best_rho, difference, fixed_horizon
+from experiments.cuped import Sums, adjust
 from experiments.statistics import two_proportions
 
 BASKET_SIGMA = 0.8  # lognormal shape of what a buyer spends
-AFFINITY_SPAN = 5  # affinity = base_rate * 5 * Beta(2, 8): mean base_rate, at most 5 * base_rate
+AFFINITY_SPAN = 5  # affinity = base_rate * 5 * Beta(c / 5, 4 c / 5): mean base_rate, at most 5 * base_rate
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class Scenario:
     min_effect: float = 0.01  # conversion points; revenue uses min_effect * basket_mean
     planned_customers: int | None = None  # where the always-valid interval is narrowest (default: the horizon)
     split: Literal["fixed", "thompson"] = "fixed"
+    pre_weeks: int = 4  # CUPED's pre-period, in weeks of purchase chances
+    concentration: float = 10.0  # of the customers' affinities: smaller, more different customers
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -73,6 +82,7 @@ class MetricOutcome:
     stopped_worse: float
     stopped_no_difference: float
     median_stop_day: float | None  # among runs the always-valid test stopped
+    mean_decision_day: float  # over all runs: the day the always-valid test stopped, the horizon if it did not
     coverage_fixed_final: float  # the fixed 95% interval covers the truth at the horizon
     coverage_fixed_every_look: float  # ... at every daily look
     coverage_always_valid_every_look: float  # the always-valid interval covers the truth at every daily look
@@ -86,6 +96,9 @@ class Outcome:
     revenue: MetricOutcome
     treatment_share: float  # of all customers, mean over runs
     regret: float  # expected conversions lost against showing everyone the better list, mean over runs
+    conversion_cuped: MetricOutcome
+    revenue_cuped: MetricOutcome
+    variance_reduction: dict[str, float]  # CUPED's, at the horizon, mean over runs: conversion, revenue
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,46 +110,87 @@ class _Totals:
     conv: Array
     rev: Array
     rev_sq: Array
+    pre: Array  # CUPED's sums: x, x^2, x * conversion, x * revenue
+    pre_sq: Array
+    pre_conv: Array
+    pre_rev: Array
 
     @staticmethod
     def zeros(runs: int) -> _Totals:
-        return _Totals(*(np.zeros(runs) for _ in range(4)))
+        return _Totals(*(np.zeros(runs) for _ in range(8)))
+
+    def sums(self) -> tuple[Sums, Sums]:
+        """CUPED's sums for conversion and for revenue."""
+        return (Sums(self.n, self.pre, self.pre_sq, self.conv, self.conv, self.pre_conv),
+                Sums(self.n, self.pre, self.pre_sq, self.rev, self.rev_sq, self.pre_rev))
 
 
 def simulate(scenario: Scenario, progress: Callable[[int], None] = lambda _day: None) -> Outcome:
     """Run `scenario.runs` experiments of `scenario.days` days, looking after every day."""
     rng = np.random.default_rng(scenario.seed)
+    # the covariate's own stream: the raw tests' draws stay those of a simulator without CUPED
+    pre_rng = np.random.default_rng([scenario.seed, 1])
     runs, days = scenario.runs, scenario.days
     rho = best_rho(scenario.planned_customers or scenario.horizon, scenario.alpha)
     totals = {g: _Totals.zeros(runs) for g in ("control", "treatment")}
-    conv_looks, rev_looks = _Looks(runs, days, scenario.alpha), _Looks(runs, days, scenario.alpha)
+    looks = {name: _Looks(runs, days, scenario.alpha) for name in ("conv", "rev", "conv_cuped", "rev_cuped")}
     mu = math.log(scenario.basket_mean) - BASKET_SIGMA**2 / 2
+    rev_effect, rev_min = scenario.effect * scenario.basket_mean, scenario.min_effect * scenario.basket_mean
+    reduction: tuple[Array, Array] = (np.zeros(runs), np.zeros(runs))
     for day in range(days):
         shape = (runs, scenario.customers_per_day)
         treated = _assign(rng, scenario, totals, shape)
-        affinity = rng.beta(2, 8, shape) * AFFINITY_SPAN * scenario.base_rate
+        concentration = scenario.concentration
+        affinity = (rng.beta(concentration / AFFINITY_SPAN, concentration * (1 - 1 / AFFINITY_SPAN), shape)
+                    * AFFINITY_SPAN * scenario.base_rate)
         bought = rng.random(shape) < affinity + scenario.effect * treated
         spent = np.where(bought, rng.lognormal(mu, BASKET_SIGMA, shape), 0.0)
+        pre = _pre_period_spend(pre_rng, affinity, scenario.pre_weeks, mu)
         for group, mask in (("control", ~treated), ("treatment", treated)):
             t = totals[group]
             t.n += mask.sum(axis=1)
             t.conv += (bought & mask).sum(axis=1)
             t.rev += (spent * mask).sum(axis=1)
             t.rev_sq += (spent**2 * mask).sum(axis=1)
+            t.pre += (pre * mask).sum(axis=1)
+            t.pre_sq += (pre**2 * mask).sum(axis=1)
+            t.pre_conv += (pre * (bought & mask)).sum(axis=1)
+            t.pre_rev += (pre * spent * mask).sum(axis=1)
         c, t = totals["control"], totals["treatment"]
         conv_c, conv_t = Moments(c.n, c.conv, c.conv), Moments(t.n, t.conv, t.conv)
-        conv_looks.look(day, difference(conv_c, conv_t, alpha=scenario.alpha, rho=rho, min_effect=scenario.min_effect),
-                        _pooled_fixed(c, t, scenario.alpha), scenario.effect)
+        looks["conv"].look(day, difference(conv_c, conv_t, alpha=scenario.alpha, rho=rho,
+                                           min_effect=scenario.min_effect),
+                           _pooled_fixed(c, t, scenario.alpha), scenario.effect)
         rev_c, rev_t = Moments(c.n, c.rev, c.rev_sq), Moments(t.n, t.rev, t.rev_sq)
-        rev_looks.look(day, difference(rev_c, rev_t, alpha=scenario.alpha, rho=rho,
-                                       min_effect=scenario.min_effect * scenario.basket_mean),
-                       fixed_horizon(rev_c, rev_t, alpha=scenario.alpha), scenario.effect * scenario.basket_mean)
+        looks["rev"].look(day, difference(rev_c, rev_t, alpha=scenario.alpha, rho=rho, min_effect=rev_min),
+                          fixed_horizon(rev_c, rev_t, alpha=scenario.alpha), rev_effect)
+        (conv_sums_c, rev_sums_c), (conv_sums_t, rev_sums_t) = c.sums(), t.sums()
+        adjusted = (adjust(conv_sums_c, conv_sums_t), adjust(rev_sums_c, rev_sums_t))
+        for name, cuped, truth, min_effect in (("conv_cuped", adjusted[0], scenario.effect, scenario.min_effect),
+                                               ("rev_cuped", adjusted[1], rev_effect, rev_min)):
+            looks[name].look(day, difference(cuped.control, cuped.treatment, alpha=scenario.alpha, rho=rho,
+                                             min_effect=min_effect),
+                             fixed_horizon(cuped.control, cuped.treatment, alpha=scenario.alpha), truth)
+        reduction = (adjusted[0].variance_reduction, adjusted[1].variance_reduction)
         progress(day + 1)
     treated_total, control_total = totals["treatment"].n, totals["control"].n
-    return Outcome(scenario, conv_looks.outcome(scenario.effect),
-                   rev_looks.outcome(scenario.effect * scenario.basket_mean),
+    return Outcome(scenario, looks["conv"].outcome(scenario.effect), looks["rev"].outcome(rev_effect),
                    treatment_share=float((treated_total / (treated_total + control_total)).mean()),
-                   regret=float((scenario.effect * control_total).mean()))  # effect >= 0: treatment is better
+                   regret=float((scenario.effect * control_total).mean()),  # effect >= 0: treatment is better
+                   conversion_cuped=looks["conv_cuped"].outcome(scenario.effect),
+                   revenue_cuped=looks["rev_cuped"].outcome(rev_effect),
+                   variance_reduction={"conversion": float(np.mean(reduction[0])),
+                                       "revenue": float(np.mean(reduction[1]))})
+
+
+def _pre_period_spend(rng: np.random.Generator, affinity: Array, weeks: int, mu: float) -> Array:
+    """Each customer's spend over `weeks` weekly purchase chances before they arrive, each taken with their
+    affinity, each a lognormal basket."""
+    spend = np.zeros(np.shape(affinity))
+    for _ in range(weeks):
+        buys = rng.random(np.shape(affinity)) < affinity
+        spend += np.where(buys, rng.lognormal(mu, BASKET_SIGMA, np.shape(affinity)), 0.0)
+    return spend
 
 
 def _assign(rng: np.random.Generator, scenario: Scenario, totals: dict[str, _Totals],
@@ -199,6 +253,7 @@ class _Looks:
             stopped_worse=float((self.stop_decision == "treatment_worse").mean()),
             stopped_no_difference=float((self.stop_decision == "no_practical_difference").mean()),
             median_stop_day=float(np.median(self.stop_day[stopped]) + 1) if stopped.any() else None,
+            mean_decision_day=float(np.where(stopped, self.stop_day + 1, self.days).mean()),
             coverage_fixed_final=float(self.fixed_covers_final.mean()),
             coverage_fixed_every_look=float(self.fixed_covers_always.mean()),
             coverage_always_valid_every_look=float(self.av_covers_always.mean()),
@@ -219,7 +274,9 @@ def table(outcomes: list[Outcome]) -> str:
             "|---|---|---:|---:|---:|---|---:|---|"]
     for outcome in outcomes:
         s = outcome.scenario
-        for name, m in (("conversion", outcome.conversion), ("revenue / exposed", outcome.revenue)):
+        for name, m in (("conversion", outcome.conversion), ("revenue / exposed", outcome.revenue),
+                        ("conversion, CUPED", outcome.conversion_cuped),
+                        ("revenue / exposed, CUPED", outcome.revenue_cuped)):
             effect = f"{s.effect:+.3f} ({'A/A' if s.effect == 0 else 'conversion points'})"
             stop_day = "-" if m.median_stop_day is None else f"{m.median_stop_day:g}"
             rows.append(
@@ -227,6 +284,22 @@ def table(outcomes: list[Outcome]) -> str:
                 f"**{m.always_valid_any_look:.1%}** | {m.stopped_better:.1%} / {m.stopped_worse:.1%} / "
                 f"{m.stopped_no_difference:.1%} | {stop_day} | {m.coverage_fixed_final:.1%} / "
                 f"{m.coverage_fixed_every_look:.1%} / {m.coverage_always_valid_every_look:.1%} |")
+    return "\n".join(rows)
+
+
+def cuped_table(outcomes: list[Outcome]) -> str:
+    """What CUPED buys per planted effect: the variance it removes, the always-valid test's rate of declaring a
+    difference (the A/A false-positive rate at effect 0, power otherwise) and the mean day of its decision (the
+    horizon for runs it never stopped), without and with it."""
+    rows = ["| planted effect | metric | variance removed | always-valid, daily looks: declared a difference, raw / "
+            "CUPED | mean decision day, raw / CUPED | days saved |", "|---|---|---:|---|---|---:|"]
+    for outcome in outcomes:
+        for name, key, raw, cuped in (("conversion", "conversion", outcome.conversion, outcome.conversion_cuped),
+                                      ("revenue / exposed", "revenue", outcome.revenue, outcome.revenue_cuped)):
+            rows.append(f"| {outcome.scenario.effect:+.3f} | {name} | {outcome.variance_reduction[key]:.1%} | "
+                        f"{raw.always_valid_any_look:.1%} / {cuped.always_valid_any_look:.1%} | "
+                        f"{raw.mean_decision_day:.1f} / {cuped.mean_decision_day:.1f} | "
+                        f"{raw.mean_decision_day - cuped.mean_decision_day:+.1f} |")
     return "\n".join(rows)
 
 

@@ -73,7 +73,8 @@ def exposures_call(keys: KeyLayout, experiment: str, arms: Sequence[str], exposu
                       keys.ab_customer_requests(experiment, e.customer_id)]
     payload = json.dumps([exposure_row(e) for e in exposures], separators=(",", ":"))
     return call_keys, [EXPOSURE_GLOBAL_KEYS + len(shared), EXPOSURE_KEYS, windows.guard_s,
-                       windows.attribution_s, experiment, windows.keep_s, payload, json.dumps(list(arms))]
+                       windows.attribution_s, experiment, windows.keep_s, payload, json.dumps(list(arms)),
+                       windows.pre_s]
 
 
 def exposure_row(event: ExposureEvent) -> list[object]:

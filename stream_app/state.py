@@ -26,7 +26,7 @@ from stream_app.lua import APPLY_PURCHASES, ab_keys
 
 STREAM_KEYS = 8  # the stream's own global keys (the last two: the experiments registry and its revision)
 CUSTOMER_KEYS = 8  # the customer's own keys; then its exposures and converted ids per experiment
-HEADER_ARGS = 14
+HEADER_ARGS = 15
 FRESHNESS_SAMPLES = 20_000
 STALE_EXPERIMENTS = -1  # what the script answers when the registry changed since the caller read it
 DAY_S = 86400
@@ -50,6 +50,7 @@ class Windows:
     guard_s: int = 400 * DAY_S
     attribution_s: int = 7 * DAY_S
     dead_letter_keep_s: int = 7 * DAY_S
+    pre_s: int = 28 * DAY_S  # CUPED's pre-period before a customer's first exposure
 
     @property
     def keep_s(self) -> int:
@@ -62,7 +63,8 @@ class Windows:
     def of(cls, settings: Settings) -> Windows:
         return cls(guard_s=settings.guard_retention_days * DAY_S,
                    attribution_s=round(settings.ab_attribution_days * DAY_S),
-                   dead_letter_keep_s=round(settings.dead_letter_keep_days * DAY_S))
+                   dead_letter_keep_s=round(settings.dead_letter_keep_days * DAY_S),
+                   pre_s=round(settings.ab_cuped_pre_days * DAY_S))
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def batch_call(
     header: list[str | int] = [STREAM_KEYS + len(shared_ab), CUSTOMER_KEYS + 2 * len(experiments),
                                len(by_customer), recent_n, windows.guard_s, latest_n, windows.attribution_s,
                                len(dead_ids), len(experiments), windows.keep_s, now, windows.dead_letter_keep_s,
-                               registry.revision, json.dumps(registry.arms)]
+                               registry.revision, json.dumps(registry.arms), windows.pre_s]
     # Events travel as one JSON argument: packing thousands of separate arguments cost more than the script.
     return call_keys, [*header, *dead_ids, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)]
 

@@ -100,6 +100,19 @@ def promote_hint(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str | None:
                                                              version=serves[best].removeprefix("model:"))
 
 
+def cuped_line(summary: dict[str, Any], arm: str, sp: Speaker = ENGLISH) -> str:
+    """Conversion's always-valid interval with CUPED beside the raw one, and how much variance CUPED removed."""
+    comparison = summary["comparisons"][arm]
+    raw, cuped = comparison["conversion"]["always_valid"], comparison["cuped"]
+    adjusted = cuped["conversion"]["always_valid"]
+    return sp.gettext("With CUPED (each customer's spend in the {days} days before their first exposure): "
+                      "always-valid interval {cuped} against {raw} unadjusted; {reduction} less variance of the "
+                      "difference, so about {reduction} fewer customers for the same precision.").format(
+        days=sp.number(cuped["pre_period_days"], 0), cuped=interval(adjusted["ci_low"], adjusted["ci_high"], sp),
+        raw=interval(raw["ci_low"], raw["ci_high"], sp),
+        reduction=sp.percent(max(cuped["conversion_variance_reduction"], 0.0), 0))
+
+
 def fixed_horizon_note(summary: dict[str, Any], arm: str, sp: Speaker = ENGLISH) -> str:
     _ = sp.gettext
     fixed = summary["comparisons"][arm]["conversion"]["fixed_horizon"]

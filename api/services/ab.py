@@ -16,6 +16,7 @@ from api.schemas import (
     AlwaysValid,
     ArmComparison,
     ArmInfo,
+    CupedComparison,
     DailyConversion,
     DailyUplift,
     ExperimentInfo,
@@ -38,6 +39,7 @@ from experiments.always_valid import (
     fixed_horizon,
     sample_ratio_mismatch,
 )
+from experiments.cuped import Sums, adjust
 from experiments.plan import Plan
 from experiments.statistics import proportion_interval, two_proportions
 
@@ -177,8 +179,9 @@ async def read_summary(state: ApiState, experiment: str | None = None) -> AbSumm
     raw = await pipe.execute()
     groups: dict[str, GroupResult] = {}
     revenue: dict[str, Moments] = {}
+    stored: dict[str, dict[str, float]] = {}
     for i, arm in enumerate(plan.arm_names):
-        counters = {k.decode(): float(v) for k, v in raw[3 * i].items()}
+        counters = stored[arm] = {k.decode(): float(v) for k, v in raw[3 * i].items()}
         exposed, converted = int(raw[3 * i + 1]), int(raw[3 * i + 2])
         money = counters.get("revenue_cents", 0) / 100
         groups[arm] = GroupResult(
@@ -192,7 +195,8 @@ async def read_summary(state: ApiState, experiment: str | None = None) -> AbSumm
     control = plan.control.name
     comparisons = {arm: ArmComparison(
         conversion=conversion_comparison(groups[control], groups[arm], settings, alpha),
-        revenue_per_exposed=compare(revenue[control], revenue[arm], settings, alpha, settings.ab_min_revenue_effect))
+        revenue_per_exposed=compare(revenue[control], revenue[arm], settings, alpha, settings.ab_min_revenue_effect),
+        cuped=cuped_comparison((groups[control], stored[control]), (groups[arm], stored[arm]), settings, alpha))
         for arm in plan.arm_names[1:]}
     srm = sample_ratio_mismatch({arm: g.exposed_customers for arm, g in groups.items()},
                                 {arm.name: share / BUCKETS for arm, share in zip(plan.arms, plan.split, strict=True)},
@@ -219,6 +223,29 @@ def correction_text(plan: Plan) -> str:
         return "one comparison with the control: no correction needed"
     return (f"Bonferroni: {comparisons} comparisons with the control, each at alpha / {comparisons}, so the chance "
             f"of any false positive stays at most alpha")
+
+
+def cuped_sums(group: GroupResult, counters: dict[str, float]) -> tuple[Sums, Sums]:
+    """An arm's CUPED sums, in money (the stream keeps cents): for conversion (y: converted or not) and for
+    revenue per exposed customer (y: attributed revenue); x is the customer's pre-period spend."""
+    n, x, x_sq = group.exposed_customers, counters.get("pre_cents", 0) / 100, counters.get("pre_sq_cents2", 0) / 1e4
+    converted = group.converted_customers
+    conversion = Sums(n, x, x_sq, converted, converted, counters.get("pre_conv_cents", 0) / 100)
+    revenue = Sums(n, x, x_sq, counters.get("revenue_cents", 0) / 100, counters.get("revenue_sq_cents2", 0) / 1e4,
+                   counters.get("pre_rev_cents2", 0) / 1e4)
+    return conversion, revenue
+
+
+def cuped_comparison(control: tuple[GroupResult, dict[str, float]], arm: tuple[GroupResult, dict[str, float]],
+                     settings: Settings, alpha: float) -> CupedComparison:
+    """The comparisons on the CUPED-adjusted outcomes (`experiments.cuped`), through the same tests."""
+    (conversion_c, revenue_c), (conversion_t, revenue_t) = cuped_sums(*control), cuped_sums(*arm)
+    conversion, money = adjust(conversion_c, conversion_t), adjust(revenue_c, revenue_t)
+    return CupedComparison(
+        conversion=compare(conversion.control, conversion.treatment, settings, alpha, settings.ab_min_effect),
+        revenue_per_exposed=compare(money.control, money.treatment, settings, alpha, settings.ab_min_revenue_effect),
+        conversion_variance_reduction=float(conversion.variance_reduction),
+        revenue_variance_reduction=float(money.variance_reduction), pre_period_days=settings.ab_cuped_pre_days)
 
 
 def conversion_comparison(control: GroupResult, treatment: GroupResult, settings: Settings,

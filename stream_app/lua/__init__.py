@@ -23,10 +23,10 @@ AB_KEYS_PER_ARM = 5
 
 def ab_keys(keys: KeyLayout, experiment: str, arms: Sequence[str]) -> list[str]:
     """An experiment's shared A/B keys, in the order `ab_keys` in attribution.lua reads them: the customers'
-    arms, their attributed revenue, then AB_KEYS_PER_ARM per arm."""
+    arms, their attributed revenue, their pre-period spend, then AB_KEYS_PER_ARM per arm."""
     per_arm = (keys.ab_group_counters, keys.ab_exposed_customers, keys.ab_converted_customers, keys.ab_daily,
                keys.ab_first_times)
-    return [keys.ab_customer_groups(experiment), keys.ab_customer_revenue(experiment),
+    return [keys.ab_customer_groups(experiment), keys.ab_customer_revenue(experiment), keys.ab_customer_pre(experiment),
             *(key(experiment, arm) for arm in arms for key in per_arm)]
 
 

@@ -19,12 +19,12 @@
 -- KEYS: G global keys (the experiments registry, its revision, the ended experiments, the stream stats, then the
 --       experiment's A/B keys), then C keys per exposure.
 -- ARGV: G, C, lateness_s, attribution_s, experiment, keep_s, the exposures as one JSON argument: [row, ...], each
---       laid out as X, the experiment's arms as JSON [arm, ...].
+--       laid out as X, the experiment's arms as JSON [arm, ...], the pre-period of CUPED's covariate (seconds).
 
 local MAX_KEPT = 1000
 local G, C = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lateness, attribution, experiment, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
-local batch, arms = cjson.decode(ARGV[7]), cjson.decode(ARGV[8])
+local batch, arms, pre = cjson.decode(ARGV[7]), cjson.decode(ARGV[8]), tonumber(ARGV[9])
 local registry, revision, ended, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HEXISTS', ended, experiment) == 1 then
   redis.call('HINCRBY', stats, 'exposures_after_end', #batch)
@@ -46,7 +46,9 @@ for i, e in ipairs(batch) do
     new = new + 1
     redis.call('HINCRBY', ab.counters[group], 'exposures', 1)
     redis.call('SADD', ab.exposed[group], customer)
-    count_first(ab.first[group], ab.daily[group], 'exposed', customer, ts)
+    if count_first(ab.first[group], ab.daily[group], 'exposed', customer, ts) then
+      set_pre(ab, group, customer, pre_period_spend(bought, ts, pre))
+    end
     redis.call('HSET', ab.groups, customer, group)
     local args, shown = {}, {}
     for _, product in ipairs(e[X.product_ids]) do

@@ -15,7 +15,8 @@
 --
 -- KEYS: G global keys (8 stream keys, then each experiment's A/B keys, see ab_keys), then C keys per customer (8
 --       of its own, then its exposures and converted ids per experiment).
--- ARGV: the HEADER values below (the last: each experiment's arms as JSON, [[arm, ...], ...]); the dead-letter ids; the events as one JSON argument:
+-- ARGV: the HEADER values below (the last two: each experiment's arms as JSON, [[arm, ...], ...], and CUPED's
+--       pre-period in seconds); the dead-letter ids; the events as one JSON argument:
 --       [[customer, [row, ...]], ...], each row laid out as P.
 
 local function chunked(cmd, key, values, prefix)
@@ -29,8 +30,8 @@ local G, C, n_customers = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]
 local recent_n, retention, latest_n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local attribution, n_dead, n_experiments = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local bought_keep, now, dead_keep, registry_rev = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
-local arms = cjson.decode(ARGV[14])
-local HEADER = 14
+local arms, pre = cjson.decode(ARGV[14]), tonumber(ARGV[15])
+local HEADER = 15
 local pop, prodcat, stats, latest, customers, dead_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 if (redis.call('GET', KEYS[8]) or '0') ~= registry_rev then return {-1} end
 local experiments, first = {}, 9
@@ -131,7 +132,7 @@ for c = 0, n_customers - 1 do
     end
     for x = 1, n_experiments do
       attribute_purchases(experiments[x], customer, new, KEYS[k + 7 + 2 * x], KEYS[k + 8 + 2 * x], attribution,
-                        bought_keep)
+                          bought_keep, pre)
     end
     chunked('ZADD', guard, guard_args)
     if new_last > last then redis.call('ZREMRANGEBYSCORE', guard, '-inf', '(' .. (new_last - retention)) end

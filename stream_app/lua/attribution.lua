@@ -5,17 +5,45 @@
 -- purchase once; the exposures side trims it together with the customer's exposures.
 
 -- An experiment's shared keys, in the order `stream_app.lua.ab_keys` lays them out from KEYS[first]: the
--- customers' arms, their revenue, then AB_KEYS_PER_ARM per arm, for the arms named in `arms` (in that order).
--- Returns the tables and the number of keys read.
+-- customers' arms, their revenue, their pre-period spend, then AB_KEYS_PER_ARM per arm, for the arms named in
+-- `arms` (in that order). Returns the tables and the number of keys read.
 local function ab_keys(first, arms)
-  local ab = {groups = KEYS[first], revenue = KEYS[first + 1], counters = {}, exposed = {}, converted = {},
-              daily = {}, first = {}}
+  local ab = {groups = KEYS[first], revenue = KEYS[first + 1], pre = KEYS[first + 2], counters = {}, exposed = {},
+              converted = {}, daily = {}, first = {}}
   for i, arm in ipairs(arms) do
-    local k = first + 2 + (i - 1) * AB_KEYS_PER_ARM
+    local k = first + 3 + (i - 1) * AB_KEYS_PER_ARM
     ab.counters[arm], ab.exposed[arm], ab.converted[arm] = KEYS[k], KEYS[k + 1], KEYS[k + 2]
     ab.daily[arm], ab.first[arm] = KEYS[k + 3], KEYS[k + 4]
   end
-  return ab, 2 + #arms * AB_KEYS_PER_ARM
+  return ab, 3 + #arms * AB_KEYS_PER_ARM
+end
+
+-- CUPED's covariate: what the customer spent (cents) in the pre-period, the `pre` seconds of event time before
+-- their first exposure in the experiment. The arm's counters keep the sums the regression adjustment needs: of
+-- x, of x^2, of x over converted customers (x * conversion), of x times attributed revenue (float fields: the
+-- products of cents pass 2^53 in total long before one increment does).
+local function set_pre(ab, group, customer, x)
+  local old = tonumber(redis.call('HGET', ab.pre, customer) or '0')
+  if x == old then return end
+  local counters, delta = ab.counters[group], x - old
+  redis.call('HSET', ab.pre, customer, x)
+  redis.call('HINCRBY', counters, 'pre_cents', delta)
+  redis.call('HINCRBYFLOAT', counters, 'pre_sq_cents2', string.format('%.0f', x * x - old * old))
+  if redis.call('SISMEMBER', ab.converted[group], customer) == 1 then
+    redis.call('HINCRBY', counters, 'pre_conv_cents', delta)
+  end
+  local revenue = tonumber(redis.call('HGET', ab.revenue, customer) or '0')
+  if revenue ~= 0 then
+    redis.call('HINCRBYFLOAT', counters, 'pre_rev_cents2', string.format('%.0f', delta * revenue))
+  end
+end
+
+-- The customer's pre-period spend from their purchase log (members 'product|event id|cents').
+local function pre_period_spend(bought, first_ts, pre)
+  local found = redis.call('ZRANGEBYSCORE', bought, first_ts - pre, '(' .. first_ts)
+  local total = 0
+  for j = 1, #found do total = total + tonumber(string.match(found[j], '|([^|]*)$')) end
+  return total
 end
 
 local function convert(ab, group, customer, converted_ids, event_id, cents, ts, keep)
@@ -28,16 +56,32 @@ local function convert(ab, group, customer, converted_ids, event_id, cents, ts, 
     -- total long before any customer's own increment does.
     local total = redis.call('HINCRBY', ab.revenue, customer, cents)
     redis.call('HINCRBYFLOAT', ab.counters[group], 'revenue_sq_cents2', string.format('%.0f', cents * (2 * total - cents)))
-    redis.call('SADD', ab.converted[group], customer)
+    local x = tonumber(redis.call('HGET', ab.pre, customer) or '0')
+    if x ~= 0 then
+      redis.call('HINCRBYFLOAT', ab.counters[group], 'pre_rev_cents2', string.format('%.0f', x * cents))
+    end
+    if redis.call('SADD', ab.converted[group], customer) == 1 and x ~= 0 then
+      redis.call('HINCRBY', ab.counters[group], 'pre_conv_cents', x)
+    end
     count_first(ab.first[group], ab.daily[group], 'converted', customer, ts)
   end
 end
 
--- Purchases side: `bought` holds the customer's newly applied purchase rows (fields P).
-local function attribute_purchases(ab, customer, bought, exposed, converted_ids, attribution, keep)
+-- Purchases side: `bought` holds the customer's newly applied purchase rows (fields P). Those in the pre-period
+-- of the customer's first exposure add to its covariate.
+local function attribute_purchases(ab, customer, bought, exposed, converted_ids, attribution, keep, pre)
   if #bought == 0 or redis.call('EXISTS', exposed) == 0 then return end
   local group = redis.call('HGET', ab.groups, customer)
   if not (group and ab.counters[group]) then return end
+  local first_ts = tonumber(redis.call('HGET', ab.first[group], 'exposed:' .. customer) or '-1')
+  local before = 0
+  for i = 1, #bought do
+    local ts = bought[i][P.ts]
+    if first_ts >= 0 and ts >= first_ts - pre and ts < first_ts then before = before + bought[i][P.cents] end
+  end
+  if before > 0 then
+    set_pre(ab, group, customer, tonumber(redis.call('HGET', ab.pre, customer) or '0') + before)
+  end
   local lo, hi = math.huge, 0
   for i = 1, #bought do lo, hi = math.min(lo, bought[i][P.ts]), math.max(hi, bought[i][P.ts]) end
   local shown = redis.call('ZRANGEBYSCORE', exposed, lo - attribution, hi, 'WITHSCORES')

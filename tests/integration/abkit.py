@@ -45,6 +45,31 @@ def expected_conversions(exposures: Sequence[ExposureEvent], purchases: Sequence
     return out
 
 
+def expected_pre_period(exposures: Sequence[ExposureEvent], purchases: Sequence[PurchaseEvent], window: timedelta,
+                        pre: timedelta) -> dict[str, dict[str, int]]:
+    """Per group, CUPED's sums over exposed customers: x = cents spent in `pre` before the customer's first
+    exposure; the sums of x, x^2, x over converted customers and x times attributed revenue (cents)."""
+    first: dict[str, tuple[str, float]] = {}
+    for e in exposures:
+        at = e.event_time.timestamp()
+        if e.customer_id not in first or at < first[e.customer_id][1]:
+            first[e.customer_id] = (e.group, at)
+    revenue: dict[str, int] = {}
+    for _, p in conversions(exposures, purchases, window):
+        revenue[p.customer_id] = revenue.get(p.customer_id, 0) + round(p.amount * 100)
+    out = {g: {"pre_cents": 0, "pre_sq_cents2": 0, "pre_conv_cents": 0, "pre_rev_cents2": 0}
+           for g in ("control", "treatment")}
+    for customer, (group, at) in first.items():
+        x = sum(round(p.amount * 100) for p in purchases if p.customer_id == customer
+                and at - pre.total_seconds() <= p.event_time.timestamp() < at)
+        sums = out[group]
+        sums["pre_cents"] += x
+        sums["pre_sq_cents2"] += x * x
+        sums["pre_conv_cents"] += x if customer in revenue else 0
+        sums["pre_rev_cents2"] += x * revenue.get(customer, 0)
+    return out
+
+
 async def read_exposures(settings: Settings, enough: Callable[[list[ExposureEvent]], bool],
                          polls: int = 100) -> list[ExposureEvent]:
     """The exposures topic from the start, until `enough` says so (or `polls` empty-handed 200 ms polls)."""

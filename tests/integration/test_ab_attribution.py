@@ -18,12 +18,13 @@ from common.assignment import group_of
 from common.events import ExposureEvent, PurchaseEvent
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter, Windows
-from tests.integration.abkit import conversions, expected_conversions
+from tests.integration.abkit import conversions, expected_conversions, expected_pre_period
 from tests.integration.conftest import Isolated
 
 pytestmark = pytest.mark.integration
 
 WINDOW = timedelta(days=7)
+PRE = timedelta(days=10)  # CUPED's pre-period: most customers' first exposure has purchases before it
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 EXPERIMENT, SALT = "exp-t", "salt-t"
 # A second experiment over the same customers, starting 10 days later and split differently.
@@ -55,7 +56,7 @@ def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
 async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]]) -> None:
     client = aioredis.from_url(isolated.settings.redis_url)
     window_s = int(WINDOW.total_seconds())
-    windows = Windows(attribution_s=window_s)
+    windows = Windows(attribution_s=window_s, pre_s=int(PRE.total_seconds()))
     purchases = StateWriter(client, isolated.keys, windows)
     exposures = ExposureWriter(client, isolated.keys, windows)
     try:
@@ -66,6 +67,15 @@ async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] 
                 await purchases.apply(batch)  # type: ignore[arg-type]
     finally:
         await client.aclose()
+
+
+def _pre_period_sums(isolated: Isolated, experiment: str) -> dict[str, dict[str, int]]:
+    out = {}
+    for group in ("control", "treatment"):
+        counters = isolated.redis.hgetall(isolated.keys.ab_group_counters(experiment, group))
+        out[group] = {field: int(float(counters.get(field, 0)))
+                      for field in ("pre_cents", "pre_sq_cents2", "pre_conv_cents", "pre_rev_cents2")}
+    return out
 
 
 def _counted(isolated: Isolated, experiment: str) -> dict[str, dict[str, int]]:
@@ -110,6 +120,9 @@ def _check_experiment(isolated: Isolated, experiment: str, exposures: list[Expos
     expected = expected_conversions(exposures, purchases, WINDOW)
     assert expected["control"]["converted_items"] > 0 and expected["treatment"]["converted_items"] > 0
     assert _counted(isolated, experiment) == expected, experiment
+    pre_period = expected_pre_period(exposures, purchases, WINDOW, PRE)
+    assert all(sums["pre_cents"] > 0 and sums["pre_rev_cents2"] > 0 for sums in pre_period.values())
+    assert _pre_period_sums(isolated, experiment) == pre_period, experiment
     converted_at: dict[str, list[tuple[str, float]]] = {"control": [], "treatment": []}
     for group, purchase in conversions(exposures, purchases, WINDOW):
         converted_at[group].append((purchase.customer_id, purchase.event_time.timestamp()))

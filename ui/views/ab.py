@@ -13,6 +13,7 @@ from ui.experiment import (
     NOT_CAUSAL,
     arm_colours,
     correction,
+    cuped_line,
     default_experiment,
     fixed_horizon_note,
     interval,
@@ -119,6 +120,7 @@ def arm_metrics(summary: dict[str, Any], arm: str, comparison: dict[str, Any]) -
         difference=sp.signed(revenue["difference"], 2),
         bounds=interval(rav["ci_low"], rav["ci_high"], sp, scale=1, in_points=False), p=p_value(rav["p_value"], sp),
         decision=_(decision)))
+    st.markdown(cuped_line(summary, arm, sp))
     st.caption(fixed_horizon_note(summary, arm, sp))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.simulation import Scenario, plot, regret_table, simulate, table
+from experiments.simulation import Scenario, cuped_table, plot, regret_table, simulate, table
 
 
 def test_a_a_peeking_inflates_the_fixed_test_but_not_the_always_valid_one() -> None:
@@ -39,6 +39,27 @@ def test_the_planted_effect_is_the_difference_the_data_show() -> None:
     assert outcome.conversion.stopped_better == 1.0
 
 
+def test_cuped_keeps_the_a_a_error_under_daily_looks_and_removes_variance_when_the_past_predicts() -> None:
+    alike = simulate(Scenario(runs=300, days=14, customers_per_day=300, seed=12))
+    different = simulate(Scenario(runs=300, days=14, customers_per_day=300, concentration=1.0, pre_weeks=8,
+                                  seed=12))
+    for outcome in (alike, different):
+        for metric in (outcome.conversion_cuped, outcome.revenue_cuped):
+            assert metric.truth == 0 and metric.always_valid_any_look <= 0.05
+            assert metric.coverage_always_valid_every_look >= 0.95
+    # customers that differ: their pre-period spend predicts their conversion, and CUPED removes variance
+    assert different.variance_reduction["conversion"] > 0.08 > 0.01 > alike.variance_reduction["conversion"]
+    assert different.variance_reduction["revenue"] > 0.03
+
+
+def test_cuped_finds_a_planted_effect_no_later_than_the_raw_test() -> None:
+    outcome = simulate(Scenario(runs=200, days=14, customers_per_day=400, effect=0.03, concentration=1.0,
+                                pre_weeks=8, seed=6))
+    assert outcome.conversion_cuped.stopped_better >= outcome.conversion.stopped_better > 0.5
+    assert outcome.conversion_cuped.mean_decision_day <= outcome.conversion.mean_decision_day
+    assert outcome.conversion_cuped.coverage_always_valid_every_look >= 0.95
+
+
 def test_scenarios_that_cannot_plant_an_exact_effect_are_refused() -> None:
     with pytest.raises(ValueError):
         Scenario(base_rate=0.19, effect=0.1)  # 5 * 0.19 + 0.1 > 1: some chances would exceed 1
@@ -52,7 +73,8 @@ def test_table_and_plot(tmp_path: Path) -> None:
                for e in (0.0, 0.02)]
     assert regret_table(outcomes, bandits).count("\n") == 1 + 2
     text = table(outcomes)
-    assert text.count("\n") == 1 + 2 * 2 and "(A/A)" in text
+    assert text.count("\n") == 1 + 2 * 4 and "(A/A)" in text and "conversion, CUPED" in text
+    assert cuped_table(outcomes).count("\n") == 1 + 2 * 2
     plot(outcomes, tmp_path / "sim.png")
     assert (tmp_path / "sim.png").stat().st_size > 10_000
 

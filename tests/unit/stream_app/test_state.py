@@ -27,9 +27,10 @@ def _event(i: int, customer: str = "c1") -> PurchaseEvent:
     )
 
 
-WINDOWS = Windows(guard_s=99, attribution_s=600, dead_letter_keep_s=30)
+WINDOWS = Windows(guard_s=99, attribution_s=600, dead_letter_keep_s=30, pre_s=50)
 TWO = ("control", "treatment")
-TWO_ARMS_KEYS = 2 + 2 * AB_KEYS_PER_ARM
+SHARED_KEYS = 3  # the customers' arms, revenue and pre-period spend
+TWO_ARMS_KEYS = SHARED_KEYS + 2 * AB_KEYS_PER_ARM
 
 
 def test_batch_call_groups_events_by_customer() -> None:
@@ -49,7 +50,7 @@ def test_batch_call_groups_events_by_customer() -> None:
     # G, C, customers, recent_n, guard, latest_n, attribution, dead ids, experiments, keep, now, dead keep, revision,
     # arms
     assert args[:HEADER_ARGS + 1] == [global_keys, per_customer, 2, 5, 99, 7, 600, 1, 1, 699, 1000, 30, "4",
-                                      '[["control", "treatment"]]', "d1"]
+                                      '[["control", "treatment"]]', 50, "d1"]
     assert len(args) == HEADER_ARGS + 2
     payload = json.loads(str(args[-1]))
     assert [cid for cid, _ in payload] == ["c1", "c2"]
@@ -64,9 +65,9 @@ def test_batch_call_names_every_experiments_keys() -> None:
     keys = KeyLayout("t")
     call_keys, args = batch_call(keys, [_event(1)], [], recent_n=5, latest_n=7, windows=WINDOWS,
                                  registry=Registry(("a", "b"), "2", (TWO, ("x", "y", "z"))), now=0)
-    global_keys = STREAM_KEYS + TWO_ARMS_KEYS + 2 + 3 * AB_KEYS_PER_ARM
+    global_keys = STREAM_KEYS + TWO_ARMS_KEYS + SHARED_KEYS + 3 * AB_KEYS_PER_ARM
     assert args[:2] == [global_keys, CUSTOMER_KEYS + 4] and args[8] == 2
-    assert json.loads(str(args[HEADER_ARGS - 1])) == [list(TWO), ["x", "y", "z"]]
+    assert json.loads(str(args[HEADER_ARGS - 2])) == [list(TWO), ["x", "y", "z"]]
     assert call_keys[STREAM_KEYS:global_keys] == ab_keys(keys, "a", TWO) + ab_keys(keys, "b", ("x", "y", "z"))
     assert keys.ab_first_times("b", "z") == call_keys[global_keys - 1]
     assert call_keys[-4:] == [keys.ab_customer_exposures("a", "c1"), keys.ab_customer_converted("a", "c1"),
@@ -88,13 +89,14 @@ def test_exposures_call_registers_the_experiment() -> None:
         keys.ab_customer_exposures("x", "c1"), keys.ab_customer_purchases("c1"), keys.ab_customer_converted("x", "c1"),
         keys.ab_customer_requests("x", "c1")]
     assert args[:6] == [shared_end, EXPOSURE_KEYS, 99, 600, "x", 699]
-    assert json.loads(str(args[-1])) == list(TWO)
+    assert json.loads(str(args[-2])) == list(TWO) and args[-1] == 50
 
 
 def test_the_script_lays_out_an_experiments_keys_as_python_does() -> None:
     keys = KeyLayout("t")
-    assert ab_keys(keys, "x", ("a", "b"))[:2] == [keys.ab_customer_groups("x"), keys.ab_customer_revenue("x")]
-    assert ab_keys(keys, "x", ("a", "b"))[2 + AB_KEYS_PER_ARM:] == [
+    assert ab_keys(keys, "x", ("a", "b"))[:SHARED_KEYS] == [keys.ab_customer_groups("x"), keys.ab_customer_revenue("x"),
+                                                            keys.ab_customer_pre("x")]
+    assert ab_keys(keys, "x", ("a", "b"))[SHARED_KEYS + AB_KEYS_PER_ARM:] == [
         keys.ab_group_counters("x", "b"), keys.ab_exposed_customers("x", "b"), keys.ab_converted_customers("x", "b"),
         keys.ab_daily("x", "b"), keys.ab_first_times("x", "b")]
     assert f"local AB_KEYS_PER_ARM = {AB_KEYS_PER_ARM}\n" in APPLY_PURCHASES
@@ -129,7 +131,7 @@ def test_cents_are_exact() -> None:
 
 def test_windows_follow_the_settings() -> None:
     windows = Windows.of(Settings(ab_attribution_days=2, guard_retention_days=30,
-                                  dead_letter_keep_days=1))
+                                  dead_letter_keep_days=1, ab_cuped_pre_days=14))
     assert windows == Windows(guard_s=30 * 86400, attribution_s=2 * 86400,
-                              dead_letter_keep_s=86400)
+                              dead_letter_keep_s=86400, pre_s=14 * 86400)
     assert windows.keep_s == 32 * 86400

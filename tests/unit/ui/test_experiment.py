@@ -8,6 +8,7 @@ import pytest
 
 from ui.experiment import (
     correction,
+    cuped_line,
     default_experiment,
     fixed_horizon_note,
     promote_hint,
@@ -24,7 +25,9 @@ def _summary(decision: str, low: float | None, high: float | None, fixed_p: floa
     comparison = {"conversion": {
         "difference": 0.031,
         "always_valid": {"decision": decision, "ci_low": low, "ci_high": high, "p_value": 0.2, "min_effect": 0.01},
-        "fixed_horizon": {"p_value": fixed_p, "ci_low": 0.012, "ci_high": 0.05}}}
+        "fixed_horizon": {"p_value": fixed_p, "ci_low": 0.012, "ci_high": 0.05}},
+        "cuped": {"conversion": {"always_valid": {"ci_low": 0.002, "ci_high": 0.041}}, "pre_period_days": 28.0,
+                  "conversion_variance_reduction": 0.31}}
     return {
         "experiment": "x", "managed": True, "promoted": None, "alpha": 0.05, "comparison_alpha": 0.05 / (arms - 1),
         "arms": [{"name": "control", "serves": "best_sellers", "percent": 50},
@@ -97,6 +100,13 @@ def test_the_page_opens_on_the_experiment_with_the_most_customers() -> None:
     listed[0]["exposed_customers"] = 1666
     assert default_experiment({"live": "rec-v1", "experiments": listed}) == "rec-v1"  # a tie goes to the live one
     assert default_experiment({"live": "rec-v1", "experiments": []}) == "rec-v1"
+
+
+def test_the_cuped_interval_stands_beside_the_raw_one() -> None:
+    line = cuped_line(_summary("keep_running", -0.01, 0.07), "treatment")
+    assert line == ("With CUPED (each customer's spend in the 28 days before their first exposure): always-valid "
+                    "interval [+0.2, +4.1] points against [-1.0, +7.0] points unadjusted; 31% less variance of the "
+                    "difference, so about 31% fewer customers for the same precision.")
 
 
 def test_what_an_arm_serves_in_words() -> None:
