@@ -13,10 +13,9 @@ import httpx
 import typer
 from tqdm import tqdm
 
-from api.schemas import AbSummary
 from common.settings import Settings, get_settings
-from experiments.report import render_summary
 from experiments.simulation import Outcome, Scenario, cuped_table, plot, regret_table, simulate, table
+from ui.experiment import render_summary
 
 app = typer.Typer(help="A/B experiments: start, list, stop and promote them, and the causal simulator.",
                   no_args_is_help=True)
@@ -107,7 +106,7 @@ def stop_command(name: str = typer.Argument(..., help="The experiment to end."),
         typer.echo(f"{name} had already ended at {body['ended_at']}")
     else:
         typer.echo(f"{name} ended at {body['ended_at']}; {body['freed_keys']:,} keys freed")
-    typer.echo(render_summary(AbSummary.model_validate(summary)))
+    typer.echo(render_summary(summary))
 
 
 @app.command("simulate")

@@ -14,7 +14,6 @@ from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
 from common.events import EXPERIMENT_PATTERN, PurchaseEvent, experiment_name
 from common.settings import Settings, get_settings
-from experiments.report import render_summary
 from experiments.visits import Visits
 from producers.master_data import send_master_data
 from producers.replay import (
@@ -28,6 +27,7 @@ from producers.replay import (
 )
 from stack.supervise import exit_status, supervise
 from stack.system import RECSYS
+from ui.experiment import render_summary
 
 
 def replay_command(
@@ -108,7 +108,7 @@ def replay_command(
         f"history {summary.first_event or '-'} .. {summary.last_event or '-'}"
     )
     if result is not None:
-        typer.echo(render_summary(result))
+        typer.echo(render_summary(result.model_dump(mode="json")))
 
 
 def _replay_archive(settings: Settings, events: list[PurchaseEvent], pace: Pace) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 TIMEOUT_S = 5.0
+ACTION_TIMEOUT_S = 120.0  # stopping a big experiment frees many keys
 KEY_HEADER = "X-API-Key"
 
 
@@ -24,6 +25,14 @@ class NotReady(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class ActionRefused(Exception):
+    """The API refused a state-changing action (4xx): the detail says why, the page shows it."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status, self.detail = status, detail
 
 
 class ApiClient:
@@ -46,5 +55,21 @@ class ApiClient:
         if response.status_code == 503:
             raise NotReady(response.json().get("detail", "the API is not ready"))
         if response.status_code >= 400:
+            raise ApiUnavailable(self.base_url, f"{path}: HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any] | None, key: str) -> Any:
+        """A keyed action (`X-API-Key`: RECSYS_API_KEY, which the UI holds behind its password); its JSON answer,
+        or ActionRefused with the API's reason."""
+        try:
+            with httpx.Client(base_url=self.base_url, timeout=ACTION_TIMEOUT_S,
+                              headers=self.headers | {KEY_HEADER: key}) as http:
+                response = http.post(path, json=body)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(self.base_url, type(exc).__name__) from exc
+        if 400 <= response.status_code < 500:
+            detail = response.json().get("detail") if "json" in response.headers.get("content-type", "") else None
+            raise ActionRefused(response.status_code, str(detail or response.text[:200]))
+        if response.status_code >= 500:
             raise ApiUnavailable(self.base_url, f"{path}: HTTP {response.status_code}: {response.text[:200]}")
         return response.json()

@@ -1,6 +1,7 @@
-"""What the A/B page says, in words, from `/ab/summary`: the verdict comes from the always-valid test (valid however
-often the page is refreshed), never from the fixed-horizon one. Pure functions of the summary and the `Speaker`
-(language and locale), unit-tested."""
+"""What an experiment's summary (`/ab/summary`) says, in words: the one renderer of the A/B page and of the
+terminal (`recsys ab stop`, a replay's result). The verdict comes from the always-valid test (valid however often
+it is looked at), never from the fixed-horizon one. Pure functions of the summary and the `Speaker` (language and
+locale), unit-tested."""
 
 from __future__ import annotations
 
@@ -148,6 +149,33 @@ def serves(label: str, sp: Speaker = ENGLISH) -> str:
 def arm_colours(arms: list[str]) -> dict[str, str]:
     """One colour per arm, the control first: high contrast on Streamlit's light and dark backgrounds alike."""
     return {arm: ARM_PALETTE[i % len(ARM_PALETTE)] for i, arm in enumerate(arms)}
+
+
+def render_summary(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str:
+    """The summary for a terminal: per arm what it serves and its numbers, then the page's own sentences."""
+    _ = sp.gettext
+    lines = [_("A/B experiment {name}: a conversion is a purchase of a shown product within {days} days.").format(
+        name=summary["experiment"], days=sp.number(summary["attribution_days"], 0))]
+    if not summary["causal"]:
+        lines.append(_(NOT_CAUSAL))
+    header = (_("arm"), _("serves"), _("share"), _("exposed customers"), _("converted customers"), _("conversion"),
+              _("revenue per exposed customer"))
+    arms = {arm["name"]: arm for arm in summary["arms"]}
+    rows = [[sp.label(name), serves(arms[name]["serves"], sp), f"{arms[name]['percent']}%",
+             sp.number(g["exposed_customers"]), sp.number(g["converted_customers"]), sp.percent(g["conversion_rate"]),
+             sp.money(g["revenue_per_exposed"])] for name, g in summary["groups"].items()]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+              for row in [list(header), *rows]]
+    for arm in summary["comparisons"]:
+        lines += [verdict(summary, arm, sp), cuped_line(summary, arm, sp), fixed_horizon_note(summary, arm, sp)]
+    lines.append(correction(summary, sp))
+    lines.append(sample_ratio_alarm(summary, sp) or _("Sample ratio as configured (chi-square p = {p}).").format(
+        p=p_value(summary["sample_ratio"]["p_value"], sp)))
+    hint = promote_hint(summary, sp)
+    if hint is not None:
+        lines.append(hint)
+    return "\n".join(lines)
 
 
 def default_experiment(experiments: dict[str, Any]) -> str:

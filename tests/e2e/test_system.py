@@ -48,7 +48,8 @@ def _model_against_model(env: dict[str, str], cwd: Path, api: str, version: str,
     assert "demo-mvm (live)" in listed and "control=best_sellers (20%)" in listed
     assert f"model {version} (arm pinned of demo-mvm) is current now" in _ab(env, cwd, "promote", "demo-mvm", "pinned")
     stopped = _ab(env, cwd, "stop", "demo-mvm")
-    assert "demo-mvm ended" in stopped and "each arm against control; Bonferroni: 2 comparisons" in stopped
+    assert "demo-mvm ended" in stopped and "2 comparisons, each at alpha = 0.025 instead of 0.05 (Bonferroni)" in (
+        stopped)
     assert _get(f"{api}/recommend?customer_id={customer}&k=5")["experiment"] == "rec-v1"
 
 
@@ -57,7 +58,8 @@ def test_up_runs_the_whole_system_and_down_stops_it(tmp_path: Path) -> None:
     env = os.environ | {
         "RECSYS_BROKER_URL": f"kafka://127.0.0.1:{ports['broker']}",
         "RECSYS_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
-        "RECSYS_API_PORT": str(ports["api"]), "RECSYS_UI_PORT": str(ports["ui"]), "RECSYS_API_KEY": "e2e-key",
+        "RECSYS_API_PORT": str(ports["api"]), "RECSYS_UI_PORT": str(ports["ui"]),
+        "RECSYS_API_KEY": "e2e-test-key-" + "e" * 32,
     }
     try:
         up = subprocess.run([RECSYS, "up", "--customers", "250", "--lines", "6000", "--speed", "5000000"],

@@ -72,6 +72,6 @@ def test_replayed_experiment_counts_what_a_direct_computation_gives(isolated: Is
                 "revenue_sq_cents2": int(float(counters.get("revenue_sq_cents2", 0))),
                 "customers": converted} == expected[group]
         assert int(counters["exposures"]) == sum(e.group == group for e in exposures)
-    assert f"A/B experiment {experiment}" in replay.stdout and "not the effect of showing it" in replay.stdout
-    assert "always-valid 95% interval" in replay.stdout and "fixed-horizon z-test (valid for one look only)" in (
+    assert f"A/B experiment {experiment}" in replay.stdout and "not the effect of showing them" in replay.stdout
+    assert "always-valid 95% interval" in replay.stdout and "fixed-horizon z-test (valid only for one look" in (
         replay.stdout)

@@ -27,7 +27,8 @@ from tests.integration.streamkit import send
 pytestmark = pytest.mark.integration
 
 CUSTOMERS = [f"c{i}" for i in range(120)]
-KEY = {"X-API-Key": "test-key"}
+TEST_KEY = "mvm-test-key-" + "m" * 32
+KEY = {"X-API-Key": TEST_KEY}
 
 
 def _bundle(version: str, first_product: int) -> ModelBundle:
@@ -50,7 +51,7 @@ def _bought(responses: dict[str, dict[str, Any]], arm: str) -> pd.DataFrame:
 
 
 def test_a_model_against_model_experiment_from_start_to_promotion(isolated: Isolated, tmp_path: Path) -> None:
-    settings = isolated.settings.model_copy(update={"api_key": SecretStr("test-key")})
+    settings = isolated.settings.model_copy(update={"api_key": SecretStr(TEST_KEY)})
     client, keys = isolated.redis, isolated.keys
     publish(client, keys, _bundle("v-challenger", 10))
     publish(client, keys, _bundle("v-current", 0))  # the newest is current

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from common.settings import get_settings
+from ui.client import ActionRefused, ApiUnavailable
 from ui.experiment import (
     NOT_CAUSAL,
     arm_colours,
@@ -24,7 +25,7 @@ from ui.experiment import (
     verdict,
 )
 from ui.i18n import Speaker
-from ui.shared import fetch, plot, speaker
+from ui.shared import api_path, client, fetch, plot, speaker
 
 sp = speaker()
 _ = sp.gettext
@@ -44,6 +45,16 @@ def pick_experiment() -> str | None:
                           format_func=lambda name: labels.get(
                               name, _("{name} (live requests, no exposures yet)").format(name=name)))
     st.query_params["experiment"] = chosen
+    with st.expander(_("Every experiment")):
+        st.dataframe(pd.DataFrame([{
+            _("experiment"): e["name"] + (" *" if e["live"] else ""),
+            _("state"): _("ended") if e["state"] == "ended" else _("running"),
+            _("arms"): ", ".join(f"{sp.label(a['name'])}: {serves(a['serves'], sp)} ({a['percent']}%)"
+                                 for a in e["arms"]),
+            _("started"): sp.day(e["started_at"]), _("exposed customers"): sp.number(e["exposed_customers"]),
+            _("promoted"): sp.label(e["promoted"]["arm"]) if e["promoted"] else "",
+        } for e in listed["experiments"]]), hide_index=True, width="stretch")
+        st.caption(_("* the live experiment: the one /recommend serves now."))
     return str(chosen)
 
 
@@ -153,6 +164,55 @@ def uplift_chart(frame: pd.DataFrame, colours: dict[str, str], day_title: str, s
     return chart
 
 
+def act(path: str, body: dict[str, Any] | None, done: str) -> None:
+    """A keyed action through the API; its outcome on the page."""
+    key = get_settings().api_key
+    assert key is not None  # the actions are only shown with a key
+    try:
+        client().post(path, body, key.get_secret_value())
+    except ActionRefused as exc:
+        st.error(_("Refused: {detail}").format(detail=exc.detail))
+    except ApiUnavailable as exc:
+        st.error(_("The API at {url} is not answering ({reason}): start it with `recsys serve`.").format(
+            url=exc.url, reason=exc.reason))
+    else:
+        st.success(done)
+
+
+def manage(chosen: str | None) -> None:
+    """The CLI's actions (`recsys ab start / promote / stop`), behind the UI's password."""
+    st.subheader(_("Manage experiments"))
+    if get_settings().api_key is None:
+        st.caption(_("Set RECSYS_API_KEY where the UI runs to start, promote and stop experiments here."))
+        return
+    summary = fetch("/ab/summary", experiment=chosen) if chosen else None
+    if summary is not None and summary["managed"] and summary["state"] == "running":
+        columns = st.columns(len(summary["arms"]) + 1)
+        for column, arm in zip(columns, summary["arms"], strict=False):
+            if arm["serves"].startswith("model:") and column.button(
+                    _("Promote {arm}").format(arm=sp.label(arm["name"])), key=f"ab_promote_{arm['name']}"):
+                act(api_path("ab", "experiments", chosen or "", "promote"), {"arm": arm["name"]},
+                    _("{arm}'s model is the current one now.").format(arm=sp.label(arm["name"])))
+        if columns[-1].button(_("Stop {name}").format(name=chosen), key="ab_stop"):
+            act(api_path("ab", "experiments", chosen or "", "stop"), None,
+                _("{name} ended; its final summary is kept.").format(name=chosen))
+    with st.form("ab_start"):
+        name = st.text_input(_("New experiment's name"), key="ab_start_name")
+        arms = st.text_area(_("Arms, one per line, the control first"), key="ab_start_arms",
+                            value="control=best_sellers\ncurrent=model:current")
+        split = st.text_input(_("Split in percent, comma-separated (empty: even)"), key="ab_start_split")
+        if st.form_submit_button(_("Start")):
+            try:
+                shares = [int(part) for part in split.split(",")] if split.strip() else None
+            except ValueError:
+                st.error(_("The split takes whole percents, e.g. 34,33,33."))
+                return
+            act("/ab/experiments", {"name": name.strip(), "arms": [a.strip() for a in arms.splitlines() if a.strip()],
+                                    "split": shares},
+                _("{name} started: /recommend serves its arms now.").format(name=name.strip()))
+
+
 chosen = pick_experiment()
 if chosen is not None:
     experiment(chosen)
+manage(chosen)

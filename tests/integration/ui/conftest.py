@@ -25,6 +25,8 @@ from stream_app.state import StateWriter
 from tests.integration.conftest import Published
 from tests.integration.streamkit import RECSYS
 
+UI_API_KEY = "ui-test-key-" + "u" * 32
+
 
 async def _seed(published: Published) -> None:
     """What the stream would have written: every purchase, one visit before each customer's last order, the
@@ -65,9 +67,11 @@ def api_url(published: Published, tmp_path_factory: pytest.TempPathFactory) -> I
     asyncio.run(_seed(published))
     port = free_port()
     log = tmp_path_factory.mktemp("api") / "api.log"
+    env = settings_env(published.settings)
+    env["RECSYS_API_KEY"] = UI_API_KEY
     with log.open("wb") as out:
-        server = subprocess.Popen([RECSYS, "serve", "--port", str(port)], env=settings_env(published.settings),
-                                  stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([RECSYS, "serve", "--port", str(port)], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         assert wait_http(f"{url}/ready", 60, alive=lambda: server.poll() is None), log.read_text()[-2000:]
@@ -85,6 +89,7 @@ def ui_env(api_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from common.settings import get_settings
 
     monkeypatch.setenv("RECSYS_UI_API_URL", api_url)
+    monkeypatch.setenv("RECSYS_API_KEY", UI_API_KEY)  # the UI's keyed actions (behind its password)
     get_settings.cache_clear()
     st.cache_resource.clear()
     yield api_url

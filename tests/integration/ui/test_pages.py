@@ -184,3 +184,31 @@ def test_the_spanish_pages_have_no_english_left(ui_env: str, published: Publishe
     texts = _texts(app)
     assert len(texts) > 5
     assert english_left(texts) == []
+
+
+def test_experiments_are_started_promoted_and_stopped_from_the_page(ui_env: str, published: Published) -> None:
+    keys, client = published.keys, published.redis
+    app = _run("ab")
+    app.text_input(key="ab_start_name").input("ui-mvm")
+    app.text_area(key="ab_start_arms").input(f"control=best_sellers\nnow=model:current\npinned=model:{published.version}")
+    app.text_input(key="ab_start_split").input("50,25,25")
+    next(b for b in app.button if b.label == "Start").click().run()
+    assert any("ui-mvm started" in s.value for s in app.success), [e.value for e in app.error]
+    try:
+        live = json.loads(str(client.get(keys.ab_live_plan())))
+        assert (live["name"], live["split"]) == ("ui-mvm", [50, 25, 25])
+        assert [a["version"] for a in live["arms"]] == [None, "current", published.version]
+        app = _run("ab", experiment="ui-mvm")
+        app.button(key="ab_promote_pinned").click().run()
+        assert any("pinned's model is the current one now" in s.value for s in app.success)
+        assert json.loads(str(client.hget(keys.ab_plans(), "ui-mvm")))["promoted"]["arm"] == "pinned"
+        app.button(key="ab_stop").click().run()
+        assert any("ui-mvm ended" in s.value for s in app.success)
+        assert client.get(keys.ab_live_plan()) is None and client.hexists(keys.ab_ended(), "ui-mvm")
+        again = _run("ab")
+        again.text_input(key="ab_start_name").input("ui-mvm")
+        next(b for b in again.button if b.label == "Start").click().run()
+        assert [e.value for e in again.error] == [
+            "Refused: an experiment named 'ui-mvm' exists already; pick another name"]
+    finally:
+        client.delete(keys.ab_live_plan())  # the module's other tests serve the settings' experiment

@@ -12,6 +12,7 @@ from ui.experiment import (
     default_experiment,
     fixed_horizon_note,
     promote_hint,
+    render_summary,
     sample_ratio_alarm,
     serves,
     verdict,
@@ -20,7 +21,8 @@ from ui.experiment import (
 
 def _summary(decision: str, low: float | None, high: float | None, fixed_p: float = 0.001,
              mismatch: bool = False, arms: int = 2) -> dict[str, Any]:
-    group = {"exposed_customers": 100}
+    group = {"exposed_customers": 100, "converted_customers": 12, "conversion_rate": 0.12,
+             "revenue_per_exposed": 3.5}
     names = ["control", "treatment", "challenger"][:arms]
     comparison = {"conversion": {
         "difference": 0.031,
@@ -29,7 +31,8 @@ def _summary(decision: str, low: float | None, high: float | None, fixed_p: floa
         "cuped": {"conversion": {"always_valid": {"ci_low": 0.002, "ci_high": 0.041}}, "pre_period_days": 28.0,
                   "conversion_variance_reduction": 0.31}}
     return {
-        "experiment": "x", "managed": True, "promoted": None, "alpha": 0.05, "comparison_alpha": 0.05 / (arms - 1),
+        "experiment": "x", "managed": True, "causal": True, "attribution_days": 7.0, "promoted": None,
+        "alpha": 0.05, "comparison_alpha": 0.05 / (arms - 1),
         "arms": [{"name": "control", "serves": "best_sellers", "percent": 50},
                  {"name": "treatment", "serves": "model:current", "percent": 25},
                  {"name": "challenger", "serves": "model:v2", "percent": 25}][:arms],
@@ -107,6 +110,20 @@ def test_the_cuped_interval_stands_beside_the_raw_one() -> None:
     assert line == ("With CUPED (each customer's spend in the 28 days before their first exposure): always-valid "
                     "interval [+0.2, +4.1] points against [-1.0, +7.0] points unadjusted; 31% less variance of the "
                     "difference, so about 31% fewer customers for the same precision.")
+
+
+def test_the_terminal_reads_the_pages_sentences() -> None:
+    summary = _summary("treatment_better", 0.004, 0.06, arms=3)
+    text = render_summary(summary)
+    lines = text.splitlines()
+    assert lines[0] == "A/B experiment x: a conversion is a purchase of a shown product within 7 days."
+    assert lines[1].split() == ["arm", "serves", "share", "exposed", "customers", "converted", "customers",
+                                "conversion", "revenue", "per", "exposed", "customer"]
+    assert lines[4].split()[:4] == ["challenger", "model", "v2", "25%"]
+    for sentence in (verdict(summary, "challenger"), cuped_line(summary, "treatment"), correction(summary),
+                     fixed_horizon_note(summary, "challenger"), promote_hint(summary)):
+        assert sentence is not None and sentence in lines
+    assert lines[-2].startswith("Sample ratio as configured (chi-square p = ")
 
 
 def test_what_an_arm_serves_in_words() -> None:
