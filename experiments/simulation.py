@@ -16,11 +16,13 @@ probability a_i (their affinity, so the covariate predicts the outcome as a shop
 lognormal basket like the outcome's. Every look also runs the tests on the CUPED-adjusted outcomes; the
 variance reduction is reported at the horizon.
 
-With `split="thompson"` each day's new customers are assigned by Thompson sampling instead of the fixed share:
-a customer goes to treatment when a draw from treatment's Beta(1 + converted, 1 + not converted) posterior beats
-control's (posteriors as they stood at the start of the day). Regret is the conversions lost against showing
-every customer the better list. An adaptive split breaks the tests' assumptions (the always-valid test is for a
-fixed split), so only its regret and treatment share are reported."""
+With `split="thompson"` each day's new customers are split by the guarded Thompson shares of `experiments.bandit`
+instead of the fixed share: each arm's posterior probability of converting best as the posteriors stood at the
+start of the day (the re-weighting interval is a day), at least `min_share` each. Regret is the conversions lost
+against showing every customer the better list. An adaptive split breaks the tests' assumptions (the always-valid
+test is for a fixed split), so its runs report regret, the treatment share and the error of the estimated effect
+on conversion at the horizon: the plain difference of means (biased under an adaptive split) and the
+inverse-probability-weighted one."""
 
 from __future__ import annotations
 
@@ -31,12 +33,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 
+from common.assignment import BUCKETS
 from experiments.always_valid import Array, Moments, Sequential, best_rho, difference, fixed_horizon
+from experiments.bandit import guarded_shares, ipw_mean
 from experiments.cuped import Sums, adjust
 from experiments.statistics import two_proportions
 
+SIMULATED_DRAWS = 2_000  # posterior samples per run and day for the bandit's shares
 BASKET_SIGMA = 0.8  # lognormal shape of what a buyer spends
 AFFINITY_SPAN = 5  # affinity = base_rate * 5 * Beta(c / 5, 4 c / 5): mean base_rate, at most 5 * base_rate
 
@@ -54,6 +58,7 @@ class Scenario:
     min_effect: float = 0.01  # conversion points; revenue uses min_effect * basket_mean
     planned_customers: int | None = None  # where the always-valid interval is narrowest (default: the horizon)
     split: Literal["fixed", "thompson"] = "fixed"
+    min_share: float = 0.1  # the bandit's floor per arm
     pre_weeks: int = 4  # CUPED's pre-period, in weeks of purchase chances
     concentration: float = 10.0  # of the customers' affinities: smaller, more different customers
     seed: int = 0
@@ -99,6 +104,9 @@ class Outcome:
     conversion_cuped: MetricOutcome
     revenue_cuped: MetricOutcome
     variance_reduction: dict[str, float]  # CUPED's, at the horizon, mean over runs: conversion, revenue
+    # The estimated effect on conversion at the horizon against the truth, over runs: bias and root mean square
+    # error of the plain difference of means and of the inverse-probability-weighted one.
+    estimate_error: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,10 +122,11 @@ class _Totals:
     pre_sq: Array
     pre_conv: Array
     pre_rev: Array
+    ipw_conv: Array  # sum of conversion / the share the customer's arm had when they were assigned
 
     @staticmethod
     def zeros(runs: int) -> _Totals:
-        return _Totals(*(np.zeros(runs) for _ in range(8)))
+        return _Totals(*(np.zeros(runs) for _ in range(9)))
 
     def sums(self) -> tuple[Sums, Sums]:
         """CUPED's sums for conversion and for revenue."""
@@ -139,7 +148,8 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] = lambda _day: 
     reduction: tuple[Array, Array] = (np.zeros(runs), np.zeros(runs))
     for day in range(days):
         shape = (runs, scenario.customers_per_day)
-        treated = _assign(rng, scenario, totals, shape)
+        share = _treatment_share(rng, scenario, totals)  # per run, for today's new customers
+        treated = rng.random(shape) < share[:, None]
         concentration = scenario.concentration
         affinity = (rng.beta(concentration / AFFINITY_SPAN, concentration * (1 - 1 / AFFINITY_SPAN), shape)
                     * AFFINITY_SPAN * scenario.base_rate)
@@ -156,6 +166,8 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] = lambda _day: 
             t.pre_sq += (pre**2 * mask).sum(axis=1)
             t.pre_conv += (pre * (bought & mask)).sum(axis=1)
             t.pre_rev += (pre * spent * mask).sum(axis=1)
+            propensity = share if group == "treatment" else 1 - share
+            t.ipw_conv += (bought & mask).sum(axis=1) / propensity
         c, t = totals["control"], totals["treatment"]
         conv_c, conv_t = Moments(c.n, c.conv, c.conv), Moments(t.n, t.conv, t.conv)
         looks["conv"].look(day, difference(conv_c, conv_t, alpha=scenario.alpha, rho=rho,
@@ -180,7 +192,16 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] = lambda _day: 
                    conversion_cuped=looks["conv_cuped"].outcome(scenario.effect),
                    revenue_cuped=looks["rev_cuped"].outcome(rev_effect),
                    variance_reduction={"conversion": float(np.mean(reduction[0])),
-                                       "revenue": float(np.mean(reduction[1]))})
+                                       "revenue": float(np.mean(reduction[1]))},
+                   estimate_error=_estimate_error(totals, scenario.effect))
+
+
+def _estimate_error(totals: dict[str, _Totals], truth: float) -> dict[str, float]:
+    c, t = totals["control"], totals["treatment"]
+    plain = t.conv / np.maximum(t.n, 1) - c.conv / np.maximum(c.n, 1)
+    weighted = ipw_mean(t.ipw_conv, t.n + c.n) - ipw_mean(c.ipw_conv, t.n + c.n)
+    return {"plain_bias": float(np.mean(plain - truth)), "plain_rmse": float(np.sqrt(np.mean((plain - truth) ** 2))),
+            "ipw_bias": float(np.mean(weighted - truth)), "ipw_rmse": float(np.sqrt(np.mean((weighted - truth) ** 2)))}
 
 
 def _pre_period_spend(rng: np.random.Generator, affinity: Array, weeks: int, mu: float) -> Array:
@@ -193,16 +214,17 @@ def _pre_period_spend(rng: np.random.Generator, affinity: Array, weeks: int, mu:
     return spend
 
 
-def _assign(rng: np.random.Generator, scenario: Scenario, totals: dict[str, _Totals],
-            shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
-    """Who is shown the treatment list today: the fixed share, or Thompson sampling per customer from each
-    group's Beta posterior of conversion at the start of the day."""
+def _treatment_share(rng: np.random.Generator, scenario: Scenario, totals: dict[str, _Totals]) -> Array:
+    """Treatment's share of today's new customers, per run: the fixed one, or the guarded Thompson share from
+    each group's posterior at the start of the day."""
+    runs = len(totals["control"].n)
     if scenario.split == "fixed":
-        return np.asarray(rng.random(shape) < scenario.treatment_share)
+        return np.full(runs, scenario.treatment_share)
     c, t = totals["control"], totals["treatment"]
-    draw_c = rng.beta((1 + c.conv)[:, None], (1 + c.n - c.conv)[:, None], shape)
-    draw_t = rng.beta((1 + t.conv)[:, None], (1 + t.n - t.conv)[:, None], shape)
-    return np.asarray(draw_t > draw_c)
+    draws = (runs, SIMULATED_DRAWS)
+    better = (rng.beta((1 + t.conv)[:, None], (1 + t.n - t.conv)[:, None], draws)
+              > rng.beta((1 + c.conv)[:, None], (1 + c.n - c.conv)[:, None], draws)).mean(axis=1)
+    return np.array([guarded_shares(np.array([1 - b, b]), scenario.min_share)[1] / BUCKETS for b in better])
 
 
 def _pooled_fixed(c: _Totals, t: _Totals, alpha: float) -> tuple[Array, Array, Array, Array]:
@@ -304,12 +326,16 @@ def cuped_table(outcomes: list[Outcome]) -> str:
 
 
 def regret_table(fixed: list[Outcome], thompson: list[Outcome]) -> str:
-    """Conversions lost against showing everyone the better list: the fixed split beside Thompson sampling."""
-    rows = ["| planted effect | customers per run | fixed split: treatment share / conversions lost "
-            "| Thompson sampling: treatment share / conversions lost |", "|---|---:|---|---|"]
+    """Conversions lost against showing everyone the better list, and the error of the estimated effect on
+    conversion at the horizon: the fixed split beside the guarded Thompson split."""
+    rows = ["| planted effect | customers per run | fixed split: treatment share / conversions lost / RMSE of the "
+            "difference | guarded Thompson: treatment share / conversions lost | Thompson, plain difference: bias / "
+            "RMSE | Thompson, IPW: bias / RMSE |", "|---|---:|---|---|---|---|"]
     for f, t in zip(fixed, thompson, strict=True):
+        e, fe = t.estimate_error, f.estimate_error
         rows.append(f"| {f.scenario.effect:+.3f} | {f.scenario.horizon:,} | {f.treatment_share:.1%} / {f.regret:,.1f} "
-                    f"| {t.treatment_share:.1%} / {t.regret:,.1f} |")
+                    f"/ {fe['plain_rmse']:.4f} | {t.treatment_share:.1%} / {t.regret:,.1f} | "
+                    f"{e['plain_bias']:+.4f} / {e['plain_rmse']:.4f} | {e['ipw_bias']:+.4f} / {e['ipw_rmse']:.4f} |")
     return "\n".join(rows)
 
 
