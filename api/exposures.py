@@ -43,6 +43,7 @@ class Exposure(NamedTuple):
     model_version: str
     product_ids: list[str]
     event_time: datetime
+    propensity: float | None = None  # under a bandit: the arm's share of new customers
 
     def to_bytes(self) -> bytes:
         """The `ExposureEvent` JSON the stream worker parses."""
@@ -50,6 +51,7 @@ class Exposure(NamedTuple):
             "schema_version": SCHEMA_VERSION, "request_id": self.request_id, "customer_id": self.customer_id,
             "experiment": self.experiment, "group": self.group, "strategy": self.strategy,
             "model_version": self.model_version, "product_ids": self.product_ids, "event_time": self.event_time,
+            "propensity": self.propensity,
         })
 
 

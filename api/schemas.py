@@ -345,6 +345,28 @@ class Promoted(BaseModel):
     at: datetime.datetime
 
 
+class BanditShares(BaseModel):
+    interval: int
+    at: datetime.datetime
+    shares: dict[str, int] = Field(description="Percent of new customers per arm from then on.")
+    customers_before: int = Field(description="Customers exposed before this split took effect.")
+
+
+BANDIT_NOTE = ("An adaptive split biases the plain per-arm means and their differences (an arm that did well early "
+               "gets more of the later customers), and the always-valid intervals assume a fixed split; the "
+               "inverse-probability-weighted means weigh each customer by the share their arm had when they were "
+               "assigned, and are unbiased for what each arm would give if shown to everyone.")
+
+
+class BanditReport(BaseModel):
+    interval_minutes: float
+    min_share: float
+    history: list[BanditShares] = Field(description="The split at the start and after each re-weighting.")
+    ipw_conversion: dict[str, float] = Field(description="Per arm: the inverse-probability-weighted conversion.")
+    ipw_revenue_per_exposed: dict[str, float]
+    note: str = BANDIT_NOTE
+
+
 class AbSummary(BaseModel):
     experiment: str
     replayed: bool = Field(description="Exposures of replayed history (event time), not live requests.")
@@ -363,6 +385,7 @@ class AbSummary(BaseModel):
     sample_ratio: SampleRatioCheck
     exposures_lost: int
     promoted: Promoted | None = None
+    bandit: BanditReport | None = None
     state: ExperimentState = "running"
     ended_at: datetime.datetime | None = Field(default=None, description="When it was stopped (wall clock); its "
                                                "summary is the final one, kept after its other keys were freed.")
@@ -428,7 +451,11 @@ class StartExperiment(BaseModel):
                                                       "the pointer); the first is the control.",
                             examples=[["control=best_sellers", "current=model:current",
                                        "challenger=model:20261205T020000Z"]])
-    split: list[int] | None = Field(default=None, description="Percent per arm, adding up to 100 (default: even).")
+    split: list[int] | None = Field(default=None, description="Percent per arm, adding up to 100 (default: even); "
+                                                            "a bandit's first split.")
+    bandit: bool = Field(default=False, description="Re-weight the split by Thompson sampling on conversion.")
+    bandit_interval_minutes: float = Field(default=60.0, ge=1 / 60, description="How often (experiment clock).")
+    min_share: float = Field(default=0.1, ge=0, le=0.5, description="Each arm's floor under the bandit.")
 
 
 class PromoteArm(BaseModel):

@@ -12,6 +12,7 @@ from api.live_plan import LivePlan
 from api.metrics import Metrics
 from api.model_cache import ModelCache
 from api.redis_multiplex import MultiplexedRedis
+from api.services.bandit import Reweigher
 from common.keys import KeyLayout
 from common.settings import Settings
 from experiments.plan import default_plan
@@ -28,6 +29,7 @@ class ApiState:
     metrics: Metrics
     purchases: PurchaseProducer
     plans: LivePlan
+    bandits: Reweigher
 
 
 def create_state(settings: Settings) -> ApiState:
@@ -50,6 +52,7 @@ def create_state(settings: Settings) -> ApiState:
         purchases=PurchaseProducer(settings.bootstrap_servers, settings.topic_purchases,
                                    settings.api_ingest_timeout_s),
         plans=LivePlan(default_plan(settings)),
+        bandits=Reweigher(client, keys),
     )
 
 

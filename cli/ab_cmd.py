@@ -53,7 +53,11 @@ def start_command(
     arms: list[str] = typer.Option(..., "--arm", help="NAME=best_sellers or NAME=model:VERSION ('current' follows "
                                                       "the pointer); repeat per arm, the control first."),
     split: str | None = typer.Option(None, "--split", help="Percent per arm, comma-separated, adding up to 100 "
-                                                          "(default: even)."),
+                                                          "(default: even; a bandit's first split)."),
+    bandit: bool = typer.Option(False, "--bandit", help="Re-weight the split by Thompson sampling on conversion."),
+    interval_minutes: float = typer.Option(60.0, "--bandit-interval-minutes", help="How often the bandit "
+                                                                                   "re-weights."),
+    min_share: float = typer.Option(0.1, "--min-share", help="Each arm's floor under the bandit."),
     api_url: str | None = ApiUrlOption,
 ) -> None:
     """Start a model-against-model (or best-sellers) experiment: `/recommend` serves each customer their arm from
@@ -63,7 +67,8 @@ def start_command(
     except ValueError as exc:
         raise typer.BadParameter(f"--split takes whole percents, e.g. 34,33,33: {exc}") from exc
     body = _call(get_settings(), "POST", "/ab/experiments", api_url, keyed=True,
-                 body={"name": name, "arms": arms, "split": shares})
+                 body={"name": name, "arms": arms, "split": shares, "bandit": bandit,
+                       "bandit_interval_minutes": interval_minutes, "min_share": min_share})
     typer.echo(f"{name} started; /recommend serves its arms now:")
     for arm in body["arms"]:
         typer.echo(f"  {arm['name']:<16} {arm['serves']:<34} {arm['percent']:>3}% of customers")

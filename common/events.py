@@ -19,7 +19,7 @@ RESERVED_EXPERIMENT_NAMES = frozenset({"cust", "experiments", "ended", "plans", 
 # An arm's name becomes part of its experiment's key names (`ab:<experiment>:<arm>:counters`), beside the
 # experiment's own keys (`ab:<experiment>:groups`, `...:revenue`, `...:cust:<customer>:...`).
 ARM_PATTERN = r"^[A-Za-z0-9_\-]{1,32}$"
-RESERVED_ARM_NAMES = frozenset({"cust", "groups", "revenue", "pre"})
+RESERVED_ARM_NAMES = frozenset({"cust", "groups", "revenue", "pre", "propensity", "weights"})
 
 
 def experiment_name(value: str) -> str:
@@ -127,6 +127,8 @@ class ExposureEvent(_Event):
     model_version: str = Field(max_length=64)
     product_ids: list[Identifier] = Field(max_length=100)
     event_time: UtcTime
+    # Under a bandit: the share the customer's arm had when they were assigned (the stream keeps the first).
+    propensity: float | None = Field(default=None, gt=0, le=1)
 
 
 class CustomerProfile(_Event):

@@ -218,6 +218,16 @@ class KeyLayout:
         """Hash: customer id -> what they spent (cents) in CUPED's pre-period before their first exposure."""
         return self._k("ab", experiment, "pre")
 
+    def ab_customer_propensity(self, experiment: str) -> str:
+        """Hash: customer id -> the share their arm had when a bandit assigned them (first exposure wins), for the
+        inverse-probability-weighted estimates."""
+        return self._k("ab", experiment, "propensity")
+
+    def ab_bandit_weights(self, experiment: str) -> str:
+        """List: JSON {interval, at, shares, exposed, converted} per re-weighting of a bandit's split, oldest
+        first (the start's split first)."""
+        return self._k("ab", experiment, "weights")
+
     def ab_customer_requests(self, experiment: str, customer_id: str) -> str:
         """Sorted set: applied exposure request id -> event time, one per customer (whose exposures arrive in order,
         on one partition); the exposures' idempotency guard, trimmed to the lateness window, expiring with the

@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from common.assignment import BUCKETS
-from experiments.always_valid import Array
+
+Array = npt.NDArray[np.float64]
 
 DRAWS = 20_000
 
@@ -45,6 +47,18 @@ def guarded_shares(best: Array, min_share: float) -> list[int]:
 def thompson_shares(converted: Sequence[float], exposed: Sequence[float], min_share: float,
                     rng: np.random.Generator) -> list[int]:
     return guarded_shares(probability_best(converted, exposed, rng), min_share)
+
+
+def expected_shares(history: Sequence[tuple[Sequence[int], int]], customers: int) -> list[float]:
+    """Each arm's expected share of the customers so far under a changing split, for the sample-ratio check:
+    `history` holds each split (percents) with the customers assigned before it took effect; the customers
+    between one split and the next were dealt by the first."""
+    if customers == 0 or not history:
+        return [share / BUCKETS for share in history[-1][0]] if history else []
+    expected = np.zeros(len(history[0][0]))
+    for (shares, since), (_, until) in zip(history, [*history[1:], ([], customers)], strict=True):
+        expected += max(until - since, 0) * np.asarray(shares, dtype=np.float64) / BUCKETS
+    return [float(e) for e in expected / max(float(expected.sum()), 1e-12)]
 
 
 def ipw_mean(weighted_total: Array | float, customers: Array | float) -> Array:

@@ -6,6 +6,7 @@ API's hot path imports it): no statistics."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Literal
 
@@ -59,6 +60,18 @@ class Arm(BaseModel):
         return self.version if self.version not in (None, CURRENT) else None
 
 
+class Bandit(BaseModel):
+    """A guarded Thompson-sampling split (`experiments.bandit`): the plan's split is re-weighted every
+    `interval_s` seconds of the experiment's clock, no arm below `min_share`; `interval` is the one the split is
+    for. A customer keeps the arm they were first given."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interval_s: float = Field(default=3600.0, ge=1.0)
+    min_share: float = Field(default=0.1, ge=0.0, le=0.5)
+    interval: int = Field(default=0, ge=0)
+
+
 class Promotion(BaseModel):
     arm: str
     version: str
@@ -78,6 +91,7 @@ class Plan(BaseModel):
     started_at: float = Field(description="Epoch seconds (wall clock) when it was started.")
     managed: bool = Field(default=True, description="Started with `recsys ab start` (else the settings' default).")
     promoted: Promotion | None = None
+    bandit: Bandit | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:
@@ -88,6 +102,11 @@ class Plan(BaseModel):
             raise ValueError(f"the split gives {len(self.split)} shares for {len(self.arms)} arms")
         if sum(self.split) != BUCKETS or min(self.split) < 0:
             raise ValueError(f"the split's percents must be >= 0 and add up to {BUCKETS}, not {sum(self.split)}")
+        if self.bandit is not None:
+            floor = math.ceil(self.bandit.min_share * BUCKETS - 1e-9)
+            if floor * len(self.arms) > BUCKETS or min(self.split) < floor:
+                raise ValueError(f"a bandit's arms each need at least {floor}% (its minimum share), in a split "
+                                 f"that adds up to {BUCKETS}")
         return self
 
     @property
@@ -107,14 +126,25 @@ class Plan(BaseModel):
     def arm_of(self, customer_id: str) -> Arm:
         """Sticky: the customer's bucket (0..99 by hash of the salt and their id) picks the arm. The buckets are
         dealt from the last arm backwards, so the two-arm default keeps the assignment it always had (treatment:
-        the buckets below its percent)."""
-        position = bucket(self.salt, customer_id)
+        the buckets below its percent). Under a bandit the bucket is drawn again each interval (the salt names
+        it), so new customers follow the interval's split; one already assigned keeps their arm (the caller
+        knows it from the stream)."""
+        salt = self.salt if self.bandit is None else f"{self.salt}:{self.bandit.interval}"
+        position = bucket(salt, customer_id)
         edge = 0
         for arm, share in zip(reversed(self.arms), reversed(self.split), strict=True):
             edge += share
             if position < edge:
                 return arm
         return self.arms[0]
+
+    def share(self, arm: Arm) -> float:
+        """The arm's share of new customers now (its propensity)."""
+        return self.split[self.arms.index(arm)] / BUCKETS
+
+    def interval_at(self, now: float) -> int:
+        """The bandit's interval at wall time `now` (0 without a bandit)."""
+        return 0 if self.bandit is None else int(max(0.0, now - self.started_at) // self.bandit.interval_s)
 
     def pinned_versions(self) -> set[str]:
         return {v for arm in self.arms if (v := arm.pinned_version) is not None}

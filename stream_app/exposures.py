@@ -79,4 +79,5 @@ def exposures_call(keys: KeyLayout, experiment: str, arms: Sequence[str], exposu
 
 def exposure_row(event: ExposureEvent) -> list[object]:
     """One exposure as the script reads it: the fields of `EXPOSURE_FIELDS`, in that order."""
-    return [event.request_id, event.customer_id, event.group, int(event.event_time.timestamp()), event.product_ids]
+    return [event.request_id, event.customer_id, event.group, int(event.event_time.timestamp()), event.product_ids,
+            event.propensity or 0]

@@ -175,7 +175,23 @@ def render_summary(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str:
     hint = promote_hint(summary, sp)
     if hint is not None:
         lines.append(hint)
+    if summary["bandit"] is not None:
+        lines.append(bandit_line(summary, sp))
     return "\n".join(lines)
+
+
+def bandit_line(summary: dict[str, Any], sp: Speaker = ENGLISH) -> str:
+    """The bandit's present split and each arm's inverse-probability-weighted conversion, with its caveat."""
+    _ = sp.gettext
+    bandit = summary["bandit"]
+    shares = ", ".join(f"{sp.label(arm)} {share}%" for arm, share in bandit["history"][-1]["shares"].items())
+    weighted = ", ".join(f"{sp.label(arm)} {sp.percent(rate)}" for arm, rate in bandit["ipw_conversion"].items())
+    return _("Bandit (Thompson sampling, re-weighted every {minutes} minutes, at least {floor} per arm): the split "
+             "is {shares} now; conversion weighted by the inverse of each customer's assignment chance: {weighted}. "
+             "An adaptive split biases the plain per-arm figures and the intervals above assume a fixed split; the "
+             "weighted ones do not.").format(minutes=sp.number(bandit["interval_minutes"], 0),
+                                             floor=sp.percent(bandit["min_share"], 0), shares=shares,
+                                             weighted=weighted)
 
 
 def default_experiment(experiments: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ replayed one runs on the history's event time, the live one on wall time; no ans
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
@@ -16,6 +17,8 @@ from api.schemas import (
     AlwaysValid,
     ArmComparison,
     ArmInfo,
+    BanditReport,
+    BanditShares,
     CupedComparison,
     DailyConversion,
     DailyUplift,
@@ -39,6 +42,7 @@ from experiments.always_valid import (
     fixed_horizon,
     sample_ratio_mismatch,
 )
+from experiments.bandit import expected_shares, ipw_mean
 from experiments.cuped import Sums, adjust
 from experiments.plan import Plan
 from experiments.statistics import proportion_interval, two_proportions
@@ -198,17 +202,46 @@ async def read_summary(state: ApiState, experiment: str | None = None) -> AbSumm
         revenue_per_exposed=compare(revenue[control], revenue[arm], settings, alpha, settings.ab_min_revenue_effect),
         cuped=cuped_comparison((groups[control], stored[control]), (groups[arm], stored[arm]), settings, alpha))
         for arm in plan.arm_names[1:]}
+    bandit = await bandit_report(state, plan, stored, groups) if plan.bandit is not None else None
     srm = sample_ratio_mismatch({arm: g.exposed_customers for arm, g in groups.items()},
-                                {arm.name: share / BUCKETS for arm, share in zip(plan.arms, plan.split, strict=True)},
-                                settings.ab_srm_alpha)
+                                _expected_shares(plan, bandit, groups), settings.ab_srm_alpha)
     return AbSummary(
         experiment=plan.name, replayed=is_replayed(plan.name), causal=not is_replayed(plan.name),
-        managed=plan.managed, started_at=started_at, arms=arm_infos(plan),
+        bandit=bandit, managed=plan.managed, started_at=started_at, arms=arm_infos(plan),
         attribution_days=settings.ab_attribution_days, alpha=settings.ab_alpha, comparison_alpha=alpha,
         correction=correction_text(plan), groups=groups, comparisons=comparisons,
         sample_ratio=SampleRatioCheck(**srm.to_dict(), threshold=settings.ab_srm_alpha),
         exposures_lost=state.exposures.lost, promoted=_promoted(plan),
     )
+
+
+async def bandit_report(state: ApiState, plan: Plan, stored: dict[str, dict[str, float]],
+                        groups: dict[str, GroupResult]) -> BanditReport:
+    """The bandit's splits over time and each arm's inverse-probability-weighted means (Horvitz-Thompson: the
+    stream's sums of outcome / propensity, over every exposed customer)."""
+    assert plan.bandit is not None
+    history = [json.loads(raw) for raw in await state.redis.lrange(state.keys.ab_bandit_weights(plan.name), 0, -1)]
+    everyone = sum(g.exposed_customers for g in groups.values())
+    return BanditReport(
+        interval_minutes=plan.bandit.interval_s / 60, min_share=plan.bandit.min_share,
+        history=[BanditShares(interval=h["interval"], at=datetime.fromtimestamp(h["at"], UTC),
+                              shares=dict(zip(plan.arm_names, h["shares"], strict=True)),
+                              customers_before=sum(h["exposed"])) for h in history],
+        ipw_conversion={arm: float(ipw_mean(stored[arm].get("ipw_converted", 0.0), everyone))
+                        for arm in plan.arm_names},
+        ipw_revenue_per_exposed={arm: float(ipw_mean(stored[arm].get("ipw_revenue_cents", 0.0) / 100, everyone))
+                                 for arm in plan.arm_names})
+
+
+def _expected_shares(plan: Plan, bandit: BanditReport | None,
+                     groups: dict[str, GroupResult]) -> dict[str, float]:
+    """The split the sample-ratio check expects: the plan's, or under a bandit each split weighted by the
+    customers it dealt."""
+    if bandit is None:
+        return {arm.name: share / BUCKETS for arm, share in zip(plan.arms, plan.split, strict=True)}
+    history = [([h.shares[arm] for arm in plan.arm_names], h.customers_before) for h in bandit.history]
+    shares = expected_shares(history, sum(g.exposed_customers for g in groups.values()))
+    return dict(zip(plan.arm_names, shares, strict=True))
 
 
 def comparison_alpha(alpha: float, plan: Plan) -> float:

@@ -20,9 +20,10 @@ from api.services.ab import (
     read_summary,
     read_timeline,
 )
+from api.services.bandit import weights_entry
 from api.state import ApiState
 from common.assignment import is_replayed
-from experiments.plan import Arm, Plan, Promotion, even_split
+from experiments.plan import Arm, Bandit, Plan, Promotion, even_split
 
 UNLINK_AT_ONCE = 1000
 
@@ -32,7 +33,10 @@ def plan_from(request: StartExperiment, salt: str, now: float) -> Plan:
     try:
         arms = [Arm.parse(text) for text in request.arms]
         split = request.split or even_split(len(arms))
-        return Plan(name=request.name, arms=arms, split=split, salt=f"{salt}:{request.name}", started_at=now)
+        bandit = Bandit(interval_s=request.bandit_interval_minutes * 60, min_share=request.min_share) if (
+            request.bandit) else None
+        return Plan(name=request.name, arms=arms, split=split, salt=f"{salt}:{request.name}", started_at=now,
+                    bandit=bandit)
     except (ValueError, ValidationError) as exc:
         raise BadPlan(str(exc)) from exc
 
@@ -67,6 +71,10 @@ async def start_experiment(state: ApiState, request: StartExperiment) -> Plan:
                 pipe.set(keys.ab_live_plan(), encoded)
                 pipe.zadd(keys.ab_experiments(), {plan.name: plan.started_at}, nx=True)
                 pipe.incr(keys.ab_experiments_revision())
+                if plan.bandit is not None:
+                    zeros = [0] * len(plan.arms)
+                    pipe.rpush(keys.ab_bandit_weights(plan.name),
+                               weights_entry(0, plan.started_at, plan.split, zeros, zeros))
                 await pipe.execute()
                 return plan
             except WatchError:

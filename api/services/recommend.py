@@ -56,7 +56,10 @@ async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None =
     logged = model_list is not None or bool(recent) or await _has_profile(state, customer_id)
     if logged:
         state.exposures.publish(Exposure(request_id, customer_id, plan.name, arm.name, strategy, view.version,
-                                         [item["product_id"] for item in items], at or datetime.now(UTC)))
+                                         [item["product_id"] for item in items], at or datetime.now(UTC),
+                                         plan.share(arm) if plan.bandit is not None else None))
+    if plan.bandit is not None:
+        state.bandits.observe(plan)  # re-weights in the background when its interval has passed
     return {
         "request_id": request_id, "customer_id": customer_id, "experiment": plan.name, "group": arm.name,
         "strategy": strategy, "model_version": view.version, "cold_start": model_list is None, "logged": logged,
@@ -113,23 +116,27 @@ async def read_context(state: ApiState, customer_id: str, experiment: str | None
     same-reads floor calls this very function."""
     keys = state.keys
     live = experiment is None
-    guess = _version_of(_plan_of(state, experiment).arm_of(customer_id), state.models.view)
+    guessed = _plan_of(state, experiment)
+    versions = _versions_to_read(guessed, customer_id, state.models.view)
     commands: list[tuple[str, ...]] = [("GET", keys.model_current()),
                                        ("ZREVRANGE", keys.customer_recent(customer_id), "0", "-1", "WITHSCORES")]
     if live:
         commands.append(("GET", keys.ab_live_plan()))
-    if guess is not None:
-        commands.append(("HGET", keys.model_topn(guess), customer_id))
+    if guessed.bandit is not None:  # the arm a bandit already gave the customer, as the stream recorded it
+        commands.append(("HGET", keys.ab_customer_groups(guessed.name), customer_id))
+    commands += [("HGET", keys.model_topn(version), customer_id) for version in versions]
     current_raw, recent_raw, *rest = await state.redis_mux.execute(*commands)
-    plan = state.plans.observe(rest.pop(0)) if live else _plan_of(state, experiment)
+    plan = state.plans.observe(rest.pop(0)) if live else guessed
+    recorded = rest.pop(0) if guessed.bandit is not None and guessed.name == plan.name else None
     current = await state.models.observe(current_raw.decode() if current_raw is not None else None)
     if current is None:
         raise NoModelError
-    arm = plan.arm_of(customer_id)
+    arm = _arm(plan, customer_id, recorded)
     version = arm.pinned_version or current.version
     view = current if version == current.version else await state.models.at_version(version)
-    if rest and guess == version:
-        topn_raw = rest[0]
+    lists = dict(zip(versions, rest, strict=True))
+    if version in lists:
+        topn_raw = lists[version]
     else:
         topn_raw, = await state.redis_mux.execute(("HGET", keys.model_topn(version), customer_id))
     # WITHSCORES: member, score, member, score, ...
@@ -137,9 +144,19 @@ async def read_context(state: ApiState, customer_id: str, experiment: str | None
     return Context(view, toplist.decode_lazily(topn_raw) if topn_raw else None, recent, plan, arm)
 
 
-def _version_of(arm: Arm, current: ModelView | None) -> str | None:
-    """The version whose list the arm's customers are read from: the pinned one, else the current one."""
-    return arm.pinned_version or (current.version if current is not None else None)
+def _versions_to_read(plan: Plan, customer_id: str, current: ModelView | None) -> list[str]:
+    """The versions whose list of the customer the first round trip reads: the one of the arm the plan gives
+    them, or under a bandit (which may have given them another arm before) every version its arms serve."""
+    arms = plan.arms if plan.bandit is not None else [plan.arm_of(customer_id)]
+    versions = {arm.pinned_version or (current.version if current is not None else None) for arm in arms}
+    return sorted(v for v in versions if v is not None)
+
+
+def _arm(plan: Plan, customer_id: str, recorded: bytes | None) -> Arm:
+    """Under a bandit, the arm the customer was given before, if the stream has recorded one; else the plan's."""
+    if recorded is not None and recorded.decode() in plan.arm_names:
+        return plan.arm(recorded.decode())
+    return plan.arm_of(customer_id)
 
 
 async def _for_arm(state: ApiState, arm: Arm, view: ModelView, model_list: LazyTopList | None,

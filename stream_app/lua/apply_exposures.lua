@@ -50,6 +50,7 @@ for i, e in ipairs(batch) do
       set_pre(ab, group, customer, pre_period_spend(bought, ts, pre))
     end
     redis.call('HSET', ab.groups, customer, group)
+    if e[X.propensity] > 0 then redis.call('HSETNX', ab.propensity, customer, e[X.propensity]) end
     local args, shown = {}, {}
     for _, product in ipairs(e[X.product_ids]) do
       args[#args + 1] = ts

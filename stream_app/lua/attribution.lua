@@ -5,17 +5,17 @@
 -- purchase once; the exposures side trims it together with the customer's exposures.
 
 -- An experiment's shared keys, in the order `stream_app.lua.ab_keys` lays them out from KEYS[first]: the
--- customers' arms, their revenue, their pre-period spend, then AB_KEYS_PER_ARM per arm, for the arms named in
--- `arms` (in that order). Returns the tables and the number of keys read.
+-- customers' arms, their revenue, their pre-period spend, their propensity (under a bandit), then AB_KEYS_PER_ARM
+-- per arm, for the arms named in `arms` (in that order). Returns the tables and the number of keys read.
 local function ab_keys(first, arms)
-  local ab = {groups = KEYS[first], revenue = KEYS[first + 1], pre = KEYS[first + 2], counters = {}, exposed = {},
-              converted = {}, daily = {}, first = {}}
+  local ab = {groups = KEYS[first], revenue = KEYS[first + 1], pre = KEYS[first + 2], propensity = KEYS[first + 3],
+              counters = {}, exposed = {}, converted = {}, daily = {}, first = {}}
   for i, arm in ipairs(arms) do
-    local k = first + 3 + (i - 1) * AB_KEYS_PER_ARM
+    local k = first + 4 + (i - 1) * AB_KEYS_PER_ARM
     ab.counters[arm], ab.exposed[arm], ab.converted[arm] = KEYS[k], KEYS[k + 1], KEYS[k + 2]
     ab.daily[arm], ab.first[arm] = KEYS[k + 3], KEYS[k + 4]
   end
-  return ab, 3 + #arms * AB_KEYS_PER_ARM
+  return ab, 4 + #arms * AB_KEYS_PER_ARM
 end
 
 -- CUPED's covariate: what the customer spent (cents) in the pre-period, the `pre` seconds of event time before
@@ -60,8 +60,12 @@ local function convert(ab, group, customer, converted_ids, event_id, cents, ts, 
     if x ~= 0 then
       redis.call('HINCRBYFLOAT', ab.counters[group], 'pre_rev_cents2', string.format('%.0f', x * cents))
     end
-    if redis.call('SADD', ab.converted[group], customer) == 1 and x ~= 0 then
-      redis.call('HINCRBY', ab.counters[group], 'pre_conv_cents', x)
+    -- Under a bandit, the inverse-probability-weighted sums: outcome / the share the customer's arm had.
+    local p = tonumber(redis.call('HGET', ab.propensity, customer) or '0')
+    if p > 0 then redis.call('HINCRBYFLOAT', ab.counters[group], 'ipw_revenue_cents', cents / p) end
+    if redis.call('SADD', ab.converted[group], customer) == 1 then
+      if x ~= 0 then redis.call('HINCRBY', ab.counters[group], 'pre_conv_cents', x) end
+      if p > 0 then redis.call('HINCRBYFLOAT', ab.counters[group], 'ipw_converted', 1 / p) end
     end
     count_first(ab.first[group], ab.daily[group], 'converted', customer, ts)
   end

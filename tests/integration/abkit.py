@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pandas as pd
 from aiokafka import AIOKafkaConsumer
 
+from batch.publish import ModelBundle
+from common import toplist
 from common.events import ExposureEvent, PurchaseEvent
 from common.settings import Settings
 
@@ -68,6 +72,29 @@ def expected_pre_period(exposures: Sequence[ExposureEvent], purchases: Sequence[
         sums["pre_conv_cents"] += x if customer in revenue else 0
         sums["pre_rev_cents2"] += x * revenue.get(customer, 0)
     return out
+
+
+TEST_KEY = "ab-test-key-" + "k" * 32
+KEY = {"X-API-Key": TEST_KEY}
+
+
+def model_bundle(version: str, first_product: int, customers: Sequence[str]) -> ModelBundle:
+    """A version in which every customer's list is products first_product .. first_product + 4."""
+    products = [f"p{first_product + j}" for j in range(5)]
+    listed = toplist.encode([(p, 1.0 - j / 10, "repeat") for j, p in enumerate(products)])
+    return ModelBundle(
+        version=version, card={"version": version, "data_window": {"end": "2024-03-01T00:00:00"}},
+        topn=dict.fromkeys(customers, listed), popular=[{"product_id": "p90", "buyers": 9}], rules={},
+        category_rules=[], segments={}, segment_summary=[], products={p: {"name": p} for p in products})
+
+
+def bought_first_shown(responses: dict[str, dict[str, Any]], arm: str) -> pd.DataFrame:
+    """Each customer served in the arm buys the first product they were shown, now."""
+    now = pd.Timestamp(datetime.now(UTC)).tz_localize(None)
+    rows = [{"customer_id": c, "order_id": f"o-{c}", "line_no": 1, "product_id": r["items"][0]["product_id"],
+             "category": "k", "units": 1, "amount": 10.0, "event_time": now}
+            for c, r in responses.items() if r["group"] == arm]
+    return pd.DataFrame(rows)
 
 
 async def read_exposures(settings: Settings, enough: Callable[[list[ExposureEvent]], bool],

@@ -8,53 +8,30 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.main import create_app
-from batch.publish import ModelBundle, current_version, prune, publish
-from common import toplist
+from batch.publish import current_version, prune, publish
 from stack.scratch import start_worker, stop_worker
+from tests.integration.abkit import KEY, TEST_KEY, bought_first_shown, model_bundle
 from tests.integration.conftest import Isolated
 from tests.integration.streamkit import send
 
 pytestmark = pytest.mark.integration
 
 CUSTOMERS = [f"c{i}" for i in range(120)]
-TEST_KEY = "mvm-test-key-" + "m" * 32
-KEY = {"X-API-Key": TEST_KEY}
-
-
-def _bundle(version: str, first_product: int) -> ModelBundle:
-    """Every customer's list in this version is products first_product.. first_product + 4."""
-    products = [f"p{first_product + j}" for j in range(5)]
-    listed = toplist.encode([(p, 1.0 - j / 10, "repeat") for j, p in enumerate(products)])
-    return ModelBundle(
-        version=version, card={"version": version, "data_window": {"end": "2024-03-01T00:00:00"}},
-        topn=dict.fromkeys(CUSTOMERS, listed), popular=[{"product_id": "p90", "buyers": 9}], rules={},
-        category_rules=[], segments={}, segment_summary=[], products={p: {"name": p} for p in products})
-
-
-def _bought(responses: dict[str, dict[str, Any]], arm: str) -> pd.DataFrame:
-    """Each customer of the arm buys the first product they were shown, now."""
-    now = pd.Timestamp(datetime.now(UTC)).tz_localize(None)
-    rows = [{"customer_id": c, "order_id": f"o-{c}", "line_no": 1, "product_id": r["items"][0]["product_id"],
-             "category": "k", "units": 1, "amount": 10.0, "event_time": now}
-            for c, r in responses.items() if r["group"] == arm]
-    return pd.DataFrame(rows)
 
 
 def test_a_model_against_model_experiment_from_start_to_promotion(isolated: Isolated, tmp_path: Path) -> None:
     settings = isolated.settings.model_copy(update={"api_key": SecretStr(TEST_KEY)})
     client, keys = isolated.redis, isolated.keys
-    publish(client, keys, _bundle("v-challenger", 10))
-    publish(client, keys, _bundle("v-current", 0))  # the newest is current
+    publish(client, keys, model_bundle("v-challenger", 10, CUSTOMERS))
+    publish(client, keys, model_bundle("v-current", 0, CUSTOMERS))  # the newest is current
     arms = ["control=best_sellers", "current=model:current", "challenger=model:v-challenger"]
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
@@ -84,7 +61,7 @@ def test_a_model_against_model_experiment_from_start_to_promotion(isolated: Isol
                 assert api.get("/recommend", params={"customer_id": c, "k": 3}).json()["group"] == r["group"]
 
             # the challenger's customers buy what they were shown; nobody else buys
-            purchases = _bought(responses, "challenger")
+            purchases = bought_first_shown(responses, "challenger")
             send(settings, purchases)
             summary = _wait_for_summary(api, exposed=2 * len(CUSTOMERS), converted=len(purchases))
             assert {arm: g["exposed_customers"] for arm, g in summary["groups"].items()} == dict(served)

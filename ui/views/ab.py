@@ -13,6 +13,7 @@ from ui.client import ActionRefused, ApiUnavailable
 from ui.experiment import (
     NOT_CAUSAL,
     arm_colours,
+    bandit_line,
     correction,
     cuped_line,
     default_experiment,
@@ -82,6 +83,11 @@ def experiment(name: str) -> None:
     colours = arm_colours([sp.label(arm["name"]) for arm in summary["arms"]])
     for arm, comparison in summary["comparisons"].items():
         arm_metrics(summary, arm, comparison)
+    if summary["bandit"] is not None:
+        st.markdown(bandit_line(summary, sp))
+        shares = [{"group": sp.label(arm), "at": row["at"], "share": share / 100}
+                  for row in summary["bandit"]["history"] for arm, share in row["shares"].items()]
+        plot(shares_chart(pd.DataFrame(shares), colours, sp))
     day_title = _("event-time day of the replayed history") if timeline["replayed"] else _("day (wall clock, UTC)")
     rows = [{"group": sp.label(group), **row} for group, series in timeline["series"].items() for row in series]
     if rows:
@@ -133,6 +139,17 @@ def arm_metrics(summary: dict[str, Any], arm: str, comparison: dict[str, Any]) -
         decision=_(decision)))
     st.markdown(cuped_line(summary, arm, sp))
     st.caption(fixed_horizon_note(summary, arm, sp))
+
+
+def shares_chart(frame: pd.DataFrame, colours: dict[str, str], sp: Speaker) -> alt.Chart:
+    _ = sp.gettext
+    frame["at"] = pd.to_datetime(frame["at"])
+    colour = alt.Color("group:N", title=_("group"), scale=alt.Scale(domain=list(colours), range=list(colours.values())))
+    chart: alt.Chart = alt.Chart(frame).mark_line(interpolate="step-after", strokeWidth=3, point=True).encode(
+        x=alt.X("at:T", title=_("day (wall clock, UTC)")), y=alt.Y("share:Q", title=_("share of new customers"),
+                                                                axis=alt.Axis(format="%")),
+        color=colour).properties(title=_("The bandit's split over time"))
+    return chart
 
 
 def conversion_chart(frame: pd.DataFrame, colours: dict[str, str], day_title: str, sp: Speaker) -> alt.LayerChart:
@@ -201,6 +218,12 @@ def manage(chosen: str | None) -> None:
         arms = st.text_area(_("Arms, one per line, the control first"), key="ab_start_arms",
                             value="control=best_sellers\ncurrent=model:current")
         split = st.text_input(_("Split in percent, comma-separated (empty: even)"), key="ab_start_split")
+        bandit = st.checkbox(_("Bandit: re-weight the split by Thompson sampling on conversion"), key="ab_start_bandit")
+        interval, floor = st.columns(2)
+        minutes = interval.number_input(_("Re-weight every (minutes)"), min_value=1.0, value=60.0,
+                                        key="ab_start_interval")
+        min_share = floor.number_input(_("Each arm's minimum share"), min_value=0.0, max_value=0.5, value=0.1,
+                                       key="ab_start_min_share")
         if st.form_submit_button(_("Start")):
             try:
                 shares = [int(part) for part in split.split(",")] if split.strip() else None
@@ -208,7 +231,8 @@ def manage(chosen: str | None) -> None:
                 st.error(_("The split takes whole percents, e.g. 34,33,33."))
                 return
             act("/ab/experiments", {"name": name.strip(), "arms": [a.strip() for a in arms.splitlines() if a.strip()],
-                                    "split": shares},
+                                    "split": shares, "bandit": bandit, "bandit_interval_minutes": minutes,
+                                    "min_share": min_share},
                 _("{name} started: /recommend serves its arms now.").format(name=name.strip()))
 
 

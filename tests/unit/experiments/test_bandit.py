@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.bandit import guarded_shares, ipw_mean, probability_best, thompson_shares
+from experiments.bandit import expected_shares, guarded_shares, ipw_mean, probability_best, thompson_shares
+from experiments.plan import Arm, Bandit, Plan
 from experiments.simulation import Scenario, simulate
 
 
@@ -55,3 +56,23 @@ def test_the_guarded_bandit_earns_more_and_its_weighted_estimate_stays_centred()
     error = bandit.estimate_error
     assert abs(error["ipw_bias"]) < 3 * error["ipw_rmse"] / np.sqrt(200)
     assert fixed.estimate_error["plain_rmse"] < error["ipw_rmse"]  # weighting costs precision
+
+
+def test_the_sample_ratio_expects_each_split_for_the_customers_it_dealt() -> None:
+    # 100 customers at 50/50, then 300 more at 20/80: expected (50 + 60) / 400 and (50 + 240) / 400
+    assert expected_shares([([50, 50], 0), ([20, 80], 100)], 400) == pytest.approx([110 / 400, 290 / 400])
+    assert expected_shares([([34, 66], 0)], 0) == pytest.approx([0.34, 0.66])
+
+
+def test_a_bandit_plan_keeps_its_floor_and_draws_buckets_per_interval() -> None:
+    arms = [Arm(name="control", strategy="best_sellers"), Arm(name="new", strategy="model", version="v2")]
+    plan = Plan(name="b", arms=arms, split=[50, 50], salt="s", started_at=1000.0, bandit=Bandit(interval_s=60))
+    with pytest.raises(ValueError, match="at least 10%"):
+        Plan.model_validate(plan.model_dump() | {"split": [95, 5]})
+    assert [plan.interval_at(t) for t in (999.0, 1000.0, 1059.0, 1060.0, 1200.0)] == [0, 0, 0, 1, 3]
+    customers = [f"c{i}" for i in range(400)]
+    first = [plan.arm_of(c).name for c in customers]
+    assert first == [plan.arm_of(c).name for c in customers]  # within an interval: the same arm
+    later = plan.model_copy(update={"split": [10, 90], "bandit": Bandit(interval_s=60, interval=1)})
+    moved = [later.arm_of(c).name for c in customers]
+    assert 0.8 < moved.count("new") / 400 < 0.97 and plan.share(arms[1]) == 0.5

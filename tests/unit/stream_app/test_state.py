@@ -29,7 +29,7 @@ def _event(i: int, customer: str = "c1") -> PurchaseEvent:
 
 WINDOWS = Windows(guard_s=99, attribution_s=600, dead_letter_keep_s=30, pre_s=50)
 TWO = ("control", "treatment")
-SHARED_KEYS = 3  # the customers' arms, revenue and pre-period spend
+SHARED_KEYS = 4  # the customers' arms, revenue, pre-period spend and propensity
 TWO_ARMS_KEYS = SHARED_KEYS + 2 * AB_KEYS_PER_ARM
 
 
@@ -95,7 +95,7 @@ def test_exposures_call_registers_the_experiment() -> None:
 def test_the_script_lays_out_an_experiments_keys_as_python_does() -> None:
     keys = KeyLayout("t")
     assert ab_keys(keys, "x", ("a", "b"))[:SHARED_KEYS] == [keys.ab_customer_groups("x"), keys.ab_customer_revenue("x"),
-                                                            keys.ab_customer_pre("x")]
+                                                            keys.ab_customer_pre("x"), keys.ab_customer_propensity("x")]
     assert ab_keys(keys, "x", ("a", "b"))[SHARED_KEYS + AB_KEYS_PER_ARM:] == [
         keys.ab_group_counters("x", "b"), keys.ab_exposed_customers("x", "b"), keys.ab_converted_customers("x", "b"),
         keys.ab_daily("x", "b"), keys.ab_first_times("x", "b")]
@@ -111,7 +111,8 @@ def test_exposure_rows_follow_the_field_table() -> None:
                              event_time=datetime(2023, 1, 2, tzinfo=UTC))
     assert dict(zip(EXPOSURE_FIELDS, exposure_row(exposure), strict=True)) == {
         "request_id": "r1", "customer_id": "c1", "group": "treatment", "ts": 1672617600,
-        "product_ids": ["p1", "p2"]}
+        "product_ids": ["p1", "p2"], "propensity": 0}
+    assert exposure_row(exposure.model_copy(update={"propensity": 0.25}))[-1] == 0.25
 
 
 @pytest.mark.parametrize(("table", "fields"), [("P", PURCHASE_FIELDS), ("X", EXPOSURE_FIELDS)])

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ui.experiment import (
+    bandit_line,
     correction,
     cuped_line,
     default_experiment,
@@ -31,7 +32,7 @@ def _summary(decision: str, low: float | None, high: float | None, fixed_p: floa
         "cuped": {"conversion": {"always_valid": {"ci_low": 0.002, "ci_high": 0.041}}, "pre_period_days": 28.0,
                   "conversion_variance_reduction": 0.31}}
     return {
-        "experiment": "x", "managed": True, "causal": True, "attribution_days": 7.0, "promoted": None,
+        "experiment": "x", "managed": True, "causal": True, "attribution_days": 7.0, "promoted": None, "bandit": None,
         "alpha": 0.05, "comparison_alpha": 0.05 / (arms - 1),
         "arms": [{"name": "control", "serves": "best_sellers", "percent": 50},
                  {"name": "treatment", "serves": "model:current", "percent": 25},
@@ -124,6 +125,17 @@ def test_the_terminal_reads_the_pages_sentences() -> None:
                      fixed_horizon_note(summary, "challenger"), promote_hint(summary)):
         assert sentence is not None and sentence in lines
     assert lines[-2].startswith("Sample ratio as configured (chi-square p = ")
+
+
+def test_the_bandit_line_gives_the_split_and_the_weighted_conversion_with_its_caveat() -> None:
+    summary = _summary("keep_running", None, None) | {"bandit": {
+        "interval_minutes": 60.0, "min_share": 0.1, "ipw_conversion": {"control": 0.1, "treatment": 0.125},
+        "history": [{"shares": {"control": 50, "treatment": 50}}, {"shares": {"control": 30, "treatment": 70}}]}}
+    line = bandit_line(summary)
+    assert line.startswith("Bandit (Thompson sampling, re-weighted every 60 minutes, at least 10% per arm): the split "
+                           "is control 30%, treatment 70% now; conversion weighted by the inverse of each customer's "
+                           "assignment chance: control 10.0%, treatment 12.5%.")
+    assert "biases the plain per-arm figures" in line and line in render_summary(summary).splitlines()
 
 
 def test_what_an_arm_serves_in_words() -> None:
