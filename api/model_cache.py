@@ -16,8 +16,9 @@ import redis.asyncio as aioredis
 
 from common.keys import KeyLayout
 from common.segments import CutPoints
+from experiments.plan import MAX_ARMS
 
-MAX_PINNED = 4
+MAX_PINNED = MAX_ARMS  # every version a plan's arms can pin
 
 
 @dataclass

@@ -76,6 +76,6 @@ class Reweigher:
     async def _reweigh(self, name: str) -> Plan | None:
         try:
             return await reweigh(self.client, self.keys, name, time.time())
-        except RedisError as exc:  # the next request after the interval tries again
-            log.warning("re-weighting bandit %s failed: %s", name, exc)
+        except Exception as exc:
+            log.warning("re-weighting bandit %s failed: %s", name, exc, exc_info=not isinstance(exc, RedisError))
             return None

@@ -30,6 +30,7 @@ class Context(NamedTuple):
     recent: list[tuple[str, float]]  # live recent purchases (product, event time), newest first
     plan: Plan  # the experiment the customer is served in
     arm: Arm  # the customer's arm in it
+    propensity: float | None  # under a bandit, for a customer it assigns now: the arm's share; else None
 
 
 class NoModelError(Exception):
@@ -50,14 +51,14 @@ async def serve(state: ApiState, customer_id: str, k: int, at: datetime | None =
 
     Built as plain data on purpose: this is the hot path, and the inputs are our own (validated when they were
     written), so pydantic validation per item would only cost time."""
-    view, model_list, recent, plan, arm = await read_context(state, customer_id, experiment)
+    view, model_list, recent, plan, arm, propensity = await read_context(state, customer_id, experiment)
     items, strategy = await _for_arm(state, arm, view, model_list, recent, k, customer_id, language)
     request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, at a quarter of its cost
     logged = model_list is not None or bool(recent) or await _has_profile(state, customer_id)
     if logged:
         state.exposures.publish(Exposure(request_id, customer_id, plan.name, arm.name, strategy, view.version,
                                          [item["product_id"] for item in items], at or datetime.now(UTC),
-                                         plan.share(arm) if plan.bandit is not None else None))
+                                         propensity))
     if plan.bandit is not None:
         state.bandits.observe(plan)  # re-weights in the background when its interval has passed
     return {
@@ -127,11 +128,14 @@ async def read_context(state: ApiState, customer_id: str, experiment: str | None
     commands += [("HGET", keys.model_topn(version), customer_id) for version in versions]
     current_raw, recent_raw, *rest = await state.redis_mux.execute(*commands)
     plan = state.plans.observe(rest.pop(0)) if live else guessed
-    recorded = rest.pop(0) if guessed.bandit is not None and guessed.name == plan.name else None
+    recorded = rest.pop(0) if guessed.bandit is not None else None
+    if guessed.name != plan.name:  # the plan changed since: what was read belongs to another experiment
+        recorded = None
     current = await state.models.observe(current_raw.decode() if current_raw is not None else None)
     if current is None:
         raise NoModelError
     arm = _arm(plan, customer_id, recorded)
+    assigned_now = plan.bandit is not None and (recorded is None or recorded.decode() not in plan.arm_names)
     version = arm.pinned_version or current.version
     view = current if version == current.version else await state.models.at_version(version)
     lists = dict(zip(versions, rest, strict=True))
@@ -141,7 +145,8 @@ async def read_context(state: ApiState, customer_id: str, experiment: str | None
         topn_raw, = await state.redis_mux.execute(("HGET", keys.model_topn(version), customer_id))
     # WITHSCORES: member, score, member, score, ...
     recent = list(zip(map(bytes.decode, recent_raw[0::2]), map(float, recent_raw[1::2]), strict=True))
-    return Context(view, toplist.decode_lazily(topn_raw) if topn_raw else None, recent, plan, arm)
+    return Context(view, toplist.decode_lazily(topn_raw) if topn_raw else None, recent, plan, arm,
+                   plan.share(arm) if assigned_now else None)
 
 
 def _versions_to_read(plan: Plan, customer_id: str, current: ModelView | None) -> list[str]:

@@ -32,9 +32,16 @@ if redis.call('HEXISTS', ended, experiment) == 1 then
 end
 local ab = ab_keys(5, arms)
 
-local new, duplicates, late, unknown, min_ts = 0, 0, 0, 0, math.huge
+local new, duplicates, late, unknown, crossed, min_ts = 0, 0, 0, 0, 0, math.huge
 for i, e in ipairs(batch) do
   local id, customer, group, ts = e[X.request_id], e[X.customer_id], e[X.group], e[X.ts]
+  -- A customer counts in the arm first recorded for them (intention to treat): a bandit that re-weighted before
+  -- the stream recorded their first exposure may have served them another arm since.
+  local assigned = redis.call('HGET', ab.groups, customer)
+  if assigned and assigned ~= group and ab.counters[assigned] then
+    group = assigned
+    crossed = crossed + 1
+  end
   local k = G + (i - 1) * C
   local exposed, bought, converted_ids, requests = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
   local newest = redis.call('ZRANGE', requests, -1, -1, 'WITHSCORES')
@@ -77,4 +84,5 @@ end
 if new > 0 and redis.call('ZADD', registry, 'LT', min_ts, experiment) == 1 then redis.call('INCR', revision) end
 if late > 0 then redis.call('HINCRBY', stats, 'exposures_late', late) end
 if unknown > 0 then redis.call('HINCRBY', stats, 'exposures_unknown_arm', unknown) end
+if crossed > 0 then redis.call('HINCRBY', stats, 'exposures_crossed_arms', crossed) end
 return {new, duplicates, late, 0}

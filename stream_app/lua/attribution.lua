@@ -74,7 +74,7 @@ end
 -- Purchases side: `bought` holds the customer's newly applied purchase rows (fields P). Those in the pre-period
 -- of the customer's first exposure add to its covariate.
 local function attribute_purchases(ab, customer, bought, exposed, converted_ids, attribution, keep, pre)
-  if #bought == 0 or redis.call('EXISTS', exposed) == 0 then return end
+  if #bought == 0 then return end
   local group = redis.call('HGET', ab.groups, customer)
   if not (group and ab.counters[group]) then return end
   local first_ts = tonumber(redis.call('HGET', ab.first[group], 'exposed:' .. customer) or '-1')
@@ -86,6 +86,7 @@ local function attribute_purchases(ab, customer, bought, exposed, converted_ids,
   if before > 0 then
     set_pre(ab, group, customer, tonumber(redis.call('HGET', ab.pre, customer) or '0') + before)
   end
+  if redis.call('EXISTS', exposed) == 0 then return end
   local lo, hi = math.huge, 0
   for i = 1, #bought do lo, hi = math.min(lo, bought[i][P.ts]), math.max(hi, bought[i][P.ts]) end
   local shown = redis.call('ZRANGEBYSCORE', exposed, lo - attribution, hi, 'WITHSCORES')

@@ -145,3 +145,24 @@ def _first(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
     for customer, ts in pairs:
         earliest[customer] = min(ts, earliest.get(customer, ts))
     return earliest
+
+
+def test_a_customer_counts_in_the_arm_first_recorded_and_keeps_their_pre_period(isolated: Isolated) -> None:
+    """An exposure in another arm than the one first recorded for the customer (a bandit re-weighted before the
+    stream recorded them) counts in the first arm; a pre-period purchase that arrives after an exposure that
+    showed nothing still enters the covariate."""
+    def shown(request: str, group: str, day: int, products: list[str]) -> ExposureEvent:
+        return ExposureEvent(request_id=request, customer_id="c1", experiment="x", group=group, strategy="model",
+                             model_version="v", product_ids=products, event_time=T0 + timedelta(days=day))
+
+    earlier = PurchaseEvent(event_id="e-pre", order_id="o-pre", customer_id="c1", product_id="p9", category="k",
+                            units=1, amount=12.5, event_time=T0 + timedelta(days=5))
+    asyncio.run(_apply(isolated, [("exposures", [shown("r1", "control", 8, [])]),
+                                  ("exposures", [shown("r2", "treatment", 9, ["p1"])]),
+                                  ("purchases", [earlier])]))
+    keys, client = isolated.keys, isolated.redis
+    control = client.hgetall(keys.ab_group_counters("x", "control"))
+    assert int(control["exposures"]) == 2 and not client.exists(keys.ab_group_counters("x", "treatment"))
+    assert client.smembers(keys.ab_exposed_customers("x", "control")) == {"c1"}
+    assert int(client.hget(keys.stream_stats(), "exposures_crossed_arms") or 0) == 1
+    assert int(control["pre_cents"]) == 1250 and int(float(control["pre_sq_cents2"])) == 1250 ** 2

@@ -88,5 +88,8 @@ def test_a_guarded_bandit_moves_new_customers_to_the_better_arm(isolated: Isolat
             assert "biases the plain per-arm means" in bandit["note"]
             stopped = api.post("/ab/experiments/bandit/stop", headers=KEY).json()
             assert stopped["summary"]["bandit"]["history"][-1]["shares"] == {"current": 10, "challenger": 90}
+            # the first request after the bandit's plan gave way reads a plan without one, and answers
+            after = api.get("/recommend", params={"customer_id": CUSTOMERS[0], "k": 3})
+            assert after.status_code == 200 and after.json()["experiment"] == settings.ab_experiment
     finally:
         stop_worker(worker)
