@@ -110,11 +110,9 @@ async def list_experiments(state: ApiState) -> Experiments:
             pipe.scard(state.keys.ab_exposed_customers(name, arm))
     pipe.hgetall(state.keys.ab_ended())
     *counts, ended_raw = await pipe.execute()
-    rows = []
-    for name, ts in starts.items():
-        arms = _arms(state, plans, name)
-        exposed, counts = sum(int(n) for n in counts[:len(arms)]), counts[len(arms):]
-        rows.append(_info(state, plans, name, ts, live, exposed))
+    per_arm = iter(counts)  # in the order queued: each experiment's arms in turn
+    rows = [_info(state, plans, name, ts, live, sum(int(next(per_arm)) for _ in _arms(state, plans, name)))
+            for name, ts in starts.items()]
     for raw_name, raw in cast(dict[bytes, bytes], ended_raw).items():
         name, record = raw_name.decode(), EndedRecord.model_validate_json(raw)
         if record.summary is None or record.started_at is None:
