@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from api.exposures import ExposurePublisher
-from api.ingest import PurchaseProducer
+from api.adapters.exposures import ExposurePublisher
+from api.adapters.purchases import PurchaseProducer
+from api.adapters.redis_multiplex import MultiplexedRedis
 from api.live_plan import LivePlan
 from api.metrics import Metrics
 from api.model_cache import ModelCache
-from api.redis_multiplex import MultiplexedRedis
 from api.services.bandit import Reweigher
 from common.keys import KeyLayout
 from common.settings import Settings

@@ -3,7 +3,7 @@ tasks on uvloop, the best of a few rounds), behind design choices in `api/`:
 
 - the three reads of `read_context` (GET, ZREVRANGE WITHSCORES, HGET) through redis-py's asyncio pipeline and
   blocking pool, as the API had it, against the same commands on the API's shared connection
-  (`api.redis_multiplex`);
+  (`api.adapters.redis_multiplex`);
 - a FastAPI route in the first of nine routers reached through `include_router` (lazy in FastAPI 0.165) against
   the same routes added to the app directly, and the app's state through a dependency against straight from
   the request; each route answers a constant and takes `/recommend`'s two query parameters.
@@ -28,8 +28,8 @@ import redis.asyncio as aioredis
 import uvloop
 from fastapi import APIRouter, FastAPI, Request, Response
 
+from api.adapters.redis_multiplex import MultiplexedRedis
 from api.deps import CustomerIdQuery, State, TopK, state_of
-from api.redis_multiplex import MultiplexedRedis
 from common.keys import KeyLayout
 from stack import LocalStack
 from stack.scratch import stack_settings
@@ -97,7 +97,8 @@ async def redis_reads(url: str, calls: int) -> dict[str, float]:
 
     try:
         return {"redis-py pipeline, blocking pool": await cpu_us_per_call(through_redis_py, calls),
-                "shared connection (api.redis_multiplex)": await cpu_us_per_call(through_shared_connection, calls)}
+                "shared connection (api.adapters.redis_multiplex)":
+                    await cpu_us_per_call(through_shared_connection, calls)}
     finally:
         await client.aclose(close_connection_pool=True)
         await shared.aclose()

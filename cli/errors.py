@@ -8,10 +8,10 @@ from typing import NoReturn
 
 import typer
 
+from api.visits import VisitError
 from batch.engine import EngineUnavailable
 from batch.memory import BUDGET_SETTING, EASE_SETTING, MemoryBudgetError
 from common.data import DataError
-from experiments.visits import VisitError
 from stack import StackError
 
 

@@ -10,11 +10,11 @@ import typer
 from tqdm import tqdm
 
 from api.schemas import AbSummary
+from api.visits import Visits
 from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
 from common.events import EXPERIMENT_PATTERN, PurchaseEvent, experiment_name
 from common.settings import Settings, get_settings
-from experiments.visits import Visits
 from producers.master_data import send_master_data
 from producers.replay import (
     Pace,

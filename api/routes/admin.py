@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from api.deps import ApiKeyChecked, State
 from api.schemas import RefitRequested
+from api.services.model import request_refit
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -17,5 +18,5 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 async def refit(state: State, _key: ApiKeyChecked) -> RefitRequested:
     """Ask the nightly scheduler (`recsys batch schedule`) to fit and publish a new model now."""
     requested_at = time.time()
-    await state.redis.set(state.keys.batch_refit_requested(), requested_at)
+    await request_refit(state, requested_at)
     return RefitRequested(accepted=True, requested_at=requested_at)

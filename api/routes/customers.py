@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import CustomerIdPath, RequestLanguage, State
 from api.schemas import BuyCycle, CustomerExposures, CustomerView, LiveSegment, Profile, Purchase, ShownProduct
-from api.services.ab import experiment_starts
+from api.services.customer_state import read_customer, read_exposures
 from api.services.customers import buy_cycle, live_segment_of, profile_of
 from common.i18n import translations
 from common.segments import words
@@ -22,33 +22,22 @@ async def customer(state: State, customer_id: CustomerIdPath, language: RequestL
     """Live RFM state from the stream, last night's segment from the published model beside the segment of the
     live RFM (scored with the model's quintile edges), each with its words in the request's language, the
     profile, recent purchases."""
-    keys = state.keys
     view = await state.models.get()
-    pipe = state.redis.pipeline(transaction=False)
-    pipe.hgetall(keys.customer_rfm(customer_id))
-    pipe.zrevrange(keys.customer_recent(customer_id), 0, RECENT_SHOWN - 1, withscores=True)
-    pipe.hgetall(keys.customer_categories(customer_id))
-    pipe.hgetall(keys.customer_profile(customer_id))
-    # Recency and age are measured on the stream's clock (its latest event time), history time in a replay.
-    pipe.hget(keys.stream_stats(), "last_event_ts")
-    if view is not None:
-        pipe.hget(keys.model_segments(view.version), customer_id)
-        pipe.hget(keys.model_cycles(view.version), customer_id)
-    rfm_raw, recent, categories, profile_raw, stats_last, *published = await pipe.execute()
-    segment_raw, cycles_raw = published if published else (None, None)
-    if not rfm_raw and segment_raw is None and not profile_raw:
+    found = await read_customer(state, customer_id, view, RECENT_SHOWN)
+    if not found.known:
         raise HTTPException(404, f"customer {customer_id!r} has no purchases in the stream or the model, and no "
                                  "profile")
-    fields = {k.decode(): v.decode() for k, v in rfm_raw.items()}
-    as_of = int(float(stats_last)) if stats_last else int(time.time())
-    live = live_segment_of(fields, as_of, view.cut_points if view is not None else None)
-    profile = profile_of({k.decode(): v.decode() for k, v in profile_raw.items()}, as_of)
+    # Recency and age are measured on the stream's clock (its latest event time), history time in a replay.
+    as_of = int(found.stream_clock) if found.stream_clock is not None else int(time.time())
+    live = live_segment_of(found.rfm, as_of, view.cut_points if view is not None else None)
+    profile = profile_of(found.profile, as_of)
+    recent = found.recent
     products = state.models.products()
     gettext = translations(language).gettext
-    last_night = json.loads(segment_raw) if segment_raw else None
+    last_night = json.loads(found.segment) if found.segment else None
     last_bought = {p.decode(): ts for p, ts in recent}
     return CustomerView(
-        customer_id=customer_id, as_of=as_of, rfm={k: float(v) for k, v in fields.items()},
+        customer_id=customer_id, as_of=as_of, rfm={k: float(v) for k, v in found.rfm.items()},
         recency_days=live.recency_days if live is not None else None,
         segment=last_night | words(last_night["segment"], gettext) if last_night else None,
         live_segment=LiveSegment.model_validate(live.segment | {"label": words(live.segment["segment"], gettext)[
@@ -57,8 +46,9 @@ async def customer(state: State, customer_id: CustomerIdPath, language: RequestL
         recent=[Purchase(product_id=p.decode(), name=products.get(p.decode(), {}).get("name"),
                          category=products.get(p.decode(), {}).get("category"), last_purchased_at=ts)
                 for p, ts in recent],
-        categories={k.decode(): int(v) for k, v in categories.items()},
-        buy_cycle=[BuyCycle.model_validate(c) for c in buy_cycle(cycles_raw, last_bought, as_of, products)],
+        categories=found.categories,
+        buy_cycle=[BuyCycle.model_validate(c) for c in buy_cycle(
+            found.cycles.decode() if found.cycles else None, last_bought, as_of, products)],
     )
 
 
@@ -66,26 +56,16 @@ async def customer(state: State, customer_id: CustomerIdPath, language: RequestL
 async def exposures(state: State, customer_id: CustomerIdPath) -> CustomerExposures:
     """The latest products shown to the customer (event time), in any experiment, and whether they bought each
     one afterwards, within the attribution window."""
-    keys = state.keys
     window = state.settings.ab_attribution_days * 86400
-    experiments = await experiment_starts(state)
-    pipe = state.redis.pipeline(transaction=False)
-    pipe.zrange(keys.ab_customer_purchases(customer_id), 0, -1, withscores=True)
-    for experiment in experiments:
-        pipe.zrevrange(keys.ab_customer_exposures(experiment, customer_id), 0, EXPOSURES_SHOWN - 1, withscores=True)
-        pipe.hget(keys.ab_customer_groups(experiment), customer_id)
-    bought, *per_experiment = await pipe.execute()
-    # the same salt assigns the customer the same group in every experiment; the newest exposures first
-    shown = sorted((row for rows in per_experiment[0::2] for row in rows), key=lambda r: -r[1])[:EXPOSURES_SHOWN]
-    group = next((g for g in per_experiment[1::2] if g), None)
+    found = await read_exposures(state, customer_id, EXPOSURES_SHOWN)
     purchases: dict[str, list[float]] = {}
-    for member, ts in bought:
+    for member, ts in found.bought:
         purchases.setdefault(member.decode().split("|")[0], []).append(ts)
     products = state.models.products()
     rows = []
-    for member, shown_at in shown:
+    for member, shown_at in found.shown:
         product = member.decode().split("|")[0]
         after = [ts for ts in purchases.get(product, []) if shown_at <= ts <= shown_at + window]
         rows.append(ShownProduct(product_id=product, name=products.get(product, {}).get("name"),
                                  shown_at=shown_at, bought_at=min(after) if after else None))
-    return CustomerExposures(customer_id=customer_id, group=group.decode() if group else None, shown=rows)
+    return CustomerExposures(customer_id=customer_id, group=found.group, shown=rows)

@@ -5,9 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from api.deps import ApiKeyChecked, State
-from api.ingest import BrokerUnavailable
 from api.schemas import Problem, PurchasesAccepted
-from api.services.ingest import BodyTooLarge, InvalidPurchases, body_schema, max_body_bytes, parse_purchases, read_body
+from api.services.ingest import (
+    BodyTooLarge,
+    InvalidPurchases,
+    NotAccepted,
+    body_schema,
+    max_body_bytes,
+    parse_purchases,
+    read_body,
+    send_purchases,
+)
 from common.events import EventBounds
 from common.settings import Settings
 
@@ -35,12 +43,12 @@ async def post_purchases(request: Request, state: State, _key: ApiKeyChecked) ->
                                                                 settings.max_event_bytes))
         events = parse_purchases(body, settings.api_ingest_max_lines, settings.max_event_bytes,
                                  settings.event_bounds)
-        await state.purchases.send(events)
+        await send_purchases(state, events)
     except BodyTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
     except InvalidPurchases as exc:
         raise HTTPException(422, [error.detail() for error in exc.errors]) from None
-    except BrokerUnavailable as exc:
+    except NotAccepted as exc:
         raise HTTPException(503, f"not accepted, retry the whole request: {exc}") from None
     return PurchasesAccepted(accepted=len(events), topic=settings.topic_purchases,
                              event_ids=[e.event_id for e in events])

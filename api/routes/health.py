@@ -3,12 +3,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
 
 from api.deps import State
 from api.schemas import ExposureSender, Health, NotReady, Ready
-from api.services.memory import redis_memory
-from api.state import ApiState
+from api.services.health import sender_state
+from api.services.memory import redis_memory_if_up
+from api.services.model import RedisUnreachable, current_version
 
 router = APIRouter(tags=["health"])
 
@@ -27,20 +27,12 @@ async def ready(state: State) -> Ready | JSONResponse:
     if not sender.running:
         return _not_ready("the exposure sender has stopped", sender)
     try:
-        await state.redis.ping()
-        current = await state.redis.get(state.keys.model_current())
-    except (RedisError, OSError) as exc:
+        current = await current_version(state)
+    except RedisUnreachable as exc:
         return _not_ready(f"Redis unreachable: {exc}", sender)
     if current is None:
         return _not_ready("no model published", sender)
-    return Ready(model_version=current.decode() if isinstance(current, bytes) else current, exposures=sender)
-
-
-def sender_state(state: ApiState) -> ExposureSender:
-    exposures = state.exposures
-    return ExposureSender(running=exposures.running, connected=exposures.is_connected, queued=exposures.queued,
-                          sent=exposures.sent, lost=exposures.lost, errors=exposures.errors,
-                          last_error=exposures.last_error)
+    return Ready(model_version=current, exposures=sender)
 
 
 def _not_ready(detail: str, sender: ExposureSender) -> JSONResponse:
@@ -58,10 +50,8 @@ async def metrics(state: State) -> Response:
     m.exposures_queued.set(sender.queued)
     m.exposures_connected.set(int(sender.connected))
     m.exposures_errors.set(sender.errors)
-    try:
-        memory = await redis_memory(state)
+    memory = await redis_memory_if_up(state)
+    if memory is not None:  # Redis away: the last reading stays, the request metrics still answer
         m.redis_used_memory.set(memory.used_bytes)
         m.redis_max_memory.set(memory.max_bytes or 0)
-    except (RedisError, OSError):
-        pass  # Redis away: the last reading stays, the request metrics still answer
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, HTTPException
 
 from api.deps import CurrentModel, ProductIdPath, State
 from api.schemas import RelatedProducts, Rule
+from api.services import model as model_reads
 
 router = APIRouter(tags=["products"])
 
@@ -17,7 +16,7 @@ async def related(state: State, view: CurrentModel, product_id: ProductIdPath) -
     product = view.products.get(product_id)
     if product is None:
         raise HTTPException(404, f"product {product_id!r} is not in model {view.version}")
-    raw = await state.redis.hget(state.keys.model_rules(view.version), product_id)
-    rules = [Rule(name=view.products.get(r["product_id"], {}).get("name"), **r) for r in json.loads(raw or "[]")]
+    rules = [Rule(name=view.products.get(r["product_id"], {}).get("name"), **r)
+             for r in await model_reads.rules_from(state, view.version, product_id)]
     return RelatedProducts(product_id=product_id, name=product.get("name"), category=product.get("category"),
                            model_version=view.version, rules=rules)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api.adapters.purchases import BrokerUnavailable
+from api.state import ApiState
 from common.events import EventBounds, PurchaseEvent, Rejected, parse_event, purchase_event_id
 
 ERRORS_SHOWN = 20
@@ -126,3 +128,15 @@ def _lines(body: bytes, max_lines: int) -> list[object]:
 
 def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
+
+
+class NotAccepted(Exception):
+    """The broker did not acknowledge every line: nothing of the request counts as accepted."""
+
+
+async def send_purchases(state: ApiState, events: list[PurchaseEvent]) -> None:
+    """Every line on the purchases topic, acknowledged by the broker (acks=all), or `NotAccepted`."""
+    try:
+        await state.purchases.send(events)
+    except BrokerUnavailable as exc:
+        raise NotAccepted(str(exc)) from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import cast
 
+from redis.exceptions import RedisError
+
 from api.schemas import RedisMemory
 from api.state import ApiState
 
@@ -17,3 +19,11 @@ async def redis_memory(state: ApiState) -> RedisMemory:
     share = used / limit if limit else None
     return RedisMemory(used_bytes=used, max_bytes=limit or None, share=share,
                        warning=share is not None and share >= WARN_AT, policy=str(info.get("maxmemory_policy", "")))
+
+
+async def redis_memory_if_up(state: ApiState) -> RedisMemory | None:
+    """The reading, or None while Redis is away."""
+    try:
+        return await redis_memory(state)
+    except (RedisError, OSError):
+        return None

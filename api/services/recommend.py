@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from api.exposures import Exposure
+from api.adapters.exposures import Exposure
 from api.model_cache import ModelView
 from api.ranking import Ranked, best_sellers, treatment
 from api.schemas import GroupPreview, RecommendationPreview, RecommendedItem, Strategy

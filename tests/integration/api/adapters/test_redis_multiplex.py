@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.redis_multiplex import MultiplexedRedis
+from api.adapters.redis_multiplex import MultiplexedRedis
 from stack.local import redis_binary
 from stack.scratch import free_port
 from tests.integration.conftest import Isolated

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.exposures import Exposure, ExposurePublisher
+from api.adapters.exposures import Exposure, ExposurePublisher
 from common.settings import Settings
 from stack import LocalStack
 from stack.scratch import stack_settings

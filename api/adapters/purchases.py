@@ -11,7 +11,7 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from api.kafka_start import start_or_close
+from api.adapters.kafka_start import start_or_close
 from common.events import PurchaseEvent
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from api.kafka_start import start_or_close
+from api.adapters.kafka_start import start_or_close
 from common.events import ExposureEvent
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from api.exposures import Exposure, ExposurePublisher
+from api.adapters.exposures import Exposure, ExposurePublisher
 from common.events import ExposureEvent, parse_event
 
 
