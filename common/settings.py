@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.assignment import REPLAY_PREFIX
 from common.events import AMOUNT_CEILING, EXPERIMENT_PATTERN, UNITS_CEILING, EventBounds, experiment_name
 
+CLUSTER_BUS_OFFSET = 10_000  # a Redis Cluster node also listens at its port + 10000, for the other nodes
+CLUSTER_PORT_MAX = 65_535 - CLUSTER_BUS_OFFSET
 MIN_KEY_LENGTH = 32  # API keys: long enough that guessing them over HTTP is hopeless
 
 
@@ -23,6 +25,10 @@ class Settings(BaseSettings):
     # Servers. The local stack starts its broker and Redis on the ports these URLs name.
     broker_url: str = "kafka://127.0.0.1:19092"
     redis_url: str = "redis://127.0.0.1:16379/0"
+    # Redis Cluster: RECSYS_REDIS_URL names any node (database 0). The local stack then starts `stack_redis_nodes`
+    # masters at the URL's port and the next ones, each with its own append-only file.
+    redis_cluster: bool = False
+    stack_redis_nodes: int = Field(default=3, ge=1, le=64)
 
     # Topics.
     topic_purchases: str = "purchases"
@@ -195,6 +201,19 @@ class Settings(BaseSettings):
         if value.startswith(REPLAY_PREFIX):  # those names belong to replays, whose clock is the history's
             raise ValueError(f"ab_experiment must not start with {REPLAY_PREFIX!r}: replays name their own experiments")
         return value
+
+    @model_validator(mode="after")
+    def _cluster_uses_database_zero(self) -> Settings:
+        if self.redis_cluster and urlsplit(self.redis_url).path.strip("/") not in ("", "0"):
+            raise ValueError("a Redis Cluster has only database 0: end RECSYS_REDIS_URL with /0 (or no database)")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_bus_ports_exist(self) -> Settings:
+        if self.redis_cluster and self.redis_port + self.stack_redis_nodes - 1 > CLUSTER_PORT_MAX:
+            raise ValueError(f"a Redis Cluster node listens at its port + 10000 too: RECSYS_REDIS_URL's port plus "
+                             f"RECSYS_STACK_REDIS_NODES - 1 must be at most {CLUSTER_PORT_MAX}")
+        return self
 
     @field_validator("key_prefix")
     @classmethod

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import redis
 
-from common.settings import Settings
+from common.settings import CLUSTER_BUS_OFFSET, Settings
+from stack.cluster import ensure_cluster, node_info
 from stack.process import StackError, is_running, spawn, terminate
 
 HEALTH_TIMEOUT_S = 30.0
@@ -42,7 +43,8 @@ class _Service:
     port: int
     binary: str
     args: list[str]
-    check: Callable[[], bool]
+    check: Callable[[], bool]  # healthy: it answers (and, for a cluster node, the cluster is ok)
+    answers: Callable[[], bool] | None = None  # up, before `up` has formed the cluster; None: `check`
 
 
 def tansu_binary() -> str:
@@ -102,6 +104,12 @@ def redis_is_healthy(host: str, port: int) -> bool:
         client.close()
 
 
+def cluster_node_is_healthy(host: str, port: int, nodes: int) -> bool:
+    """It answers, sees all `nodes` nodes, and says the cluster is ok."""
+    info = node_info(host, port)
+    return info is not None and info.state == "ok" and info.known_nodes == nodes
+
+
 def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -116,21 +124,33 @@ class LocalStack:
     def _services(self) -> list[_Service]:
         s = self.settings
         broker_url = f"tcp://{s.broker_host}:{s.broker_port}"
-        redis_dir = self.root / "redis"
-        return [
-            _Service(
-                "broker", s.broker_host, s.broker_port, "tansu",
-                ["broker", "--listener-url", broker_url, "--advertised-listener-url", broker_url,
-                 "--storage-engine", "memory://tansu/"],
-                lambda: broker_is_healthy(s.bootstrap_servers),
-            ),
-            _Service(
-                "redis", s.redis_host, s.redis_port, "redis-server",
-                ["--port", str(s.redis_port), "--bind", s.redis_host, "--dir", str(redis_dir),
-                 *redis_persistence_args(s), *redis_memory_args(s), "--daemonize", "no", "--protected-mode", "yes"],
-                lambda: redis_is_healthy(s.redis_host, s.redis_port),
-            ),
-        ]
+        broker = _Service(
+            "broker", s.broker_host, s.broker_port, "tansu",
+            ["broker", "--listener-url", broker_url, "--advertised-listener-url", broker_url,
+             "--storage-engine", "memory://tansu/"],
+            lambda: broker_is_healthy(s.bootstrap_servers),
+        )
+        if not s.redis_cluster:
+            return [broker, self._redis_node("redis", s.redis_port, self.root / "redis", [])]
+        return [broker, *(
+            self._redis_node(f"redis-{i + 1}", port, self.root / "redis" / f"node-{port}", cluster_node_args())
+            for i, port in enumerate(self.cluster_ports())
+        )]
+
+    def _redis_node(self, name: str, port: int, folder: Path, extra: list[str]) -> _Service:
+        s = self.settings
+        args = ["--port", str(port), "--bind", s.redis_host, "--dir", str(folder), *redis_persistence_args(s),
+                *redis_memory_args(s), *extra, "--daemonize", "no", "--protected-mode", "yes"]
+        if not extra:
+            return _Service(name, s.redis_host, port, "redis-server", args,
+                            lambda: redis_is_healthy(s.redis_host, port))
+        return _Service(name, s.redis_host, port, "redis-server", args,
+                        lambda: cluster_node_is_healthy(s.redis_host, port, s.stack_redis_nodes),
+                        lambda: redis_is_healthy(s.redis_host, port))
+
+    def cluster_ports(self) -> list[int]:
+        """The local cluster's nodes: the URL's port and the next ones."""
+        return [self.settings.redis_port + i for i in range(self.settings.stack_redis_nodes)]
 
     def state_paths(self) -> list[Path]:
         """What `wipe` deletes: Redis's data (append-only file and snapshot) and the archive when it is the default
@@ -179,7 +199,6 @@ class LocalStack:
         ):
             raise StackError("the local stack binds loopback only: use 127.0.0.1 in RECSYS_BROKER_URL/RECSYS_REDIS_URL")
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "redis").mkdir(exist_ok=True)
         started = []
         for service in self._services():
             if self._recorded_pid(service.name) is None:
@@ -187,15 +206,24 @@ class LocalStack:
                 started.append(service)
         for service in started:
             self._wait_healthy(service, timeout_s)
+        if self.settings.redis_cluster:
+            ensure_cluster([(self.settings.redis_host, port) for port in self.cluster_ports()], timeout_s)
         return self.status()
 
     def _start(self, service: _Service) -> None:
+        if service.answers is not None and port_in_use(service.host, service.port + CLUSTER_BUS_OFFSET):
+            raise StackError(
+                f"{service.name}: its cluster bus port {service.port + CLUSTER_BUS_OFFSET} on {service.host} is "
+                "already in use by another process; stop it or choose another port (RECSYS_REDIS_URL)"
+            )
         if port_in_use(service.host, service.port):
             raise StackError(
                 f"{service.name}: port {service.port} on {service.host} is already in use by another process; "
                 f"stop it or choose another port (RECSYS_{'BROKER' if service.name == 'broker' else 'REDIS'}_URL)"
             )
         binary = tansu_binary() if service.binary == "tansu" else redis_binary()
+        if service.binary == "redis-server":
+            Path(service.args[service.args.index("--dir") + 1]).mkdir(parents=True, exist_ok=True)
         pid = spawn([binary, *service.args], self.log_file(service.name), os.environ)
         self._pid_file(service.name).write_text(
             json.dumps({"pid": pid, "binary": binary, "port": service.port, "started_at": time.time()})
@@ -207,7 +235,7 @@ class LocalStack:
             if self._recorded_pid(service.name) is None:
                 tail = self._log_tail(service.name)
                 raise StackError(f"{service.name} exited at start ({tail}); see {self.log_file(service.name)}")
-            if service.check():
+            if (service.answers or service.check)():
                 return
             time.sleep(0.1)
         raise StackError(
@@ -260,6 +288,14 @@ def redis_memory_args(settings: Settings) -> list[str]:
     """A memory ceiling that refuses writes rather than evicting: evicting would silently drop a customer's state
     or an idempotency guard. The stream stalls until there is room; the API and the UI show how full it is."""
     return ["--maxmemory", settings.redis_maxmemory, "--maxmemory-policy", "noeviction"]
+
+
+def cluster_node_args() -> list[str]:
+    """Each node keeps its view of the cluster in its own folder, so `down` then `up` re-forms the same cluster.
+    Full coverage is not required: while a node is down the others keep serving their slots (the API answers 503
+    only for the customers on the missing node)."""
+    return ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
+            "--cluster-require-full-coverage", "no"]
 
 
 def _process_runs(pid: int, binary: str) -> bool:

@@ -5,13 +5,14 @@ them."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from common.settings import Settings
+from common.settings import CLUSTER_BUS_OFFSET, CLUSTER_PORT_MAX, Settings
 from stack.system import RECSYS
 
 
@@ -21,11 +22,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_cluster_ports(nodes: int) -> int:
+    """The first of ``nodes`` consecutive free ports whose cluster bus ports (each + 10000) are free too, all below
+    the kernel's ephemeral range, where an outgoing connection could take one between this check and the start."""
+    ephemeral_start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        first = random.randrange(10_000, min(ephemeral_start, CLUSTER_PORT_MAX) - CLUSTER_BUS_OFFSET - nodes)
+        wanted = [port + bus for port in range(first, first + nodes) for bus in (0, CLUSTER_BUS_OFFSET)]
+        if all(_can_bind(port) for port in wanted):
+            return first
+    raise RuntimeError(f"no {nodes} consecutive free ports (and their bus ports) on loopback")
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def stack_settings(run_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a stack of its own under ``run_dir``, ignoring any .env file; ``overrides`` are more fields."""
+    """Settings for a stack of its own under ``run_dir``, ignoring any .env file; ``overrides`` are more fields
+    (``redis_cluster=True`` takes a block of ports a local cluster can use)."""
+    redis_port = (free_cluster_ports(overrides.get("stack_redis_nodes", 3) + 1) if overrides.get("redis_cluster")
+                  else free_port())
     return Settings(
         broker_url=f"kafka://127.0.0.1:{free_port()}",
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
         run_dir=run_dir,
         _env_file=None,
         **overrides,
