@@ -28,7 +28,7 @@ from batch.interactions import Interactions
 from batch.memory import MemoryPlan
 from batch.models import Recommender
 from batch.offers import offer_export, segment_offers
-from batch.publish import PublishResult, new_version, publish
+from batch.publish import Publishing, PublishResult, new_version, publish, publish_progress
 from batch.ranker.history import History
 from batch.ranker.model import RankerRecommender
 from batch.ranker.stage import (
@@ -188,7 +188,7 @@ class RunResult:
 
 
 def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: redis.Redis | None,
-        keys: KeyLayout, stages: Stages, progress: Progress, keep_versions: int = 3,
+        keys: KeyLayout, stages: Stages, progress: Progress, publishing: Publishing | None = None,
         engine: Engine | None = None) -> RunResult:
     """The whole nightly job. With `client=None` nothing is published (artifacts only)."""
     engine = engine or SingleMachine()
@@ -241,5 +241,5 @@ def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: r
             bundle = build_bundle(version, card, served, lines, top_category_rules, segments, seg_summary,
                                   offers=offers, cut_points=cuts, cohorts=cohorts, progress=progress)
         with stages.stage("publish"):
-            published = publish(client, keys, bundle, keep=keep_versions)
+            published = publish(client, keys, bundle, publishing, on_progress=publish_progress(progress))
     return RunResult(version=version, folder=folder, evaluation=evaluation, published=published)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,10 +12,25 @@ from typing import Any
 import redis
 
 from common.keys import KeyLayout
+from common.settings import Settings
 from experiments.plan import Plan
 
 HASH_FIELDS_PER_COMMAND = 1000
-COMMANDS_PER_ROUND_TRIP = 200
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """How a version is written. Its keys go in round trips of at most `round_trip_bytes`, and no faster than
+    `bytes_per_s` (0: as fast as Redis takes them): one unpaced write of a shop-scale model holds Redis long enough,
+    and grows its append-only file fast enough, that the API's reads time out meanwhile (docs/scaling.md)."""
+
+    keep: int = 3  # the newest versions never pruned
+    bytes_per_s: float = 8e6
+    round_trip_bytes: int = 256 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Publishing:
+        return cls(keep=settings.batch_keep_versions, bytes_per_s=settings.publish_mb_per_s * 1e6)
 
 
 @dataclass
@@ -43,7 +58,25 @@ class PublishResult:
     keys: int
     round_trips: int
     seconds: float
+    bytes: int = 0
     pruned: list[str] = field(default_factory=list)
+
+
+ProgressCallback = Callable[[int, int], None]  # (bytes written, bytes in all)
+
+
+def publish_progress(report: Callable[[str], None], parts: int = 10) -> ProgressCallback:
+    """Reports the publish each time another `1/parts` of its bytes is written."""
+    shown = 0
+
+    def on_progress(written: int, total: int) -> None:
+        nonlocal shown
+        part = parts * written // total if total else parts
+        if part > shown:
+            shown = part
+            report(f"  published {written / 1e6:,.1f} of {total / 1e6:,.1f} MB ({written / max(total, 1):.0%})")
+
+    return on_progress
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -51,14 +84,63 @@ def new_version(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
-def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, keep: int = 3) -> PublishResult:
-    """Write the version's keys (it is invisible until the flip), then SET current + ZADD versions in one
-    MULTI/EXEC. Readers that loaded the old version keep working: the old keys stay until pruned, and the
-    newest `keep` versions are never pruned."""
+def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, options: Publishing | None = None,
+            on_progress: ProgressCallback | None = None, sleep: Callable[[float], None] = time.sleep,
+            clock: Callable[[], float] = time.perf_counter) -> PublishResult:
+    """Write the version's keys (it is invisible until the flip) in paced round trips, then SET current + ZADD
+    versions in one MULTI/EXEC. Readers that loaded the old version keep working: the old keys stay until pruned,
+    and the newest `keep` versions are never pruned."""
+    options = options or Publishing()
     started = time.perf_counter()
     version = bundle.version
     if client.zscore(keys.model_versions(), version) is not None:
         raise ValueError(f"model version {version} is already published")
+    strings, hashes = _version_keys(keys, bundle)
+    writes = list(_writes(strings, hashes, options.round_trip_bytes))
+    pacer = _Pacer(sum(write.size for write in writes), options, on_progress, sleep, clock)
+    pipe = client.pipeline(transaction=False)
+    pending = 0
+    for write in writes:
+        write.queue(pipe)
+        pending += write.size
+        if pending >= options.round_trip_bytes:
+            pacer.send(pipe, pending)
+            pending = 0
+    if pending:
+        pacer.send(pipe, pending)
+    flip = client.pipeline(transaction=True)
+    flip.set(keys.model_current(), version)
+    flip.zadd(keys.model_versions(), {version: time.time()})
+    flip.execute()
+    pruned = prune(client, keys, options.keep)
+    return PublishResult(version=version, keys=len(strings) + sum(1 for h in hashes.values() if h),
+                         round_trips=pacer.round_trips + 2, seconds=time.perf_counter() - started,
+                         bytes=pacer.total, pruned=pruned)
+
+
+class _Pacer:
+    """Sends the queued round trips, then waits until the bytes written so far fit the pace."""
+
+    def __init__(self, total: int, options: Publishing, on_progress: ProgressCallback | None,
+                 sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        self.total, self.options, self.on_progress, self.sleep, self.clock = total, options, on_progress, sleep, clock
+        self.started = clock()
+        self.written = self.round_trips = 0
+
+    def send(self, pipe: Any, size: int) -> None:
+        pipe.execute()
+        self.written += size
+        self.round_trips += 1
+        if self.on_progress is not None:
+            self.on_progress(self.written, self.total)
+        if self.options.bytes_per_s > 0:
+            ahead = self.written / self.options.bytes_per_s - (self.clock() - self.started)
+            if ahead > 0:
+                self.sleep(ahead)
+
+
+def _version_keys(keys: KeyLayout, bundle: ModelBundle) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
+    version = bundle.version
     strings = {
         keys.model_card(version): bundle.card,
         keys.model_popular(version): bundle.popular,
@@ -76,37 +158,41 @@ def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, keep: int
         keys.model_cohorts(version): bundle.cohorts,
         keys.model_cycles(version): bundle.cycles,
     }
-    round_trips = 1
-    pipe = client.pipeline(transaction=False)
-    queued = 0
-    for command in _commands(strings, hashes):
-        command(pipe)
-        queued += 1
-        if queued == COMMANDS_PER_ROUND_TRIP:
-            pipe.execute()
-            round_trips += 1
-            queued = 0
-    if queued:
-        pipe.execute()
-        round_trips += 1
-    flip = client.pipeline(transaction=True)
-    flip.set(keys.model_current(), version)
-    flip.zadd(keys.model_versions(), {version: time.time()})
-    flip.execute()
-    pruned = prune(client, keys, keep)
-    return PublishResult(version=version, keys=len(strings) + sum(1 for h in hashes.values() if h),
-                         round_trips=round_trips + 1, seconds=time.perf_counter() - started, pruned=pruned)
+    return strings, hashes
 
 
-def _commands(strings: Mapping[str, Any], hashes: Mapping[str, Mapping[str, Any]]) -> Iterator[Any]:
+@dataclass(frozen=True)
+class _Write:
+    """A SET of a string's JSON, or an HSET of a chunk of a hash's fields; `size` in bytes."""
+
+    key: str
+    value: str | dict[str, str]
+    size: int
+
+    def queue(self, pipe: Any) -> None:
+        if isinstance(self.value, str):
+            pipe.set(self.key, self.value)
+        else:
+            pipe.hset(self.key, mapping=self.value)
+
+
+def _writes(strings: Mapping[str, Any], hashes: Mapping[str, Mapping[str, Any]], max_bytes: int) -> Iterator[_Write]:
+    """SETs, and HSETs of at most HASH_FIELDS_PER_COMMAND fields and about `max_bytes` each."""
     for key, value in strings.items():
-        yield lambda pipe, key=key, value=value: pipe.set(key, json.dumps(value))
+        text = json.dumps(value)
+        yield _Write(key, text, len(key) + len(text))
     for key, mapping in hashes.items():
-        items = [(field_name, value if isinstance(value, str) else json.dumps(value))
-                 for field_name, value in mapping.items()]
-        for start in range(0, len(items), HASH_FIELDS_PER_COMMAND):
-            chunk = dict(items[start:start + HASH_FIELDS_PER_COMMAND])
-            yield lambda pipe, key=key, chunk=chunk: pipe.hset(key, mapping=chunk)
+        chunk: dict[str, str] = {}
+        size = 0
+        for field_name, value in mapping.items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            chunk[field_name] = text
+            size += len(field_name) + len(text)
+            if len(chunk) == HASH_FIELDS_PER_COMMAND or size >= max_bytes:
+                yield _Write(key, chunk, len(key) + size)
+                chunk, size = {}, 0
+        if chunk:
+            yield _Write(key, chunk, len(key) + size)
 
 
 def prune(client: redis.Redis, keys: KeyLayout, keep: int) -> list[str]:

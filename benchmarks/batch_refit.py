@@ -25,6 +25,7 @@ import redis
 
 from batch.evaluation.result import EvaluationOptions
 from batch.pipeline import RunResult, run
+from batch.publish import Publishing
 from batch.rule_mining import Algorithm, basket_matrix, frequent_itemsets
 from batch.source import from_file
 from batch.stages import Stages
@@ -56,14 +57,14 @@ class Refit:
     ru_maxrss_mib: float
 
 
-def refit(data: Path, artifacts: Path, client: redis.Redis, keys: KeyLayout, keep_versions: int) -> Refit:
+def refit(data: Path, artifacts: Path, client: redis.Redis, keys: KeyLayout, publishing: Publishing) -> Refit:
     """The CLI's `batch run --data` (load/clean as a stage), timed as a whole."""
     stages = Stages(report=say)
     started = time.perf_counter()
     with stages.stage("load/clean"):
         loaded = from_file(data, PRESET, None, None)
     options = EvaluationOptions(split_date=SPLIT_DATE, validation_date=VALIDATION_DATE)
-    result = run(loaded, options, artifacts, client, keys, stages, say, keep_versions=keep_versions)
+    result = run(loaded, options, artifacts, client, keys, stages, say, publishing)
     total_s = time.perf_counter() - started
     ru_maxrss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return Refit(loaded.lines, result, stages, total_s, ru_maxrss_mib)
@@ -147,7 +148,7 @@ def main() -> None:
     client.ping()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-batch-") as artifacts:
-            refitted = refit(args.data, Path(artifacts), client, keys, settings.batch_keep_versions)
+            refitted = refit(args.data, Path(artifacts), client, keys, Publishing.from_settings(settings))
     finally:
         doomed = list(client.scan_iter(match=keys.all_keys_pattern(), count=1000))
         if doomed:

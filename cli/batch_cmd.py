@@ -17,7 +17,7 @@ from batch.evaluation.last import LastEvaluation, last_evaluation, why_evaluate
 from batch.evaluation.reports import cold_start_markdown
 from batch.evaluation.result import Evaluation, EvaluationOptions
 from batch.pipeline import RunResult, evaluate_history, run
-from batch.publish import current_version
+from batch.publish import Publishing, current_version
 from batch.schedule import next_run_after
 from batch.source import from_archive, from_file, from_history, from_topic
 from batch.stages import Stages
@@ -265,18 +265,19 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
         from batch.spark.engine import run_spark
 
         spark_run = run_spark(loaded, options, spark, settings.artifacts_dir, client, keys, stages, typer.echo,
-                              keep_versions=settings.batch_keep_versions)
+                              publishing=Publishing.from_settings(settings))
         result: RunResult = spark_run.result
         jvm_peak = spark_run.jvm_peak_rss_mib
     else:
         result = run(loaded, options, settings.artifacts_dir, client, keys, stages, typer.echo,
-                     keep_versions=settings.batch_keep_versions)
+                     publishing=Publishing.from_settings(settings))
     _echo_table(result.evaluation)
     typer.echo(f"\nmodel {result.version}: artifacts in {result.folder} (segment offers for a campaign tool: "
                f"{result.folder / 'offers.csv'})")
     if result.published:
         p = result.published
-        typer.echo(f"published to Redis in {p.seconds:.2f} s ({p.round_trips} round trips); current -> {p.version}"
+        typer.echo(f"published {p.bytes / 1e6:,.1f} MB to Redis in {p.seconds:.2f} s ({p.round_trips} round trips); "
+                   f"current -> {p.version}"
                    + (f"; pruned {', '.join(p.pruned)}" if p.pruned else ""))
     typer.echo(f"total {time.perf_counter() - started:.1f} s, peak RSS {stages.peak_rss_mib():.0f} MiB"
                + (f" (driver JVM peak RSS {jvm_peak:.0f} MiB)" if jvm_peak is not None else ""))

@@ -29,6 +29,7 @@ from batch.interactions import Interactions
 from batch.memory import MemoryPlan
 from batch.models import HybridRecommender, Recommender
 from batch.pipeline import RunResult, evaluate_history, run
+from batch.publish import Publishing
 from batch.spark.history import SparkHistory
 from batch.spark.models import SparkAlsRecommender, SparkRulesRecommender
 from batch.spark.session import SparkOptions, StageProgress, jvm_peak_rss_mib, spark_session
@@ -164,7 +165,7 @@ class SparkRun:
 
 def run_spark(data: LoadedData, options: EvaluationOptions, spark: SparkOptions, artifacts: Path,
               client: redis.Redis | None, keys: KeyLayout, stages: Stages, progress: Progress,
-              keep_versions: int = 3) -> SparkRun:
+              publishing: Publishing | None = None) -> SparkRun:
     """The whole nightly job on Spark (`pipeline.run` with the Spark engine): starts a session on
     `spark.master`, stages `data.lines` as Parquet under `spark.staging`, evaluates, refits on everything,
     writes the artifacts and publishes into Redis from the driver (`client=None`: artifacts only)."""
@@ -174,7 +175,7 @@ def run_spark(data: LoadedData, options: EvaluationOptions, spark: SparkOptions,
         with stages.stage("stage history as Parquet"):
             history = SparkHistory.stage(session, data.lines, spark.staging)
         try:
-            result = run(data, options, artifacts, client, keys, stages, progress, keep_versions, SparkEngine(history))
+            result = run(data, options, artifacts, client, keys, stages, progress, publishing, SparkEngine(history))
         finally:
             history.remove()
         return SparkRun(result, jvm_peak_rss_mib())

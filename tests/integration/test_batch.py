@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from batch.models import Recommender
-from batch.publish import ModelBundle, current_version, publish
+from batch.publish import ModelBundle, Publishing, current_version, publish
 from batch.source import from_topic
 from common import toplist
 from stack.scratch import settings_env
@@ -62,7 +62,7 @@ def test_readers_never_see_a_half_written_version(isolated: Isolated) -> None:
 def test_old_versions_are_pruned_and_versions_are_not_reused(isolated: Isolated) -> None:
     client, keys = isolated.redis, isolated.keys
     for version in ("v1", "v2", "v3", "v4"):
-        result = publish(client, keys, _bundle(version, 5), keep=2)
+        result = publish(client, keys, _bundle(version, 5), Publishing(keep=2))
     assert result.pruned == ["v2"]
     assert client.zrange(keys.model_versions(), 0, -1) == ["v3", "v4"]
     assert not list(client.scan_iter(match=keys.model_pattern("v1")))

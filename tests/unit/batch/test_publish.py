@@ -1,0 +1,118 @@
+"""The publish's writes: bounded commands and round trips, paced to the configured rate, progress every tenth."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import redis
+
+from batch.publish import HASH_FIELDS_PER_COMMAND, ModelBundle, Publishing, _writes, publish, publish_progress
+from common.keys import KeyLayout
+
+
+def test_hash_chunks_hold_every_field_once_and_stay_within_the_bounds() -> None:
+    big = {f"c{i}": "x" * 90 for i in range(5000)}  # ~95 bytes a field
+    writes = list(_writes({"card": {"v": 1}}, {"topn": big, "empty": {}}, max_bytes=10_000))
+    assert writes[0].key == "card" and writes[0].value == json.dumps({"v": 1})
+    chunks = [w.value for w in writes[1:]]
+    assert all(isinstance(chunk, dict) for chunk in chunks)
+    merged: dict[str, str] = {}
+    for chunk in chunks:
+        assert isinstance(chunk, dict) and len(chunk) <= HASH_FIELDS_PER_COMMAND
+        assert not set(chunk) & set(merged)
+        merged |= chunk
+    assert merged == big
+    assert all(10_000 <= w.size < 10_000 + 100 for w in writes[1:-1])  # over the bound by at most one field
+    assert {w.key for w in writes} == {"card", "topn"}  # nothing written for an empty hash
+
+
+class FakeRedis:
+    """Records what a publish sends and when (its clock advances only by the injected sleep)."""
+
+    def __init__(self) -> None:
+        self.round_trips: list[int] = []  # commands per non-transactional round trip
+        self.data: dict[str, Any] = {}
+
+    def zscore(self, key: str, member: str) -> None:
+        return None
+
+    def pipeline(self, transaction: bool) -> FakePipe:
+        return FakePipe(self, transaction)
+
+    def zrange(self, key: str, start: int, end: int) -> list[str]:
+        return []
+
+
+class FakePipe:
+    def __init__(self, owner: FakeRedis, transaction: bool) -> None:
+        self.owner, self.transaction, self.queued = owner, transaction, 0
+
+    def set(self, key: str, value: str) -> None:
+        self.owner.data[key] = value
+        self.queued += 1
+
+    def hset(self, key: str, mapping: dict[str, str]) -> None:
+        self.owner.data.setdefault(key, {}).update(mapping)
+        self.queued += 1
+
+    def zadd(self, key: str, mapping: dict[str, float]) -> None:
+        self.queued += 1
+
+    def execute(self) -> None:
+        if not self.transaction:
+            self.owner.round_trips.append(self.queued)
+        self.queued = 0
+
+
+def _bundle(customers: int) -> ModelBundle:
+    return ModelBundle(version="v1", card={"version": "v1"}, topn={f"c{i}": "p1:0.5," * 12 for i in range(customers)},
+                       popular=[], rules={}, category_rules=[], segments={}, segment_summary=[], products={})
+
+
+class Clock:
+    """Time that passes only when the publish sleeps."""
+
+    def __init__(self) -> None:
+        self.now, self.slept = 0.0, list[float]()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_publish_sleeps_so_that_its_bytes_never_run_ahead_of_the_rate() -> None:
+    client, clock = FakeRedis(), Clock()
+    reports: list[tuple[int, int]] = []
+    result = publish(cast(redis.Redis, client), KeyLayout("t"), _bundle(20_000),
+                     Publishing(bytes_per_s=1e6, round_trip_bytes=50_000),
+                     on_progress=lambda written, total: reports.append((written, total)), sleep=clock.sleep,
+                     clock=clock)
+    slept = clock.slept
+    assert len(client.data["t:model:v1:topn"]) == 20_000
+    assert client.data["t:model:current"] == "v1"
+    assert result.bytes == reports[-1][0] == reports[-1][1] > 1_000_000
+    assert len(client.round_trips) == len(reports) == result.round_trips - 2
+    # each sleep brings the elapsed time up to bytes written / rate (the fake Redis answers instantly)
+    assert abs(sum(slept) - result.bytes / 1e6) < 0.01 * result.bytes / 1e6
+    steps = [b - a for (a, _), (b, _) in zip([(0, 0), *reports], reports, strict=False)]
+    assert all(0 < step < 2 * 50_000 for step in steps)  # a round trip: the bound, passed by at most one write
+
+
+def test_an_unpaced_publish_never_sleeps() -> None:
+    client, slept = FakeRedis(), list[float]()
+    publish(cast(redis.Redis, client), KeyLayout("t"), _bundle(2_000), Publishing(bytes_per_s=0), sleep=slept.append)
+    assert slept == [] and len(client.data["t:model:v1:topn"]) == 2_000
+
+
+def test_progress_is_told_every_tenth_and_at_the_end() -> None:
+    lines: list[str] = []
+    report = publish_progress(lines.append)
+    for written in range(0, 40_000_001, 1_300_000):
+        report(written, 40_000_000)
+    report(40_000_000, 40_000_000)
+    assert len(lines) == 10
+    assert lines[0] == "  published 5.2 of 40.0 MB (13%)" and lines[-1] == "  published 40.0 of 40.0 MB (100%)"
