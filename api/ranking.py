@@ -49,7 +49,7 @@ def treatment(
     basket_s: float,
     k: int,
     trend_days: float,
-    names: dict[str, dict[str, Any]],
+    names: Mapping[str, dict[str, Any]],
     gettext: Gettext = english,
 ) -> list[Ranked]:
     """The published list, minus what the customer bought after the model's data ends, plus rules fired by
@@ -119,5 +119,5 @@ def _rank(candidate: Candidate) -> tuple[float, int]:
     return -candidate[0], candidate[1]
 
 
-def _name(names: dict[str, dict[str, Any]], product: str | None) -> str | None:
+def _name(names: Mapping[str, dict[str, Any]], product: str | None) -> str | None:
     return names.get(product, {}).get("name") if product else None

@@ -62,9 +62,10 @@ class Settings(BaseSettings):
 
     # Local redis-server persistence (under <run_dir>/stack/redis). `everysec` fsyncs the append-only file once a
     # second: a crash of the machine can lose up to ~1 s of writes; `always` loses none and costs a disk flush per
-    # write. RDB snapshots: "seconds changes" pairs.
+    # write. RDB snapshots ("seconds changes" pairs) are off: the append-only file holds every write already, and
+    # each snapshot of the whole dataset competed with serving for the cores (docs/scaling.md, publishing).
     redis_appendfsync: Literal["always", "everysec", "no"] = "everysec"
-    redis_save: str = Field(default="3600 1 300 100 60 10000", pattern=r"^(\d+ \d+)( \d+ \d+)*$|^$")
+    redis_save: str = Field(default="", pattern=r"^(\d+ \d+)( \d+ \d+)*$|^$")
     # Local redis-server's memory ceiling, with `noeviction`: a full Redis refuses writes (the stream waits) rather
     # than evicting state. About 11 KB per customer of stream state and 1.2 KB per customer per model version
     # (docs/scaling.md): 4 GB holds some 250k customers with three versions.

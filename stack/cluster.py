@@ -23,6 +23,11 @@ class NodeInfo:
     known_nodes: int
     slots_assigned: int
 
+    def whole(self, nodes: int) -> bool:
+        """Ok, with all `nodes` known and every slot assigned in this node's view (without full coverage
+        required, a node says ok before it has learnt every other node's slots)."""
+        return self.state == "ok" and self.known_nodes == nodes and self.slots_assigned == SLOTS
+
 
 def slot_ranges(masters: int) -> list[tuple[int, int]]:
     """Inclusive (first, last) slot of each master; sizes differ by at most one."""
@@ -86,7 +91,7 @@ def _wait_ok(nodes: Sequence[tuple[str, int]], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         infos = [node_info(host, port) for host, port in nodes]
-        if all(info is not None and info.state == "ok" and info.known_nodes == len(nodes) for info in infos):
+        if all(info is not None and info.whole(len(nodes)) for info in infos):
             return
         if time.monotonic() > deadline:
             views = ", ".join(f"{port}: {info.state if info else 'no answer'}"

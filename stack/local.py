@@ -105,9 +105,9 @@ def redis_is_healthy(host: str, port: int) -> bool:
 
 
 def cluster_node_is_healthy(host: str, port: int, nodes: int) -> bool:
-    """It answers, sees all `nodes` nodes, and says the cluster is ok."""
+    """It answers, sees all `nodes` nodes with every slot assigned, and says the cluster is ok."""
     info = node_info(host, port)
-    return info is not None and info.state == "ok" and info.known_nodes == nodes
+    return info is not None and info.whole(nodes)
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -33,6 +33,9 @@ def test_three_masters_split_the_slots_as_redis_cli_does() -> None:
 def test_cluster_info_is_read_from_redis_py_fields() -> None:
     fields = {"cluster_state": "ok", "cluster_slots_assigned": "16384", "cluster_known_nodes": "3", "cluster_size": "3"}
     assert parse_cluster_info(fields) == NodeInfo("ok", 3, 16384)
+    assert NodeInfo("ok", 3, 16384).whole(3)
+    assert not NodeInfo("ok", 3, 10923).whole(3)  # ok without full coverage, but one node's slots not yet learnt
+    assert not NodeInfo("ok", 2, 16384).whole(3) and not NodeInfo("fail", 3, 16384).whole(3)
 
 
 def test_cluster_nodes_sit_at_consecutive_ports_each_with_its_own_folder(tmp_path: Path) -> None:

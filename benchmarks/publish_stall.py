@@ -1,0 +1,220 @@
+"""`/recommend` while a shop-scale model version is published: does serving keep its latency?
+
+On a stack of its own (redis-server with the local stack's persistence: append-only file every second and RDB
+snapshots), a synthetic shop gets a real fitted model (the served lists, card, rules), and then model versions at
+shop scale (default 200k customers x 100k products, the shapes of the real one repeated) are published while one
+API worker answers `/recommend` for a steady open-loop load (`benchmarks.open_loop`, default 1,000 req/s). Each
+publish is timed, and the requests due during it are compared with those of a quiet period before: 5xx, errors,
+p50, p99 and max. The publishes run unpaced (`RECSYS_PUBLISH_MB_PER_S=0`, the former behaviour) and paced (the
+setting's default), each after Redis has finished the previous one's background save and rewrite.
+
+    .venv/bin/python -m benchmarks.publish_stall [--customers 200000] [--products 100000] [--rate 1000]
+
+Target (issue 23): zero 5xx during the publish, and its p99 at most 3x the p99 before it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from batch.publish import ModelBundle, Publishing, publish, publish_progress
+from benchmarks.serving import prepare_shop, start_server, stop_server
+from benchmarks.stats import percentile
+from common.keys import KeyLayout
+from common.settings import Settings
+from stack import LocalStack
+from stack.scratch import free_port, stack_settings
+
+TARGET_P99_RATIO = 3.0
+K = 10
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def published_bundle(url: str, keys: KeyLayout) -> ModelBundle:
+    """The version the synthetic shop's batch run published, read back as a bundle."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    v = str(client.get(keys.model_current()))
+
+    def text(key: str) -> Any:
+        raw = client.get(key)
+        return json.loads(raw) if raw is not None else None
+
+    def mapping(key: str, parse: bool = True) -> dict[str, Any]:
+        return {str(k): (json.loads(value) if parse else str(value)) for k, value in client.hgetall(key).items()}
+
+    return ModelBundle(
+        version=v, card=text(keys.model_card(v)), topn=mapping(keys.model_topn(v), parse=False),
+        popular=text(keys.model_popular(v)), rules=mapping(keys.model_rules(v)),
+        category_rules=text(keys.model_category_rules(v)), segments=mapping(keys.model_segments(v)),
+        segment_summary=text(keys.model_segment_summary(v)), products=mapping(keys.model_products(v)),
+        offers=mapping(keys.model_segment_offers(v)), cut_points=text(keys.model_rfm_cut_points(v)),
+        cohorts=mapping(keys.model_cohorts(v)), cycles=mapping(keys.model_cycles(v), parse=False),
+    )
+
+
+def scaled(base: ModelBundle, version: str, customers: int, products: int, seed: int) -> ModelBundle:
+    """`base` grown to `customers` and `products` by repeating its own entries under new ids."""
+    rng = random.Random(seed)
+
+    def grow(entries: dict[str, Any], size: int, prefix: str) -> dict[str, Any]:
+        values = list(entries.values())
+        extra = {f"{prefix}{i}": rng.choice(values) for i in range(max(size - len(entries), 0))} if values else {}
+        return entries | extra
+
+    rules_share = len(base.rules) / max(len(base.products), 1)
+    cycles_share = len(base.cycles) / max(len(base.topn), 1)
+    return replace(
+        base, version=version, card=base.card | {"version": version},
+        topn=grow(base.topn, customers, "bench-c"), segments=grow(base.segments, customers, "bench-c"),
+        products=grow(base.products, products, "bench-p"), rules=grow(base.rules, int(products * rules_share),
+                                                                      "bench-p"),
+        cycles=grow(base.cycles, int(customers * cycles_share), "bench-c"),
+    )
+
+
+def wait_for_background_writes(client: redis.Redis) -> None:
+    """Until Redis has no snapshot or append-only rewrite running (each phase starts from the same quiet)."""
+    while True:
+        info = client.info("persistence")
+        if not (info["rdb_bgsave_in_progress"] or info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]):
+            return
+        time.sleep(0.5)
+
+
+def load(port: int, rate: float, seconds: float, ids: Path, timeline: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.open_loop", f"http://127.0.0.1:{port}/recommend?customer_id=CUSTOMER&k={K}",
+         "--rate", str(rate), "--seconds", str(seconds), "--ids", str(ids), "--timeline", str(timeline)],
+        stdout=subprocess.PIPE, text=True)
+
+
+def window(timeline: list[list[Any]], start: float, end: float) -> dict[str, Any]:
+    """The requests due in [start, end]."""
+    rows = [row for row in timeline if start <= row[0] <= end]
+    latencies = [row[1] for row in rows if row[1] is not None]
+    statuses = Counter(row[2] for row in rows)
+    return {
+        "requests": len(rows), "seconds": end - start, "errors": statuses.pop(0, 0),
+        "5xx": sum(n for status, n in statuses.items() if status >= 500), "statuses": dict(statuses),
+        "p50_ms": 1000 * percentile(latencies, 50), "p99_ms": 1000 * percentile(latencies, 99),
+        "max_ms": 1000 * max(latencies, default=float("nan")),
+    }
+
+
+def quiet(port: int, rate: float, seconds: float, ids: Path, work: Path) -> dict[str, Any]:
+    timeline_file = work / "quiet.json"
+    started = time.time()
+    load(port, rate, seconds, ids, timeline_file).communicate()
+    return window(json.loads(timeline_file.read_text()), started + 1, time.time())
+
+
+def during_publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, options: Publishing, port: int,
+                   rate: float, seconds: float, ids: Path, work: Path) -> dict[str, Any]:
+    timeline_file = work / f"{bundle.version}.json"
+    loader = load(port, rate, seconds, ids, timeline_file)
+    time.sleep(3)  # the load is steady before the publish starts
+    start = time.time()
+    result = publish(client, keys, bundle, options, on_progress=publish_progress(say))
+    end = time.time()
+    loader.communicate()
+    timeline = json.loads(timeline_file.read_text())
+    if end > max(row[0] for row in timeline):
+        raise RuntimeError(f"the publish outlasted the load ({end - start:.0f} s): raise --load-seconds")
+    return window(timeline, start, end) | {"publish_s": result.seconds, "publish_mb": result.bytes / 1e6,
+                                           "round_trips": result.round_trips,
+                                           "mb_per_s_setting": options.bytes_per_s / 1e6}
+
+
+def print_table(report: dict[str, Any]) -> None:
+    before = report["before"]
+    print(f"\n/recommend at {report['rate']:,.0f} req/s (open loop, one API worker) while "
+          f"{report['customers']:,} customers x {report['products']:,} products are published")
+    print("| phase | publish | requests | 5xx | errors | p50 ms | p99 ms | max ms | p99 / before |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in ("before", "unpaced", "paced"):
+        row = report[name]
+        publish_cell = (f"{row['publish_mb']:,.0f} MB in {row['publish_s']:.1f} s" if "publish_s" in row else "—")
+        ratio = row["p99_ms"] / before["p99_ms"]
+        print(f"| {name} | {publish_cell} | {row['requests']:,} | {row['5xx']} | {row['errors']} | "
+              f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['max_ms']:.0f} | {ratio:.2f}x |")
+    paced = report["paced"]
+    verdict = paced["5xx"] == 0 and paced["errors"] == 0 and paced["p99_ms"] <= TARGET_P99_RATIO * before["p99_ms"]
+    print(f"\ntarget (paced): zero 5xx and p99 at most {TARGET_P99_RATIO:g}x before: {'met' if verdict else 'MISSED'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=200_000)
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--quiet-seconds", type=float, default=20)
+    parser.add_argument("--load-seconds", type=float, default=90, help="each publish's load; it must outlast it")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/publish_stall.json"))
+    parser.add_argument("--redis-save", help="redis-server's snapshot rules (default: RECSYS_REDIS_SAVE's)")
+    parser.add_argument("--work", type=Path, help="keep the stack, logs and timelines here (default: a temp folder)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="recsys-publish-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        persistence = {} if args.redis_save is None else {"redis_save": args.redis_save}
+        settings: Settings = stack_settings(work / "run", key_prefix="bench", **persistence)
+        local = LocalStack(settings)
+        local.up()
+        server = None
+        try:
+            say("fitting the synthetic shop's model and writing its stream state ...")
+            loaded = prepare_shop(settings, work)
+            client = redis.Redis.from_url(settings.redis_url)
+            keys = KeyLayout(settings.key_prefix)
+            base = published_bundle(settings.redis_url, keys)
+            ids = work / "ids.txt"
+            shop_customers = sorted(loaded.lines["customer_id"].unique())
+            ids.write_text("\n".join([*shop_customers, *(f"bench-c{i}" for i in range(len(shop_customers)))]))
+            say(f"publishing a first shop-scale version ({args.customers:,} x {args.products:,}) unpaced ...")
+            publish(client, keys, scaled(base, "v1", args.customers, args.products, 1), Publishing(bytes_per_s=0))
+            port = free_port()
+            server = start_server("api.main:create_app", settings, port, 1, work / "api.log")
+            report: dict[str, Any] = {"customers": args.customers, "products": args.products, "rate": args.rate,
+                                      "redis_save": settings.redis_save, "publish_mb_per_s": settings.publish_mb_per_s,
+                                      "machine": platform.platform(), "cpus": os.cpu_count()}
+            wait_for_background_writes(client)
+            say("quiet period ...")
+            report["before"] = quiet(port, args.rate, args.quiet_seconds, ids, work)
+            for name, options, version in (("unpaced", Publishing(bytes_per_s=0), "v2"),
+                                           ("paced", Publishing.from_settings(settings), "v3")):
+                wait_for_background_writes(client)
+                say(f"publishing {version} {name} under load ...")
+                bundle = scaled(base, version, args.customers, args.products, int(version[1:]))
+                report[name] = during_publish(client, keys, bundle, options, port, args.rate, args.load_seconds,
+                                              ids, work)
+            report["redis_used_memory_mib"] = client.info("memory")["used_memory"] / 2**20
+            report["redis_latest_fork_ms"] = client.info("stats")["latest_fork_usec"] / 1000
+        finally:
+            if server is not None:
+                stop_server(server)
+            local.down()
+    print_table(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
