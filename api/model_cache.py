@@ -25,6 +25,7 @@ from experiments.plan import MAX_ARMS
 
 MAX_PINNED = MAX_ARMS  # every version a plan's arms can pin
 PRODUCTS_PER_CHUNK = 1000
+RETRY_S = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -91,7 +92,12 @@ class ModelCache:
     catalogue_checked_at: float = field(default=-1e18)
     # Versions an experiment's arm serves whatever is current, loaded on first use (a version never changes).
     pinned: dict[str, ModelView] = field(default_factory=dict)
-    switching: asyncio.Task[None] | None = None  # loading the version `current` now names
+    wanted: str | None = None  # the version `current` named when last read
+    switching: asyncio.Task[None] | None = None  # loading a version `current` named, in the background
+    # One load per version however many requests want it meanwhile; a version whose load failed is tried again
+    # no sooner than RETRY_S later.
+    loads: dict[str, asyncio.Task[ModelView]] = field(default_factory=dict)
+    failed_at: dict[str, float] = field(default_factory=dict)
 
     def fresh(self) -> bool:
         return self.view is not None and time.monotonic() - self.checked_at < self.check_s
@@ -99,15 +105,18 @@ class ModelCache:
     async def observe(self, version: str | None) -> ModelView | None:
         """Called with the `current` value a request read; loads a version the first time it is seen."""
         self.checked_at = time.monotonic()
+        self.wanted = version
         if version is None:
             self.view = None
         elif self.view is None:  # nothing to answer from meanwhile
-            self.view = await self._load(version)
-            self.view.name_products(self.catalogue)
+            view = await self._shared_load(version)
+            if self.view is None or self.wanted == version:
+                self.view = view
         elif self.view.version != version:
             if version in self.pinned:  # loaded already, for an experiment's arm (a promotion): no wait
                 self.view = self.pinned[version]
-            elif self.switching is None or self.switching.done():
+            elif (self.switching is None or self.switching.done()) and (
+                    self.checked_at - self.failed_at.get(version, -RETRY_S) >= RETRY_S):
                 self.switching = asyncio.create_task(self._switch(version))
         if self.checked_at - self.catalogue_checked_at >= self.catalogue_check_s:
             await self._refresh_catalogue()
@@ -115,24 +124,42 @@ class ModelCache:
 
     async def _switch(self, version: str) -> None:
         try:
-            view = await self._load(version)
-        except Exception as exc:  # the next request that sees the pointer tries again
+            view = await self._shared_load(version)
+        except Exception as exc:  # a request that sees the pointer after RETRY_S tries again
+            self.failed_at[version] = time.monotonic()
             log.warning("loading model version %s failed: %s", version, exc, exc_info=not isinstance(exc, RedisError))
             return
-        view.name_products(self.catalogue)
-        self.view = view
+        if self.wanted == version:  # not if the pointer moved on (or back) meanwhile
+            self.view = view
 
     async def at_version(self, version: str) -> ModelView:
         """A version's view, the current one's or a pinned one's; pinned ones beyond the newest few are dropped."""
         if self.view is not None and self.view.version == version:
             return self.view
         if version not in self.pinned:
-            if len(self.pinned) >= MAX_PINNED:
-                self.pinned.pop(next(iter(self.pinned)))
-            view = await self._load(version)
-            view.name_products(self.catalogue)
-            self.pinned[version] = view
+            view = await self._shared_load(version)
+            if version not in self.pinned:
+                if len(self.pinned) >= MAX_PINNED:
+                    self.pinned.pop(next(iter(self.pinned)))
+                self.pinned[version] = view
         return self.pinned[version]
+
+    async def _shared_load(self, version: str) -> ModelView:
+        task = self.loads.get(version)
+        if task is None:
+            task = self.loads[version] = asyncio.create_task(self._named(version))
+            task.add_done_callback(self._forget_load)
+        return await asyncio.shield(task)  # a request that gives up does not cancel the others' load
+
+    def _forget_load(self, task: asyncio.Task[ModelView]) -> None:
+        self.loads = {version: t for version, t in self.loads.items() if t is not task}
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every request that awaited it may have given up
+
+    async def _named(self, version: str) -> ModelView:
+        view = await self._load(version)
+        view.name_products(self.catalogue)
+        return view
 
     def products(self) -> Mapping[str, dict[str, Any]]:
         """Names and categories by product id: the current version's overlaid with the live catalogue, or the

@@ -20,9 +20,9 @@ HASH_FIELDS_PER_COMMAND = 1000
 
 @dataclass(frozen=True)
 class Publishing:
-    """How a version is written. Its keys go in round trips of at most `round_trip_bytes`, and no faster than
-    `bytes_per_s` (0: as fast as Redis takes them): one unpaced write of a shop-scale model holds Redis long enough,
-    and grows its append-only file fast enough, that the API's reads time out meanwhile (docs/scaling.md)."""
+    """How a version is written: in round trips of at most `round_trip_bytes` (or one hash chunk or string, when
+    that alone is bigger), no faster than `bytes_per_s` (0: as fast as Redis takes them), so that the requests
+    Redis serves meanwhile find room between them (docs/scaling.md, publishing a model under load)."""
 
     keep: int = 3  # the newest versions never pruned
     bytes_per_s: float = 8e6
@@ -62,19 +62,19 @@ class PublishResult:
     pruned: list[str] = field(default_factory=list)
 
 
-ProgressCallback = Callable[[int, int], None]  # (bytes written, bytes in all)
+ProgressCallback = Callable[[int, int, int], None]  # (bytes written, entries written, entries in all)
 
 
 def publish_progress(report: Callable[[str], None], parts: int = 10) -> ProgressCallback:
-    """Reports the publish each time another `1/parts` of its bytes is written."""
+    """Reports the publish each time another `1/parts` of its entries (strings and hash fields) is written."""
     shown = 0
 
-    def on_progress(written: int, total: int) -> None:
+    def on_progress(written: int, done: int, total: int) -> None:
         nonlocal shown
-        part = parts * written // total if total else parts
+        part = parts * done // total if total else parts
         if part > shown:
             shown = part
-            report(f"  published {written / 1e6:,.1f} of {total / 1e6:,.1f} MB ({written / max(total, 1):.0%})")
+            report(f"  published {done:,} of {total:,} entries ({done / max(total, 1):.0%}), {written / 1e6:,.1f} MB")
 
     return on_progress
 
@@ -96,18 +96,18 @@ def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, options: 
     if client.zscore(keys.model_versions(), version) is not None:
         raise ValueError(f"model version {version} is already published")
     strings, hashes = _version_keys(keys, bundle)
-    writes = list(_writes(strings, hashes, options.round_trip_bytes))
-    pacer = _Pacer(sum(write.size for write in writes), options, on_progress, sleep, clock)
+    pacer = _Pacer(len(strings) + sum(len(h) for h in hashes.values()), options, on_progress, sleep, clock)
     pipe = client.pipeline(transaction=False)
-    pending = 0
-    for write in writes:
+    pending = entries = 0
+    for write in _writes(strings, hashes, options.round_trip_bytes):  # made one at a time: a model can be GBs
+        if pending and pending + write.size > options.round_trip_bytes:
+            pacer.send(pipe, pending, entries)
+            pending = entries = 0
         write.queue(pipe)
         pending += write.size
-        if pending >= options.round_trip_bytes:
-            pacer.send(pipe, pending)
-            pending = 0
+        entries += write.entries
     if pending:
-        pacer.send(pipe, pending)
+        pacer.send(pipe, pending, entries)
     flip = client.pipeline(transaction=True)
     flip.set(keys.model_current(), version)
     flip.zadd(keys.model_versions(), {version: time.time()})
@@ -115,26 +115,34 @@ def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, options: 
     pruned = prune(client, keys, options.keep)
     return PublishResult(version=version, keys=len(strings) + sum(1 for h in hashes.values() if h),
                          round_trips=pacer.round_trips + 2, seconds=time.perf_counter() - started,
-                         bytes=pacer.total, pruned=pruned)
+                         bytes=pacer.written, pruned=pruned)
 
 
 class _Pacer:
-    """Sends the queued round trips, then waits until the bytes written so far fit the pace."""
+    """Sends the queued round trips, then waits until the bytes written so far fit the pace. After Redis was slow
+    (a rewrite of its append-only file), it catches up by at most `CATCH_UP_S` of writes, not all at once."""
 
-    def __init__(self, total: int, options: Publishing, on_progress: ProgressCallback | None,
+    CATCH_UP_S = 0.5
+
+    def __init__(self, entries: int, options: Publishing, on_progress: ProgressCallback | None,
                  sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
-        self.total, self.options, self.on_progress, self.sleep, self.clock = total, options, on_progress, sleep, clock
+        self.entries, self.options, self.on_progress, self.sleep, self.clock = (entries, options, on_progress, sleep,
+                                                                                clock)
         self.started = clock()
-        self.written = self.round_trips = 0
+        self.written = self.done = self.round_trips = 0
 
-    def send(self, pipe: Any, size: int) -> None:
+    def send(self, pipe: Any, size: int, entries: int) -> None:
         pipe.execute()
         self.written += size
+        self.done += entries
         self.round_trips += 1
         if self.on_progress is not None:
-            self.on_progress(self.written, self.total)
-        if self.options.bytes_per_s > 0:
-            ahead = self.written / self.options.bytes_per_s - (self.clock() - self.started)
+            self.on_progress(self.written, self.done, self.entries)
+        rate = self.options.bytes_per_s
+        if rate > 0:
+            now = self.clock()
+            self.started = max(self.started, now - self.written / rate - self.CATCH_UP_S)
+            ahead = self.written / rate - (now - self.started)
             if ahead > 0:
                 self.sleep(ahead)
 
@@ -163,11 +171,12 @@ def _version_keys(keys: KeyLayout, bundle: ModelBundle) -> tuple[dict[str, Any],
 
 @dataclass(frozen=True)
 class _Write:
-    """A SET of a string's JSON, or an HSET of a chunk of a hash's fields; `size` in bytes."""
+    """A SET of a string's JSON, or an HSET of a chunk of a hash's fields; `size` in bytes, `entries` written."""
 
     key: str
     value: str | dict[str, str]
     size: int
+    entries: int
 
     def queue(self, pipe: Any) -> None:
         if isinstance(self.value, str):
@@ -180,7 +189,7 @@ def _writes(strings: Mapping[str, Any], hashes: Mapping[str, Mapping[str, Any]],
     """SETs, and HSETs of at most HASH_FIELDS_PER_COMMAND fields and about `max_bytes` each."""
     for key, value in strings.items():
         text = json.dumps(value)
-        yield _Write(key, text, len(key) + len(text))
+        yield _Write(key, text, len(key) + len(text), 1)
     for key, mapping in hashes.items():
         chunk: dict[str, str] = {}
         size = 0
@@ -189,10 +198,10 @@ def _writes(strings: Mapping[str, Any], hashes: Mapping[str, Mapping[str, Any]],
             chunk[field_name] = text
             size += len(field_name) + len(text)
             if len(chunk) == HASH_FIELDS_PER_COMMAND or size >= max_bytes:
-                yield _Write(key, chunk, len(key) + size)
+                yield _Write(key, chunk, len(key) + size, len(chunk))
                 chunk, size = {}, 0
         if chunk:
-            yield _Write(key, chunk, len(key) + size)
+            yield _Write(key, chunk, len(key) + size, len(chunk))
 
 
 def prune(client: redis.Redis, keys: KeyLayout, keep: int) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from cli import (
@@ -26,14 +28,16 @@ app = typer.Typer(
 )
 # What runs against a Redis Cluster so far: forming the local one, and the jobs that do not touch Redis. The
 # stream worker's scripts, the API's reads and the publish still assume one Redis (issue 23's key layout).
-CLUSTER_READY = frozenset({"stack", "data"})
+CLUSTER_READY = frozenset({"stack", "data", "down"})
 
 
 @app.callback()
 def _refuse_what_cluster_mode_cannot_run_yet(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand not in CLUSTER_READY and get_settings().redis_cluster:
-        typer.secho(f"error: `recsys {ctx.invoked_subcommand}` does not run on a Redis Cluster yet: only "
-                    f"`recsys stack` and `recsys data` do; unset RECSYS_REDIS_CLUSTER", err=True, fg=typer.colors.RED)
+    asks_help = "--help" in sys.argv[1:]
+    if ctx.invoked_subcommand not in CLUSTER_READY and not asks_help and get_settings().redis_cluster:
+        typer.secho(f"error: `recsys {ctx.invoked_subcommand}` does not run on a Redis Cluster yet: only `recsys "
+                    "stack`, `recsys data` and `recsys down` do; unset RECSYS_REDIS_CLUSTER", err=True,
+                    fg=typer.colors.RED)
         raise typer.Exit(code=2)
 
 

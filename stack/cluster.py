@@ -5,6 +5,7 @@ nodes.conf) is only waited for."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,11 +78,16 @@ def ensure_cluster(nodes: Sequence[tuple[str, int]], timeout_s: float) -> None:
 def _form(nodes: Sequence[tuple[str, int]]) -> None:
     clients = [redis.Redis(host=host, port=port, socket_timeout=5) for host, port in nodes]
     try:
+        # MEET takes an address, not a name ("localhost" is refused): resolved before anything is assigned
+        addresses = [(socket.gethostbyname(host), port) for host, port in nodes]
         for epoch, (client, (first, last)) in enumerate(zip(clients, slot_ranges(len(nodes)), strict=True), 1):
             client.cluster("ADDSLOTS", *range(first, last + 1))
             client.cluster("SET-CONFIG-EPOCH", epoch)
-        for host, port in nodes[1:]:
-            clients[0].cluster("MEET", host, port)
+        for address, port in addresses[1:]:
+            clients[0].cluster("MEET", address, port)
+    except (OSError, redis.RedisError) as exc:
+        raise StackError(f"forming the local Redis Cluster failed ({exc}); `recsys stack reset --yes` starts over "
+                         "without its state") from exc
     finally:
         for client in clients:
             client.close()

@@ -162,7 +162,7 @@ class LocalStack:
 
     def wipe(self) -> list[Path]:
         """Delete the stack's saved state; the servers must be stopped. Returns the paths deleted."""
-        running = [status.name for status in self.status() if status.running]
+        running = [status.name for status in self.status() if status.running] + self._other_mode_redis()
         if running:
             raise StackError(f"{', '.join(running)} still running: stop the stack before wiping its state")
         deleted = []
@@ -261,7 +261,19 @@ class LocalStack:
             terminate(pid, timeout_s, group=False)
             self._pid_file(service.name).unlink(missing_ok=True)
             stopped.append(service.name)
+        for name in self._other_mode_redis() if only is None else []:
+            pid = self._recorded_pid(name)
+            if pid is not None:
+                terminate(pid, timeout_s, group=False)
+                self._pid_file(name).unlink(missing_ok=True)
+                stopped.append(name)
         return stopped
+
+    def _other_mode_redis(self) -> list[str]:
+        """redis-servers started before RECSYS_REDIS_CLUSTER changed (single `redis` vs cluster `redis-N`)."""
+        current = {service.name for service in self._services()}
+        return sorted(name for path in self.root.glob("redis*.pid") if (name := path.stem) not in current
+                      and self._recorded_pid(name) is not None)
 
     def status(self) -> list[ServiceStatus]:
         result = []

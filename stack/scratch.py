@@ -27,7 +27,8 @@ def free_cluster_ports(nodes: int) -> int:
     the kernel's ephemeral range, where an outgoing connection could take one between this check and the start."""
     ephemeral_start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(200):
-        first = random.randrange(10_000, min(ephemeral_start, CLUSTER_PORT_MAX) - CLUSTER_BUS_OFFSET - nodes)
+        last = min(ephemeral_start, CLUSTER_PORT_MAX) - CLUSTER_BUS_OFFSET - nodes
+        first = random.randrange(10_000, last if last > 10_100 else CLUSTER_PORT_MAX - CLUSTER_BUS_OFFSET - nodes)
         wanted = [port + bus for port in range(first, first + nodes) for bus in (0, CLUSTER_BUS_OFFSET)]
         if all(_can_bind(port) for port in wanted):
             return first

@@ -119,3 +119,26 @@ def test_commands_that_do_not_speak_cluster_yet_say_so(cluster: tuple[Settings, 
     refused = subprocess.run([sys.executable, "-m", "cli.main", "health"], env=env, capture_output=True, text=True,
                              timeout=60)
     assert refused.returncode == 2 and "does not run on a Redis Cluster yet" in refused.stderr
+
+
+def test_down_stops_the_redis_of_the_mode_it_was_started_in(tmp_path: Path) -> None:
+    cluster_settings = stack_settings(tmp_path, redis_cluster=True)
+    single = LocalStack(cluster_settings.model_copy(update={"redis_cluster": False}))
+    as_cluster = LocalStack(cluster_settings)
+    try:
+        single.up()
+        with pytest.raises(StackError, match="redis still running"):
+            as_cluster.wipe()  # RECSYS_REDIS_CLUSTER changed meanwhile: the single redis-server is still seen
+        assert sorted(as_cluster.down()) == ["broker", "redis"]
+        assert not any(s.running for s in single.status())
+    finally:
+        single.down()
+
+
+def test_a_cluster_named_by_localhost_forms_too(tmp_path: Path) -> None:
+    numeric = stack_settings(tmp_path, redis_cluster=True)
+    local = LocalStack(numeric.model_copy(update={"redis_url": f"redis://localhost:{numeric.redis_port}/0"}))
+    try:
+        assert all(s.healthy for s in local.up())  # CLUSTER MEET wants an address: the name is resolved first
+    finally:
+        local.down()

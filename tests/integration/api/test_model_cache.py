@@ -8,7 +8,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from api.model_cache import PRODUCTS_PER_CHUNK, ModelCache
+from api.model_cache import PRODUCTS_PER_CHUNK, RETRY_S, ModelCache
 from batch.publish import ModelBundle, Publishing, publish
 from tests.integration.conftest import Isolated
 
@@ -59,9 +59,12 @@ def test_a_version_that_cannot_be_read_leaves_the_old_one_serving(isolated: Isol
             old = await cache.observe("v1")
             assert await cache.observe("broken") is old
             assert cache.switching is not None
-            await cache.switching
+            failed = cache.switching
+            await failed
+            assert await cache.observe("broken") is old and cache.switching is failed  # not again at once
+            await asyncio.sleep(RETRY_S)
             assert await cache.observe("broken") is old  # tried again, still the old one
-            assert cache.switching is not None
+            assert cache.switching is not failed
             await cache.switching
         finally:
             await client.aclose()
@@ -82,6 +85,30 @@ def test_a_version_an_arm_already_serves_becomes_current_at_once(isolated: Isola
             await cache.observe("v1")
             pinned = await cache.at_version("v2")  # an experiment's arm serves it
             assert await cache.observe("v2") is pinned and cache.switching is None  # a promotion: nothing to load
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_requests_share_one_load_and_a_pointer_that_moved_back_keeps_its_version(isolated: Isolated) -> None:
+    publish(isolated.redis, isolated.keys, _bundle("v1", 10), Publishing(bytes_per_s=0))
+    publish(isolated.redis, isolated.keys, _bundle("v2", PRODUCTS), Publishing(bytes_per_s=0))
+
+    async def scenario() -> None:
+        client = aioredis.from_url(isolated.settings.redis_url)
+        cache = ModelCache(client, isolated.keys, check_s=0)
+        try:
+            first = await asyncio.gather(*(cache.observe("v1") for _ in range(20)))
+            assert all(view is first[0] for view in first)  # one load, shared by the 20 requests
+            pinned = await asyncio.gather(*(cache.at_version("v2") for _ in range(20)))
+            assert all(view is pinned[0] for view in pinned) and cache.loads == {}
+            cache.pinned.clear()
+            assert await cache.observe("v2") is first[0]  # loading v2 in the background
+            assert await cache.observe("v1") is first[0]  # the pointer went back meanwhile
+            assert cache.switching is not None
+            await cache.switching
+            assert cache.view is first[0]  # the finished load of v2 does not replace the current v1
         finally:
             await client.aclose()
 

@@ -86,20 +86,36 @@ class Clock:
 
 def test_the_publish_sleeps_so_that_its_bytes_never_run_ahead_of_the_rate() -> None:
     client, clock = FakeRedis(), Clock()
-    reports: list[tuple[int, int]] = []
+    reports: list[tuple[int, int, int]] = []
     result = publish(cast(redis.Redis, client), KeyLayout("t"), _bundle(20_000),
                      Publishing(bytes_per_s=1e6, round_trip_bytes=50_000),
-                     on_progress=lambda written, total: reports.append((written, total)), sleep=clock.sleep,
-                     clock=clock)
-    slept = clock.slept
+                     on_progress=lambda *report: reports.append(report), sleep=clock.sleep, clock=clock)
     assert len(client.data["t:model:v1:topn"]) == 20_000
     assert client.data["t:model:current"] == "v1"
-    assert result.bytes == reports[-1][0] == reports[-1][1] > 1_000_000
+    assert result.bytes == reports[-1][0] > 1_000_000
+    assert reports[-1][1:] == (20_004, 20_004)  # every field and the four strings
     assert len(client.round_trips) == len(reports) == result.round_trips - 2
     # each sleep brings the elapsed time up to bytes written / rate (the fake Redis answers instantly)
-    assert abs(sum(slept) - result.bytes / 1e6) < 0.01 * result.bytes / 1e6
-    steps = [b - a for (a, _), (b, _) in zip([(0, 0), *reports], reports, strict=False)]
-    assert all(0 < step < 2 * 50_000 for step in steps)  # a round trip: the bound, passed by at most one write
+    assert abs(sum(clock.slept) - result.bytes / 1e6) < 0.01 * result.bytes / 1e6
+    steps = [b[0] - a[0] for a, b in zip([(0, 0, 0), *reports], reports, strict=False)]
+    assert all(0 < step < 50_000 + 200 for step in steps)  # the bound, or one chunk passing it by a field
+
+
+def test_after_a_stall_the_publish_catches_up_by_half_a_second_at_most() -> None:
+    client, clock = FakeRedis(), Clock()
+    sent_at: list[tuple[float, int]] = []
+
+    def stall_once(written: int, done: int, total: int) -> None:
+        if not sent_at:
+            clock.now += 5.0  # Redis took 5 s to answer the first round trip
+        sent_at.append((clock.now, written))
+
+    publish(cast(redis.Redis, client), KeyLayout("t"), _bundle(20_000),
+            Publishing(bytes_per_s=1e6, round_trip_bytes=50_000), on_progress=stall_once, sleep=clock.sleep,
+            clock=clock)
+    stalled_at, stalled_bytes = sent_at[0]
+    for at, written in sent_at[1:]:  # from the stall on: no more than 0.5 s of writes ahead of the rate
+        assert written - stalled_bytes <= (at - stalled_at + 0.5) * 1e6 + 50_200
 
 
 def test_an_unpaced_publish_never_sleeps() -> None:
@@ -111,8 +127,9 @@ def test_an_unpaced_publish_never_sleeps() -> None:
 def test_progress_is_told_every_tenth_and_at_the_end() -> None:
     lines: list[str] = []
     report = publish_progress(lines.append)
-    for written in range(0, 40_000_001, 1_300_000):
-        report(written, 40_000_000)
-    report(40_000_000, 40_000_000)
+    for done in range(0, 40_001, 1_300):
+        report(done * 1_000, done, 40_000)
+    report(40_000_000, 40_000, 40_000)
     assert len(lines) == 10
-    assert lines[0] == "  published 5.2 of 40.0 MB (13%)" and lines[-1] == "  published 40.0 of 40.0 MB (100%)"
+    assert lines[0] == "  published 5,200 of 40,000 entries (13%), 5.2 MB"
+    assert lines[-1] == "  published 40,000 of 40,000 entries (100%), 40.0 MB"
