@@ -147,19 +147,16 @@ class ModelCache:
     async def _shared_load(self, version: str) -> ModelView:
         task = self.loads.get(version)
         if task is None:
-            task = self.loads[version] = asyncio.create_task(self._named(version))
-            task.add_done_callback(self._forget_load)
-        return await asyncio.shield(task)  # a request that gives up does not cancel the others' load
+            task = self.loads[version] = asyncio.create_task(self._load(version))
+            task.add_done_callback(lambda done: self._forget_load(version, done))
+        view = await asyncio.shield(task)  # a request that gives up does not cancel the others' load
+        view.name_products(self.catalogue)  # as the catalogue is now, whenever the load finished
+        return view
 
-    def _forget_load(self, task: asyncio.Task[ModelView]) -> None:
-        self.loads = {version: t for version, t in self.loads.items() if t is not task}
+    def _forget_load(self, version: str, task: asyncio.Task[ModelView]) -> None:
+        del self.loads[version]
         if not task.cancelled():
             task.exception()  # retrieved here too: every request that awaited it may have given up
-
-    async def _named(self, version: str) -> ModelView:
-        view = await self._load(version)
-        view.name_products(self.catalogue)
-        return view
 
     def products(self) -> Mapping[str, dict[str, Any]]:
         """Names and categories by product id: the current version's overlaid with the live catalogue, or the

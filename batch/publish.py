@@ -96,46 +96,51 @@ def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, options: 
     if client.zscore(keys.model_versions(), version) is not None:
         raise ValueError(f"model version {version} is already published")
     strings, hashes = _version_keys(keys, bundle)
-    pacer = _Pacer(len(strings) + sum(len(h) for h in hashes.values()), options, on_progress, sleep, clock)
-    pipe = client.pipeline(transaction=False)
-    pending = entries = 0
+    trips = _RoundTrips(client.pipeline(transaction=False), len(strings) + sum(len(h) for h in hashes.values()),
+                        options, on_progress, sleep, clock)
     for write in _writes(strings, hashes, options.round_trip_bytes):  # made one at a time: a model can be GBs
-        if pending and pending + write.size > options.round_trip_bytes:
-            pacer.send(pipe, pending, entries)
-            pending = entries = 0
-        write.queue(pipe)
-        pending += write.size
-        entries += write.entries
-    if pending:
-        pacer.send(pipe, pending, entries)
+        trips.add(write)
+    trips.flush()
     flip = client.pipeline(transaction=True)
     flip.set(keys.model_current(), version)
     flip.zadd(keys.model_versions(), {version: time.time()})
     flip.execute()
     pruned = prune(client, keys, options.keep)
     return PublishResult(version=version, keys=len(strings) + sum(1 for h in hashes.values() if h),
-                         round_trips=pacer.round_trips + 2, seconds=time.perf_counter() - started,
-                         bytes=pacer.written, pruned=pruned)
+                         round_trips=trips.sent + 2, seconds=time.perf_counter() - started,
+                         bytes=trips.written, pruned=pruned)
 
 
-class _Pacer:
-    """Sends the queued round trips, then waits until the bytes written so far fit the pace. After Redis was slow
-    (a rewrite of its append-only file), it catches up by at most `CATCH_UP_S` of writes, not all at once."""
+class _RoundTrips:
+    """Queues the writes on one pipeline and sends it before it would pass `round_trip_bytes`; after each round
+    trip, waits until the bytes written so far fit the pace. After Redis was slow (a rewrite of its append-only
+    file), it catches up by at most `CATCH_UP_S` of writes, not all at once."""
 
     CATCH_UP_S = 0.5
 
-    def __init__(self, entries: int, options: Publishing, on_progress: ProgressCallback | None,
+    def __init__(self, pipe: Any, entries: int, options: Publishing, on_progress: ProgressCallback | None,
                  sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
-        self.entries, self.options, self.on_progress, self.sleep, self.clock = (entries, options, on_progress, sleep,
-                                                                                clock)
+        self.pipe, self.entries, self.options = pipe, entries, options
+        self.on_progress, self.sleep, self.clock = on_progress, sleep, clock
         self.started = clock()
-        self.written = self.done = self.round_trips = 0
+        self.written = self.done = self.sent = 0
+        self.pending_bytes = self.pending_entries = 0
 
-    def send(self, pipe: Any, size: int, entries: int) -> None:
-        pipe.execute()
-        self.written += size
-        self.done += entries
-        self.round_trips += 1
+    def add(self, write: _Write) -> None:
+        if self.pending_bytes and self.pending_bytes + write.size > self.options.round_trip_bytes:
+            self.flush()
+        write.queue(self.pipe)
+        self.pending_bytes += write.size
+        self.pending_entries += write.entries
+
+    def flush(self) -> None:
+        if not self.pending_bytes:
+            return
+        self.pipe.execute()
+        self.written += self.pending_bytes
+        self.done += self.pending_entries
+        self.pending_bytes = self.pending_entries = 0
+        self.sent += 1
         if self.on_progress is not None:
             self.on_progress(self.written, self.done, self.entries)
         rate = self.options.bytes_per_s

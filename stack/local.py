@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -45,6 +46,7 @@ class _Service:
     args: list[str]
     check: Callable[[], bool]  # healthy: it answers (and, for a cluster node, the cluster is ok)
     answers: Callable[[], bool] | None = None  # up, before `up` has formed the cluster; None: `check`
+    folder: Path | None = None  # where a redis-server keeps its files
 
 
 def tansu_binary() -> str:
@@ -131,22 +133,20 @@ class LocalStack:
             lambda: broker_is_healthy(s.bootstrap_servers),
         )
         if not s.redis_cluster:
-            return [broker, self._redis_node("redis", s.redis_port, self.root / "redis", [])]
-        return [broker, *(
-            self._redis_node(f"redis-{i + 1}", port, self.root / "redis" / f"node-{port}", cluster_node_args())
-            for i, port in enumerate(self.cluster_ports())
-        )]
+            return [broker, self._redis_node("redis", s.redis_port, self.root / "redis")]
+        return [broker, *(self._redis_node(f"redis-{i + 1}", port, self.root / "redis" / f"node-{port}")
+                          for i, port in enumerate(self.cluster_ports()))]
 
-    def _redis_node(self, name: str, port: int, folder: Path, extra: list[str]) -> _Service:
+    def _redis_node(self, name: str, port: int, folder: Path) -> _Service:
         s = self.settings
+        cluster = cluster_node_args() if s.redis_cluster else []
         args = ["--port", str(port), "--bind", s.redis_host, "--dir", str(folder), *redis_persistence_args(s),
-                *redis_memory_args(s), *extra, "--daemonize", "no", "--protected-mode", "yes"]
-        if not extra:
-            return _Service(name, s.redis_host, port, "redis-server", args,
-                            lambda: redis_is_healthy(s.redis_host, port))
+                *redis_memory_args(s), *cluster, "--daemonize", "no", "--protected-mode", "yes"]
+        answers = partial(redis_is_healthy, s.redis_host, port)
+        if not s.redis_cluster:
+            return _Service(name, s.redis_host, port, "redis-server", args, answers, folder=folder)
         return _Service(name, s.redis_host, port, "redis-server", args,
-                        lambda: cluster_node_is_healthy(s.redis_host, port, s.stack_redis_nodes),
-                        lambda: redis_is_healthy(s.redis_host, port))
+                        lambda: cluster_node_is_healthy(s.redis_host, port, s.stack_redis_nodes), answers, folder)
 
     def cluster_ports(self) -> list[int]:
         """The local cluster's nodes: the URL's port and the next ones."""
@@ -162,7 +162,8 @@ class LocalStack:
 
     def wipe(self) -> list[Path]:
         """Delete the stack's saved state; the servers must be stopped. Returns the paths deleted."""
-        running = [status.name for status in self.status() if status.running] + self._other_mode_redis()
+        running = [status.name for status in self.status() if status.running] + [
+            name for name in self._other_mode_redis() if self._recorded_pid(name) is not None]
         if running:
             raise StackError(f"{', '.join(running)} still running: stop the stack before wiping its state")
         deleted = []
@@ -222,8 +223,8 @@ class LocalStack:
                 f"stop it or choose another port (RECSYS_{'BROKER' if service.name == 'broker' else 'REDIS'}_URL)"
             )
         binary = tansu_binary() if service.binary == "tansu" else redis_binary()
-        if service.binary == "redis-server":
-            Path(service.args[service.args.index("--dir") + 1]).mkdir(parents=True, exist_ok=True)
+        if service.folder is not None:
+            service.folder.mkdir(parents=True, exist_ok=True)
         pid = spawn([binary, *service.args], self.log_file(service.name), os.environ)
         self._pid_file(service.name).write_text(
             json.dumps({"pid": pid, "binary": binary, "port": service.port, "started_at": time.time()})
@@ -251,29 +252,21 @@ class LocalStack:
 
     def down(self, timeout_s: float = 10.0, only: Sequence[str] | None = None) -> list[str]:
         """Stop what we started (or only the named services); returns the names of the services stopped."""
+        names = [service.name for service in self._services()] + self._other_mode_redis()
         stopped = []
-        for service in self._services():
-            if only is not None and service.name not in only:
-                continue
-            pid = self._recorded_pid(service.name)
+        for name in names if only is None else [name for name in names if name in only]:
+            pid = self._recorded_pid(name)
             if pid is None:
                 continue
             terminate(pid, timeout_s, group=False)
-            self._pid_file(service.name).unlink(missing_ok=True)
-            stopped.append(service.name)
-        for name in self._other_mode_redis() if only is None else []:
-            pid = self._recorded_pid(name)
-            if pid is not None:
-                terminate(pid, timeout_s, group=False)
-                self._pid_file(name).unlink(missing_ok=True)
-                stopped.append(name)
+            self._pid_file(name).unlink(missing_ok=True)
+            stopped.append(name)
         return stopped
 
     def _other_mode_redis(self) -> list[str]:
-        """redis-servers started before RECSYS_REDIS_CLUSTER changed (single `redis` vs cluster `redis-N`)."""
+        """redis-servers recorded before RECSYS_REDIS_CLUSTER changed (single `redis` vs cluster `redis-N`)."""
         current = {service.name for service in self._services()}
-        return sorted(name for path in self.root.glob("redis*.pid") if (name := path.stem) not in current
-                      and self._recorded_pid(name) is not None)
+        return sorted(path.stem for path in self.root.glob("redis*.pid") if path.stem not in current)
 
     def status(self) -> list[ServiceStatus]:
         result = []
@@ -304,8 +297,7 @@ def redis_memory_args(settings: Settings) -> list[str]:
 
 def cluster_node_args() -> list[str]:
     """Each node keeps its view of the cluster in its own folder, so `down` then `up` re-forms the same cluster.
-    Full coverage is not required: while a node is down the others keep serving their slots (the API answers 503
-    only for the customers on the missing node)."""
+    Full coverage is not required: while a node is down the others keep serving their slots."""
     return ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
             "--cluster-require-full-coverage", "no"]
 
