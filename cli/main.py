@@ -12,6 +12,7 @@ from cli import (
     batch_cmd,
     data_cmd,
     health_cmd,
+    migrate_cmd,
     serve_cmd,
     stack_cmd,
     stream_cmd,
@@ -53,6 +54,7 @@ app.command("ui")(ui_cmd.ui_command)
 app.command("up")(system_cmd.up_command)
 app.command("down")(system_cmd.down_command)
 app.command("health")(health_cmd.health_command)
+app.command("migrate")(migrate_cmd.migrate_command)
 
 if __name__ == "__main__":
     app()

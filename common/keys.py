@@ -1,8 +1,26 @@
-"""The Redis key layout. Every key any component reads or writes is built here, under one prefix."""
+"""The Redis key layout. Every key any component reads or writes is built here, under one prefix.
+
+Keys are laid out for a Redis Cluster, and single Redis uses the same layout. A Redis Cluster hashes only the part
+of a key between its first `{` and the next `}` (the hash tag) when that part is there, so keys with one tag live
+in one slot, which is what a script or MULTI touching them needs:
+
+- every key of one customer carries the customer id as its tag (`...:cust:{c9}:rfm`), so all of a customer's
+  state, their A/B exposures and purchases included, is in one slot, and the customers spread over the nodes;
+- the state shared by everyone (stream counters, product popularity, the experiments' registry, plans and
+  counters, the model pointer) carries the tag SHARED_TAG and lives in one slot.
+
+Neither the prefix nor an id can hold a brace (both are validated), so no other part of a key can act as a tag.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+SHARED_TAG = "{shared}"
+
+
+def customer_tag(customer_id: str) -> str:
+    return "{" + customer_id + "}"
 
 
 @dataclass(frozen=True)
@@ -12,92 +30,100 @@ class KeyLayout:
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
+    def _shared(self, *parts: str) -> str:
+        """A key of the shared slot."""
+        return self._k(*parts, SHARED_TAG)
+
+    def _customer(self, customer_id: str, *parts: str) -> str:
+        """A key of one customer's slot."""
+        return self._k("cust", customer_tag(customer_id), *parts)
+
     # --- per customer (stream state) ---
     def customer_rfm(self, customer_id: str) -> str:
         """Hash: first_ts, last_ts (epoch seconds), orders, lines, units, monetary_cents."""
-        return self._k("cust", customer_id, "rfm")
+        return self._customer(customer_id, "rfm")
 
     def customer_orders(self, customer_id: str) -> str:
         """Sorted set: order id -> event time, so an order with many lines counts once; trimmed with the guard."""
-        return self._k("cust", customer_id, "order_ids")
+        return self._customer(customer_id, "order_ids")
 
     def customer_product_units(self, customer_id: str) -> str:
         """Hash: product id -> units bought."""
-        return self._k("cust", customer_id, "units")
+        return self._customer(customer_id, "units")
 
     def customer_product_amount(self, customer_id: str) -> str:
         """Hash: product id -> amount spent (gross incl. VAT)."""
-        return self._k("cust", customer_id, "amount")
+        return self._customer(customer_id, "amount")
 
     def customer_recent(self, customer_id: str) -> str:
         """Sorted set: product id -> last purchase time, trimmed to the newest N."""
-        return self._k("cust", customer_id, "recent")
+        return self._customer(customer_id, "recent")
 
     def customer_categories(self, customer_id: str) -> str:
         """Hash: category -> lines bought."""
-        return self._k("cust", customer_id, "cats")
+        return self._customer(customer_id, "cats")
 
     def customer_applied(self, customer_id: str) -> str:
         """Sorted set: applied event id -> event time; the idempotency guard, trimmed to a retention window."""
-        return self._k("cust", customer_id, "applied")
+        return self._customer(customer_id, "applied")
 
     def customer_profile(self, customer_id: str) -> str:
         """Hash: region, city, gender, birth_date (YYYY-MM-DD), whichever the customers table has; from the
         customers topic, replaced whole by each newer record."""
-        return self._k("cust", customer_id, "profile")
+        return self._customer(customer_id, "profile")
 
     def customers_index(self) -> str:
         """Sorted set: customer id -> last purchase time (for pickers and 'latest customers')."""
-        return self._k("customers")
+        return self._shared("customers")
 
     # --- per product ---
     def product_popularity(self) -> str:
         """Sorted set: product id -> units sold, all time."""
-        return self._k("prod", "pop")
+        return self._shared("prod", "pop")
 
     def product_categories(self) -> str:
         """Hash: product id -> category."""
-        return self._k("prod", "cat")
+        return self._shared("prod", "cat")
 
     def product_catalogue(self) -> str:
         """Hash: product id -> JSON {name, category}, from the products topic (the live catalogue)."""
-        return self._k("prod", "catalogue")
+        return self._shared("prod", "catalogue")
 
     def product_catalogue_revision(self) -> str:
         """Counter bumped with every catalogue write, so readers reload the catalogue only when it changed."""
-        return self._k("prod", "catalogue", "rev")
+        return self._shared("prod", "catalogue", "rev")
 
     # --- stream bookkeeping ---
     def stream_dead_letters(self) -> str:
         """Sorted set: dead-letter id -> when it was counted (wall time), so a redelivered bad record is counted
         once; trimmed to `dead_letter_keep_days`."""
-        return self._k("stream", "dead_letter_ids")
+        return self._shared("stream", "dead_letter_ids")
 
     def stream_stats(self) -> str:
         """Hash of live counters: processed, dead_lettered, duplicates, last_event_ts, ..."""
-        return self._k("stream", "stats")
+        return self._shared("stream", "stats")
 
     def stream_freshness(self) -> str:
         """List of the newest event-to-Redis ages in ms (producer timestamp to state written), bounded."""
-        return self._k("stream", "freshness")
+        return self._shared("stream", "freshness")
 
     def stream_latest(self) -> str:
         """List of the latest purchases as JSON, newest first, bounded."""
-        return self._k("stream", "latest")
+        return self._shared("stream", "latest")
 
     # --- batch ---
     def batch_refit_requested(self) -> str:
         """String: when an admin asked for a refit (the scheduler runs one and deletes it)."""
-        return self._k("batch", "refit_requested")
+        return self._shared("batch", "refit_requested")
 
     # --- model (batch publish) ---
     def model_current(self) -> str:
         """String: the version readers use. Flipped only after a version is completely written."""
-        return self._k("model", "current")
+        return self._shared("model", "current")
 
     def model_versions(self) -> str:
         """Sorted set: version -> publish time."""
-        return self._k("model", "versions")
+        return self._shared("model", "versions")
 
     def model_key(self, version: str, *parts: str) -> str:
         """Anything inside one model version's namespace, e.g. model_key(v, 'topn', customer_id)."""
@@ -163,91 +189,91 @@ class KeyLayout:
         """Sorted set: running experiment name -> its start (the earliest exposure's event time); written by the
         exposures script, read by the purchases script's caller (which experiments to attribute to) and the API.
         Stopping an experiment removes it."""
-        return self._k("ab", "experiments")
+        return self._shared("ab", "experiments")
 
     def ab_experiments_revision(self) -> str:
         """Counter moved by every change of the registry (an experiment started or stopped), so the purchases
         script can tell that its caller's list of experiments is stale."""
-        return self._k("ab", "experiments", "rev")
+        return self._shared("ab", "experiments", "rev")
 
     def ab_ended(self) -> str:
         """Hash: ended experiment name -> JSON {started_at, ended_at, summary}: its final summary, kept after its
         other keys are freed. An ended experiment takes no more exposures."""
-        return self._k("ab", "ended")
+        return self._shared("ab", "ended")
 
     def ab_plans(self) -> str:
         """Hash: experiment name -> JSON `experiments.plan.Plan` of every experiment started with `recsys ab start`
         (running or ended): its arms, split, salt and start. Experiments without one have the two default arms."""
-        return self._k("ab", "plans")
+        return self._shared("ab", "plans")
 
     def ab_live_plan(self) -> str:
         """String: JSON plan of the running managed experiment, which `/recommend` serves (at most one; absent:
         the settings' experiment). Read in every request's round trip, so it holds the plan itself."""
-        return self._k("ab", "live")
+        return self._shared("ab", "live")
 
     def ab_group_counters(self, experiment: str, group: str) -> str:
         """Hash: exposures, converted_items, revenue_cents, revenue_sq_cents2 (the sum over customers of their
         attributed revenue squared, for the variance of revenue per exposed customer) for one group."""
-        return self._k("ab", experiment, group, "counters")
+        return self._shared("ab", experiment, group, "counters")
 
     def ab_exposed_customers(self, experiment: str, group: str) -> str:
-        return self._k("ab", experiment, group, "exposed")
+        return self._shared("ab", experiment, group, "exposed")
 
     def ab_converted_customers(self, experiment: str, group: str) -> str:
-        return self._k("ab", experiment, group, "converted")
+        return self._shared("ab", experiment, group, "converted")
 
     def ab_daily(self, experiment: str, group: str) -> str:
         """Hash: 'exposed:<epoch day>' / 'converted:<epoch day>' -> customers first exposed / first converted that
         day (event time), for conversion over time."""
-        return self._k("ab", experiment, group, "daily")
+        return self._shared("ab", experiment, group, "daily")
 
     def ab_first_times(self, experiment: str, group: str) -> str:
         """Hash: 'exposed:<customer>' / 'converted:<customer>' -> the earliest such event time seen, so the daily
         series counts each customer on the right day whatever order events arrive in."""
-        return self._k("ab", experiment, group, "first")
+        return self._shared("ab", experiment, group, "first")
 
     def ab_customer_groups(self, experiment: str) -> str:
         """Hash: customer id -> group, as the customer's exposures said (for attributing their purchases)."""
-        return self._k("ab", experiment, "groups")
+        return self._shared("ab", experiment, "groups")
 
     def ab_customer_revenue(self, experiment: str) -> str:
         """Hash: customer id -> attributed revenue in cents (what the sum of squares is updated from)."""
-        return self._k("ab", experiment, "revenue")
+        return self._shared("ab", experiment, "revenue")
 
     def ab_customer_pre(self, experiment: str) -> str:
         """Hash: customer id -> what they spent (cents) in CUPED's pre-period before their first exposure."""
-        return self._k("ab", experiment, "pre")
+        return self._shared("ab", experiment, "pre")
 
     def ab_customer_propensity(self, experiment: str) -> str:
         """Hash: customer id -> the share their arm had when a bandit assigned them (first exposure wins), for the
         inverse-probability-weighted estimates."""
-        return self._k("ab", experiment, "propensity")
+        return self._shared("ab", experiment, "propensity")
 
     def ab_bandit_weights(self, experiment: str) -> str:
         """List: JSON {interval, at, shares, exposed, converted} per re-weighting of a bandit's split, oldest
         first (the start's split first)."""
-        return self._k("ab", experiment, "weights")
+        return self._shared("ab", experiment, "weights")
 
     def ab_customer_requests(self, experiment: str, customer_id: str) -> str:
         """Sorted set: applied exposure request id -> event time, one per customer (whose exposures arrive in order,
         on one partition); the exposures' idempotency guard, trimmed to the lateness window, expiring with the
         customer's exposures."""
-        return self._k("ab", experiment, "cust", customer_id, "requests")
+        return self._k("ab", experiment, "cust", customer_tag(customer_id), "requests")
 
     def ab_customer_exposures(self, experiment: str, customer_id: str) -> str:
         """Sorted set: 'product|request id' -> exposure time, for attribution."""
-        return self._k("ab", experiment, "cust", customer_id, "exposed")
+        return self._k("ab", experiment, "cust", customer_tag(customer_id), "exposed")
 
     def ab_customer_purchases(self, customer_id: str) -> str:
         """Sorted set: 'product|event id|cents' -> purchase time, so an exposure applied after the purchases
         that follow it still finds them. One per customer, not per experiment: a purchase applied before an
         experiment's first exposure reaches the stream must still be found by it."""
-        return self._k("ab", "cust", customer_id, "bought")
+        return self._k("ab", "cust", customer_tag(customer_id), "bought")
 
     def ab_customer_converted(self, experiment: str, customer_id: str) -> str:
         """Sorted set: purchase event id -> purchase time, of purchases already counted as conversions (each counts
         once, whichever side saw it); trimmed and expiring with the customer's exposures."""
-        return self._k("ab", experiment, "cust", customer_id, "converted_ids")
+        return self._k("ab", experiment, "cust", customer_tag(customer_id), "converted_ids")
 
     def ab_experiment_pattern(self, experiment: str) -> str:
         """Every key of one experiment (what stopping it frees, once its summary is kept)."""

@@ -221,8 +221,9 @@ class Settings(BaseSettings):
     @field_validator("key_prefix")
     @classmethod
     def _prefix_has_no_separator(cls, value: str) -> str:
-        if not value or ":" in value:
-            raise ValueError("key_prefix must be non-empty and contain no ':'")
+        if not value or any(c in value for c in ":{}"):
+            raise ValueError("key_prefix must be non-empty and contain no ':', '{' or '}' (a brace would make a Redis "
+                             "Cluster hash the wrong part of every key)")
         return value
 
     @field_validator("event_earliest")

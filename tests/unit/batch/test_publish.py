@@ -91,7 +91,7 @@ def test_the_publish_sleeps_so_that_its_bytes_never_run_ahead_of_the_rate() -> N
                      Publishing(bytes_per_s=1e6, round_trip_bytes=50_000),
                      on_progress=lambda *report: reports.append(report), sleep=clock.sleep, clock=clock)
     assert len(client.data["t:model:v1:topn"]) == 20_000
-    assert client.data["t:model:current"] == "v1"
+    assert client.data[KeyLayout("t").model_current()] == "v1"
     assert result.bytes == reports[-1][0] > 1_000_000
     assert reports[-1][1:] == (20_004, 20_004)  # every field and the four strings
     assert len(client.round_trips) == len(reports) == result.round_trips - 2

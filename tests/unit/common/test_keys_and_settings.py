@@ -7,7 +7,7 @@ from common.settings import Settings
 
 def test_keys_live_under_the_prefix() -> None:
     keys = KeyLayout("t1")
-    assert keys.customer_rfm("c9") == "t1:cust:c9:rfm"
+    assert keys.customer_rfm("c9") == "t1:cust:{c9}:rfm"
     assert keys.model_key("v3", "topn", "c9") == "t1:model:v3:topn:c9"
     assert keys.all_keys_pattern() == "t1:*"
 
@@ -26,9 +26,32 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.key_prefix == "shop2"
 
 
-def test_prefix_may_not_contain_the_separator() -> None:
+@pytest.mark.parametrize("prefix", ["a:b", "a{b", "a}"])
+def test_prefix_may_not_contain_the_separator_or_a_brace(prefix: str) -> None:
     with pytest.raises(ValidationError):
-        Settings(key_prefix="a:b")
+        Settings(key_prefix=prefix)
+
+
+def hash_tag(key: str) -> str:
+    """What a Redis Cluster hashes: the part between the first '{' and the next '}', when not empty."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1:end] if start >= 0 and end > start + 1 else key
+
+
+def test_every_key_of_a_customer_hashes_their_id_and_every_shared_key_one_tag() -> None:
+    keys = KeyLayout("t1")
+    mine = [keys.customer_rfm("c9"), keys.customer_orders("c9"), keys.customer_product_units("c9"),
+            keys.customer_product_amount("c9"), keys.customer_recent("c9"), keys.customer_categories("c9"),
+            keys.customer_applied("c9"), keys.customer_profile("c9"), keys.ab_customer_purchases("c9"),
+            keys.ab_customer_requests("x", "c9"), keys.ab_customer_exposures("x", "c9"),
+            keys.ab_customer_converted("x", "c9")]
+    assert {hash_tag(key) for key in mine} == {"c9"}
+    shared = [keys.product_popularity(), keys.stream_stats(), keys.stream_latest(), keys.customers_index(),
+              keys.ab_experiments(), keys.ab_experiments_revision(), keys.ab_ended(), keys.ab_plans(),
+              keys.ab_live_plan(), keys.ab_group_counters("x", "a"), keys.ab_daily("x", "a"), keys.model_current(),
+              keys.model_versions(), keys.product_catalogue(), keys.product_catalogue_revision()]
+    assert {hash_tag(key) for key in shared} == {"shared"}
 
 
 def test_the_live_experiment_cannot_take_a_replay_name() -> None:

@@ -1,0 +1,45 @@
+"""`common.key_migration.migrate` on a real Redis: the state written under the old names reads the same under
+the new ones."""
+
+from __future__ import annotations
+
+from common.key_migration import migrate
+from tests.integration.conftest import Isolated
+
+
+def test_old_state_is_renamed_with_its_values_and_a_second_run_changes_nothing(isolated: Isolated) -> None:
+    client, keys, prefix = isolated.redis, isolated.keys, isolated.keys.prefix
+    client.hset(f"{prefix}:cust:c1:rfm", mapping={"orders": 3, "monetary_cents": 1250})
+    client.zadd(f"{prefix}:cust:c1:applied", {"e1": 100, "e2": 200})
+    client.zadd(f"{prefix}:prod:pop", {"p1": 5.0})
+    client.hset(f"{prefix}:stream:stats", "processed", 2)
+    client.zadd(f"{prefix}:ab:exp1:cust:c1:exposed", {"p1|r1": 90})
+    client.hset(f"{prefix}:ab:exp1:control:counters", "exposures", 1)
+    client.set(f"{prefix}:model:current", "v7")
+    client.hset(f"{prefix}:model:v7:topn", "c1", "x")
+    client.set(keys.ab_live_plan(), "already new")
+
+    first = migrate(client, prefix)
+    assert (first.renamed, first.conflicts) == (7, 0)
+    assert client.hgetall(keys.customer_rfm("c1")) == {"orders": "3", "monetary_cents": "1250"}
+    assert client.zrange(keys.customer_applied("c1"), 0, -1, withscores=True) == [("e1", 100.0), ("e2", 200.0)]
+    assert client.zscore(keys.product_popularity(), "p1") == 5.0
+    assert client.hget(keys.stream_stats(), "processed") == "2"
+    assert client.zscore(keys.ab_customer_exposures("exp1", "c1"), "p1|r1") == 90
+    assert client.hget(keys.ab_group_counters("exp1", "control"), "exposures") == "1"
+    assert client.get(keys.model_current()) == "v7"
+    assert client.hget(f"{prefix}:model:v7:topn", "c1") == "x"  # a version's keys keep their names
+    assert client.get(keys.ab_live_plan()) == "already new"
+    assert not client.exists(f"{prefix}:cust:c1:rfm", f"{prefix}:prod:pop")
+
+    assert migrate(client, prefix).renamed == 0
+
+
+def test_an_old_key_whose_new_name_is_taken_is_kept_and_counted(isolated: Isolated) -> None:
+    client, keys, prefix = isolated.redis, isolated.keys, isolated.keys.prefix
+    client.hset(f"{prefix}:stream:stats", "processed", 2)
+    client.hset(keys.stream_stats(), "processed", 9)
+    result = migrate(client, prefix)
+    assert (result.renamed, result.conflicts) == (0, 1)
+    assert client.hget(keys.stream_stats(), "processed") == "9"
+    assert client.hget(f"{prefix}:stream:stats", "processed") == "2"
