@@ -69,10 +69,7 @@ def main() -> None:
         client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         keys = KeyLayout(settings.key_prefix)
         experiment = replay_experiment(date.fromisoformat(args.split))
-        groups = {g: {**client.hgetall(keys.ab_group_counters(experiment, g)),
-                      "exposed_customers": client.scard(keys.ab_exposed_customers(experiment, g)),
-                      "converted_customers": client.scard(keys.ab_converted_customers(experiment, g))}
-                  for g in ("control", "treatment")}
+        groups = {g: client.hgetall(keys.ab_group_counters(experiment, g)) for g in ("control", "treatment")}
     finally:
         if worker is not None:
             stop_worker(worker)

@@ -1,8 +1,13 @@
 """From the key layout of single Redis before hash tags (issue 23) to the one `common.keys` builds, in place.
 
+Two steps. First every key is renamed: a customer's keys get their id as hash tag, the shared ones the shared tag.
 Old names are told from new ones by their shape: ids, experiment names and arms hold no ':' and no brace, so a key
-splits into its parts unambiguously. A key already in the new layout, or not one of ours, is left alone, so the
-migration can be run again (an interrupted one is finished by running it again).
+splits into its parts unambiguously; a key already in the new layout, or not one of ours, is left alone. Then each
+experiment's per-customer hashes, which lived in the shared slot (the customers' arms, attributed revenue,
+pre-period spend, propensity, first exposure and conversion times), are split into one state hash per customer,
+each customer learns their experiments, and the sets of exposed and converted customers become counts in the arm's
+counters. Every write sets a value (none adds), and an experiment's old keys go last, so an interrupted migration
+is finished by running it again.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
-from common.keys import SHARED_TAG, customer_tag
+from common.keys import SHARED_TAG, KeyLayout, customer_tag
 
 # The shared keys that are not per experiment, as the parts after the prefix.
 SHARED = frozenset({
@@ -23,7 +28,9 @@ SHARED = frozenset({
 })
 PER_EXPERIMENT = frozenset({"groups", "revenue", "pre", "propensity", "weights"})  # ab:<experiment>:<name>
 PER_ARM = frozenset({"counters", "exposed", "converted", "daily", "first"})  # ab:<experiment>:<arm>:<name>
+PER_CUSTOMER_FIELD = {"groups": "group", "revenue": "revenue", "pre": "pre", "propensity": "propensity"}
 RENAMES_AT_ONCE = 500
+WRITES_AT_ONCE = 1000
 
 
 def new_name(prefix: str, key: str) -> str | None:
@@ -52,11 +59,21 @@ class Migrated:
     renamed: int
     scanned: int
     conflicts: int  # old keys whose new name was taken already: both kept, to be looked at by hand
+    experiments: int = 0  # whose per-customer hashes were split per customer
 
 
 def migrate(client: redis.Redis, prefix: str, on_progress: Callable[[int, int], None] | None = None) -> Migrated:
     """Rename every key of `prefix` in the old layout to its new name (single Redis: RENAME moves a key between
-    slots only there). Safe to run while nothing writes the state: stop the stream worker and the API first."""
+    slots only there), then split the experiments' per-customer hashes. Run it while nothing writes the state:
+    stop the stream worker and the API first."""
+    renamed = _rename_all(client, prefix, on_progress)
+    experiments = _old_experiments(client, prefix)
+    for experiment, arms in experiments.items():
+        _split_experiment(client, KeyLayout(prefix), experiment, arms)
+    return Migrated(renamed.renamed, renamed.scanned, renamed.conflicts, len(experiments))
+
+
+def _rename_all(client: redis.Redis, prefix: str, on_progress: Callable[[int, int], None] | None) -> Migrated:
     renamed = scanned = conflicts = 0
     batch: list[tuple[str, str]] = []
     for key in _names(client.scan_iter(match=f"{prefix}:*", count=1000)):
@@ -87,3 +104,56 @@ def _rename(client: redis.Redis, pairs: list[tuple[str, str]]) -> int:
     for old, new in pairs:
         pipe.renamenx(old, new)
     return sum(1 for done in pipe.execute(raise_on_error=False) if done is True or done == 1)
+
+
+def _old_key(keys: KeyLayout, *parts: str) -> str:
+    """A renamed key of the layout before the per-customer A/B state."""
+    return ":".join((keys.prefix, "ab", *parts, SHARED_TAG))
+
+
+def _old_experiments(client: redis.Redis, prefix: str) -> dict[str, set[str]]:
+    """The experiments with keys of the old A/B layout (after the renames), and the arms those name."""
+    found: dict[str, set[str]] = {}
+    for key in _names(client.scan_iter(match=f"{prefix}:ab:*:{SHARED_TAG}", count=1000)):
+        parts = key.split(":")[2:-1]
+        if len(parts) == 2 and parts[1] in PER_CUSTOMER_FIELD:
+            found.setdefault(parts[0], set())
+        elif len(parts) == 3 and parts[2] in {"exposed", "converted", "first"}:
+            found.setdefault(parts[0], set()).add(parts[1])
+    return found
+
+
+def _split_experiment(client: redis.Redis, keys: KeyLayout, experiment: str, arms: set[str]) -> None:
+    writes = client.pipeline(transaction=False)
+    for old_name, field in PER_CUSTOMER_FIELD.items():
+        for customer, value in _hash_items(client, _old_key(keys, experiment, old_name)):
+            writes.hset(keys.ab_customer_state(experiment, customer), field, value)
+            if field == "group":
+                writes.sadd(keys.ab_customer_experiments(customer), experiment)
+            _flush_when_full(writes)
+    for arm in sorted(arms):
+        for kind_customer, ts in _hash_items(client, _old_key(keys, experiment, arm, "first")):
+            kind, _, customer = kind_customer.partition(":")
+            writes.hset(keys.ab_customer_state(experiment, customer), f"{kind}_at", ts)
+            _flush_when_full(writes)
+        writes.hset(keys.ab_group_counters(experiment, arm), mapping={
+            "exposed_customers": client.scard(_old_key(keys, experiment, arm, "exposed")),
+            "converted_customers": client.scard(_old_key(keys, experiment, arm, "converted"))})
+    writes.execute()
+    per_arm = ("exposed", "converted", "first")
+    client.unlink(*(_old_key(keys, experiment, name) for name in PER_CUSTOMER_FIELD),
+                  *(_old_key(keys, experiment, arm, kind) for arm in arms for kind in per_arm))
+
+
+def _hash_items(client: redis.Redis, key: str) -> Iterable[tuple[str, str]]:
+    for field, value in client.hscan_iter(key, count=1000):
+        yield _text(field), _text(value)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _flush_when_full(pipe: redis.client.Pipeline) -> None:
+    if len(pipe) >= WRITES_AT_ONCE:
+        pipe.execute()

@@ -72,6 +72,12 @@ class KeyLayout:
         customers topic, replaced whole by each newer record."""
         return self._customer(customer_id, "profile")
 
+    def customer_outbox(self, customer_id: str) -> str:
+        """Hash: entry id -> JSON of what a script call of this customer adds to the shared state (popularity,
+        stream counters, the experiments' counters), kept until the shared step applied it (`stream_app.shared`):
+        the two cannot be one script in a cluster, and a redelivered batch finds here what is still owed."""
+        return self._customer(customer_id, "outbox")
+
     def customers_index(self) -> str:
         """Sorted set: customer id -> last purchase time (for pickers and 'latest customers')."""
         return self._shared("customers")
@@ -102,6 +108,11 @@ class KeyLayout:
     def stream_stats(self) -> str:
         """Hash of live counters: processed, dead_lettered, duplicates, last_event_ts, ..."""
         return self._shared("stream", "stats")
+
+    def stream_shared_applied(self) -> str:
+        """Sorted set: '<customer>|<entry id>' of the outbox entries the shared step applied -> +inf until the
+        customer's outbox let the entry go, then when it did (trimmed after `SHARED_APPLIED_KEEP_S`)."""
+        return self._shared("stream", "shared_applied")
 
     def stream_freshness(self) -> str:
         """List of the newest event-to-Redis ages in ms (producer timestamp to state written), bounded."""
@@ -212,42 +223,28 @@ class KeyLayout:
         return self._shared("ab", "live")
 
     def ab_group_counters(self, experiment: str, group: str) -> str:
-        """Hash: exposures, converted_items, revenue_cents, revenue_sq_cents2 (the sum over customers of their
-        attributed revenue squared, for the variance of revenue per exposed customer) for one group."""
+        """Hash: exposures, exposed_customers, converted_items, converted_customers, revenue_cents,
+        revenue_sq_cents2 (the sum over customers of their attributed revenue squared, for the variance of revenue
+        per exposed customer), and CUPED's and the bandit's sums, for one group."""
         return self._shared("ab", experiment, group, "counters")
-
-    def ab_exposed_customers(self, experiment: str, group: str) -> str:
-        return self._shared("ab", experiment, group, "exposed")
-
-    def ab_converted_customers(self, experiment: str, group: str) -> str:
-        return self._shared("ab", experiment, group, "converted")
 
     def ab_daily(self, experiment: str, group: str) -> str:
         """Hash: 'exposed:<epoch day>' / 'converted:<epoch day>' -> customers first exposed / first converted that
         day (event time), for conversion over time."""
         return self._shared("ab", experiment, group, "daily")
 
-    def ab_first_times(self, experiment: str, group: str) -> str:
-        """Hash: 'exposed:<customer>' / 'converted:<customer>' -> the earliest such event time seen, so the daily
-        series counts each customer on the right day whatever order events arrive in."""
-        return self._shared("ab", experiment, group, "first")
+    def ab_customer_state(self, experiment: str, customer_id: str) -> str:
+        """Hash: group (as the customer's first exposure said; their purchases are attributed to it), revenue
+        (attributed, cents), pre (CUPED's pre-period spend before their first exposure, cents), propensity (the
+        share their arm had when a bandit assigned them), exposed_at and converted_at (their earliest exposure and
+        conversion, event time, so the daily series counts them on the right day whatever order events arrive
+        in). Freed when the experiment stops."""
+        return self._k("ab", experiment, "cust", customer_tag(customer_id), "state")
 
-    def ab_customer_groups(self, experiment: str) -> str:
-        """Hash: customer id -> group, as the customer's exposures said (for attributing their purchases)."""
-        return self._shared("ab", experiment, "groups")
-
-    def ab_customer_revenue(self, experiment: str) -> str:
-        """Hash: customer id -> attributed revenue in cents (what the sum of squares is updated from)."""
-        return self._shared("ab", experiment, "revenue")
-
-    def ab_customer_pre(self, experiment: str) -> str:
-        """Hash: customer id -> what they spent (cents) in CUPED's pre-period before their first exposure."""
-        return self._shared("ab", experiment, "pre")
-
-    def ab_customer_propensity(self, experiment: str) -> str:
-        """Hash: customer id -> the share their arm had when a bandit assigned them (first exposure wins), for the
-        inverse-probability-weighted estimates."""
-        return self._shared("ab", experiment, "propensity")
+    def ab_customer_experiments(self, customer_id: str) -> str:
+        """Set: the experiments the customer has exposures in, so their purchases find every experiment to
+        attribute to in their own slot."""
+        return self._k("ab", "cust", customer_tag(customer_id), "experiments")
 
     def ab_bandit_weights(self, experiment: str) -> str:
         """List: JSON {interval, at, shares, exposed, converted} per re-weighting of a bandit's split, oldest

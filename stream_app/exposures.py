@@ -1,6 +1,8 @@
 """A/B exposures from the API: who was shown what, when, in which group, in which experiment. Applied exactly
 once in effect (the request id is the guard), before the purchases of the same batch, so a purchase right after a
-visit finds it. Each experiment's first exposure registers it (`KeyLayout.ab_experiments`) with its start."""
+visit finds it: one script call per customer and experiment, which touches only the customer's slot, then the
+shared step (stream_app.shared), where each experiment's first exposure registers it (`KeyLayout.ab_experiments`)
+with its start."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ import redis.asyncio as aioredis
 from common.events import ExposureEvent
 from common.keys import KeyLayout
 from experiments.plan import arms_of
-from stream_app.lua import APPLY_EXPOSURES, EXPOSURE_KEYS, ab_keys
+from stream_app.apply import pipeline_answers
+from stream_app.lua import APPLY_EXPOSURES
+from stream_app.shared import Entry, SharedWriter, entries_of
 from stream_app.state import Windows
-
-EXPOSURE_GLOBAL_KEYS = 4  # the registry, its revision, the ended experiments, the stream stats
 
 
 @dataclass(frozen=True)
@@ -27,54 +29,71 @@ class ExposureResult:
     late: int = 0  # older than the customer's newest exposure minus the guard's window
     after_end: int = 0  # of an ended experiment
 
-    def __add__(self, other: ExposureResult) -> ExposureResult:
-        return ExposureResult(self.applied + other.applied, self.duplicates + other.duplicates,
-                              self.late + other.late, self.after_end + other.after_end)
-
 
 class ExposureWriter:
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout, windows: Windows | None = None) -> None:
+    def __init__(self, client: aioredis.Redis, keys: KeyLayout, windows: Windows | None = None, *,
+                 latest_n: int = 100) -> None:
         self._keys = keys
         self._windows = windows or Windows()
         self._client = client
         self._script: Any = client.register_script(APPLY_EXPOSURES)
+        self._shared = SharedWriter(client, keys, dead_letter_keep_s=self._windows.dead_letter_keep_s,
+                                    latest_n=latest_n)
         self._arms: dict[str, tuple[str, ...]] = {}  # per experiment, read once: a plan's arms never change
+        self._ended: set[str] = set()  # an experiment never runs again once ended
 
     async def apply(self, exposures: Sequence[ExposureEvent]) -> ExposureResult:
-        """Over every experiment the exposures belong to (one call each)."""
-        by_experiment: dict[str, list[ExposureEvent]] = {}
+        """One call per customer and experiment, all in one round trip per Redis node; an ended experiment's
+        exposures are counted (`exposures_after_end`) and not applied."""
+        groups: dict[tuple[str, str], list[ExposureEvent]] = {}
         for e in exposures:
-            by_experiment.setdefault(e.experiment, []).append(e)
-        total = ExposureResult()
-        for experiment, mine in by_experiment.items():
-            call_keys, args = exposures_call(self._keys, experiment, await self._arms_of(experiment), mine,
+            groups.setdefault((e.experiment, e.customer_id), []).append(e)
+        await self._learn({experiment for experiment, _ in groups})
+        after_end = sum(len(mine) for (experiment, _), mine in groups.items() if experiment in self._ended)
+        live = {key: mine for key, mine in groups.items() if key[0] not in self._ended}
+        pipe = self._client.pipeline(transaction=False)
+        for (experiment, customer), mine in live.items():
+            call_keys, args = exposures_call(self._keys, experiment, customer, self._arms[experiment], mine,
                                              self._windows)
-            total += ExposureResult(*(int(n) for n in await self._script(keys=call_keys, args=args)))
-        return total
+            await self._script(keys=call_keys, args=args, client=pipe)  # queued: a pipeline answers itself
+        applied = duplicates = late = unknown = crossed = 0
+        entries: list[Entry] = []
+        for (_, customer), answer in zip(live, await pipeline_answers(pipe) if live else [], strict=True):
+            applied, duplicates, late = applied + int(answer[0]), duplicates + int(answer[1]), late + int(answer[2])
+            unknown, crossed = unknown + int(answer[3]), crossed + int(answer[4])
+            entries += entries_of(customer, answer[5])
+        counts = {"exposures_late": late, "exposures_unknown_arm": unknown, "exposures_crossed_arms": crossed,
+                  "exposures_after_end": after_end}
+        await self._shared.apply(entries, counts={name: n for name, n in counts.items() if n})
+        return ExposureResult(applied, duplicates, late, after_end)
+
+    async def _learn(self, experiments: set[str]) -> None:
+        """Each experiment's arms, from its plan (a plan is written before anything can be served from it, so an
+        exposure's experiment without one has the default arms), and which have ended, in one round trip."""
+        asked = sorted(experiments - self._ended)
+        if not asked:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for experiment in asked:
+            pipe.hget(self._keys.ab_plans(), experiment)
+            pipe.hexists(self._keys.ab_ended(), experiment)
+        answers = await pipe.execute()
+        for i, experiment in enumerate(asked):
+            self._arms.setdefault(experiment, arms_of(answers[2 * i]))
+            if answers[2 * i + 1]:
+                self._ended.add(experiment)
 
 
-    async def _arms_of(self, experiment: str) -> tuple[str, ...]:
-        """The experiment's arms, from its plan. A plan is written before anything can be served from it, so an
-        exposure's experiment without one has the default arms."""
-        if experiment not in self._arms:
-            self._arms[experiment] = arms_of(await self._client.hget(self._keys.ab_plans(), experiment))
-        return self._arms[experiment]
-
-
-def exposures_call(keys: KeyLayout, experiment: str, arms: Sequence[str], exposures: Sequence[ExposureEvent],
-                   windows: Windows) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV for one experiment's exposures (pure: unit-tested without Redis)."""
-    shared = ab_keys(keys, experiment, arms)
-    call_keys = [keys.ab_experiments(), keys.ab_experiments_revision(), keys.ab_ended(), keys.stream_stats(),
-                 *shared]
-    for e in exposures:
-        call_keys += [keys.ab_customer_exposures(experiment, e.customer_id), keys.ab_customer_purchases(e.customer_id),
-                      keys.ab_customer_converted(experiment, e.customer_id),
-                      keys.ab_customer_requests(experiment, e.customer_id)]
+def exposures_call(keys: KeyLayout, experiment: str, customer: str, arms: Sequence[str],
+                   exposures: Sequence[ExposureEvent], windows: Windows) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV for one customer's exposures in one experiment (pure: unit-tested without Redis)."""
+    call_keys = [keys.ab_customer_state(experiment, customer), keys.ab_customer_exposures(experiment, customer),
+                 keys.ab_customer_purchases(customer), keys.ab_customer_converted(experiment, customer),
+                 keys.ab_customer_requests(experiment, customer), keys.ab_customer_experiments(customer),
+                 keys.customer_outbox(customer)]
     payload = json.dumps([exposure_row(e) for e in exposures], separators=(",", ":"))
-    return call_keys, [EXPOSURE_GLOBAL_KEYS + len(shared), EXPOSURE_KEYS, windows.guard_s,
-                       windows.attribution_s, experiment, windows.keep_s, payload, json.dumps(list(arms)),
-                       windows.pre_s]
+    return call_keys, [customer, experiment, windows.guard_s, windows.attribution_s, windows.keep_s, windows.pre_s,
+                       json.dumps(list(arms)), payload]
 
 
 def exposure_row(event: ExposureEvent) -> list[object]:

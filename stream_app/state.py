@@ -1,4 +1,5 @@
-"""Apply a batch of purchases to Redis in one atomic Lua call, exactly once in effect.
+"""Apply a batch of purchases to Redis, exactly once in effect: one atomic Lua call per customer, which touches only
+the customer's slot, then the shared step (stream_app.shared) for what the calls owe the shared state.
 
 The idempotency guard is a per-customer sorted set of applied event ids (score = event time), checked and
 updated inside the same script as the state it guards. It never looks at Kafka offsets, so a broker whose log
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -21,12 +22,14 @@ import redis.asyncio as aioredis
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
 from common.settings import Settings
-from experiments.plan import arms_of
-from stream_app.lua import APPLY_PURCHASES, ab_keys
+from stream_app.apply import pipeline_answers
+from stream_app.lua import APPLY_PURCHASES
+from stream_app.shared import Entry, SharedWriter, entries_of
 
-STREAM_KEYS = 8  # the stream's own global keys (the last two: the experiments registry and its revision)
-CUSTOMER_KEYS = 8  # the customer's own keys; then its exposures and converted ids per experiment
-HEADER_ARGS = 15
+CUSTOMER_KEYS = 10  # the customer's own keys; then their state, exposures and converted ids per experiment
+HEADER_ARGS = 7
+MISSING_EXPERIMENTS = -1  # what the script answers when the customer is in an experiment the caller did not name
+REGISTRY_TTL_S = 1.0  # how long the running experiments, as read, are taken as the ones to name
 FRESHNESS_SAMPLES = 20_000
 STALE_EXPERIMENTS = -1  # what the script answers when the registry changed since the caller read it
 DAY_S = 86400
@@ -67,13 +70,8 @@ class Windows:
                    pre_s=round(settings.ab_cuped_pre_days * DAY_S))
 
 
-@dataclass(frozen=True)
-class Registry:
-    """The running experiments and their arms as the caller last read them, and the registry's revision then."""
-
-    experiments: tuple[str, ...] = ()
-    revision: str = "0"
-    arms: tuple[tuple[str, ...], ...] = ()  # per experiment, in order
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def to_cents(amount: float) -> int:
@@ -87,50 +85,34 @@ def dead_letter_id(partition: int, offset: int, raw: bytes) -> str:
     return hashlib.blake2b(f"{partition}:{offset}:".encode() + raw, digest_size=12).hexdigest()
 
 
-def batch_call(
-    keys: KeyLayout,
-    events: Sequence[PurchaseEvent],
-    dead_ids: Sequence[str],
-    *,
-    recent_n: int,
-    latest_n: int,
-    windows: Windows,
-    registry: Registry,
-    now: int,
-) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV for one script call, events grouped by customer, attributed in each running experiment of
-    `registry` (pure: unit-tested without Redis)."""
-    by_customer: dict[str, list[PurchaseEvent]] = {}
-    for event in events:
-        by_customer.setdefault(event.customer_id, []).append(event)
-    # Only the newest `latest_n` can survive the LTRIM, so only those are serialised.
-    shown = {id(event) for event in events[-latest_n:]}
-    experiments = registry.experiments
-    customer_keys: list[str] = []
-    payload: list[tuple[str, list[tuple[str | int, ...]]]] = []
-    for cid, mine in by_customer.items():
-        customer_keys += [
-            keys.customer_rfm(cid), keys.customer_orders(cid), keys.customer_product_units(cid),
-            keys.customer_product_amount(cid), keys.customer_recent(cid), keys.customer_categories(cid),
-            keys.customer_applied(cid), keys.ab_customer_purchases(cid),
-        ]
-        for experiment in experiments:
-            customer_keys += [keys.ab_customer_exposures(experiment, cid), keys.ab_customer_converted(experiment, cid)]
-        payload.append((cid, [purchase_row(event, _latest_json(event) if id(event) in shown else "")
-                              for event in mine]))
-    shared_ab = [key for experiment, arms in zip(experiments, registry.arms, strict=True)
-                 for key in ab_keys(keys, experiment, arms)]
+def customer_call(keys: KeyLayout, customer: str, rows: Sequence[tuple[str | int, ...]], experiments: Sequence[str],
+                  *, recent_n: int, windows: Windows) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV for one customer's call, attributed in each of `experiments` the customer is in (pure:
+    unit-tested without Redis)."""
     call_keys = [
-        keys.product_popularity(), keys.product_categories(), keys.stream_stats(), keys.stream_latest(),
-        keys.customers_index(), keys.stream_dead_letters(), keys.ab_experiments(), keys.ab_experiments_revision(),
-        *shared_ab, *customer_keys,
+        keys.customer_rfm(customer), keys.customer_orders(customer), keys.customer_product_units(customer),
+        keys.customer_product_amount(customer), keys.customer_recent(customer), keys.customer_categories(customer),
+        keys.customer_applied(customer), keys.ab_customer_purchases(customer), keys.customer_outbox(customer),
+        keys.ab_customer_experiments(customer),
     ]
-    header: list[str | int] = [STREAM_KEYS + len(shared_ab), CUSTOMER_KEYS + 2 * len(experiments),
-                               len(by_customer), recent_n, windows.guard_s, latest_n, windows.attribution_s,
-                               len(dead_ids), len(experiments), windows.keep_s, now, windows.dead_letter_keep_s,
-                               registry.revision, json.dumps(registry.arms), windows.pre_s]
+    for experiment in experiments:
+        call_keys += [keys.ab_customer_state(experiment, customer), keys.ab_customer_exposures(experiment, customer),
+                      keys.ab_customer_converted(experiment, customer)]
+    header: list[str | int] = [customer, recent_n, windows.guard_s, windows.attribution_s, windows.keep_s,
+                               windows.pre_s, len(experiments)]
     # Events travel as one JSON argument: packing thousands of separate arguments cost more than the script.
-    return call_keys, [*header, *dead_ids, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)]
+    return call_keys, [*header, *experiments, json.dumps(rows, separators=(",", ":"), ensure_ascii=False)]
+
+
+def rows_by_customer(events: Sequence[PurchaseEvent], latest_n: int) -> dict[str, list[tuple[str | int, ...]]]:
+    """The events as the script's rows, grouped by customer; only the newest `latest_n` can survive the latest
+    list's trim, so only those carry their JSON."""
+    shown = {id(event) for event in events[-latest_n:]}
+    rows: dict[str, list[tuple[str | int, ...]]] = {}
+    for event in events:
+        rows.setdefault(event.customer_id, []).append(
+            purchase_row(event, _latest_json(event) if id(event) in shown else ""))
+    return rows
 
 
 def purchase_row(event: PurchaseEvent, latest: str) -> tuple[str | int, ...]:
@@ -148,50 +130,65 @@ def _latest_json(event: PurchaseEvent) -> str:
     )
 
 
-async def read_registry(client: aioredis.Redis, keys: KeyLayout) -> Registry:
-    """The running experiments, their arms and the revision they were read at, in one round trip. The revision is
-    read first: a change between the reads leaves the older revision beside the newer list, which the script
-    refuses, so the caller reads again (never the other way round, a stale list under a current revision). A
-    plan is written before its experiment is registered, and its arms never change."""
-    pipe = client.pipeline(transaction=False)
-    pipe.get(keys.ab_experiments_revision())
-    pipe.zrange(keys.ab_experiments(), 0, -1)
-    pipe.hgetall(keys.ab_plans())
-    revision, names, plans = await pipe.execute()
-    experiments = tuple(name.decode() for name in names)
-    return Registry(experiments, revision.decode() if revision else "0",
-                    tuple(arms_of(plans.get(name.encode())) for name in experiments))
-
-
 class StateWriter:
-    """Applies batches; one round trip per batch (plus one to read the experiments registry when it changed)."""
+    """Applies batches: one script call per customer (all in one round trip per Redis node), then the shared step
+    (stream_app.shared) for what they owe the shared state."""
 
     def __init__(self, client: aioredis.Redis, keys: KeyLayout, windows: Windows | None = None, *,
-                 recent_n: int = 20, latest_n: int = 100) -> None:
+                 recent_n: int = 20, latest_n: int = 100, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._keys = keys
         self._script: Any = client.register_script(APPLY_PURCHASES)
         self._windows = windows or Windows()
         self._recent_n = recent_n
         self._latest_n = latest_n
-        self._registry: Registry | None = None  # as last read
+        self._shared = SharedWriter(client, keys, dead_letter_keep_s=self._windows.dead_letter_keep_s,
+                                    latest_n=latest_n)
+        self._clock = clock
+        self._running: tuple[tuple[str, ...], float] | None = None  # the running experiments, and when read
 
     async def apply(self, events: Sequence[PurchaseEvent], dead_ids: Sequence[str] = ()) -> BatchResult:
         if not events and not dead_ids:
             return BatchResult(0, 0, 0, 0)
-        while True:
-            if self._registry is None:
-                self._registry = await read_registry(self._client, self._keys)
-            call_keys, args = batch_call(
-                self._keys, events, dead_ids, recent_n=self._recent_n, latest_n=self._latest_n,
-                windows=self._windows, registry=self._registry, now=int(time.time()),
-            )
-            result = await self._script(keys=call_keys, args=args)
-            if int(result[0]) != STALE_EXPERIMENTS:
-                applied, duplicates, late, dead, refused = result
-                return BatchResult(int(applied), int(duplicates), int(late), int(dead),
-                                   tuple(r.decode() if isinstance(r, bytes) else str(r) for r in refused))
-            self._registry = None  # an experiment started or stopped since: read the registry again
+        rows = rows_by_customer(events, self._latest_n)
+        running = await self._running_experiments()
+        answers = await self._call_customers({customer: running for customer in rows}, rows)
+        applied = duplicates = late = 0
+        refused: list[str] = []
+        entries: list[Entry] = []
+        for customer, (n_applied, n_duplicates, n_late, refused_ids, outbox) in answers.items():
+            applied, duplicates, late = applied + int(n_applied), duplicates + int(n_duplicates), late + int(n_late)
+            refused += [_text(r) for r in refused_ids]
+            entries += entries_of(customer, outbox)
+        shared = await self._shared.apply(entries, dead_ids, {"processed": 0, "duplicates": duplicates, "late": late})
+        return BatchResult(applied, duplicates, late, shared.dead_lettered, tuple(refused))
+
+    async def _call_customers(self, experiments: dict[str, Sequence[str]],
+                              rows: Mapping[str, list[tuple[str | int, ...]]]) -> dict[str, list[Any]]:
+        """Every customer's call, pipelined; a customer in an experiment that was not named is called again with
+        it (the script changed nothing of theirs)."""
+        answers: dict[str, list[Any]] = {}
+        while experiments:
+            pipe = self._client.pipeline(transaction=False)
+            for customer, names in experiments.items():
+                call_keys, args = customer_call(self._keys, customer, rows[customer], names,
+                                                recent_n=self._recent_n, windows=self._windows)
+                await self._script(keys=call_keys, args=args, client=pipe)  # queued: a pipeline answers itself
+            again: dict[str, Sequence[str]] = {}
+            for (customer, names), answer in zip(experiments.items(), await pipeline_answers(pipe), strict=True):
+                if int(answer[0]) == MISSING_EXPERIMENTS:
+                    again[customer] = [*names, *(_text(name) for name in answer[1])]
+                    self._running = None  # an experiment started since the registry was read
+                else:
+                    answers[customer] = answer
+            experiments = again
+        return answers
+
+    async def _running_experiments(self) -> tuple[str, ...]:
+        if self._running is None or self._clock() - self._running[1] > REGISTRY_TTL_S:
+            names = cast(list[bytes], await self._client.zrange(self._keys.ab_experiments(), 0, -1))
+            self._running = (tuple(_text(name) for name in names), self._clock())
+        return self._running[0]
 
     async def record_progress(self, fields: Mapping[str, float | int | str], ages_ms: Sequence[float] = ()) -> None:
         """Live counters, plus the newest event-to-Redis ages (for freshness percentiles), in one round trip."""

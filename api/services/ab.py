@@ -107,11 +107,11 @@ async def list_experiments(state: ApiState) -> Experiments:
     pipe = state.redis.pipeline(transaction=False)
     for name in starts:
         for arm in _arms(state, plans, name):
-            pipe.scard(state.keys.ab_exposed_customers(name, arm))
+            pipe.hget(state.keys.ab_group_counters(name, arm), "exposed_customers")
     pipe.hgetall(state.keys.ab_ended())
     *counts, ended_raw = await pipe.execute()
     per_arm = iter(counts)  # in the order queued: each experiment's arms in turn
-    rows = [_info(state, plans, name, ts, live, sum(int(next(per_arm)) for _ in _arms(state, plans, name)))
+    rows = [_info(state, plans, name, ts, live, sum(int(next(per_arm) or 0) for _ in _arms(state, plans, name)))
             for name, ts in starts.items()]
     for raw_name, raw in cast(dict[bytes, bytes], ended_raw).items():
         name, record = raw_name.decode(), EndedRecord.model_validate_json(raw)
@@ -176,15 +176,13 @@ async def read_summary(state: ApiState, experiment: str | None = None) -> AbSumm
     pipe = state.redis.pipeline(transaction=False)
     for arm in plan.arm_names:
         pipe.hgetall(keys.ab_group_counters(plan.name, arm))
-        pipe.scard(keys.ab_exposed_customers(plan.name, arm))
-        pipe.scard(keys.ab_converted_customers(plan.name, arm))
     raw = await pipe.execute()
     groups: dict[str, GroupResult] = {}
     revenue: dict[str, Moments] = {}
     stored: dict[str, dict[str, float]] = {}
     for i, arm in enumerate(plan.arm_names):
-        counters = stored[arm] = {k.decode(): float(v) for k, v in raw[3 * i].items()}
-        exposed, converted = int(raw[3 * i + 1]), int(raw[3 * i + 2])
+        counters = stored[arm] = {k.decode(): float(v) for k, v in raw[i].items()}
+        exposed, converted = int(counters.get("exposed_customers", 0)), int(counters.get("converted_customers", 0))
         money = counters.get("revenue_cents", 0) / 100
         groups[arm] = GroupResult(
             exposed_customers=exposed, converted_customers=converted, exposures=int(counters.get("exposures", 0)),

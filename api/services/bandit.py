@@ -41,8 +41,10 @@ async def reweigh(client: aioredis.Redis, keys: KeyLayout, name: str, now: float
             interval = live.interval_at(now)
             if interval <= live.bandit.interval:
                 return None
-            exposed = [int(await pipe.scard(keys.ab_exposed_customers(name, arm))) for arm in live.arm_names]
-            converted = [int(await pipe.scard(keys.ab_converted_customers(name, arm))) for arm in live.arm_names]
+            counts = [await pipe.hmget(keys.ab_group_counters(name, arm), "exposed_customers", "converted_customers")
+                      for arm in live.arm_names]
+            exposed = [int(e or 0) for e, _ in counts]
+            converted = [int(c or 0) for _, c in counts]
             seed = int.from_bytes(hashlib.blake2b(f"{name}:{interval}".encode(), digest_size=8).digest(), "big")
             shares = thompson_shares(converted, exposed, live.bandit.min_share, np.random.default_rng(seed))
             new = live.model_copy(update={"split": shares,

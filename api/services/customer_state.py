@@ -60,7 +60,7 @@ async def read_exposures(state: ApiState, customer_id: str, shown_n: int) -> Sho
     pipe.zrange(keys.ab_customer_purchases(customer_id), 0, -1, withscores=True)
     for experiment in experiments:
         pipe.zrevrange(keys.ab_customer_exposures(experiment, customer_id), 0, shown_n - 1, withscores=True)
-        pipe.hget(keys.ab_customer_groups(experiment), customer_id)
+        pipe.hget(keys.ab_customer_state(experiment, customer_id), "group")
     bought, *per_experiment = await pipe.execute()
     # the same salt assigns the customer the same group in every experiment; the newest exposures first
     shown = sorted((row for rows in per_experiment[0::2] for row in rows), key=lambda r: -r[1])[:shown_n]

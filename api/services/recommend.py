@@ -124,7 +124,7 @@ async def read_context(state: ApiState, customer_id: str, experiment: str | None
     if live:
         commands.append(("GET", keys.ab_live_plan()))
     if guessed.bandit is not None:  # the arm a bandit already gave the customer, as the stream recorded it
-        commands.append(("HGET", keys.ab_customer_groups(guessed.name), customer_id))
+        commands.append(("HGET", keys.ab_customer_state(guessed.name, customer_id), "group"))
     commands += [("HGET", keys.model_topn(version), customer_id) for version in versions]
     current_raw, recent_raw, *rest = await state.redis_mux.execute(*commands)
     plan = state.plans.observe(rest.pop(0)) if live else guessed

@@ -43,3 +43,33 @@ def test_an_old_key_whose_new_name_is_taken_is_kept_and_counted(isolated: Isolat
     assert (result.renamed, result.conflicts) == (0, 1)
     assert client.hget(keys.stream_stats(), "processed") == "9"
     assert client.hget(f"{prefix}:stream:stats", "processed") == "2"
+
+
+def test_an_experiments_per_customer_hashes_become_each_customers_state(isolated: Isolated) -> None:
+    client, keys, prefix = isolated.redis, isolated.keys, isolated.keys.prefix
+    client.hset(f"{prefix}:ab:x:groups", mapping={"c1": "control", "c2": "treatment"})
+    client.hset(f"{prefix}:ab:x:revenue", "c1", 1250)
+    client.hset(f"{prefix}:ab:x:pre", "c2", 300)
+    client.hset(f"{prefix}:ab:x:propensity", "c2", "0.25")
+    client.hset(f"{prefix}:ab:x:control:first", mapping={"exposed:c1": 100, "converted:c1": 150})
+    client.hset(f"{prefix}:ab:x:treatment:first", "exposed:c2", 90)
+    client.sadd(f"{prefix}:ab:x:control:exposed", "c1")
+    client.sadd(f"{prefix}:ab:x:control:converted", "c1")
+    client.sadd(f"{prefix}:ab:x:treatment:exposed", "c2")
+    client.hset(f"{prefix}:ab:x:control:counters", mapping={"exposures": 3, "revenue_cents": 1250})
+
+    result = migrate(client, prefix)
+    assert (result.experiments, result.conflicts) == (1, 0)
+    assert client.hgetall(keys.ab_customer_state("x", "c1")) == {
+        "group": "control", "revenue": "1250", "exposed_at": "100", "converted_at": "150"}
+    assert client.hgetall(keys.ab_customer_state("x", "c2")) == {
+        "group": "treatment", "pre": "300", "propensity": "0.25", "exposed_at": "90"}
+    assert client.smembers(keys.ab_customer_experiments("c1")) == {"x"}
+    assert client.hgetall(keys.ab_group_counters("x", "control")) == {
+        "exposures": "3", "revenue_cents": "1250", "exposed_customers": "1", "converted_customers": "1"}
+    assert client.hgetall(keys.ab_group_counters("x", "treatment")) == {
+        "exposed_customers": "1", "converted_customers": "0"}
+    left = sorted(client.scan_iter(match=f"{prefix}:ab:x:*"))
+    assert left == sorted([keys.ab_customer_state("x", "c1"), keys.ab_customer_state("x", "c2"),
+                           keys.ab_group_counters("x", "control"), keys.ab_group_counters("x", "treatment")])
+    assert migrate(client, prefix) == type(result)(0, len(list(client.scan_iter(match=f"{prefix}:*"))), 0, 0)

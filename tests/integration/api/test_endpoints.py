@@ -45,13 +45,11 @@ def test_model_segments_and_health(api: TestClient, published: Published) -> Non
 
 def test_ab_summary_reads_the_group_counters(api: TestClient, published: Published) -> None:
     keys, experiment = published.keys, published.settings.ab_experiment
-    published.redis.hset(keys.ab_group_counters(experiment, "control"), mapping={"exposures": 10})
-    published.redis.sadd(keys.ab_exposed_customers(experiment, "control"), *[f"c{i}" for i in range(10)])
-    published.redis.sadd(keys.ab_converted_customers(experiment, "control"), "c1")
-    published.redis.sadd(keys.ab_exposed_customers(experiment, "treatment"), *[f"t{i}" for i in range(10)])
-    published.redis.sadd(keys.ab_converted_customers(experiment, "treatment"), "t1", "t2", "t3")
+    published.redis.hset(keys.ab_group_counters(experiment, "control"),
+                         mapping={"exposures": 10, "exposed_customers": 10, "converted_customers": 1})
     published.redis.hset(keys.ab_group_counters(experiment, "treatment"),
-                         mapping={"revenue_cents": 6000, "revenue_sq_cents2": 1000**2 + 2000**2 + 3000**2})
+                         mapping={"exposed_customers": 10, "converted_customers": 3, "revenue_cents": 6000,
+                                  "revenue_sq_cents2": 1000**2 + 2000**2 + 3000**2})
     body = api.get("/ab/summary").json()
     assert body["groups"]["control"]["conversion_rate"] == pytest.approx(0.1)
     assert body["groups"]["treatment"]["conversion_rate"] == pytest.approx(0.3)
@@ -80,8 +78,8 @@ def test_experiments_are_listed_and_picked(api: TestClient, published: Published
     keys = published.keys
     published.redis.zadd(keys.ab_experiments(), {"replay-2011-11-09": 1320796800.0,
                                                  published.settings.ab_experiment: 1767225600.0})
-    published.redis.sadd(keys.ab_exposed_customers("replay-2011-11-09", "control"), *[f"c{i}" for i in range(900)])
-    published.redis.sadd(keys.ab_exposed_customers("replay-2011-11-09", "treatment"), *[f"t{i}" for i in range(700)])
+    published.redis.hset(keys.ab_group_counters("replay-2011-11-09", "control"), "exposed_customers", 900)
+    published.redis.hset(keys.ab_group_counters("replay-2011-11-09", "treatment"), "exposed_customers", 700)
     listed = api.get("/ab/experiments").json()
     assert [e["name"] for e in listed["experiments"]] == [published.settings.ab_experiment, "replay-2011-11-09"]
     assert listed["experiments"][1] == {"name": "replay-2011-11-09", "started_at": "2011-11-09T00:00:00Z",

@@ -7,7 +7,8 @@ KEYS = KeyLayout("shop")
 
 
 def every_key() -> list[str]:
-    """One key of each kind the layout builds, for customer c-1.x, experiment exp.1 and arm ctl."""
+    """One key of each kind the layout builds, for customer c-1.x, experiment exp.1 and arm ctl, and the renamed
+    names of the old per-customer A/B hashes and sets (which the migration's second step splits)."""
     keys = [KEYS.customer_rfm("c-1.x"), KEYS.customer_orders("c-1.x"), KEYS.customer_product_units("c-1.x"),
             KEYS.customer_product_amount("c-1.x"), KEYS.customer_recent("c-1.x"), KEYS.customer_categories("c-1.x"),
             KEYS.customer_applied("c-1.x"), KEYS.customer_profile("c-1.x"), KEYS.customers_index(),
@@ -15,14 +16,13 @@ def every_key() -> list[str]:
             KEYS.product_catalogue_revision(), KEYS.stream_dead_letters(), KEYS.stream_stats(),
             KEYS.stream_freshness(), KEYS.stream_latest(), KEYS.batch_refit_requested(), KEYS.model_current(),
             KEYS.model_versions(), KEYS.ab_experiments(), KEYS.ab_experiments_revision(), KEYS.ab_ended(),
-            KEYS.ab_plans(), KEYS.ab_live_plan(), KEYS.ab_customer_groups("exp.1"),
-            KEYS.ab_customer_revenue("exp.1"), KEYS.ab_customer_pre("exp.1"), KEYS.ab_customer_propensity("exp.1"),
-            KEYS.ab_bandit_weights("exp.1"), KEYS.ab_customer_requests("exp.1", "c-1.x"),
+            KEYS.ab_plans(), KEYS.ab_live_plan(), KEYS.ab_bandit_weights("exp.1"),
+            KEYS.ab_customer_requests("exp.1", "c-1.x"),
             KEYS.ab_customer_exposures("exp.1", "c-1.x"), KEYS.ab_customer_purchases("c-1.x"),
             KEYS.ab_customer_converted("exp.1", "c-1.x")]
-    per_arm = (KEYS.ab_group_counters, KEYS.ab_exposed_customers, KEYS.ab_converted_customers, KEYS.ab_daily,
-               KEYS.ab_first_times)
-    return keys + [key("exp.1", "ctl") for key in per_arm]
+    split_later = [f"shop:ab:exp.1:{name}:{{shared}}" for name in ("groups", "revenue", "pre", "propensity")] + [
+        f"shop:ab:exp.1:ctl:{name}:{{shared}}" for name in ("exposed", "converted", "first")]
+    return [*keys, KEYS.ab_group_counters("exp.1", "ctl"), KEYS.ab_daily("exp.1", "ctl"), *split_later]
 
 
 def old_layout(key: str) -> str:

@@ -1,0 +1,91 @@
+-- The shared step: apply customers' outbox entries (outbox.lua) to the state every customer shares, in the shared
+-- slot, each entry once. An entry applied is recorded as '<customer>|<entry id>' with score +inf until the caller
+-- let it go from the customer's outbox, then with that time; records that old are trimmed after `released_keep`
+-- seconds (long enough for a worker that lost its partitions mid-batch to have stopped). A worker that stopped
+-- between this step and letting go leaves its entries in the outbox and here: the redelivered batch sends them
+-- again and they are skipped.
+--
+-- Counts that are not state (duplicates, late events, exposures of unknown arms) and dead letters come straight
+-- from the caller. An ended experiment's entries change nothing of it: its summary was taken when it ended.
+--
+-- KEYS: the 10 SHARED_KEYS (stream_app/shared.py), then per (experiment, arm) pair: its counters and daily series.
+-- ARGV: now, dead_keep_s, latest_n, released_keep_s, pairs JSON [[experiment, arm], ...], counts JSON
+--       {counter: n}, the number of dead-letter ids, the ids, then the entries as triples: customer, id, JSON.
+-- Returns {entries applied, entries applied before, dead letters new}.
+
+local pop, prodcat, stats, latest, customers, dead_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local applied_key, registry, revision, ended = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local SHARED_KEYS = 10
+local now, dead_keep, latest_n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local released_keep, pairs_list, counts = tonumber(ARGV[4]), cjson.decode(ARGV[5]), cjson.decode(ARGV[6])
+local n_dead = tonumber(ARGV[7])
+local HEADER = 7
+
+local pair_keys = {}
+for i, pair in ipairs(pairs_list) do
+  local k = SHARED_KEYS + 2 * (i - 1)
+  pair_keys[pair[1] .. '|' .. pair[2]] = {counters = KEYS[k + 1], daily = KEYS[k + 2]}
+end
+local is_ended = {}
+local function running(experiment)
+  if is_ended[experiment] == nil then is_ended[experiment] = redis.call('HEXISTS', ended, experiment) == 1 end
+  return not is_ended[experiment]
+end
+
+local dead_new = 0
+for d = 1, n_dead do dead_new = dead_new + redis.call('ZADD', dead_ids, 'NX', now, ARGV[HEADER + d]) end
+if n_dead > 0 then redis.call('ZREMRANGEBYSCORE', dead_ids, '-inf', '(' .. (now - dead_keep)) end
+
+local pop_incr, categories, latest_vals, max_ts, fresh, before = {}, {}, {}, 0, 0, 0
+for t = HEADER + n_dead + 1, #ARGV, 3 do
+  local customer, entry_id = ARGV[t], ARGV[t + 1]
+  local member = customer .. '|' .. entry_id
+  if redis.call('ZSCORE', applied_key, member) then
+    before = before + 1
+  else
+    fresh = fresh + 1
+    redis.call('ZADD', applied_key, '+inf', member)
+    local entry = cjson.decode(ARGV[t + 2])
+    for product, units in pairs(entry.pop) do pop_incr[product] = (pop_incr[product] or 0) + units end
+    for product, category in pairs(entry.cat) do categories[product] = category end
+    for counter, n in pairs(entry.n) do counts[counter] = (counts[counter] or 0) + n end
+    if entry.cust then
+      redis.call('ZADD', customers, 'GT', entry.cust, customer)
+      if entry.cust > max_ts then max_ts = entry.cust end
+    end
+    for _, item in ipairs(entry.latest) do latest_vals[#latest_vals + 1] = item end
+    for _, c in ipairs(entry.ab) do
+      if running(c[1]) then
+        local cmd = FLOAT_COUNTERS[c[3]] and 'HINCRBYFLOAT' or 'HINCRBY'
+        redis.call(cmd, pair_keys[c[1] .. '|' .. c[2]].counters, c[3], c[4])
+      end
+    end
+    for _, d in ipairs(entry.daily) do
+      if running(d[1]) then redis.call('HINCRBY', pair_keys[d[1] .. '|' .. d[2]].daily, d[3], d[4]) end
+    end
+    for _, s in ipairs(entry.start) do
+      if running(s[1]) and redis.call('ZADD', registry, 'LT', s[2], s[1]) == 1 then redis.call('INCR', revision) end
+    end
+  end
+end
+redis.call('ZREMRANGEBYSCORE', applied_key, '-inf', '(' .. (now - released_keep))
+
+local cat_args = {}
+for product, units in pairs(pop_incr) do
+  redis.call('ZINCRBY', pop, units, product)
+  cat_args[#cat_args + 1] = product
+  cat_args[#cat_args + 1] = categories[product]
+end
+if #cat_args > 0 then chunked('HSET', prodcat, cat_args) end
+if #latest_vals > 0 then
+  table.sort(latest_vals, function(a, b) return a[1] < b[1] end)
+  local values = {}
+  for i = math.max(1, #latest_vals - latest_n + 1), #latest_vals do values[#values + 1] = latest_vals[i][2] end
+  redis.call('LPUSH', latest, unpack(values))
+  redis.call('LTRIM', latest, 0, latest_n - 1)
+end
+counts.dead_lettered = (counts.dead_lettered or 0) + dead_new
+for counter, n in pairs(counts) do redis.call('HINCRBY', stats, counter, n) end
+local prev = tonumber(redis.call('HGET', stats, 'last_event_ts') or '0')
+if max_ts > prev then redis.call('HSET', stats, 'last_event_ts', max_ts) end
+return {fresh, before, dead_new}

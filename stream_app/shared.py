@@ -1,0 +1,115 @@
+"""The shared step: what customers' script calls owe the state every customer shares (popularity, the stream's
+counters, the latest purchases, the customer index, the experiments' counters and registry), applied exactly once.
+
+A customer's call writes only the customer's slot and keeps what it owes in the customer's outbox
+(`KeyLayout.customer_outbox`), returning every entry still there. This step applies them in the shared slot,
+recording each entry applied (`KeyLayout.stream_shared_applied`), and then lets them go: the entries leave the
+outboxes, and their records are trimmed a while later. Whatever stops the worker in between, the redelivered batch
+finds the entries in the outboxes again, and the records make applying one twice a no-op (stream_app/lua/
+apply_shared.lua).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from common.keys import KeyLayout
+from stream_app.lua import APPLY_SHARED
+
+RELEASED_KEEP_S = 120  # how long an entry's record outlives its outbox entry: past a worker that lost its partitions
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One outbox entry: whose, its id, and what it owes (JSON, see stream_app/lua/outbox.lua)."""
+
+    customer: str
+    entry_id: str
+    owed: str
+
+
+@dataclass(frozen=True)
+class SharedResult:
+    fresh: int  # entries applied by this call
+    before: int  # entries an earlier call had applied (redelivered)
+    dead_lettered: int  # dead-letter ids not counted before
+
+
+def entries_of(customer: str, flat: Sequence[bytes | str]) -> list[Entry]:
+    """A customer call's outbox answer (id, JSON, id, JSON, ...) as entries."""
+    text = [item.decode() if isinstance(item, bytes) else item for item in flat]
+    return [Entry(customer, text[i], text[i + 1]) for i in range(0, len(text), 2)]
+
+
+def shared_keys(keys: KeyLayout) -> list[str]:
+    """The shared keys every call of the step touches, in the order apply_shared.lua reads them."""
+    return [keys.product_popularity(), keys.product_categories(), keys.stream_stats(), keys.stream_latest(),
+            keys.customers_index(), keys.stream_dead_letters(), keys.stream_shared_applied(), keys.ab_experiments(),
+            keys.ab_experiments_revision(), keys.ab_ended()]
+
+
+def arm_pairs(entries: Iterable[Entry]) -> list[tuple[str, str]]:
+    """The (experiment, arm) pairs whose counters or daily series the entries change, in first-seen order."""
+    found: dict[tuple[str, str], None] = {}
+    for entry in entries:
+        owed = json.loads(entry.owed)
+        for item in [*(owed.get("ab") or []), *(owed.get("daily") or [])]:
+            found[(item[0], item[1])] = None
+    return list(found)
+
+
+def shared_call(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[str], counts: Mapping[str, int], *,
+                now: int, dead_letter_keep_s: int, latest_n: int) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV for one call of the step (pure: unit-tested without Redis)."""
+    pairs = arm_pairs(entries)
+    call_keys = [*shared_keys(keys),
+                 *(key for experiment, arm in pairs
+                   for key in (keys.ab_group_counters(experiment, arm), keys.ab_daily(experiment, arm)))]
+    args: list[str | int] = [now, dead_letter_keep_s, latest_n, RELEASED_KEEP_S, json.dumps(pairs),
+                             json.dumps(dict(counts)), len(dead_ids), *dead_ids]
+    for entry in entries:
+        args += [entry.customer, entry.entry_id, entry.owed]
+    return call_keys, args
+
+
+class SharedWriter:
+    def __init__(self, client: aioredis.Redis, keys: KeyLayout, *, dead_letter_keep_s: int, latest_n: int) -> None:
+        self._client = client
+        self._keys = keys
+        self._script: Any = client.register_script(APPLY_SHARED)
+        self._dead_letter_keep_s = dead_letter_keep_s
+        self._latest_n = latest_n
+
+    async def apply(self, entries: Sequence[Entry], dead_ids: Sequence[str] = (),
+                    counts: Mapping[str, int] | None = None) -> SharedResult:
+        """Apply the entries (each once, ever), count the dead letters (each id once) and add `counts` to the
+        stream's counters; then let the entries go."""
+        if not entries and not dead_ids and not any((counts or {}).values()):
+            return SharedResult(0, 0, 0)
+        call_keys, args = shared_call(self._keys, entries, dead_ids, counts or {}, now=int(time.time()),
+                                      dead_letter_keep_s=self._dead_letter_keep_s, latest_n=self._latest_n)
+        fresh, before, dead = await self._script(keys=call_keys, args=args)
+        await self._release(entries)
+        return SharedResult(int(fresh), int(before), int(dead))
+
+    async def _release(self, entries: Sequence[Entry]) -> None:
+        """Out of the outboxes first, then the records start their clock: a record never ages out while its entry
+        can still be sent."""
+        if not entries:
+            return
+        by_customer: dict[str, list[str]] = {}
+        for entry in entries:
+            by_customer.setdefault(entry.customer, []).append(entry.entry_id)
+        pipe = self._client.pipeline(transaction=False)
+        for customer, ids in by_customer.items():
+            pipe.hdel(self._keys.customer_outbox(customer), *ids)
+        await pipe.execute()
+        now = time.time()
+        await self._client.zadd(self._keys.stream_shared_applied(),
+                                {f"{entry.customer}|{entry.entry_id}": now for entry in entries}, xx=True)
