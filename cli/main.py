@@ -27,18 +27,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# What runs against a Redis Cluster so far: forming the local one, and the jobs that do not touch Redis. The
-# stream worker's scripts, the API's reads and the publish still assume one Redis (issue 23's key layout).
-CLUSTER_READY = frozenset({"stack", "data", "down"})
+# What runs against a Redis Cluster so far: forming the local one, the jobs that do not touch Redis, the stream
+# worker, the archiver and the replay. The API's reads and the batch's publish still assume one Redis.
+CLUSTER_READY = frozenset({"stack", "data", "down", "stream", "archive", "replay"})
 
 
 @app.callback()
 def _refuse_what_cluster_mode_cannot_run_yet(ctx: typer.Context) -> None:
     asks_help = "--help" in sys.argv[1:]
     if ctx.invoked_subcommand not in CLUSTER_READY and not asks_help and get_settings().redis_cluster:
-        typer.secho(f"error: `recsys {ctx.invoked_subcommand}` does not run on a Redis Cluster yet: only `recsys "
-                    "stack`, `recsys data` and `recsys down` do; unset RECSYS_REDIS_CLUSTER", err=True,
-                    fg=typer.colors.RED)
+        typer.secho(f"error: `recsys {ctx.invoked_subcommand}` does not run on a Redis Cluster yet: only "
+                    + ", ".join(f"`recsys {name}`" for name in sorted(CLUSTER_READY))
+                    + " do; unset RECSYS_REDIS_CLUSTER", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2)
 
 

@@ -62,6 +62,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return os.environ | {
         "RECSYS_BROKER_URL": settings.broker_url,
         "RECSYS_REDIS_URL": settings.redis_url,
+        "RECSYS_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
         "RECSYS_KEY_PREFIX": settings.key_prefix,
         "RECSYS_TOPIC_PURCHASES": settings.topic_purchases,
         "RECSYS_TOPIC_DEAD_LETTERS": settings.topic_dead_letters,

@@ -11,12 +11,12 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 import faust
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from common.events import DeadLetter, ExposureEvent, PurchaseEvent, Rejected, parse_event
 from common.health import beat
 from common.keys import KeyLayout
+from common.redis_clients import AsyncRedis, async_client
 from common.settings import Settings
 from stream_app.apply import Isolated, apply_isolating, retry_transient
 from stream_app.exposures import ExposureWriter
@@ -31,7 +31,7 @@ HEARTBEAT_S = 10.0  # `recsys health stream` (a container's healthcheck) reads i
 E = TypeVar("E", ExposureEvent, PurchaseEvent)
 
 
-def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -> faust.App:
+def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> faust.App:
     app = StreamApp(
         settings.stream_app_id,
         fetch_max_wait_ms=settings.stream_fetch_max_wait_ms,
@@ -50,7 +50,7 @@ def create_app(settings: Settings, redis_client: aioredis.Redis | None = None) -
     # One stream over purchases and exposures, so a batch's exposures are applied before its purchases.
     purchases = app.topic(settings.topic_purchases, settings.topic_exposures, partitions=settings.topic_partitions)
     dead_letters = app.topic(settings.topic_dead_letters, partitions=settings.topic_partitions)
-    client = redis_client or aioredis.from_url(settings.redis_url)
+    client = redis_client or async_client(settings)
     keys, windows = KeyLayout(settings.key_prefix), Windows.of(settings)
     writer = StateWriter(client, keys, windows, recent_n=settings.recent_products)
     exposure_writer = ExposureWriter(client, keys, windows)

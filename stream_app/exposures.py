@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from common.events import ExposureEvent
 from common.keys import KeyLayout
+from common.redis_clients import AsyncRedis
 from experiments.plan import arms_of
-from stream_app.apply import pipeline_answers
+from stream_app.calls import call_each
 from stream_app.lua import APPLY_EXPOSURES
 from stream_app.shared import Entry, SharedWriter, entries_of
 from stream_app.state import Windows
@@ -31,7 +30,7 @@ class ExposureResult:
 
 
 class ExposureWriter:
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout, windows: Windows | None = None, *,
+    def __init__(self, client: AsyncRedis, keys: KeyLayout, windows: Windows | None = None, *,
                  latest_n: int = 100) -> None:
         self._keys = keys
         self._windows = windows or Windows()
@@ -51,14 +50,11 @@ class ExposureWriter:
         await self._learn({experiment for experiment, _ in groups})
         after_end = sum(len(mine) for (experiment, _), mine in groups.items() if experiment in self._ended)
         live = {key: mine for key, mine in groups.items() if key[0] not in self._ended}
-        pipe = self._client.pipeline(transaction=False)
-        for (experiment, customer), mine in live.items():
-            call_keys, args = exposures_call(self._keys, experiment, customer, self._arms[experiment], mine,
-                                             self._windows)
-            await self._script(keys=call_keys, args=args, client=pipe)  # queued: a pipeline answers itself
+        calls = [exposures_call(self._keys, experiment, customer, self._arms[experiment], mine, self._windows)
+                 for (experiment, customer), mine in live.items()]
         applied = duplicates = late = unknown = crossed = 0
         entries: list[Entry] = []
-        for (_, customer), answer in zip(live, await pipeline_answers(pipe) if live else [], strict=True):
+        for (_, customer), answer in zip(live, await call_each(self._client, self._script, calls), strict=True):
             applied, duplicates, late = applied + int(answer[0]), duplicates + int(answer[1]), late + int(answer[2])
             unknown, crossed = unknown + int(answer[3]), crossed + int(answer[4])
             entries += entries_of(customer, answer[5])

@@ -1,7 +1,8 @@
 """Master data into Redis: customer profiles (customers topic) and the product catalogue (products topic), both
 compacted and keyed by id. A record replaces what Redis holds for its id and a tombstone (no value) deletes it, so
-a changed city reaches `/customers/{id}` without a batch run. Each batch is one MULTI/EXEC; within a batch the
-latest record per id wins, as it would after compaction. Replaying a record again writes the same value, so
+a changed city reaches `/customers/{id}` without a batch run. A profile is replaced in one script call in the
+customer's slot; a catalogue batch is one MULTI/EXEC in the shared slot; within a batch the latest record per id
+wins, as it would after compaction. Replaying a record again writes the same value, so
 redelivery needs no guard."""
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 import faust
-import redis.asyncio as aioredis
 
 from common.events import CustomerProfile, ProductInfo, Rejected, parse_event
 from common.keys import KeyLayout
 from common.profiles import profile_hash
+from common.redis_clients import AsyncRedis
 from common.settings import Settings
+from stream_app.calls import call_each
+from stream_app.lua import lua_source
 from stream_app.state import dead_letter_id
 
 HASH_FIELDS_PER_COMMAND = 1000
@@ -38,21 +41,18 @@ class WorkerHooks:
 
 
 class MasterDataWriter:
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout) -> None:
+    def __init__(self, client: AsyncRedis, keys: KeyLayout) -> None:
         self._client = client
         self._keys = keys
+        self._replace: Any = client.register_script(lua_source("replace_hash"))
 
     async def apply_profiles(self, changes: Sequence[Change[CustomerProfile]]) -> int:
         """Replace (or delete) each customer's profile; returns the records applied."""
-        pipe = self._client.pipeline(transaction=True)
-        for customer_id, profile in dict(changes).items():
-            key = self._keys.customer_profile(customer_id)
-            pipe.delete(key)
-            fields = profile_hash(profile) if profile is not None else {}
-            if fields:
-                pipe.hset(key, mapping=cast(Any, fields))
-        pipe.hincrby(self._keys.stream_stats(), "profiles_applied", len(changes))
-        await pipe.execute()
+        calls = [([self._keys.customer_profile(customer_id)],
+                  [str(part) for item in (profile_hash(profile) if profile else {}).items() for part in item])
+                 for customer_id, profile in dict(changes).items()]
+        await call_each(self._client, self._replace, calls)
+        await self._client.hincrby(self._keys.stream_stats(), "profiles_applied", len(changes))
         return len(changes)
 
     async def apply_products(self, changes: Sequence[Change[ProductInfo]]) -> int:

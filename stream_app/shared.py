@@ -17,9 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from common.keys import KeyLayout
+from common.redis_clients import AsyncRedis
 from stream_app.lua import APPLY_SHARED
 
 RELEASED_KEEP_S = 120  # how long an entry's record outlives its outbox entry: past a worker that lost its partitions
@@ -79,7 +78,7 @@ def shared_call(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[st
 
 
 class SharedWriter:
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout, *, dead_letter_keep_s: int, latest_n: int) -> None:
+    def __init__(self, client: AsyncRedis, keys: KeyLayout, *, dead_letter_keep_s: int, latest_n: int) -> None:
         self._client = client
         self._keys = keys
         self._script: Any = client.register_script(APPLY_SHARED)

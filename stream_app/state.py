@@ -17,12 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
+from common.redis_clients import AsyncRedis
 from common.settings import Settings
-from stream_app.apply import pipeline_answers
+from stream_app.calls import call_each
 from stream_app.lua import APPLY_PURCHASES
 from stream_app.shared import Entry, SharedWriter, entries_of
 
@@ -134,7 +133,7 @@ class StateWriter:
     """Applies batches: one script call per customer (all in one round trip per Redis node), then the shared step
     (stream_app.shared) for what they owe the shared state."""
 
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout, windows: Windows | None = None, *,
+    def __init__(self, client: AsyncRedis, keys: KeyLayout, windows: Windows | None = None, *,
                  recent_n: int = 20, latest_n: int = 100, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._keys = keys
@@ -169,13 +168,11 @@ class StateWriter:
         it (the script changed nothing of theirs)."""
         answers: dict[str, list[Any]] = {}
         while experiments:
-            pipe = self._client.pipeline(transaction=False)
-            for customer, names in experiments.items():
-                call_keys, args = customer_call(self._keys, customer, rows[customer], names,
-                                                recent_n=self._recent_n, windows=self._windows)
-                await self._script(keys=call_keys, args=args, client=pipe)  # queued: a pipeline answers itself
+            calls = [customer_call(self._keys, customer, rows[customer], names, recent_n=self._recent_n,
+                                   windows=self._windows) for customer, names in experiments.items()]
             again: dict[str, Sequence[str]] = {}
-            for (customer, names), answer in zip(experiments.items(), await pipeline_answers(pipe), strict=True):
+            answered = await call_each(self._client, self._script, calls)
+            for (customer, names), answer in zip(experiments.items(), answered, strict=True):
                 if int(answer[0]) == MISSING_EXPERIMENTS:
                     again[customer] = [*names, *(_text(name) for name in answer[1])]
                     self._running = None  # an experiment started since the registry was read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from batch.publish import ModelBundle
 from common import toplist
+from common.assignment import group_of
 from common.events import ExposureEvent, PurchaseEvent
 from common.settings import Settings
 
@@ -72,6 +74,37 @@ def expected_pre_period(exposures: Sequence[ExposureEvent], purchases: Sequence[
         sums["pre_conv_cents"] += x if customer in revenue else 0
         sums["pre_rev_cents2"] += x * revenue.get(customer, 0)
     return out
+
+
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+EXPERIMENT, SALT = "exp-t", "salt-t"
+# A second experiment over the same customers, starting 10 days later and split differently.
+SECOND, SECOND_SALT, SECOND_START = "exp-u", "salt-u", 10
+EXPERIMENTS = {EXPERIMENT: (SALT, 0), SECOND: (SECOND_SALT, SECOND_START)}
+
+
+def ab_history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
+    """Two experiments over 40 customers: their exposures and purchases, drawn from `seed`."""
+    rng = random.Random(seed)
+    products = [f"p{i}" for i in range(12)]
+    exposures, purchases = [], []
+    for c in range(40):
+        customer = f"c{c}"
+        for experiment, (salt, start) in EXPERIMENTS.items():
+            group = group_of(salt, customer, 50)
+            for v in range(rng.randint(0 if experiment == SECOND else 1, 4)):
+                at = T0 + timedelta(days=rng.randint(start, 30), hours=rng.randint(0, 23))
+                exposures.append(ExposureEvent(
+                    request_id=f"{experiment}-r{c}-{v}", customer_id=customer, experiment=experiment, group=group,
+                    strategy="model", model_version="v", product_ids=rng.sample(products, 4), event_time=at))
+        for n in range(rng.randint(0, 8)):
+            purchases.append(PurchaseEvent(
+                event_id=f"e{c}-{n}", order_id=f"o{c}-{n}", customer_id=customer, product_id=rng.choice(products),
+                category="k", units=1, amount=float(rng.randint(1, 50)),
+                event_time=T0 + timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23))))
+    return exposures, purchases
+
 
 
 TEST_KEY = "ab-test-key-" + "k" * 32

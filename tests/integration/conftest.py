@@ -30,6 +30,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     local.down()
 
 
+@pytest.fixture(scope="session")
+def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A local Redis Cluster of three nodes (and a broker), started once per session like `stack`."""
+    settings = stack_settings(tmp_path_factory.mktemp("cluster"), redis_cluster=True)
+    local = LocalStack(settings)
+    local.up()
+    yield settings
+    local.down()
+
+
 @dataclass(frozen=True)
 class Isolated:
     """One test's own topic names and key prefix on the shared stack."""

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import cast
 
 import pandas as pd
-import redis
 
 from common.data import load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.keys import KeyLayout
+from common.redis_clients import SyncRedis
 from common.settings import Settings
 from producers.replay import Pace, replay, to_events
 from stream_app.state import to_cents
@@ -30,12 +30,12 @@ def send(settings: Settings, lines: pd.DataFrame, pace: Pace | None = None) -> i
     return asyncio.run(replay(settings, to_events(lines), pace or Pace())).sent
 
 
-def stats(client: redis.Redis, keys: KeyLayout) -> dict[str, int]:
+def stats(client: SyncRedis, keys: KeyLayout) -> dict[str, int]:
     raw = client.hgetall(keys.stream_stats())
     return {k: int(v) for k, v in raw.items() if k in ("processed", "duplicates", "late", "dead_lettered")}
 
 
-def wait_for(client: redis.Redis, keys: KeyLayout, timeout_s: float = 120, **expected: int) -> dict[str, int]:
+def wait_for(client: SyncRedis, keys: KeyLayout, timeout_s: float = 120, **expected: int) -> dict[str, int]:
     deadline = time.monotonic() + timeout_s
     current: dict[str, int] = {}
     while time.monotonic() < deadline:
@@ -60,7 +60,7 @@ def truth(lines: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     return per_customer.astype("int64"), units.astype("int64")
 
 
-def differences(client: redis.Redis, keys: KeyLayout, lines: pd.DataFrame) -> list[str]:
+def differences(client: SyncRedis, keys: KeyLayout, lines: pd.DataFrame) -> list[str]:
     """Every field where Redis disagrees with the pandas ground truth (empty list = identical)."""
     per_customer, units = truth(lines)
     customers = list(per_customer.index)

@@ -8,51 +8,29 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 
-from common.assignment import group_of
 from common.events import ExposureEvent, PurchaseEvent
 from stream_app.exposures import ExposureWriter
 from stream_app.state import StateWriter, Windows
-from tests.integration.abkit import conversions, expected_conversions, expected_pre_period
+from tests.integration.abkit import (
+    EXPERIMENTS,
+    T0,
+    ab_history,
+    conversions,
+    expected_conversions,
+    expected_pre_period,
+)
 from tests.integration.conftest import Isolated
 
 pytestmark = pytest.mark.integration
 
 WINDOW = timedelta(days=7)
 PRE = timedelta(days=10)  # CUPED's pre-period: most customers' first exposure has purchases before it
-T0 = datetime(2024, 3, 1, tzinfo=UTC)
-EXPERIMENT, SALT = "exp-t", "salt-t"
-# A second experiment over the same customers, starting 10 days later and split differently.
-SECOND, SECOND_SALT, SECOND_START = "exp-u", "salt-u", 10
-EXPERIMENTS = {EXPERIMENT: (SALT, 0), SECOND: (SECOND_SALT, SECOND_START)}
-
-
-def _history(seed: int) -> tuple[list[ExposureEvent], list[PurchaseEvent]]:
-    rng = random.Random(seed)
-    products = [f"p{i}" for i in range(12)]
-    exposures, purchases = [], []
-    for c in range(40):
-        customer = f"c{c}"
-        for experiment, (salt, start) in EXPERIMENTS.items():
-            group = group_of(salt, customer, 50)
-            for v in range(rng.randint(0 if experiment == SECOND else 1, 4)):
-                at = T0 + timedelta(days=rng.randint(start, 30), hours=rng.randint(0, 23))
-                exposures.append(ExposureEvent(
-                    request_id=f"{experiment}-r{c}-{v}", customer_id=customer, experiment=experiment, group=group,
-                    strategy="model", model_version="v", product_ids=rng.sample(products, 4), event_time=at))
-        for n in range(rng.randint(0, 8)):
-            purchases.append(PurchaseEvent(
-                event_id=f"e{c}-{n}", order_id=f"o{c}-{n}", customer_id=customer, product_id=rng.choice(products),
-                category="k", units=1, amount=float(rng.randint(1, 50)),
-                event_time=T0 + timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23))))
-    return exposures, purchases
-
-
 async def _apply(isolated: Isolated, steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]]) -> None:
     client = aioredis.from_url(isolated.settings.redis_url)
     window_s = int(WINDOW.total_seconds())
@@ -91,7 +69,7 @@ def _counted(isolated: Isolated, experiment: str) -> dict[str, dict[str, int]]:
 
 @pytest.mark.parametrize("order", ["exposures_first", "purchases_first", "shuffled_with_redelivery"])
 def test_conversions_equal_a_direct_computation(isolated: Isolated, order: str) -> None:
-    exposures, purchases = _history(seed=3)
+    exposures, purchases = ab_history(seed=3)
     if order == "exposures_first":
         steps: list[tuple[str, list[ExposureEvent] | list[PurchaseEvent]]] = [
             ("exposures", exposures), ("purchases", purchases)]

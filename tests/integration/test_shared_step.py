@@ -1,0 +1,109 @@
+"""The shared step on real Redis: a worker that stops at any point of a batch (after the customers' calls, after
+the shared step, after letting go) and the batch redelivered leave the shared state as one clean application."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+import redis.asyncio as aioredis
+
+from common.events import PurchaseEvent
+from common.keys import KeyLayout
+from stream_app.lua import APPLY_PURCHASES, APPLY_SHARED
+from stream_app.shared import Entry, SharedWriter, entries_of, shared_call
+from stream_app.state import StateWriter, Windows, customer_call, rows_by_customer
+from tests.integration.conftest import Isolated
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+EVENTS = [PurchaseEvent(event_id=f"e{i}", order_id=f"o{i // 2}", customer_id=f"c{i % 3}", product_id=f"p{i % 4}",
+                        category="k", units=1 + i % 2, amount=2.5, event_time=T0 + timedelta(hours=i))
+          for i in range(12)]
+
+
+async def _customer_calls(client: aioredis.Redis, keys: KeyLayout) -> list[Entry]:
+    """What a worker's first round trip does: every customer's call, nothing after it."""
+    script = client.register_script(APPLY_PURCHASES)
+    entries: list[Entry] = []
+    for customer, rows in rows_by_customer(EVENTS, 100).items():
+        call_keys, args = customer_call(keys, customer, rows, [], recent_n=20, windows=Windows())
+        answer: list[Any] = await script(keys=call_keys, args=args)
+        entries += entries_of(customer, answer[4])
+    return entries
+
+
+async def _shared_only(client: aioredis.Redis, keys: KeyLayout, entries: list[Entry]) -> None:
+    """The shared step without letting go, as a worker that stops right after it."""
+    call_keys, args = shared_call(keys, entries, [], {}, now=1_000, dead_letter_keep_s=60, latest_n=100)
+    await client.register_script(APPLY_SHARED)(keys=call_keys, args=args)
+
+
+async def _stops_after_customer_calls(client: aioredis.Redis, keys: KeyLayout) -> None:
+    await _customer_calls(client, keys)
+
+
+async def _stops_after_the_shared_step(client: aioredis.Redis, keys: KeyLayout) -> None:
+    await _shared_only(client, keys, await _customer_calls(client, keys))
+
+
+async def _a_late_worker_sends_what_was_let_go(client: aioredis.Redis, keys: KeyLayout) -> None:
+    """A worker that lost its partitions after its customers' calls sends the shared step after another worker
+    applied and let go the same entries."""
+    entries = await _customer_calls(client, keys)
+    await SharedWriter(client, keys, dead_letter_keep_s=60, latest_n=100).apply(entries)
+    await _shared_only(client, keys, entries)
+
+
+STOPS: dict[str, Callable[[aioredis.Redis, KeyLayout], Awaitable[None]]] = {
+    "after the customers' calls": _stops_after_customer_calls,
+    "after the shared step": _stops_after_the_shared_step,
+    "a late worker": _a_late_worker_sends_what_was_let_go,
+}
+
+
+@pytest.mark.parametrize("stop", list(STOPS))
+def test_a_batch_redelivered_after_a_stop_counts_once(isolated: Isolated, stop: str) -> None:
+    async def run() -> StateWriter:
+        client = aioredis.from_url(isolated.settings.redis_url, decode_responses=True)
+        try:
+            await STOPS[stop](client, isolated.keys)
+            writer = StateWriter(client, isolated.keys)
+            await writer.apply(EVENTS)  # the redelivery: every event a duplicate by now
+            return writer
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+    keys, redis = isolated.keys, isolated.redis
+    units: Counter[str] = Counter()
+    for event in EVENTS:
+        units[event.product_id] += event.units
+    popularity = cast(list[tuple[str, float]], redis.zrange(keys.product_popularity(), 0, -1, withscores=True))
+    assert {product: int(score) for product, score in popularity} == dict(units)
+    assert int(redis.hget(keys.stream_stats(), "processed") or 0) == len(EVENTS)
+    assert redis.zcard(keys.customers_index()) == 3
+    assert redis.llen(keys.stream_latest()) == len(EVENTS)
+    assert not any(redis.exists(keys.customer_outbox(f"c{i}")) for i in range(3))  # everything owed was let go
+    records = cast(list[tuple[str, float]], redis.zrange(keys.stream_shared_applied(), 0, -1, withscores=True))
+    assert len(records) == 3 and all(score != float("inf") for _, score in records)
+
+
+def test_the_latest_purchases_are_newest_first_across_customers(isolated: Isolated) -> None:
+    async def run() -> None:
+        client = aioredis.from_url(isolated.settings.redis_url, decode_responses=True)
+        try:
+            await StateWriter(client, isolated.keys, latest_n=5).apply(EVENTS)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+    latest = [json.loads(row) for row in isolated.redis.lrange(isolated.keys.stream_latest(), 0, -1)]
+    assert [(row["customer_id"], row["event_time"]) for row in latest] == [
+        (e.customer_id, e.event_time.isoformat()) for e in reversed(EVENTS[-5:])]
