@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from common.keys import KeyLayout
+from common.redis_clients import AsyncRedis
 from common.segments import CutPoints
 from experiments.plan import MAX_ARMS
 
@@ -81,7 +81,7 @@ class ModelView:
 
 @dataclass
 class ModelCache:
-    client: aioredis.Redis
+    client: AsyncRedis
     keys: KeyLayout
     check_s: float
     view: ModelView | None = None

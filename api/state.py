@@ -8,12 +8,14 @@ import redis.asyncio as aioredis
 
 from api.adapters.exposures import ExposurePublisher
 from api.adapters.purchases import PurchaseProducer
+from api.adapters.redis_cluster_multiplex import ClusterMultiplexedRedis
 from api.adapters.redis_multiplex import MultiplexedRedis
 from api.live_plan import LivePlan
 from api.metrics import Metrics
 from api.model_cache import ModelCache
 from api.services.bandit import Reweigher
 from common.keys import KeyLayout
+from common.redis_clients import AsyncRedis, async_client
 from common.settings import Settings
 from experiments.plan import default_plan
 
@@ -21,8 +23,9 @@ from experiments.plan import default_plan
 @dataclass
 class ApiState:
     settings: Settings
-    redis: aioredis.Redis
-    redis_mux: MultiplexedRedis  # the hot path's reads (`/recommend`): one connection shared by all requests
+    redis: AsyncRedis
+    # the hot path's reads (`/recommend`): one connection shared by all requests (per node on a cluster)
+    redis_mux: MultiplexedRedis | ClusterMultiplexedRedis
     keys: KeyLayout
     models: ModelCache
     exposures: ExposurePublisher
@@ -33,17 +36,12 @@ class ApiState:
 
 
 def create_state(settings: Settings) -> ApiState:
-    # A blocking pool: at high concurrency a request waits for a connection instead of failing with
-    # "Too many connections" (measured as HTTP 500s at c=128 with the default pool).
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.api_redis_pool_size, timeout=settings.api_redis_timeout_s,
-        socket_timeout=settings.api_redis_timeout_s, socket_connect_timeout=settings.api_redis_timeout_s,
-    )
-    client = aioredis.Redis(connection_pool=pool)
+    client = _client(settings)
     keys = KeyLayout(settings.key_prefix)
+    mux = ClusterMultiplexedRedis if settings.redis_cluster else MultiplexedRedis
     return ApiState(
         settings=settings, redis=client, keys=keys,
-        redis_mux=MultiplexedRedis(settings.redis_url, settings.api_redis_timeout_s),
+        redis_mux=mux(settings.redis_url, settings.api_redis_timeout_s),
         models=ModelCache(client, keys, settings.api_model_check_s,
                           catalogue_check_s=settings.api_catalogue_check_s),
         exposures=ExposurePublisher(settings.bootstrap_servers, settings.topic_exposures,
@@ -56,6 +54,21 @@ def create_state(settings: Settings) -> ApiState:
     )
 
 
+def _client(settings: Settings) -> AsyncRedis:
+    timeouts = {"socket_timeout": settings.api_redis_timeout_s, "socket_connect_timeout": settings.api_redis_timeout_s}
+    if settings.redis_cluster:
+        return async_client(settings, max_connections=settings.api_redis_pool_size, **timeouts)
+    # A blocking pool: at high concurrency a request waits for a connection instead of failing with
+    # "Too many connections" (measured as HTTP 500s at c=128 with the default pool).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.api_redis_pool_size, timeout=settings.api_redis_timeout_s,
+        **timeouts)
+    return aioredis.Redis(connection_pool=pool)
+
+
 async def close_state(state: ApiState) -> None:
     await state.redis_mux.aclose()
-    await state.redis.aclose(close_connection_pool=True)
+    if isinstance(state.redis, aioredis.RedisCluster):
+        await state.redis.aclose()
+    else:
+        await state.redis.aclose(close_connection_pool=True)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import redis
 
 from batch import eda
 from batch.bundle import build_bundle, category_rules
@@ -47,6 +46,7 @@ from common.data.catalogue import product_catalogue
 from common.data.errors import DataError
 from common.data.load import LoadedData
 from common.keys import KeyLayout
+from common.redis_clients import SyncRedis
 
 Progress = Callable[[str], None]
 
@@ -187,7 +187,7 @@ class RunResult:
     published: PublishResult | None
 
 
-def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: redis.Redis | None,
+def run(data: LoadedData, options: EvaluationOptions, artifacts: Path, client: SyncRedis | None,
         keys: KeyLayout, stages: Stages, progress: Progress, publishing: Publishing | None = None,
         engine: Engine | None = None) -> RunResult:
     """The whole nightly job. With `client=None` nothing is published (artifacts only)."""

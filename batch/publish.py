@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from common.keys import KeyLayout
+from common.redis_clients import SyncRedis
 from common.settings import Settings
 from experiments.plan import Plan
 
@@ -84,7 +85,7 @@ def new_version(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
-def publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, options: Publishing | None = None,
+def publish(client: SyncRedis, keys: KeyLayout, bundle: ModelBundle, options: Publishing | None = None,
             on_progress: ProgressCallback | None = None, sleep: Callable[[float], None] = time.sleep,
             clock: Callable[[], float] = time.perf_counter) -> PublishResult:
     """Write the version's keys (it is invisible until the flip) in paced round trips, then SET current + ZADD
@@ -209,7 +210,7 @@ def _writes(strings: Mapping[str, Any], hashes: Mapping[str, Mapping[str, Any]],
             yield _Write(key, chunk, len(key) + size, len(chunk))
 
 
-def prune(client: redis.Redis, keys: KeyLayout, keep: int) -> list[str]:
+def prune(client: SyncRedis, keys: KeyLayout, keep: int) -> list[str]:
     """Delete every version older than the newest `keep`, never the current one nor one an arm of the running
     experiment serves. A version leaves the published list before its keys go, in a MULTI watching the live plan
     and the pointer (an experiment starting or a promotion in between makes it look again); starting an
@@ -225,12 +226,12 @@ def prune(client: redis.Redis, keys: KeyLayout, keep: int) -> list[str]:
     return pruned
 
 
-def _unlist(client: redis.Redis, keys: KeyLayout, version: str) -> bool:
+def _unlist(client: SyncRedis, keys: KeyLayout, version: str) -> bool:
     """Take the version off the published list unless it is in use; True when it was taken off."""
     with client.pipeline(transaction=True) as pipe:
         while True:
             try:
-                pipe.watch(keys.ab_live_plan(), keys.model_current())  # type: ignore[no-untyped-call]
+                pipe.watch(keys.ab_live_plan(), keys.model_current())
                 live, current = pipe.get(keys.ab_live_plan()), pipe.get(keys.model_current())
                 in_use = (current is not None and version == _text(current)) or (
                     live is not None and version in Plan.model_validate_json(live).pinned_versions())
@@ -245,7 +246,7 @@ def _unlist(client: redis.Redis, keys: KeyLayout, version: str) -> bool:
                 continue
 
 
-def current_version(client: redis.Redis, keys: KeyLayout) -> str | None:
+def current_version(client: SyncRedis, keys: KeyLayout) -> str | None:
     value = client.get(keys.model_current())
     return _text(value) if value is not None else None
 
@@ -254,6 +255,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def read_card(client: redis.Redis, keys: KeyLayout, version: str) -> dict[str, Any] | None:
+def read_card(client: SyncRedis, keys: KeyLayout, version: str) -> dict[str, Any] | None:
     raw = client.get(keys.model_card(version))
     return json.loads(raw) if raw is not None else None

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import redis
 import typer
 
 from batch.evaluation.last import LastEvaluation, last_evaluation, why_evaluate
@@ -26,6 +25,7 @@ from cli.guard import run_in_child
 from common.data.load import LoadedData
 from common.health import Heartbeat
 from common.keys import KeyLayout
+from common.redis_clients import sync_client
 from common.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ def _run_once(settings: Settings, data: Path | None, preset: str, mapping: Path 
             typer.echo(f"  training on {len(loaded.lines):,} lines before {until.date()}")
     if loaded.lines.empty:
         raise typer.BadParameter("no purchase lines to train on")
-    client = redis.Redis.from_url(settings.redis_url) if publish else None
+    client = sync_client(settings) if publish else None
     asked = evaluate or params is not None or bool(split_date or validation_date)
     options = _options(settings, split_date, validation_date, settings.batch_test_days, params_file=params,
                        ablations=False, reuse=_reusable(settings, choice, asked))
@@ -312,7 +312,7 @@ def schedule_command(
     settings = get_settings() if at is None else get_settings().model_copy(update={"batch_schedule_at": at})
     choice = EngineChoice.of(engine, spark_master, spark_conf)
     keys = KeyLayout(settings.key_prefix)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_client(settings)
     heartbeat = Heartbeat(settings.run_dir, "batch").start()  # `recsys health batch` reads it
 
     def run_now() -> None:

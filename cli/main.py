@@ -28,8 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # What runs against a Redis Cluster so far: forming the local one, the jobs that do not touch Redis, the stream
-# worker, the archiver and the replay. The API's reads and the batch's publish still assume one Redis.
-CLUSTER_READY = frozenset({"stack", "data", "down", "stream", "archive", "replay"})
+# worker, the archiver, the replay, the batch and the API.
+CLUSTER_READY = frozenset({"stack", "data", "down", "stream", "archive", "replay", "batch", "serve"})
 
 
 @app.callback()

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
 from common.keys import KeyLayout
+from common.redis_clients import AsyncRedis
 from experiments.bandit import thompson_shares
 from experiments.plan import Plan
 
@@ -28,7 +28,7 @@ def weights_entry(interval: int, at: float, shares: list[int], exposed: list[int
     return json.dumps({"interval": interval, "at": at, "shares": shares, "exposed": exposed, "converted": converted})
 
 
-async def reweigh(client: aioredis.Redis, keys: KeyLayout, name: str, now: float) -> Plan | None:
+async def reweigh(client: AsyncRedis, keys: KeyLayout, name: str, now: float) -> Plan | None:
     """The live plan with the split of the interval at `now`, written; None when there was nothing to do (another
     process did it, the experiment stopped, or the interval has not passed)."""
     async with client.pipeline(transaction=True) as pipe:
@@ -64,7 +64,7 @@ async def reweigh(client: aioredis.Redis, keys: KeyLayout, name: str, now: float
 class Reweigher:
     """Starts a re-weight when a served plan's interval has passed, at most one at a time per process."""
 
-    client: aioredis.Redis
+    client: AsyncRedis
     keys: KeyLayout
     running: asyncio.Task[Plan | None] | None = field(default=None)
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 import pyspark
-import redis
 
 from batch.evaluation.result import Evaluation, EvaluationOptions
 from batch.evaluation.split import TemporalSplit
@@ -36,6 +35,7 @@ from batch.spark.session import SparkOptions, StageProgress, jvm_peak_rss_mib, s
 from batch.stages import Stages
 from common.data.load import LoadedData
 from common.keys import KeyLayout
+from common.redis_clients import SyncRedis
 
 Progress = Callable[[str], None]
 
@@ -164,7 +164,7 @@ class SparkRun:
 
 
 def run_spark(data: LoadedData, options: EvaluationOptions, spark: SparkOptions, artifacts: Path,
-              client: redis.Redis | None, keys: KeyLayout, stages: Stages, progress: Progress,
+              client: SyncRedis | None, keys: KeyLayout, stages: Stages, progress: Progress,
               publishing: Publishing | None = None) -> SparkRun:
     """The whole nightly job on Spark (`pipeline.run` with the Spark engine): starts a session on
     `spark.master`, stages `data.lines` as Parquet under `spark.staging`, evaluates, refits on everything,

@@ -40,6 +40,21 @@ def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     local.down()
 
 
+@pytest.fixture
+def on_cluster(cluster_stack: Settings) -> Iterator[tuple[Settings, redis.RedisCluster]]:
+    """The cluster stack with this test's own topics and key prefix, and a cluster client."""
+    tag = uuid.uuid4().hex[:10]
+    settings = cluster_stack.model_copy(update={
+        "key_prefix": f"k{tag}", "topic_purchases": f"purchases-{tag}", "topic_dead_letters": f"dlq-{tag}",
+        "topic_exposures": f"exposures-{tag}", "topic_customers": f"customers-{tag}",
+        "topic_products": f"products-{tag}", "topic_data_reports": f"data-reports-{tag}"})
+    client = redis.RedisCluster.from_url(settings.redis_url, decode_responses=True)
+    yield settings, client
+    for key in list(client.scan_iter(match=f"{settings.key_prefix}:*", count=1000)):
+        client.delete(key)
+    client.close()
+
+
 @dataclass(frozen=True)
 class Isolated:
     """One test's own topic names and key prefix on the shared stack."""

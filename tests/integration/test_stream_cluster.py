@@ -7,7 +7,6 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -121,21 +120,6 @@ def test_purchases_attribute_and_count_on_the_cluster(cluster_stack: Settings) -
         for key in list(cluster.scan_iter(match=f"{prefix}:*", count=1000)):
             cluster.delete(key)
         cluster.close()
-
-
-@pytest.fixture
-def on_cluster(cluster_stack: Settings) -> Iterator[tuple[Settings, redis.RedisCluster]]:
-    """The cluster stack with this test's own topics and key prefix."""
-    tag = uuid.uuid4().hex[:10]
-    settings = cluster_stack.model_copy(update={
-        "key_prefix": f"k{tag}", "topic_purchases": f"purchases-{tag}", "topic_dead_letters": f"dlq-{tag}",
-        "topic_exposures": f"exposures-{tag}", "topic_customers": f"customers-{tag}",
-        "topic_products": f"products-{tag}", "topic_data_reports": f"data-reports-{tag}"})
-    client = redis.RedisCluster.from_url(settings.redis_url, decode_responses=True)
-    yield settings, client
-    for key in list(client.scan_iter(match=f"{settings.key_prefix}:*", count=1000)):
-        client.delete(key)
-    client.close()
 
 
 def test_the_worker_on_the_cluster_waits_out_a_dead_node_and_loses_nothing(
