@@ -164,15 +164,24 @@ def _version_keys(keys: KeyLayout, bundle: ModelBundle) -> tuple[dict[str, Any],
     if bundle.cut_points is not None:
         strings[keys.model_rfm_cut_points(version)] = bundle.cut_points
     hashes: dict[str, Mapping[str, Any]] = {
-        keys.model_topn(version): bundle.topn,
         keys.model_rules(version): bundle.rules,
-        keys.model_segments(version): bundle.segments,
         keys.model_products(version): bundle.products,
         keys.model_segment_offers(version): bundle.offers,
         keys.model_cohorts(version): bundle.cohorts,
-        keys.model_cycles(version): bundle.cycles,
     }
+    for key_of, per_customer in ((keys.model_topn, bundle.topn), (keys.model_segments, bundle.segments),
+                                 (keys.model_cycles, bundle.cycles)):
+        hashes.update(_by_slot(version, key_of, per_customer))
     return strings, hashes
+
+
+def _by_slot(version: str, key_of: Callable[[str, str], str], per_customer: Mapping[str, Any]
+             ) -> dict[str, dict[str, Any]]:
+    """A per-customer part of the version split into its hashes, one per slot of the customers in it."""
+    out: dict[str, dict[str, Any]] = {}
+    for customer, value in per_customer.items():
+        out.setdefault(key_of(version, customer), {})[customer] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -244,6 +253,14 @@ def _unlist(client: SyncRedis, keys: KeyLayout, version: str) -> bool:
                 return True
             except redis.WatchError:
                 continue
+
+
+def read_per_customer(client: SyncRedis, keys: KeyLayout, version: str, part: str) -> dict[str, str]:
+    """A published per-customer part ('topn', 'segments', 'cycles') whole, from its hashes (one per slot)."""
+    out: dict[str, str] = {}
+    for key in client.scan_iter(match=keys.model_per_customer_pattern(version, part), count=1000):
+        out.update({_text(k): _text(v) for k, v in client.hgetall(key).items()})
+    return out
 
 
 def current_version(client: SyncRedis, keys: KeyLayout) -> str | None:

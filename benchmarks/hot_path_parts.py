@@ -71,7 +71,7 @@ async def redis_reads(url: str, calls: int) -> dict[str, float]:
     await setup.set(keys.model_current(), version)
     for customer in CUSTOMERS:
         await setup.zadd(keys.customer_recent(customer), {f"p{i}": 1.7e9 + i for i in range(10)})
-        await setup.hset(keys.model_topn(version), customer, ",".join(f"p{i}" for i in range(50)) + "|" +
+        await setup.hset(keys.model_topn(version, customer), customer, ",".join(f"p{i}" for i in range(50)) + "|" +
                          ",".join("0.5" for _ in range(50)) + "|" + "r" * 50)
     await setup.aclose()
 
@@ -84,7 +84,7 @@ async def redis_reads(url: str, calls: int) -> dict[str, float]:
         pipe = client.pipeline(transaction=False)
         pipe.get(keys.model_current())
         pipe.zrevrange(keys.customer_recent(customer), 0, -1, withscores=True)
-        pipe.hget(keys.model_topn(version), customer)
+        pipe.hget(keys.model_topn(version, customer), customer)
         return await pipe.execute()
 
     shared = MultiplexedRedis(url, 1.0)
@@ -93,7 +93,7 @@ async def redis_reads(url: str, calls: int) -> dict[str, float]:
         customer = CUSTOMERS[i % len(CUSTOMERS)]
         return await shared.execute(("GET", keys.model_current()),
                                     ("ZREVRANGE", keys.customer_recent(customer), "0", "-1", "WITHSCORES"),
-                                    ("HGET", keys.model_topn(version), customer))
+                                    ("HGET", keys.model_topn(version, customer), customer))
 
     try:
         return {"redis-py pipeline, blocking pool": await cpu_us_per_call(through_redis_py, calls),

@@ -27,13 +27,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from batch.publish import ModelBundle, Publishing, publish, publish_progress
+from batch.publish import ModelBundle, Publishing, publish, publish_progress, read_per_customer
 from benchmarks.serving import prepare_shop, start_server, stop_server
 from benchmarks.stats import percentile
 from common.keys import KeyLayout
@@ -59,16 +60,20 @@ def published_bundle(url: str, keys: KeyLayout) -> ModelBundle:
         raw = client.get(key)
         return json.loads(raw) if raw is not None else None
 
-    def mapping(key: str, parse: bool = True) -> dict[str, Any]:
-        return {str(k): (json.loads(value) if parse else str(value)) for k, value in client.hgetall(key).items()}
+    def parsed(raw: Mapping[Any, Any]) -> dict[str, Any]:
+        return {str(k): json.loads(value) for k, value in raw.items()}
+
+    def mapping(key: str) -> dict[str, Any]:
+        return parsed(client.hgetall(key))
 
     return ModelBundle(
-        version=v, card=text(keys.model_card(v)), topn=mapping(keys.model_topn(v), parse=False),
+        version=v, card=text(keys.model_card(v)), topn=read_per_customer(client, keys, v, "topn"),
         popular=text(keys.model_popular(v)), rules=mapping(keys.model_rules(v)),
-        category_rules=text(keys.model_category_rules(v)), segments=mapping(keys.model_segments(v)),
+        category_rules=text(keys.model_category_rules(v)),
+        segments=parsed(read_per_customer(client, keys, v, "segments")),
         segment_summary=text(keys.model_segment_summary(v)), products=mapping(keys.model_products(v)),
         offers=mapping(keys.model_segment_offers(v)), cut_points=text(keys.model_rfm_cut_points(v)),
-        cohorts=mapping(keys.model_cohorts(v)), cycles=mapping(keys.model_cycles(v), parse=False),
+        cohorts=mapping(keys.model_cohorts(v)), cycles=read_per_customer(client, keys, v, "cycles"),
     )
 
 

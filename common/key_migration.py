@@ -6,14 +6,16 @@ splits into its parts unambiguously; a key already in the new layout, or not one
 experiment's per-customer hashes, which lived in the shared slot (the customers' arms, attributed revenue,
 pre-period spend, propensity, first exposure and conversion times), are split into one state hash per customer,
 each customer learns their experiments, and the sets of exposed and converted customers become counts in the arm's
-counters. Every write sets a value (none adds), and an experiment's old keys go last, so an interrupted migration
-is finished by running it again.
+counters. Last, each published version's per-customer hashes (top-N lists, segments, cycles), one key each before,
+are split into one hash per slot. Every write sets a value (none adds), and old keys go last, so an interrupted
+migration is finished by running it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -29,6 +31,7 @@ SHARED = frozenset({
 PER_EXPERIMENT = frozenset({"groups", "revenue", "pre", "propensity", "weights"})  # ab:<experiment>:<name>
 PER_ARM = frozenset({"counters", "exposed", "converted", "daily", "first"})  # ab:<experiment>:<arm>:<name>
 PER_CUSTOMER_FIELD = {"groups": "group", "revenue": "revenue", "pre": "pre", "propensity": "propensity"}
+VERSION_PARTS = ("topn", "segments", "cycles")  # a version's per-customer hashes
 RENAMES_AT_ONCE = 500
 WRITES_AT_ONCE = 1000
 
@@ -60,6 +63,7 @@ class Migrated:
     scanned: int
     conflicts: int  # old keys whose new name was taken already: both kept, to be looked at by hand
     experiments: int = 0  # whose per-customer hashes were split per customer
+    version_hashes: int = 0  # a version's per-customer hashes split per slot
 
 
 def migrate(client: redis.Redis, prefix: str, on_progress: Callable[[int, int], None] | None = None) -> Migrated:
@@ -68,9 +72,11 @@ def migrate(client: redis.Redis, prefix: str, on_progress: Callable[[int, int], 
     stop the stream worker and the API first."""
     renamed = _rename_all(client, prefix, on_progress)
     experiments = _old_experiments(client, prefix)
+    keys = KeyLayout(prefix)
     for experiment, arms in experiments.items():
-        _split_experiment(client, KeyLayout(prefix), experiment, arms)
-    return Migrated(renamed.renamed, renamed.scanned, renamed.conflicts, len(experiments))
+        _split_experiment(client, keys, experiment, arms)
+    split = _split_versions(client, keys)
+    return Migrated(renamed.renamed, renamed.scanned, renamed.conflicts, len(experiments), split)
 
 
 def _rename_all(client: redis.Redis, prefix: str, on_progress: Callable[[int, int], None] | None) -> Migrated:
@@ -143,6 +149,25 @@ def _split_experiment(client: redis.Redis, keys: KeyLayout, experiment: str, arm
     per_arm = ("exposed", "converted", "first")
     client.unlink(*(_old_key(keys, experiment, name) for name in PER_CUSTOMER_FIELD),
                   *(_old_key(keys, experiment, arm, kind) for arm in arms for kind in per_arm))
+
+
+def _split_versions(client: redis.Redis, keys: KeyLayout) -> int:
+    """Each published version's per-customer hashes into one hash per slot, the old one deleted after."""
+    split = 0
+    key_of = {"topn": keys.model_topn, "segments": keys.model_segments, "cycles": keys.model_cycles}
+    for version in (_text(v) for v in cast(list[bytes], client.zrange(keys.model_versions(), 0, -1))):
+        for part in VERSION_PARTS:
+            old = keys.model_key(version, part)
+            if not client.exists(old):
+                continue
+            writes = client.pipeline(transaction=False)
+            for customer, value in _hash_items(client, old):
+                writes.hset(key_of[part](version, customer), customer, value)
+                _flush_when_full(writes)
+            writes.execute()
+            client.unlink(old)
+            split += 1
+    return split
 
 
 def _hash_items(client: redis.Redis, key: str) -> Iterable[tuple[str, str]]:

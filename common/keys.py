@@ -7,20 +7,49 @@ in one slot, which is what a script or MULTI touching them needs:
 - every key of one customer carries the customer id as its tag (`...:cust:{c9}:rfm`), so all of a customer's
   state, their A/B exposures and purchases included, is in one slot, and the customers spread over the nodes;
 - the state shared by everyone (stream counters, product popularity, the experiments' registry, plans and
-  counters, the model pointer) carries the tag SHARED_TAG and lives in one slot.
+  counters, the model pointer) carries the tag SHARED_TAG and lives in one slot;
+- a model version's per-customer hashes (top-N lists, segments, cycles) are one hash per slot, tagged so that it
+  lives in the slot of the customers it holds (`slot_tag`): a customer's list is on the node of their state.
 
 Neither the prefix nor an id can hold a brace (both are validated), so no other part of a key can act as a tag.
 """
 
 from __future__ import annotations
 
+import binascii
+import functools
 from dataclasses import dataclass
 
 SHARED_TAG = "{shared}"
+SLOTS = 16384
 
 
 def customer_tag(customer_id: str) -> str:
     return "{" + customer_id + "}"
+
+
+def customer_slot(customer_id: str) -> int:
+    """The Redis Cluster slot of the customer's keys: CRC16 (XMODEM) of their tag, as Redis computes it."""
+    return binascii.crc_hqx(customer_id.encode(), 0) % SLOTS
+
+
+def slot_tag(slot: int) -> str:
+    """A hash tag whose keys live in `slot`."""
+    return "{" + _slot_tags()[slot] + "}"
+
+
+@functools.cache
+def _slot_tags() -> tuple[str, ...]:
+    """For each slot, the first number (in hex) whose CRC16 falls in it; about 170k tries, made once."""
+    tags: list[str] = [""] * SLOTS
+    missing, n = SLOTS, 0
+    while missing:
+        text = format(n, "x")
+        slot = binascii.crc_hqx(text.encode(), 0) % SLOTS
+        if not tags[slot]:
+            tags[slot], missing = text, missing - 1
+        n += 1
+    return tuple(tags)
 
 
 @dataclass(frozen=True)
@@ -144,10 +173,10 @@ class KeyLayout:
         """String (JSON): version, data window, parameters, offline metrics, EDA and cleaning summaries."""
         return self.model_key(version, "card")
 
-    def model_topn(self, version: str) -> str:
+    def model_topn(self, version: str, customer_id: str) -> str:
         """Hash: customer id -> the top-N list in the compact form of `common.toplist` (products, scores, source
-        codes), best first."""
-        return self.model_key(version, "topn")
+        codes), best first; one hash per slot, in the slot of the customers it holds."""
+        return self.model_key(version, "topn", slot_tag(customer_slot(customer_id)))
 
     def model_popular(self, version: str) -> str:
         """String (JSON): the best-seller list (recent window) used for control and cold start."""
@@ -161,14 +190,19 @@ class KeyLayout:
         """String (JSON): category-level rules, best confidence first."""
         return self.model_key(version, "catrules")
 
-    def model_segments(self, version: str) -> str:
-        """Hash: customer id -> JSON {segment, r, f, m, recency_days, frequency, monetary}."""
-        return self.model_key(version, "segments")
+    def model_segments(self, version: str, customer_id: str) -> str:
+        """Hash: customer id -> JSON {segment, r, f, m, recency_days, frequency, monetary}; one per slot, like
+        `model_topn`."""
+        return self.model_key(version, "segments", slot_tag(customer_slot(customer_id)))
 
-    def model_cycles(self, version: str) -> str:
+    def model_cycles(self, version: str, customer_id: str) -> str:
         """Hash: customer id -> JSON [[product id, [day since the epoch, ...]], ...]: the products they buy again
-        and the latest days they bought each (batch.cycles)."""
-        return self.model_key(version, "cycles")
+        and the latest days they bought each (batch.cycles); one per slot, like `model_topn`."""
+        return self.model_key(version, "cycles", slot_tag(customer_slot(customer_id)))
+
+    def model_per_customer_pattern(self, version: str, part: str) -> str:
+        """Every hash of one per-customer part ('topn', 'segments', 'cycles') of a version."""
+        return self.model_key(version, part, "*")
 
     def model_segment_summary(self, version: str) -> str:
         """String (JSON): size, share and mean R/F/M per segment."""

@@ -37,8 +37,8 @@ async def read_customer(state: ApiState, customer_id: str, view: ModelView | Non
     pipe.hgetall(keys.customer_profile(customer_id))
     pipe.hget(keys.stream_stats(), "last_event_ts")
     if view is not None:
-        pipe.hget(keys.model_segments(view.version), customer_id)
-        pipe.hget(keys.model_cycles(view.version), customer_id)
+        pipe.hget(keys.model_segments(view.version, customer_id), customer_id)
+        pipe.hget(keys.model_cycles(view.version, customer_id), customer_id)
     rfm, recent, categories, profile, stats_last, *published = await pipe.execute()
     segment, cycles = published if published else (None, None)
     return CustomerState(rfm=_text(rfm), recent=recent, categories={k.decode(): int(v) for k, v in categories.items()},

@@ -110,10 +110,12 @@ async def segment_movement(state: ApiState, view: ModelView, max_customers: int)
         return Movement(len(ids), limited, [])
     pipe = state.redis.pipeline(transaction=False)
     pipe.hget(keys.stream_stats(), "last_event_ts")
-    pipe.hmget(keys.model_segments(view.version), ids)
+    for customer in ids:
+        pipe.hget(keys.model_segments(view.version, customer), customer)
     for customer in ids:
         pipe.hgetall(keys.customer_rfm(customer))
-    stats_last, last_night_raw, *rfms = await pipe.execute()
+    stats_last, *replies = await pipe.execute()
+    last_night_raw, rfms = replies[:len(ids)], replies[len(ids):]
     as_of = int(float(stats_last)) if stats_last else int(time.time())
     live = [live_segment_of({k.decode(): v.decode() for k, v in rfm.items()}, as_of, view.cut_points)
             for rfm in rfms]

@@ -98,7 +98,7 @@ async def _arm_list(state: ApiState, arm: Arm, current: ModelView, customer_id: 
     version = arm.pinned_version or current.version
     if version == context.view.version:
         return context.view, context.model_list
-    raw, = await state.redis_mux.execute(("HGET", state.keys.model_topn(version), customer_id))
+    raw, = await state.redis_mux.execute(("HGET", state.keys.model_topn(version, customer_id), customer_id))
     return await state.models.at_version(version), toplist.decode_lazily(raw) if raw else None
 
 
@@ -125,7 +125,7 @@ async def read_context(state: ApiState, customer_id: str, experiment: str | None
         commands.append(("GET", keys.ab_live_plan()))
     if guessed.bandit is not None:  # the arm a bandit already gave the customer, as the stream recorded it
         commands.append(("HGET", keys.ab_customer_state(guessed.name, customer_id), "group"))
-    commands += [("HGET", keys.model_topn(version), customer_id) for version in versions]
+    commands += [("HGET", keys.model_topn(version, customer_id), customer_id) for version in versions]
     current_raw, recent_raw, *rest = await state.redis_mux.execute(*commands)
     plan = state.plans.observe(rest.pop(0)) if live else guessed
     recorded = rest.pop(0) if guessed.bandit is not None else None
@@ -142,7 +142,7 @@ async def read_context(state: ApiState, customer_id: str, experiment: str | None
     if version in lists:
         topn_raw = lists[version]
     else:
-        topn_raw, = await state.redis_mux.execute(("HGET", keys.model_topn(version), customer_id))
+        topn_raw, = await state.redis_mux.execute(("HGET", keys.model_topn(version, customer_id), customer_id))
     # WITHSCORES: member, score, member, score, ...
     recent = list(zip(map(bytes.decode, recent_raw[0::2]), map(float, recent_raw[1::2]), strict=True))
     return Context(view, toplist.decode_lazily(topn_raw) if topn_raw else None, recent, plan, arm,

@@ -23,8 +23,10 @@ async def latest_purchases(state: ApiState, shown: int) -> list[LatestPurchase]:
     purchases = [LatestPurchase.model_validate_json(item) for item in latest]
     segments: list[bytes | str | None] = [None] * len(purchases)
     if view is not None and purchases:
-        segments = await state.redis.hmget(state.keys.model_segments(view.version),
-                                           [p.customer_id for p in purchases])
+        pipe = state.redis.pipeline(transaction=False)
+        for purchase in purchases:
+            pipe.hget(state.keys.model_segments(view.version, purchase.customer_id), purchase.customer_id)
+        segments = await pipe.execute()
     for purchase, segment in zip(purchases, segments, strict=True):
         purchase.name = products.get(purchase.product_id, {}).get("name")
         purchase.segment = json.loads(segment)["segment"] if segment else None

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from batch.models import Recommender
-from batch.publish import ModelBundle, Publishing, current_version, publish
+from batch.publish import ModelBundle, Publishing, current_version, publish, read_per_customer
 from batch.source import from_topic
 from common import toplist
 from stack.scratch import settings_env
@@ -44,7 +44,7 @@ def test_readers_never_see_a_half_written_version(isolated: Isolated) -> None:
             version = current_version(client, keys)
             assert version is not None
             card = json.loads(client.get(keys.model_card(version)) or "{}")
-            seen.append((version, card.get("customers", -1), client.hlen(keys.model_topn(version))))
+            seen.append((version, card.get("customers", -1), len(read_per_customer(client, keys, version, "topn"))))
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -67,7 +67,7 @@ def test_old_versions_are_pruned_and_versions_are_not_reused(isolated: Isolated)
     assert client.zrange(keys.model_versions(), 0, -1) == ["v3", "v4"]
     assert not list(client.scan_iter(match=keys.model_pattern("v1")))
     assert not list(client.scan_iter(match=keys.model_pattern("v2")))
-    assert client.hlen(keys.model_topn("v3")) == 5
+    assert len(read_per_customer(client, keys, "v3", "topn")) == 5
     with pytest.raises(ValueError, match="already published"):
         publish(client, keys, _bundle("v4", 5))
 
@@ -114,10 +114,10 @@ def test_batch_run_from_the_topic_publishes_a_model(isolated: Isolated, tmp_path
     card = json.loads(client.get(keys.model_card(version)) or "{}")
     assert card["data"]["lines"] == len(lines)
     assert card["data"]["customers"] == lines["customer_id"].nunique()
-    assert client.hlen(keys.model_topn(version)) == lines["customer_id"].nunique()
-    assert client.hlen(keys.model_segments(version)) == lines["customer_id"].nunique()
+    assert len(read_per_customer(client, keys, version, "topn")) == lines["customer_id"].nunique()
+    assert len(read_per_customer(client, keys, version, "segments")) == lines["customer_id"].nunique()
     customer = str(lines["customer_id"].iloc[0])
-    top = toplist.decode(client.hget(keys.model_topn(version), customer) or "||")
+    top = toplist.decode(client.hget(keys.model_topn(version, customer), customer) or "||")
     assert len(top.products) == 50 and len(set(top.products)) == 50
     assert top.scores == sorted(top.scores, reverse=True)
     # The served model is saved with the version: the ranker when it trained (the card says which, and why not).

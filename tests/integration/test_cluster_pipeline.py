@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from redis.crc import key_slot
 
 from api.main import create_app
 from batch.evaluation.result import EvaluationOptions
@@ -17,9 +18,11 @@ from common import toplist
 from common.assignment import group_of
 from common.data import load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
-from common.keys import KeyLayout
+from common.keys import KeyLayout, customer_slot
 from common.redis_clients import sync_client
 from common.settings import Settings
+from stack import LocalStack
+from stack.cluster import slot_ranges
 from stack.scratch import start_worker, stop_worker
 from tests.integration.streamkit import differences, send, wait_for
 
@@ -45,7 +48,7 @@ def test_publish_serve_replay_and_stream_on_the_cluster(
     with TestClient(create_app(settings)) as api:
         for customer in treated[:20]:  # no live purchases yet: the published list as it is
             body = api.get("/recommend", params={"customer_id": customer, "k": 5}).json()
-            top = toplist.decode(str(client.hget(keys.model_topn(version), customer)))
+            top = toplist.decode(str(client.hget(keys.model_topn(version, customer), customer)))
             assert (body["model_version"], body["strategy"]) == (version, "model")
             assert [item["product_id"] for item in body["items"]] == top.products[:5]
 
@@ -63,3 +66,40 @@ def test_publish_serve_replay_and_stream_on_the_cluster(
         assert api.get(f"/customers/{treated[0]}").json()["rfm"]["orders"] == mine["order_id"].nunique()
         served = api.get("/recommend", params={"customer_id": treated[0], "k": 5})
         assert served.status_code == 200 and len(served.json()["items"]) == 5
+
+
+def test_a_dead_node_costs_its_own_customers_a_503_and_nobody_else_anything(
+    on_cluster: tuple[Settings, redis.RedisCluster], tmp_path: Path,
+) -> None:
+    settings, _ = on_cluster
+    keys = KeyLayout(settings.key_prefix)
+    write(SyntheticSpec(customers=300, products=120, lines=6000, seed=22), tmp_path / "shop")
+    loaded = load_history(tmp_path / "shop", load_mapping("case_study"))
+    publisher = sync_client(settings)
+    run(loaded, EvaluationOptions(case_study=False), tmp_path / "artifacts", publisher, keys, Stages(),
+        progress=lambda _m: None)
+    publisher.close()
+    ranges = slot_ranges(3)
+
+    def node_of(slot: int) -> int:
+        return next(i for i, (first, last) in enumerate(ranges) if first <= slot <= last)
+
+    # not the node the URL names (the seed) nor the one with the shared slot: those answer for everyone
+    dead = next(i for i in (1, 2) if i != node_of(key_slot(keys.model_current().encode())))
+    customers = sorted(loaded.lines["customer_id"].unique())
+    on_dead = [c for c in customers if node_of(customer_slot(c)) == dead][:15]
+    elsewhere = [c for c in customers if node_of(customer_slot(c)) != dead][:15]
+    local = LocalStack(settings)
+    with TestClient(create_app(settings)) as api:
+        assert all(api.get("/recommend", params={"customer_id": c}).status_code == 200 for c in on_dead + elsewhere)
+        assert local.down(only=[f"redis-{dead + 1}"]) == [f"redis-{dead + 1}"]
+        try:
+            for customer in on_dead:
+                answer = api.get("/recommend", params={"customer_id": customer})
+                assert answer.status_code == 503 and "Redis" in answer.json()["detail"]
+            for customer in elsewhere:
+                answer = api.get("/recommend", params={"customer_id": customer})
+                assert answer.status_code == 200 and answer.json()["items"]
+        finally:
+            local.up()
+        assert all(api.get("/recommend", params={"customer_id": c}).status_code == 200 for c in on_dead)

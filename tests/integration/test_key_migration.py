@@ -73,3 +73,16 @@ def test_an_experiments_per_customer_hashes_become_each_customers_state(isolated
     assert left == sorted([keys.ab_customer_state("x", "c1"), keys.ab_customer_state("x", "c2"),
                            keys.ab_group_counters("x", "control"), keys.ab_group_counters("x", "treatment")])
     assert migrate(client, prefix) == type(result)(0, len(list(client.scan_iter(match=f"{prefix}:*"))), 0, 0)
+
+
+def test_a_published_versions_per_customer_hashes_are_split_by_slot(isolated: Isolated) -> None:
+    client, keys, prefix = isolated.redis, isolated.keys, isolated.keys.prefix
+    customers = [f"c{i}" for i in range(50)]
+    client.zadd(f"{prefix}:model:versions", {"v1": 1.0})
+    client.hset(f"{prefix}:model:v1:topn", mapping={c: f"p-{c}|1|r" for c in customers})
+    client.hset(f"{prefix}:model:v1:segments", mapping={c: '{"segment": "loyal"}' for c in customers})
+    assert migrate(client, prefix).version_hashes == 2
+    assert all(client.hget(keys.model_topn("v1", c), c) == f"p-{c}|1|r" for c in customers)
+    assert all(client.hget(keys.model_segments("v1", c), c) == '{"segment": "loyal"}' for c in customers)
+    assert not client.exists(f"{prefix}:model:v1:topn", f"{prefix}:model:v1:segments")
+    assert len(list(client.scan_iter(match=keys.model_per_customer_pattern("v1", "topn")))) > 40

@@ -24,7 +24,7 @@ from batch.evaluation.split import VARIANTS
 from batch.interactions import Interactions
 from batch.models import Recommender
 from batch.pipeline import evaluate_history
-from batch.publish import current_version
+from batch.publish import current_version, read_per_customer
 from batch.rule_mining import RULE_COLUMNS, basket_matrix, mine_rules
 from batch.spark.engine import SparkEngine
 from batch.spark.history import SparkHistory
@@ -198,9 +198,10 @@ def test_batch_run_on_spark_publishes_a_version(isolated: Isolated, tmp_path: Pa
     assert set(card["weights"]) == {"repeat", "als", "rules", "trend"}
     assert card["data"]["lines"] == len(lines)
     customers = lines["customer_id"].nunique()
-    assert client.hlen(keys.model_topn(version)) == customers
-    assert client.hlen(keys.model_segments(version)) == customers
-    top = toplist.decode(client.hget(keys.model_topn(version), str(lines["customer_id"].iloc[0])) or "||")
+    assert len(read_per_customer(client, keys, version, "topn")) == customers
+    assert len(read_per_customer(client, keys, version, "segments")) == customers
+    first = str(lines["customer_id"].iloc[0])
+    top = toplist.decode(client.hget(keys.model_topn(version, first), first) or "||")
     assert len(top.products) == 50 and len(set(top.products)) == 50
     assert top.scores == sorted(top.scores, reverse=True)
 

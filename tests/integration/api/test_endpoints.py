@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 def test_customer_view(api: TestClient, published: Published) -> None:
     customer = str(published.lines["customer_id"].iloc[0])
     body = api.get(f"/customers/{customer}").json()
-    expected = json.loads(str(published.redis.hget(published.keys.model_segments(published.version), customer)))
+    segments = published.keys.model_segments(published.version, customer)
+    expected = json.loads(str(published.redis.hget(segments, customer)))
     # the published row, with the segment's words (English: no Accept-Language) from the one segment table
     assert body["segment"] == expected | words(expected["segment"], english)
     assert api.get("/customers/nobody-at-all").status_code == 404
@@ -112,7 +113,7 @@ def test_preview_shows_both_groups_and_logs_no_exposure(api: TestClient, publish
     customer = str(published.lines["customer_id"].iloc[3])
     body = api.get("/recommend/preview", params={"customer_id": customer, "k": 4}).json()
     popular = json.loads(str(published.redis.get(published.keys.model_popular(published.version))))
-    topn = toplist.decode(str(published.redis.hget(published.keys.model_topn(published.version), customer)))
+    topn = toplist.decode(str(published.redis.hget(published.keys.model_topn(published.version, customer), customer)))
     assert [i["product_id"] for i in body["groups"]["control"]["items"]] == [p["product_id"] for p in popular[:4]]
     assert [i["product_id"] for i in body["groups"]["treatment"]["items"]] == topn.products[:4]
     assert publisher.sent + publisher.lost + publisher.queued == before

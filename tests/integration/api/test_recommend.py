@@ -22,7 +22,7 @@ def _customers(published: Published, group: str) -> list[str]:
 
 
 def _model_list(published: Published, customer: str) -> list[dict[str, object]]:
-    top = toplist.decode(str(published.redis.hget(published.keys.model_topn(published.version), customer)))
+    top = toplist.decode(str(published.redis.hget(published.keys.model_topn(published.version, customer), customer)))
     return [{"product_id": p, "score": s, "source": src} for p, s, src in
             zip(top.products, top.scores, top.sources, strict=True)]
 

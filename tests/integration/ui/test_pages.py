@@ -47,14 +47,16 @@ def test_live_shows_the_stream_counters(ui_env: str, published: Published) -> No
     # people first (their segment, what they bought), the id last
     assert list(latest.columns[:2]) == ["segment", "product"] and latest.columns[-1] == "customer id"
     assert latest.iloc[0]["customer id"] == newest["customer_id"]
-    segment = published.redis.hget(published.keys.model_segments(published.version), newest["customer_id"])
+    newest_id = newest["customer_id"]
+    segment = published.redis.hget(published.keys.model_segments(published.version, newest_id), newest_id)
     assert latest.iloc[0]["segment"] == words(json.loads(str(segment))["segment"], english)["label"]
 
 
 def test_customer_shows_segment_groups_and_exposures(ui_env: str, published: Published) -> None:
     customer = str(published.lines["customer_id"].iloc[-1])
     app = _run("customer", customer_id=customer)
-    segment = json.loads(str(published.redis.hget(published.keys.model_segments(published.version), customer)))
+    segments = published.keys.model_segments(published.version, customer)
+    segment = json.loads(str(published.redis.hget(segments, customer)))
     rfm = published.redis.hgetall(published.keys.customer_rfm(customer))
     metrics = _metrics(app)
     assert metrics["segment, last night"] == words(segment["segment"], english)["label"]

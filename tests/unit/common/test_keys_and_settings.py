@@ -1,7 +1,8 @@
 import pytest
 from pydantic import ValidationError
+from redis.crc import key_slot
 
-from common.keys import KeyLayout
+from common.keys import KeyLayout, customer_slot, slot_tag
 from common.settings import Settings
 
 
@@ -82,3 +83,16 @@ def test_the_settings_pull_in_no_statistics() -> None:
     probe = "import sys, common.settings; print(sorted(m for m in ('scipy', 'sklearn', 'pandas') if m in sys.modules))"
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert found.strip() == "[]"
+
+
+@pytest.mark.parametrize("customer", ["c9", "abc-1.x", "0001", "Z"])
+def test_a_customers_model_lists_live_in_the_slot_of_their_state(customer: str) -> None:
+    keys = KeyLayout("t1")
+    slot = key_slot(keys.customer_rfm(customer).encode())
+    assert customer_slot(customer) == slot
+    assert {key_slot(key.encode()) for key in (keys.model_topn("v1", customer), keys.model_segments("v1", customer),
+                                                keys.model_cycles("v1", customer))} == {slot}
+
+
+def test_every_slot_has_a_tag() -> None:
+    assert [key_slot(f"x{slot_tag(slot)}".encode()) for slot in range(0, 16384, 97)] == list(range(0, 16384, 97))
