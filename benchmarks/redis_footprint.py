@@ -1,9 +1,11 @@
 """Redis memory per customer, measured from the real keys: the stream state of a synthetic shop (every purchase
 applied by the stream's own script, the profiles and catalogue by the master-data writer), a published model, and
-one simulated visit per customer. Prints a table
-(bytes per customer by key family, and the total extrapolated to 1M customers) and writes JSON.
+one simulated visit per customer, on single Redis or (--cluster) a local Redis Cluster of three nodes. Prints a
+table (bytes per customer by key family, and the total extrapolated to 1M customers), the growth of Redis's
+used_memory per customer over all nodes (which also holds what MEMORY USAGE leaves out, such as a cluster's index
+of keys per slot), and writes JSON.
 
-    .venv/bin/python -m benchmarks.redis_footprint [--customers 5000] [--lines 100000]
+    .venv/bin/python -m benchmarks.redis_footprint [--cluster] [--customers 5000] [--lines 100000]
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import redis
-import redis.asyncio as aioredis
 
 from batch.evaluation.result import EvaluationOptions
 from batch.pipeline import run
@@ -27,6 +28,7 @@ from common.data import load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.events import ExposureEvent
 from common.keys import KeyLayout
+from common.redis_clients import async_client, sync_client
 from common.settings import Settings
 from producers.master_data import product_events, profile_events
 from producers.replay import to_events
@@ -42,7 +44,7 @@ PREFIX = "footprint"
 async def fill(settings: Settings, folder: Path) -> int:
     loaded = load_history(folder, load_mapping("case_study"))
     lines = loaded.lines
-    client = aioredis.from_url(settings.redis_url)
+    client = async_client(settings)
     keys = KeyLayout(PREFIX)
     writer = StateWriter(client, keys)
     exposures = ExposureWriter(client, keys)
@@ -69,7 +71,7 @@ async def fill(settings: Settings, folder: Path) -> int:
 
 
 def family(key: str) -> str:
-    """'footprint:cust:<id>:rfm' -> 'cust:*:rfm'; model keys by their last part."""
+    """'footprint:cust:{<id>}:rfm' -> 'cust:*:rfm'; model keys by their part."""
     parts = key.split(":")[1:]
     if parts[0] == "cust":
         return f"cust:*:{parts[2]}"
@@ -86,26 +88,30 @@ def family(key: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cluster", action="store_true", help="a local Redis Cluster of three nodes")
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/redis_footprint.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
-    settings = stack_settings(work / "run", key_prefix=PREFIX)
+    settings = stack_settings(work / "run", key_prefix=PREFIX, redis_cluster=args.cluster)
     local = LocalStack(settings)
     local.up()
+    ports = local.cluster_ports() if args.cluster else [settings.redis_port]
+    nodes = [redis.Redis(host=settings.redis_host, port=port, decode_responses=True) for port in ports]
     try:
         write(SyntheticSpec(customers=args.customers, lines=args.lines), work / "data")
+        before = sum(int(node.info("memory")["used_memory"]) for node in nodes)
         customers = asyncio.run(fill(settings, work / "data"))
-        client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         run(load_history(work / "data", load_mapping("case_study")), EvaluationOptions(case_study=False),
-            work / "artifacts", redis.Redis.from_url(settings.redis_url), KeyLayout(PREFIX), Stages(), lambda _m: None)
+            work / "artifacts", sync_client(settings), KeyLayout(PREFIX), Stages(), lambda _m: None)
         sizes: dict[str, int] = defaultdict(int)
         counts: dict[str, int] = defaultdict(int)
-        for key in client.scan_iter(match=f"{PREFIX}:*", count=2000):
-            sizes[family(key)] += int(client.memory_usage(key, samples=0) or 0)
-            counts[family(key)] += 1
-        used = int(client.info("memory")["used_memory"])
+        for node in nodes:
+            for key in node.scan_iter(match=f"{PREFIX}:*", count=2000):
+                sizes[family(key)] += int(node.memory_usage(key, samples=0) or 0)
+                counts[family(key)] += 1
+        used = sum(int(node.info("memory")["used_memory"]) for node in nodes) - before
     finally:
         local.down()
     total = sum(sizes.values())
@@ -115,11 +121,13 @@ def main() -> None:
         print(f"{name:<32} {counts[name]:>8,} {sizes[name]:>12,} {sizes[name] / customers:>15,.0f}")
     per_customer = total / customers
     print(f"{'total':<32} {sum(counts.values()):>8,} {total:>12,} {per_customer:>15,.0f}")
-    print(f"\nredis used_memory {used:,} bytes; extrapolated to 1M customers with the same purchase history per "
-          f"customer: {per_customer * 1e6 / 2**30:.1f} GiB of keys")
+    mode = "3-node cluster" if args.cluster else "single Redis"
+    print(f"\nredis used_memory grew {used:,} bytes ({used / customers:,.0f} per customer, {mode}); extrapolated to "
+          f"1M customers with the same purchase history per customer: {per_customer * 1e6 / 2**30:.1f} GiB of keys")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"customers": customers, "lines": args.lines, "families": sizes, "counts": counts,
-                                    "bytes_per_customer": per_customer, "used_memory": used}, indent=2))
+    args.out.write_text(json.dumps({"customers": customers, "lines": args.lines, "cluster": args.cluster,
+                                    "families": sizes, "counts": counts, "bytes_per_customer": per_customer,
+                                    "used_memory_growth": used}, indent=2))
     print(f"JSON: {args.out}")
 
 

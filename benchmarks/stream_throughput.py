@@ -1,8 +1,9 @@
-"""Stream throughput on the local stack: a raw aiokafka consumer-group loop vs the Faust worker, same Redis
-updates (the same Lua script, one call per batch), same 200k events; then event-to-Redis freshness at a steady
-1,000 events/s. Prints a table and writes JSON.
+"""Stream throughput on the local stack: a raw aiokafka consumer-group loop vs the Faust worker (one, or
+--workers N in one consumer group), same Redis updates (the same writer), same 200k events; then event-to-Redis
+freshness at a steady 1,000 events/s. On single Redis or (--cluster) a local Redis Cluster of three nodes. Prints
+a table and writes JSON.
 
-    .venv/bin/python -m benchmarks.stream_throughput [--events 200000] [--out benchmarks/results/stream.json]
+    .venv/bin/python -m benchmarks.stream_throughput [--events 200000] [--workers 1] [--cluster] [--out ...]
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
 from common.data import load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.events import PurchaseEvent, parse_event
 from common.keys import KeyLayout
+from common.redis_clients import async_client, sync_client
 from common.settings import Settings
 from producers.replay import Pace, replay, select, to_events
 from stack import LocalStack
@@ -37,7 +37,7 @@ POLL_S = 0.02
 
 async def raw_loop(settings: Settings, total: int) -> dict[str, float]:
     """The floor: getmany(max_records=1000) + one script call per batch."""
-    client = aioredis.from_url(settings.redis_url)
+    client = async_client(settings)
     writer = StateWriter(client, KeyLayout(settings.key_prefix))
     started = time.perf_counter()
     consumer = AIOKafkaConsumer(
@@ -65,25 +65,26 @@ async def raw_loop(settings: Settings, total: int) -> dict[str, float]:
     return {"events": seen, "first_to_last_s": end - first, "with_startup_s": end - started}
 
 
-def faust_run(settings: Settings, total: int, log: Path) -> tuple[subprocess.Popen[bytes], dict[str, float]]:
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+def faust_run(settings: Settings, total: int, log: Path, workers: int
+              ) -> tuple[list[subprocess.Popen[bytes]], dict[str, float]]:
+    client = sync_client(settings, decode_responses=True)
     stats_key = KeyLayout(settings.key_prefix).stream_stats()
     started = time.perf_counter()
-    worker = start_worker(settings, log)
+    running = [start_worker(settings, log.with_name(f"{log.stem}-{i}.log")) for i in range(workers)]
     first = cpu_at_first = 0.0
     processed = 0
     while processed < total:
         processed = int(client.hget(stats_key, "processed") or 0)
         if processed and not first:
-            first, cpu_at_first = time.perf_counter(), cpu_seconds(worker.pid)
-        if worker.poll() is not None:
-            raise RuntimeError(f"worker exited; see {log}")
+            first, cpu_at_first = time.perf_counter(), sum(cpu_seconds(w.pid) for w in running)
+        if any(w.poll() is not None for w in running):
+            raise RuntimeError(f"a worker exited; see {log.parent}")
         time.sleep(POLL_S)
     end = time.perf_counter()
     client.close()
-    return worker, {"events": processed, "first_to_last_s": end - first, "with_startup_s": end - started,
-                    "cpu_busy": (cpu_seconds(worker.pid) - cpu_at_first) / (end - first),
-                    "peak_rss_mib": peak_rss_mib(worker.pid)}
+    busy = (sum(cpu_seconds(w.pid) for w in running) - cpu_at_first) / (end - first) / workers
+    return running, {"events": processed, "first_to_last_s": end - first, "with_startup_s": end - started,
+                     "cpu_busy": busy, "peak_rss_mib": max(peak_rss_mib(w.pid) for w in running)}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -99,7 +100,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def freshness(settings: Settings, events: list, rate: float) -> dict[str, float]:  # type: ignore[type-arg]
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = sync_client(settings, decode_responses=True)
     keys = KeyLayout(settings.key_prefix)
     client.delete(keys.stream_freshness())
     before = int(client.hget(keys.stream_stats(), "processed") or 0)
@@ -124,14 +125,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--steady-events", type=int, default=15_000)
+    parser.add_argument("--workers", type=int, default=1, help="Faust workers in the consumer group")
+    parser.add_argument("--cluster", action="store_true", help="a local Redis Cluster of three nodes")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/stream_throughput.json"))
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-stream-"))
-    settings = stack_settings(work / "run")
+    settings = stack_settings(work / "run", redis_cluster=args.cluster)
     local = LocalStack(settings)
     local.up()
-    worker = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         print(f"generating ~{args.events + args.steady_events:,} events ...", flush=True)
         write(SyntheticSpec(customers=10_000, products=1000, lines=int((args.events + args.steady_events) * 1.02)),
@@ -149,11 +152,11 @@ def main() -> None:
         raw = asyncio.run(raw_loop(raw_settings, len(main_events)))
         print(f"raw loop: {raw}", flush=True)
         faust_settings = settings.model_copy(update={"key_prefix": "benchfaust", "stream_app_id": "bench-faust"})
-        worker, faust = faust_run(faust_settings, len(main_events), work / "worker.log")
+        workers, faust = faust_run(faust_settings, len(main_events), work / "worker.log", args.workers)
         print(f"faust: {faust}", flush=True)
         fresh = freshness(faust_settings, steady_events, rate=1000)
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.terminate()
             worker.wait(timeout=30)
         local.down()
@@ -161,7 +164,7 @@ def main() -> None:
     raw_eps = raw["events"] / raw["first_to_last_s"]
     faust_eps = faust["events"] / faust["first_to_last_s"]
     result: dict[str, Any] = {
-        "events": len(main_events),
+        "redis": "cluster" if args.cluster else "single", "workers": args.workers, "events": len(main_events),
         "produce_eps": len(main_events) / produce_s,
         "raw": raw | {"eps": raw_eps, "eps_with_startup": raw["events"] / raw["with_startup_s"]},
         "faust": faust | {"eps": faust_eps, "eps_with_startup": faust["events"] / faust["with_startup_s"]},
@@ -173,6 +176,8 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2))
     print()
     print(f"{'pipeline':<34} {'events/s':>10} {'with start-up':>14} {'seconds':>8}")
+    mode = f"{'3-node cluster' if args.cluster else 'single Redis'}, {args.workers} Faust worker(s)"
+    print(mode)
     rows = (("raw aiokafka getmany + Lua/batch", result["raw"]), ("Faust worker take_events + Lua", result["faust"]))
     for name, row in rows:
         print(f"{name:<34} {row['eps']:>10,.0f} {row['eps_with_startup']:>14,.0f} {row['first_to_last_s']:>8.2f}")
