@@ -27,18 +27,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# What runs against a Redis Cluster so far: forming the local one, the jobs that do not touch Redis, the stream
-# worker, the archiver, the replay, the batch and the API.
-CLUSTER_READY = frozenset({"stack", "data", "down", "stream", "archive", "replay", "batch", "serve"})
+# What only a single Redis can do: `migrate` renames keys across slots, which a cluster refuses (and a cluster
+# starts in the tagged layout anyway).
+SINGLE_REDIS_ONLY = frozenset({"migrate"})
 
 
 @app.callback()
-def _refuse_what_cluster_mode_cannot_run_yet(ctx: typer.Context) -> None:
+def _refuse_what_a_cluster_cannot_run(ctx: typer.Context) -> None:
     asks_help = "--help" in sys.argv[1:]
-    if ctx.invoked_subcommand not in CLUSTER_READY and not asks_help and get_settings().redis_cluster:
-        typer.secho(f"error: `recsys {ctx.invoked_subcommand}` does not run on a Redis Cluster yet: only "
-                    + ", ".join(f"`recsys {name}`" for name in sorted(CLUSTER_READY))
-                    + " do; unset RECSYS_REDIS_CLUSTER", err=True, fg=typer.colors.RED)
+    if ctx.invoked_subcommand in SINGLE_REDIS_ONLY and not asks_help and get_settings().redis_cluster:
+        typer.secho(f"error: `recsys {ctx.invoked_subcommand}` moves a single Redis's keys to the layout a Redis "
+                    "Cluster starts in; unset RECSYS_REDIS_CLUSTER", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2)
 
 

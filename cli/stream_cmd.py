@@ -66,9 +66,6 @@ def replay_command(
     if as_fast_as_possible and (speed or max_rate):
         raise typer.BadParameter("--as-fast-as-possible excludes --speed and --max-rate")
     settings = get_settings()
-    if simulate_visits and settings.redis_cluster:
-        raise typer.BadParameter("--simulate-visits serves through the API, which does not run on a Redis Cluster "
-                                 "yet")
     if from_archive:
         if data is not None or simulate_visits:
             raise typer.BadParameter("--from-archive excludes --data and --simulate-visits")

@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import redis
 import typer
 
 from cli.errors import friendly_errors
 from common.data import load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.keys import KeyLayout
+from common.redis_clients import sync_client
 from common.settings import Settings, get_settings
 from stack import LocalStack
 from stack.system import RECSYS, Processes, wait_http
@@ -99,7 +99,7 @@ def _recsys(args: list[str], env: dict[str, str]) -> None:
 
 
 def _wait_processed(settings: Settings, events: int) -> None:
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = sync_client(settings, decode_responses=True)
     stats_key = KeyLayout(settings.key_prefix).stream_stats()
     deadline = time.monotonic() + READY_TIMEOUT_S * 5
     while time.monotonic() < deadline:

@@ -107,7 +107,7 @@ def test_a_cluster_formed_with_other_node_count_is_refused_with_what_to_do(
         bigger.down()
 
 
-def test_commands_that_do_not_speak_cluster_yet_say_so(cluster: tuple[Settings, LocalStack]) -> None:
+def test_the_stack_reports_every_node_and_migrate_refuses_a_cluster(cluster: tuple[Settings, LocalStack]) -> None:
     settings, _ = cluster
     env = os.environ | {"RECSYS_REDIS_CLUSTER": "true", "RECSYS_REDIS_URL": settings.redis_url,
                         "RECSYS_BROKER_URL": settings.broker_url, "RECSYS_RUN_DIR": str(settings.run_dir)}
@@ -116,9 +116,9 @@ def test_commands_that_do_not_speak_cluster_yet_say_so(cluster: tuple[Settings, 
     assert status.returncode == 0
     assert [line.split()[0] for line in status.stdout.splitlines()] == ["broker", "redis-1", "redis-2", "redis-3"]
     assert all("healthy" in line for line in status.stdout.splitlines())
-    refused = subprocess.run([sys.executable, "-m", "cli.main", "health"], env=env, capture_output=True, text=True,
+    refused = subprocess.run([sys.executable, "-m", "cli.main", "migrate"], env=env, capture_output=True, text=True,
                              timeout=60)
-    assert refused.returncode == 2 and "does not run on a Redis Cluster yet" in refused.stderr
+    assert refused.returncode == 2 and "moves a single Redis's keys" in refused.stderr
 
 
 def test_down_stops_the_redis_of_the_mode_it_was_started_in(tmp_path: Path) -> None:
