@@ -128,7 +128,8 @@ class ExposureEvent(_Event):
     product_ids: list[Identifier] = Field(max_length=100)
     event_time: UtcTime
     # Under a bandit: the share the customer's arm had when they were assigned (the stream keeps the first).
-    propensity: float | None = Field(default=None, gt=0, le=1)
+    # the share of the arm; at least one bucket of common.assignment's 100, so 1 / propensity stays finite
+    propensity: float | None = Field(default=None, ge=0.01, le=1)
 
 
 class CustomerProfile(_Event):

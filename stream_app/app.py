@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0  # `recsys health stream` (a container's healthcheck) reads it
 E = TypeVar("E", ExposureEvent, PurchaseEvent)
 
+REDIS_TIMEOUT_S = 30.0
+
 
 def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> faust.App:
     app = StreamApp(
@@ -50,7 +52,10 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
     # One stream over purchases and exposures, so a batch's exposures are applied before its purchases.
     purchases = app.topic(settings.topic_purchases, settings.topic_exposures, partitions=settings.topic_partitions)
     dead_letters = app.topic(settings.topic_dead_letters, partitions=settings.topic_partitions)
-    client = redis_client or async_client(settings)
+    # A reply later than this is given up on (and the batch retried): a call must not linger for minutes and run
+    # after another worker took its customers over.
+    client = redis_client or async_client(settings, socket_timeout=REDIS_TIMEOUT_S,
+                                          socket_connect_timeout=REDIS_TIMEOUT_S)
     keys, windows = KeyLayout(settings.key_prefix), Windows.of(settings)
     writer = StateWriter(client, keys, windows, recent_n=settings.recent_products)
     exposure_writer = ExposureWriter(client, keys, windows)

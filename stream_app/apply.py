@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from redis.exceptions import (
@@ -36,6 +38,7 @@ TRANSIENT = (ConnectionError, TimeoutError, OSError, OutOfMemoryError, ReadOnlyE
              ClusterDownError, MasterDownError)
 # A write refused inside a script comes back wrapped: "Error running script (...): @user_script:175: ... -OOM ...".
 # (Redis refuses a script's write for lack of memory only if it is the script's first, so nothing was applied.)
+REDIS_CONNECTION_MODULE = str(Path("redis", "asyncio", "connection.py"))
 SCRIPT_ERROR_CODE = re.compile(r"^Error running script.*?-([A-Z]+) ", re.DOTALL)
 
 
@@ -54,13 +57,23 @@ def is_transient(exc: BaseException) -> bool:
     password or a refused command does not."""
     if isinstance(exc, AuthenticationError | NoPermissionError):
         return False
-    if isinstance(exc, TRANSIENT):
+    if isinstance(exc, TRANSIENT) or _lost_connection_in_redis_py(exc):
         return True
     if not isinstance(exc, ResponseError):
         return False
     message = str(exc)
     wrapped = SCRIPT_ERROR_CODE.match(message)
     return (wrapped.group(1) if wrapped else message.split(" ", 1)[0]) in TRANSIENT_CODES
+
+
+def _lost_connection_in_redis_py(exc: BaseException) -> bool:
+    """redis-py's asyncio connection, written to after the peer closed it, leaks the transport's AttributeError or
+    TypeError instead of a ConnectionError (redis-py issue 4287; seen here when a cluster node came back while the
+    worker's calls were reconnecting)."""
+    if not isinstance(exc, AttributeError | TypeError):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(frame.filename.endswith(REDIS_CONNECTION_MODULE) for frame in frames)
 
 
 async def retry_transient(write: Callable[[], Awaitable[T]]) -> T:

@@ -12,14 +12,13 @@ apply_shared.lua).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis
-from stream_app.lua import APPLY_SHARED
+from stream_app.lua import APPLY_SHARED, lua_source
 
 RELEASED_KEEP_S = 120  # how long an entry's record outlives its outbox entry: past a worker that lost its partitions
 
@@ -64,13 +63,13 @@ def arm_pairs(entries: Iterable[Entry]) -> list[tuple[str, str]]:
 
 
 def shared_call(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[str], counts: Mapping[str, int], *,
-                now: int, dead_letter_keep_s: int, latest_n: int) -> tuple[list[str], list[str | int]]:
+                dead_letter_keep_s: int, latest_n: int) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV for one call of the step (pure: unit-tested without Redis)."""
     pairs = arm_pairs(entries)
     call_keys = [*shared_keys(keys),
                  *(key for experiment, arm in pairs
                    for key in (keys.ab_group_counters(experiment, arm), keys.ab_daily(experiment, arm)))]
-    args: list[str | int] = [now, dead_letter_keep_s, latest_n, RELEASED_KEEP_S, json.dumps(pairs),
+    args: list[str | int] = [dead_letter_keep_s, latest_n, RELEASED_KEEP_S, json.dumps(pairs),
                              json.dumps(dict(counts)), len(dead_ids), *dead_ids]
     for entry in entries:
         args += [entry.customer, entry.entry_id, entry.owed]
@@ -82,6 +81,7 @@ class SharedWriter:
         self._client = client
         self._keys = keys
         self._script: Any = client.register_script(APPLY_SHARED)
+        self._release_script: Any = client.register_script(lua_source("release"))
         self._dead_letter_keep_s = dead_letter_keep_s
         self._latest_n = latest_n
 
@@ -91,7 +91,7 @@ class SharedWriter:
         stream's counters; then let the entries go."""
         if not entries and not dead_ids and not any((counts or {}).values()):
             return SharedResult(0, 0, 0)
-        call_keys, args = shared_call(self._keys, entries, dead_ids, counts or {}, now=int(time.time()),
+        call_keys, args = shared_call(self._keys, entries, dead_ids, counts or {},
                                       dead_letter_keep_s=self._dead_letter_keep_s, latest_n=self._latest_n)
         fresh, before, dead = await self._script(keys=call_keys, args=args)
         await self._release(entries)
@@ -109,6 +109,5 @@ class SharedWriter:
         for customer, ids in by_customer.items():
             pipe.hdel(self._keys.customer_outbox(customer), *ids)
         await pipe.execute()
-        now = time.time()
-        await self._client.zadd(self._keys.stream_shared_applied(),
-                                {f"{entry.customer}|{entry.entry_id}": now for entry in entries}, xx=True)
+        await self._release_script(keys=[self._keys.stream_shared_applied()],
+                                   args=[f"{entry.customer}|{entry.entry_id}" for entry in entries])

@@ -2,11 +2,12 @@
 commands grouped by the node that serves each key's slot and sent to those nodes at once, so a request costs one
 round trip per node it touches.
 
-The slot map is read with CLUSTER SLOTS at the first call, and again (at most once per REFRESH_S) when a node
-answers MOVED or ASK or cannot be reached; the call is then tried once more. A slot no node serves, a node that
-stays away, or slots still moving after the retry raise redis-py's errors, which the app answers with a 503 for
-that request: a customer whose keys live on a dead node gets a 503 with a message, and the others are served as
-long as the nodes their keys live on are up."""
+The slot map is read with CLUSTER SLOTS at the first call. A MOVED answer names the slot's new node, which the map
+takes at once; a node that cannot be reached or does not answer in time, a slot no node serves and an ASK (a slot
+being moved) make it read the map again (one read at a time, at most once per REFRESH_S); the call is then tried
+once more. What still fails raises redis-py's errors, which the app answers with a 503 for that request: a
+customer whose keys live on a dead node gets a 503 with a message, and the others are served as long as the
+nodes their keys live on are up."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.crc import key_slot
 from redis.exceptions import ClusterDownError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.adapters.redis_multiplex import Command, MultiplexedRedis
 
@@ -35,6 +37,7 @@ class ClusterMultiplexedRedis:
         self._nodes: dict[Address, MultiplexedRedis] = {}
         self._owners: list[Address | None] = []  # per slot
         self._read_at = 0.0
+        self._reading: asyncio.Future[None] | None = None
 
     async def execute(self, *commands: Command) -> list[Any]:
         """The replies, in order, as `MultiplexedRedis.execute` gives them; every command names one key, second."""
@@ -42,10 +45,17 @@ class ClusterMultiplexedRedis:
             await self._read_slots()
         try:
             return await self._execute(commands)
-        except (ResponseError, RedisConnectionError) as exc:
-            if isinstance(exc, ResponseError) and not str(exc).startswith(("MOVED", "ASK")):
+        except (ResponseError, RedisConnectionError, RedisTimeoutError) as exc:
+            message = str(exc)
+            if message.startswith("MOVED"):
+                _, slot, address = message.split()
+                host, _, port = address.rpartition(":")
+                self._owners[int(slot)] = (host, int(port))
+            elif isinstance(exc, ResponseError) and not isinstance(exc, ClusterDownError) and (
+                    not message.startswith("ASK")):
                 raise
-            await self._read_slots()
+            else:
+                await self._read_slots()
             return await self._execute(commands)
 
     async def aclose(self) -> None:
@@ -72,17 +82,29 @@ class ClusterMultiplexedRedis:
         return replies
 
     async def _read_slots(self) -> None:
-        """The slot map from the first node that answers (the seed, then the nodes known); at most once per
-        REFRESH_S, so a dead node is not asked about on every request."""
-        if self._owners and time.monotonic() - self._read_at < REFRESH_S:
-            return
-        self._read_at = time.monotonic()
+        """One read at a time, which every caller meanwhile waits for; at most once per REFRESH_S, so a dead node
+        is not asked about on every request."""
+        if self._reading is None:
+            if self._owners and time.monotonic() - self._read_at < REFRESH_S:
+                return
+            self._read_at = time.monotonic()
+            self._reading = asyncio.ensure_future(self._read_map())
+            self._reading.add_done_callback(self._read_done)
+        await asyncio.shield(self._reading)
+
+    def _read_done(self, reading: asyncio.Future[None]) -> None:
+        self._reading = None
+        if not reading.cancelled():
+            reading.exception()  # retrieved: the callers waiting on it raise it
+
+    async def _read_map(self) -> None:
+        """The slot map from the first node that answers (the seed, then the nodes known)."""
         seed = (self._url.hostname or "localhost", self._url.port or 6379)
         error: Exception = ClusterDownError("no Redis Cluster node answered CLUSTER SLOTS")
         for address in [seed, *(a for a in self._nodes if a != seed)]:
             try:
                 ranges, = await self._node(address).execute(("CLUSTER", "SLOTS"))
-            except RedisConnectionError as exc:
+            except (RedisConnectionError, RedisTimeoutError) as exc:
                 error = exc
                 continue
             owners: list[Address | None] = [None] * SLOTS

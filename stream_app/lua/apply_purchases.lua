@@ -8,7 +8,7 @@
 -- contract (common.events.EventBounds), and a customer whose stored totals would pass COUNTER_LIMIT (2^53, where
 -- Lua's numbers stop being exact, far below Redis's 2^63) has the batch's events refused before anything of
 -- theirs is written; the script returns their ids and the worker dead-letters them. The guard is the last thing
--- written.
+-- written, after the outbox.
 --
 -- A purchase is attributed in every experiment the customer has exposures in (their own set of experiments). The
 -- caller names the experiments it has keys for; if the customer has one more, the script changes nothing and
@@ -70,9 +70,10 @@ if tonumber(state[3] or '0') + units_sum > COUNTER_LIMIT or tonumber(state[4] or
 end
 
 local out = new_out()
+local guard_args, new_last = {}, last
 if #new > 0 then
-  local new_first, new_last = first, last
-  local guard_args, order_args, recent_ts, cat_incr, bought_args = {}, {}, {}, {}, {}
+  local new_first = first
+  local order_args, recent_ts, cat_incr, bought_args = {}, {}, {}, {}
   for i = 1, #new do
     local ev = new[i]
     local id, ts, product, category = ev[P.event_id], ev[P.ts], ev[P.product_id], ev[P.category]
@@ -127,7 +128,11 @@ if #new > 0 then
       attribute_purchases(out, ab, new, attribution, keep, pre)
     end
   end
+end
+local owed = keep_outbox(outbox, #new > 0 and 'p:' .. new[1][P.event_id] or '', out)
+-- The guard last: a failure before this point leaves the events to be applied again.
+if #guard_args > 0 then
   chunked('ZADD', guard, guard_args)
   if new_last > last then redis.call('ZREMRANGEBYSCORE', guard, '-inf', '(' .. (new_last - retention)) end
 end
-return {#new, duplicates, late, refused, keep_outbox(outbox, #new > 0 and 'p:' .. new[1][P.event_id] or '', out)}
+return {#new, duplicates, late, refused, owed}

@@ -1,25 +1,30 @@
 -- The shared step: apply customers' outbox entries (outbox.lua) to the state every customer shares, in the shared
 -- slot, each entry once. An entry applied is recorded as '<customer>|<entry id>' with score +inf until the caller
--- let it go from the customer's outbox, then with that time; records that old are trimmed after `released_keep`
--- seconds (long enough for a worker that lost its partitions mid-batch to have stopped). A worker that stopped
--- between this step and letting go leaves its entries in the outbox and here: the redelivered batch sends them
--- again and they are skipped.
+-- let it go from the customer's outbox, then with that time (Redis's clock, release.lua); records that old are
+-- trimmed after `released_keep` seconds (long enough for a worker that lost its partitions mid-batch to have
+-- stopped). A worker that stopped between this step and letting go leaves its entries in the outbox and here: the
+-- redelivered batch sends them again and they are skipped.
+--
+-- Every entry is checked before anything is written (it decodes, names only the arms the caller gave keys for,
+-- and every number is finite), because Redis does not undo a script's writes when a later one fails: an entry
+-- that fails the check is recorded and counted (`shared_refused` in the stream stats), never applied, so it
+-- cannot block the customer's later batches. An entry's record is written after its effects.
 --
 -- Counts that are not state (duplicates, late events, exposures of unknown arms) and dead letters come straight
 -- from the caller. An ended experiment's entries change nothing of it: its summary was taken when it ended.
 --
 -- KEYS: the 10 SHARED_KEYS (stream_app/shared.py), then per (experiment, arm) pair: its counters and daily series.
--- ARGV: now, dead_keep_s, latest_n, released_keep_s, pairs JSON [[experiment, arm], ...], counts JSON
+-- ARGV: dead_keep_s, latest_n, released_keep_s, pairs JSON [[experiment, arm], ...], counts JSON
 --       {counter: n}, the number of dead-letter ids, the ids, then the entries as triples: customer, id, JSON.
 -- Returns {entries applied, entries applied before, dead letters new}.
 
 local pop, prodcat, stats, latest, customers, dead_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local applied_key, registry, revision, ended = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local SHARED_KEYS = 10
-local now, dead_keep, latest_n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local released_keep, pairs_list, counts = tonumber(ARGV[4]), cjson.decode(ARGV[5]), cjson.decode(ARGV[6])
-local n_dead = tonumber(ARGV[7])
-local HEADER = 7
+local dead_keep, latest_n, released_keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local pairs_list, counts, n_dead = cjson.decode(ARGV[4]), cjson.decode(ARGV[5]), tonumber(ARGV[6])
+local HEADER = 6
+local now = tonumber(redis.call('TIME')[1])  -- Redis's clock: every worker trims by the same one
 
 local pair_keys = {}
 for i, pair in ipairs(pairs_list) do
@@ -36,16 +41,45 @@ local dead_new = 0
 for d = 1, n_dead do dead_new = dead_new + redis.call('ZADD', dead_ids, 'NX', now, ARGV[HEADER + d]) end
 if n_dead > 0 then redis.call('ZREMRANGEBYSCORE', dead_ids, '-inf', '(' .. (now - dead_keep)) end
 
-local pop_incr, categories, latest_vals, max_ts, fresh, before = {}, {}, {}, 0, 0, 0
+local function finite(x)
+  local n = tonumber(x)
+  return n ~= nil and n == n and n ~= math.huge and n ~= -math.huge
+end
+
+-- An entry as it can be applied, or nil when it cannot.
+local function checked(text)
+  local ok, entry = pcall(cjson.decode, text)
+  if not ok or type(entry) ~= 'table' then return nil end
+  for _, part in ipairs({'pop', 'cat', 'n', 'latest', 'ab', 'daily', 'start'}) do
+    if type(entry[part]) ~= 'table' then return nil end
+  end
+  if entry.cust ~= nil and not finite(entry.cust) then return nil end
+  for _, units in pairs(entry.pop) do if not finite(units) then return nil end end
+  for _, n in pairs(entry.n) do if not finite(n) then return nil end end
+  for _, c in ipairs(entry.ab) do
+    if not (pair_keys[tostring(c[1]) .. '|' .. tostring(c[2])] and finite(c[4])) then return nil end
+  end
+  for _, d in ipairs(entry.daily) do
+    if not (pair_keys[tostring(d[1]) .. '|' .. tostring(d[2])] and finite(d[4])) then return nil end
+  end
+  for _, st in ipairs(entry.start) do if not finite(st[2]) then return nil end end
+  return entry
+end
+
+local pop_incr, categories, latest_vals, max_ts, fresh, before, refused = {}, {}, {}, 0, 0, 0, 0
+local records = {}
 for t = HEADER + n_dead + 1, #ARGV, 3 do
   local customer, entry_id = ARGV[t], ARGV[t + 1]
   local member = customer .. '|' .. entry_id
-  if redis.call('ZSCORE', applied_key, member) then
+  local entry = nil
+  if redis.call('ZSCORE', applied_key, member) or records[member] then
     before = before + 1
   else
-    fresh = fresh + 1
-    redis.call('ZADD', applied_key, '+inf', member)
-    local entry = cjson.decode(ARGV[t + 2])
+    entry = checked(ARGV[t + 2])
+    records[member] = true
+    if entry == nil then refused = refused + 1 else fresh = fresh + 1 end
+  end
+  if entry ~= nil then
     for product, units in pairs(entry.pop) do pop_incr[product] = (pop_incr[product] or 0) + units end
     for product, category in pairs(entry.cat) do categories[product] = category end
     for counter, n in pairs(entry.n) do counts[counter] = (counts[counter] or 0) + n end
@@ -63,8 +97,8 @@ for t = HEADER + n_dead + 1, #ARGV, 3 do
     for _, d in ipairs(entry.daily) do
       if running(d[1]) then redis.call('HINCRBY', pair_keys[d[1] .. '|' .. d[2]].daily, d[3], d[4]) end
     end
-    for _, s in ipairs(entry.start) do
-      if running(s[1]) and redis.call('ZADD', registry, 'LT', s[2], s[1]) == 1 then redis.call('INCR', revision) end
+    for _, st in ipairs(entry.start) do
+      if running(st[1]) and redis.call('ZADD', registry, 'LT', st[2], st[1]) == 1 then redis.call('INCR', revision) end
     end
   end
 end
@@ -85,7 +119,10 @@ if #latest_vals > 0 then
   redis.call('LTRIM', latest, 0, latest_n - 1)
 end
 counts.dead_lettered = (counts.dead_lettered or 0) + dead_new
+if refused > 0 then counts.shared_refused = refused end
 for counter, n in pairs(counts) do redis.call('HINCRBY', stats, counter, n) end
 local prev = tonumber(redis.call('HGET', stats, 'last_event_ts') or '0')
 if max_ts > prev then redis.call('HSET', stats, 'last_event_ts', max_ts) end
+-- The records last: every effect above is written by now.
+for member in pairs(records) do redis.call('ZADD', applied_key, '+inf', member) end
 return {fresh, before, dead_new}

@@ -41,7 +41,7 @@ async def _customer_calls(client: aioredis.Redis, keys: KeyLayout) -> list[Entry
 
 async def _shared_only(client: aioredis.Redis, keys: KeyLayout, entries: list[Entry]) -> None:
     """The shared step without letting go, as a worker that stops right after it."""
-    call_keys, args = shared_call(keys, entries, [], {}, now=1_000, dead_letter_keep_s=60, latest_n=100)
+    call_keys, args = shared_call(keys, entries, [], {}, dead_letter_keep_s=60, latest_n=100)
     await client.register_script(APPLY_SHARED)(keys=call_keys, args=args)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from redis.exceptions import (
@@ -68,3 +69,21 @@ def test_a_transient_failure_is_retried_not_split() -> None:
 
     result = asyncio.run(apply_isolating(apply, [1, 2, 3]))
     assert attempts == [3, 3, 3] and result.results == [3] and result.refused == []
+
+
+def _raised_in(filename: str, error: type[Exception]) -> Exception:
+    """An exception as if raised by code in `filename`."""
+    namespace: dict[str, Any] = {}
+    exec(compile(f"def write():\n    raise {error.__name__}('writelines')", filename, "exec"), namespace)
+    try:
+        namespace["write"]()
+    except error as exc:
+        return exc
+    raise AssertionError("not raised")
+
+
+@pytest.mark.parametrize("error", [AttributeError, TypeError])
+def test_redis_pys_leaked_transport_errors_are_transient_and_nothing_else_of_their_kind(error: type[Exception]
+                                                                                        ) -> None:
+    assert is_transient(_raised_in("/venv/site-packages/redis/asyncio/connection.py", error))
+    assert not is_transient(_raised_in("/work/stream_app/state.py", error))

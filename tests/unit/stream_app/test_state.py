@@ -75,14 +75,14 @@ def test_the_shared_call_names_only_shared_keys_and_every_arm_its_entries_change
     owed = {"pop": {}, "cat": {}, "n": {}, "latest": {}, "start": [],
             "ab": [["x", "control", "exposures", "1"]], "daily": [["y", "b", "exposed:1", 1]]}
     entries = [Entry("c1", "p:e1", json.dumps(owed)), Entry("c2", "p:e2", json.dumps(owed | {"ab": []}))]
-    call_keys, args = shared_call(KEYS, entries, ["d1"], {"late": 2}, now=1000, dead_letter_keep_s=30, latest_n=7)
+    call_keys, args = shared_call(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7)
     assert {hash_tag(key) for key in call_keys} == {"shared"}
     assert len(call_keys) == SHARED_KEYS + 2 * 2
     assert call_keys[:SHARED_KEYS] == shared_keys(KEYS)
     assert call_keys[SHARED_KEYS:] == [KEYS.ab_group_counters("x", "control"), KEYS.ab_daily("x", "control"),
                                        KEYS.ab_group_counters("y", "b"), KEYS.ab_daily("y", "b")]
-    assert args[:8] == [1000, 30, 7, RELEASED_KEEP_S, '[["x", "control"], ["y", "b"]]', '{"late": 2}', 1, "d1"]
-    assert args[8:] == ["c1", "p:e1", entries[0].owed, "c2", "p:e2", entries[1].owed]
+    assert args[:7] == [30, 7, RELEASED_KEEP_S, '[["x", "control"], ["y", "b"]]', '{"late": 2}', 1, "d1"]
+    assert args[7:] == ["c1", "p:e1", entries[0].owed, "c2", "p:e2", entries[1].owed]
 
 
 def test_the_scripts_read_their_keys_and_arguments_where_python_puts_them() -> None:
