@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from redis.exceptions import (
     AuthenticationError,
@@ -40,16 +40,6 @@ TRANSIENT = (ConnectionError, TimeoutError, OSError, OutOfMemoryError, ReadOnlyE
 # (Redis refuses a script's write for lack of memory only if it is the script's first, so nothing was applied.)
 REDIS_CONNECTION_MODULE = str(Path("redis", "asyncio", "connection.py"))
 SCRIPT_ERROR_CODE = re.compile(r"^Error running script.*?-([A-Z]+) ", re.DOTALL)
-
-
-async def pipeline_answers(pipe: Any) -> list[Any]:
-    """A pipeline's answers; the first error is raised as Redis said it (redis-py's own raise rewords it, which
-    would hide the code `is_transient` reads)."""
-    results: list[Any] = await pipe.execute(raise_on_error=False)
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
-    return results
 
 
 def is_transient(exc: BaseException) -> bool:

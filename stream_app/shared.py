@@ -18,6 +18,7 @@ from typing import Any
 
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis
+from stream_app.calls import send_each
 from stream_app.lua import APPLY_SHARED, lua_source
 
 RELEASED_KEEP_S = 120  # how long an entry's record outlives its outbox entry: past a worker that lost its partitions
@@ -105,9 +106,7 @@ class SharedWriter:
         by_customer: dict[str, list[str]] = {}
         for entry in entries:
             by_customer.setdefault(entry.customer, []).append(entry.entry_id)
-        pipe = self._client.pipeline(transaction=False)
-        for customer, ids in by_customer.items():
-            pipe.hdel(self._keys.customer_outbox(customer), *ids)
-        await pipe.execute()
+        await send_each(self._client, [("HDEL", self._keys.customer_outbox(customer), *ids)
+                                       for customer, ids in by_customer.items()])
         await self._release_script(keys=[self._keys.stream_shared_applied()],
                                    args=[f"{entry.customer}|{entry.entry_id}" for entry in entries])

@@ -22,7 +22,8 @@ from redis.exceptions import ClusterDownError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.adapters.redis_multiplex import Command, MultiplexedRedis
+from api.adapters.redis_multiplex import MultiplexedRedis
+from common.resp import Command
 
 SLOTS = 16384
 REFRESH_S = 1.0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
@@ -26,19 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-Arg = str | bytes | int | float
-Command = Sequence[Arg]
-
-
-def pack(commands: Sequence[Command]) -> bytes:
-    """Commands in the Redis protocol (RESP arrays of bulk strings), concatenated."""
-    out: list[bytes] = []
-    for command in commands:
-        out.append(b"*%d\r\n" % len(command))
-        for arg in command:
-            data = arg.encode() if type(arg) is str else arg if type(arg) is bytes else str(arg).encode()
-            out += (b"$%d\r\n" % len(data), data, b"\r\n")
-    return b"".join(out)
+from common.resp import Command, pack
 
 
 class _Waiter:

@@ -107,3 +107,21 @@ def test_the_latest_purchases_are_newest_first_across_customers(isolated: Isolat
     latest = [json.loads(row) for row in isolated.redis.lrange(isolated.keys.stream_latest(), 0, -1)]
     assert [(row["customer_id"], row["event_time"]) for row in latest] == [
         (e.customer_id, e.event_time.isoformat()) for e in reversed(EVENTS[-5:])]
+
+
+def test_a_redis_that_lost_its_scripts_is_given_them_again(isolated: Isolated) -> None:
+    """A restarted Redis has no scripts: the writer's calls answer NOSCRIPT, none runs, the script is loaded and
+    the calls are sent again."""
+    async def run() -> None:
+        client = aioredis.from_url(isolated.settings.redis_url, decode_responses=True)
+        try:
+            writer = StateWriter(client, isolated.keys)
+            await writer.apply(EVENTS[:6])
+            await client.script_flush()
+            await writer.apply(EVENTS[6:])
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+    assert int(isolated.redis.hget(isolated.keys.stream_stats(), "processed") or 0) == len(EVENTS)
+    assert int(isolated.redis.hget(isolated.keys.stream_stats(), "duplicates") or 0) == 0

@@ -11,7 +11,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.adapters.redis_multiplex import MultiplexedRedis, SharedConnection, pack, setup_commands
+from api.adapters.redis_multiplex import MultiplexedRedis, SharedConnection, setup_commands
+from common.resp import pack
 
 
 class FakeTransport:
