@@ -16,7 +16,7 @@ from batch.pipeline import run
 from batch.stages import Stages
 from common import toplist
 from common.assignment import group_of
-from common.data import load_history, load_mapping
+from common.data import LoadedData, load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.keys import KeyLayout, customer_slot
 from common.redis_clients import sync_client
@@ -29,18 +29,24 @@ from tests.integration.streamkit import differences, send, wait_for
 pytestmark = pytest.mark.integration
 
 
+def _published(settings: Settings, folder: Path, seed: int) -> tuple[LoadedData, str]:
+    """A small synthetic shop, its model fitted and published through a cluster client."""
+    write(SyntheticSpec(customers=300, products=120, lines=6000, seed=seed), folder / "shop")
+    loaded = load_history(folder / "shop", load_mapping("case_study"))
+    publisher = sync_client(settings)
+    version = run(loaded, EvaluationOptions(case_study=False), folder / "artifacts", publisher,
+                  KeyLayout(settings.key_prefix), Stages(), progress=lambda _m: None).version
+    publisher.close()
+    return loaded, version
+
+
 def test_publish_serve_replay_and_stream_on_the_cluster(
     on_cluster: tuple[Settings, redis.RedisCluster], tmp_path: Path,
 ) -> None:
     settings, client = on_cluster
     keys = KeyLayout(settings.key_prefix)
-    write(SyntheticSpec(customers=300, products=120, lines=6000, seed=21), tmp_path / "shop")
-    loaded = load_history(tmp_path / "shop", load_mapping("case_study"))
+    loaded, version = _published(settings, tmp_path, seed=21)
     lines = loaded.lines
-    publisher = sync_client(settings)
-    version = run(loaded, EvaluationOptions(case_study=False), tmp_path / "artifacts", publisher, keys, Stages(),
-                  progress=lambda _m: None).version
-    publisher.close()
     assert client.get(keys.model_current()) == version
 
     customers = sorted(lines["customer_id"].unique())
@@ -73,12 +79,7 @@ def test_a_dead_node_costs_its_own_customers_a_503_and_nobody_else_anything(
 ) -> None:
     settings, _ = on_cluster
     keys = KeyLayout(settings.key_prefix)
-    write(SyntheticSpec(customers=300, products=120, lines=6000, seed=22), tmp_path / "shop")
-    loaded = load_history(tmp_path / "shop", load_mapping("case_study"))
-    publisher = sync_client(settings)
-    run(loaded, EvaluationOptions(case_study=False), tmp_path / "artifacts", publisher, keys, Stages(),
-        progress=lambda _m: None)
-    publisher.close()
+    loaded, _version = _published(settings, tmp_path, seed=22)
     ranges = slot_ranges(3)
 
     def node_of(slot: int) -> int:

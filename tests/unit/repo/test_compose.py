@@ -15,7 +15,8 @@ SERVICES: dict[str, Any] = COMPOSE["services"]
 
 
 def test_one_service_per_component_from_the_project_image() -> None:
-    assert set(SERVICES) == {"kafka", "redis", "worker", "archiver", "api", "ui", "batch", "replay"}
+    assert set(SERVICES) == {"kafka", "redis", "worker", "archiver", "api", "ui", "batch", "replay", "redis-node-1",
+                             "redis-node-2", "redis-node-3", "redis-cluster"}
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
     assert SERVICES["redis"]["image"].startswith("redis:")
     for name in ("worker", "archiver", "api", "ui", "batch", "replay"):
@@ -86,3 +87,33 @@ def test_every_variable_compose_reads_is_documented_in_env_example() -> None:
     used = set(re.findall(r"\$\{([A-Z_]+)", (ROOT / "docker-compose.yml").read_text()))
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert used <= documented, used - documented
+
+
+NODES = ("redis-node-1", "redis-node-2", "redis-node-3")
+
+
+def test_the_cluster_profile_runs_three_masters_from_the_official_image_each_with_its_volume() -> None:
+    for name in (*NODES, "redis-cluster"):
+        assert SERVICES[name]["profiles"] == ["cluster"] and SERVICES[name]["image"].startswith("redis:")
+    for name in NODES:
+        server_args = SERVICES[name]["command"][2].split("exec redis-server", 1)[1]
+        assert "--cluster-enabled yes" in server_args and "--appendonly yes" in server_args
+        assert "--maxmemory-policy noeviction" in server_args and "requirepass" not in server_args
+        (volume,) = SERVICES[name]["volumes"]
+        assert volume == f"{name}:/data" and name in COMPOSE["volumes"]
+    formation = SERVICES["redis-cluster"]["command"][2]
+    assert "--cluster create" in formation and "--cluster-replicas 0" in formation
+    assert "getent hosts redis-node-$$n" in formation and "for n in 1 2 3" in formation
+    assert SERVICES["redis-cluster"]["restart"] == "no"
+    assert {name: dep["condition"] for name, dep in SERVICES["redis-cluster"]["depends_on"].items()} == dict.fromkeys(
+        NODES, "service_healthy")
+
+
+def test_every_redis_client_can_be_pointed_at_the_cluster_and_waits_for_it_only_there() -> None:
+    environment = COMPOSE["x-recsys"]["environment"]
+    assert environment["RECSYS_REDIS_URL"].endswith("@${REDIS_HOST:-redis}:6379/0")
+    assert environment["RECSYS_REDIS_CLUSTER"] == "${RECSYS_REDIS_CLUSTER:-false}"
+    for name in ("worker", "api", "batch"):
+        assert SERVICES[name]["environment"]["RECSYS_REDIS_CLUSTER"] == "${RECSYS_REDIS_CLUSTER:-false}"
+        assert SERVICES[name]["depends_on"]["redis-cluster"] == {"condition": "service_completed_successfully",
+                                                                "required": False}
