@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.crc import key_slot
@@ -30,12 +30,21 @@ REFRESH_S = 1.0
 Address = tuple[str, int]
 
 
+class Node(Protocol):
+    async def execute(self, *commands: Command) -> list[Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
 class ClusterMultiplexedRedis:
-    def __init__(self, url: str, timeout_s: float) -> None:
-        """`url`: any node of the cluster; its user and password are used for every node."""
+    def __init__(self, url: str, timeout_s: float,
+                 connect: Callable[[str, float], Node] = MultiplexedRedis) -> None:
+        """`url`: any node of the cluster; its user and password are used for every node. `connect` makes a
+        node's connection from its URL (a test gives fakes)."""
         self._url = urlsplit(url)
         self.timeout_s = timeout_s
-        self._nodes: dict[Address, MultiplexedRedis] = {}
+        self._connect = connect
+        self._nodes: dict[Address, Node] = {}
         self._owners: list[Address | None] = []  # per slot
         self._read_at = 0.0
         self._reading: asyncio.Future[None] | None = None
@@ -117,10 +126,10 @@ class ClusterMultiplexedRedis:
             return
         raise error
 
-    def _node(self, address: Address) -> MultiplexedRedis:
+    def _node(self, address: Address) -> Node:
         if address not in self._nodes:
             userinfo = self._url.netloc.rpartition("@")[0]
             netloc = f"{userinfo}@{address[0]}:{address[1]}" if userinfo else f"{address[0]}:{address[1]}"
             url = urlunsplit((self._url.scheme, netloc, "", "", ""))
-            self._nodes[address] = MultiplexedRedis(url, self.timeout_s)
+            self._nodes[address] = self._connect(url, self.timeout_s)
         return self._nodes[address]
