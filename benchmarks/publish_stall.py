@@ -38,6 +38,7 @@ from batch.publish import ModelBundle, Publishing, publish, publish_progress, re
 from benchmarks.serving import prepare_shop, start_server, stop_server
 from benchmarks.stats import percentile
 from common.keys import KeyLayout
+from common.redis_clients import SyncRedis, sync_client
 from common.settings import Settings
 from stack import LocalStack
 from stack.scratch import free_port, stack_settings
@@ -51,9 +52,9 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def published_bundle(url: str, keys: KeyLayout) -> ModelBundle:
+def published_bundle(settings: Settings, keys: KeyLayout) -> ModelBundle:
     """The version the synthetic shop's batch run published, read back as a bundle."""
-    client = redis.Redis.from_url(url, decode_responses=True)
+    client = sync_client(settings, decode_responses=True)
     v = str(client.get(keys.model_current()))
 
     def text(key: str) -> Any:
@@ -97,11 +98,12 @@ def scaled(base: ModelBundle, version: str, customers: int, products: int, seed:
     )
 
 
-def wait_for_background_writes(client: redis.Redis) -> None:
-    """Until Redis has no snapshot or append-only rewrite running (each phase starts from the same quiet)."""
+def wait_for_background_writes(nodes: list[redis.Redis]) -> None:
+    """Until no Redis node has a snapshot or append-only rewrite running (each phase starts from the same quiet)."""
     while True:
-        info = client.info("persistence")
-        if not (info["rdb_bgsave_in_progress"] or info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]):
+        infos = [node.info("persistence") for node in nodes]
+        if not any(info["rdb_bgsave_in_progress"] or info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]
+                   for info in infos):
             return
         time.sleep(0.5)
 
@@ -133,7 +135,7 @@ def quiet(port: int, rate: float, seconds: float, ids: Path, work: Path) -> dict
     return window(json.loads(timeline_file.read_text()), started + 1, time.time())
 
 
-def during_publish(client: redis.Redis, keys: KeyLayout, bundle: ModelBundle, options: Publishing, port: int,
+def during_publish(client: SyncRedis, keys: KeyLayout, bundle: ModelBundle, options: Publishing, port: int,
                    rate: float, seconds: float, ids: Path, work: Path) -> dict[str, Any]:
     timeline_file = work / f"{bundle.version}.json"
     loader = load(port, rate, seconds, ids, timeline_file)
@@ -180,22 +182,26 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=90, help="each publish's load; it must outlast it")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/publish_stall.json"))
     parser.add_argument("--redis-save", help="redis-server's snapshot rules (default: RECSYS_REDIS_SAVE's)")
+    parser.add_argument("--cluster", action="store_true", help="a local Redis Cluster of three nodes")
     parser.add_argument("--work", type=Path, help="keep the stack, logs and timelines here (default: a temp folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="recsys-publish-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         persistence = {} if args.redis_save is None else {"redis_save": args.redis_save}
-        settings: Settings = stack_settings(work / "run", key_prefix="bench", **persistence)
+        settings: Settings = stack_settings(work / "run", key_prefix="bench", redis_cluster=args.cluster,
+                                            **persistence)
         local = LocalStack(settings)
         local.up()
+        ports = local.cluster_ports() if args.cluster else [settings.redis_port]
+        nodes = [redis.Redis(host=settings.redis_host, port=port) for port in ports]
         server = None
         try:
             say("fitting the synthetic shop's model and writing its stream state ...")
             loaded = prepare_shop(settings, work)
-            client = redis.Redis.from_url(settings.redis_url)
+            client = sync_client(settings)
             keys = KeyLayout(settings.key_prefix)
-            base = published_bundle(settings.redis_url, keys)
+            base = published_bundle(settings, keys)
             ids = work / "ids.txt"
             shop_customers = sorted(loaded.lines["customer_id"].unique())
             ids.write_text("\n".join([*shop_customers, *(f"bench-c{i}" for i in range(len(shop_customers)))]))
@@ -203,21 +209,22 @@ def main() -> None:
             publish(client, keys, scaled(base, "v1", args.customers, args.products, 1), Publishing(bytes_per_s=0))
             port = free_port()
             server = start_server("api.main:create_app", settings, port, 1, work / "api.log")
-            report: dict[str, Any] = {"customers": args.customers, "products": args.products, "rate": args.rate,
+            report: dict[str, Any] = {"redis": "cluster" if args.cluster else "single",
+                                      "customers": args.customers, "products": args.products, "rate": args.rate,
                                       "redis_save": settings.redis_save, "publish_mb_per_s": settings.publish_mb_per_s,
                                       "machine": platform.platform(), "cpus": os.cpu_count()}
-            wait_for_background_writes(client)
+            wait_for_background_writes(nodes)
             say("quiet period ...")
             report["before"] = quiet(port, args.rate, args.quiet_seconds, ids, work)
             for name, options, version in (("unpaced", Publishing(bytes_per_s=0), "v2"),
                                            ("paced", Publishing.from_settings(settings), "v3")):
-                wait_for_background_writes(client)
+                wait_for_background_writes(nodes)
                 say(f"publishing {version} {name} under load ...")
                 bundle = scaled(base, version, args.customers, args.products, int(version[1:]))
                 report[name] = during_publish(client, keys, bundle, options, port, args.rate, args.load_seconds,
                                               ids, work)
-            report["redis_used_memory_mib"] = client.info("memory")["used_memory"] / 2**20
-            report["redis_latest_fork_ms"] = client.info("stats")["latest_fork_usec"] / 1000
+            report["redis_used_memory_mib"] = sum(node.info("memory")["used_memory"] for node in nodes) / 2**20
+            report["redis_latest_fork_ms"] = max(node.info("stats")["latest_fork_usec"] for node in nodes) / 1000
         finally:
             if server is not None:
                 stop_server(server)

@@ -9,15 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import redis
-import redis.asyncio as aioredis
-
 from batch.evaluation.result import EvaluationOptions
 from batch.pipeline import run
 from batch.stages import Stages
 from common.data import LoadedData, load_history, load_mapping
 from common.data.synthetic import SyntheticSpec, write
 from common.keys import KeyLayout
+from common.redis_clients import async_client, sync_client
 from common.settings import Settings
 from producers.replay import to_events
 from stack.scratch import settings_env
@@ -30,11 +28,11 @@ def prepare_shop(settings: Settings, work: Path) -> LoadedData:
     write(SyntheticSpec(), work / "data")
     loaded = load_history(work / "data", load_mapping("case_study"))
     keys = KeyLayout(settings.key_prefix)
-    run(loaded, EvaluationOptions(case_study=False), work / "artifacts", redis.Redis.from_url(settings.redis_url), keys,
+    run(loaded, EvaluationOptions(case_study=False), work / "artifacts", sync_client(settings), keys,
         Stages(), progress=lambda _m: None)
 
     async def stream_state() -> None:
-        client = aioredis.from_url(settings.redis_url)
+        client = async_client(settings)
         writer = StateWriter(client, keys)
         events = list(to_events(loaded.lines))
         for start in range(0, len(events), 1000):
