@@ -18,7 +18,7 @@ import faust
 from common.events import CustomerProfile, ProductInfo, Rejected, parse_event
 from common.keys import KeyLayout
 from common.profiles import profile_hash
-from common.redis_clients import AsyncRedis
+from common.redis_clients import AsyncRedis, node_of
 from common.settings import Settings
 from stream_app.calls import call_each
 from stream_app.lua import lua_source
@@ -62,14 +62,15 @@ class MasterDataWriter:
                    for pid, p in latest.items() if p is not None]
         gone = [pid for pid, p in latest.items() if p is None]
         catalogue = self._keys.product_catalogue()
-        pipe = self._client.pipeline(transaction=True)
-        for start in range(0, len(entries), HASH_FIELDS_PER_COMMAND):
-            pipe.hset(catalogue, mapping=dict(entries[start:start + HASH_FIELDS_PER_COMMAND]))
-        if gone:
-            pipe.hdel(catalogue, *gone)
-        pipe.incr(self._keys.product_catalogue_revision())
-        pipe.hincrby(self._keys.stream_stats(), "products_applied", len(changes))
-        await pipe.execute()
+        async with node_of(self._client, catalogue) as node:
+            pipe = node.pipeline(transaction=True)
+            for start in range(0, len(entries), HASH_FIELDS_PER_COMMAND):
+                pipe.hset(catalogue, mapping=dict(entries[start:start + HASH_FIELDS_PER_COMMAND]))
+            if gone:
+                pipe.hdel(catalogue, *gone)
+            pipe.incr(self._keys.product_catalogue_revision())
+            pipe.hincrby(self._keys.stream_stats(), "products_applied", len(changes))
+            await pipe.execute()
         return len(changes)
 
 

@@ -23,6 +23,7 @@ from api.services.ab import (
 from api.services.bandit import weights_entry
 from api.state import ApiState
 from common.assignment import is_replayed
+from common.redis_clients import node_of
 from experiments.plan import Arm, Bandit, Plan, Promotion, even_split
 
 UNLINK_AT_ONCE = 1000
@@ -49,7 +50,7 @@ async def start_experiment(state: ApiState, request: StartExperiment) -> Plan:
     plan = plan_from(request, settings.ab_salt, time.time())
     if plan.name == settings.ab_experiment or is_replayed(plan.name):
         raise ExperimentConflict(f"{plan.name!r} is the settings' or a replay's experiment; pick another name")
-    async with state.redis.pipeline(transaction=True) as pipe:
+    async with node_of(state.redis, keys.ab_live_plan()) as node, node.pipeline(transaction=True) as pipe:
         while True:
             try:
                 await pipe.watch(keys.ab_live_plan(), keys.model_versions())
@@ -105,7 +106,7 @@ async def stop_experiment(state: ApiState, experiment: str) -> ExperimentStopped
 
 async def _mark_ended(state: ApiState, experiment: str) -> EndedRecord:
     keys = state.keys
-    async with state.redis.pipeline(transaction=True) as pipe:
+    async with node_of(state.redis, keys.ab_live_plan()) as node, node.pipeline(transaction=True) as pipe:
         while True:
             try:
                 await pipe.watch(keys.ab_live_plan())
@@ -145,7 +146,7 @@ async def promote(state: ApiState, experiment: str, arm_name: str) -> ArmPromote
     the promotion recorded in the plan. The experiment keeps running until stopped: after the promotion its
     `current` arm serves that version too."""
     keys = state.keys
-    async with state.redis.pipeline(transaction=True) as pipe:
+    async with node_of(state.redis, keys.ab_live_plan()) as node, node.pipeline(transaction=True) as pipe:
         while True:
             try:
                 await pipe.watch(keys.model_current(), keys.model_versions(), keys.ab_live_plan())

@@ -16,7 +16,7 @@ import numpy as np
 from redis.exceptions import RedisError, WatchError
 
 from common.keys import KeyLayout
-from common.redis_clients import AsyncRedis
+from common.redis_clients import AsyncRedis, node_of
 from experiments.bandit import thompson_shares
 from experiments.plan import Plan
 
@@ -31,7 +31,7 @@ def weights_entry(interval: int, at: float, shares: list[int], exposed: list[int
 async def reweigh(client: AsyncRedis, keys: KeyLayout, name: str, now: float) -> Plan | None:
     """The live plan with the split of the interval at `now`, written; None when there was nothing to do (another
     process did it, the experiment stopped, or the interval has not passed)."""
-    async with client.pipeline(transaction=True) as pipe:
+    async with node_of(client, keys.ab_live_plan()) as node, node.pipeline(transaction=True) as pipe:
         try:
             await pipe.watch(keys.ab_live_plan())
             raw = await pipe.get(keys.ab_live_plan())

@@ -18,7 +18,7 @@ from api.main import create_app
 from batch.publish import publish
 from stack.scratch import start_worker, stop_worker
 from tests.integration.abkit import KEY, TEST_KEY, bought_first_shown, model_bundle
-from tests.integration.conftest import Isolated
+from tests.integration.conftest import ON_SINGLE_AND_CLUSTER, Isolated
 from tests.integration.streamkit import send
 
 pytestmark = pytest.mark.integration
@@ -41,6 +41,7 @@ def _wait(api: TestClient, done: Any, timeout_s: float = 120) -> dict[str, Any]:
     raise AssertionError(f"timed out; the summary is {summary}")
 
 
+@ON_SINGLE_AND_CLUSTER
 def test_a_guarded_bandit_moves_new_customers_to_the_better_arm(isolated: Isolated, tmp_path: Path) -> None:
     settings = isolated.settings.model_copy(update={"api_key": SecretStr(TEST_KEY)})
     client, keys = isolated.redis, isolated.keys

@@ -21,7 +21,7 @@ from common.data.synthetic import SyntheticSpec, write
 from common.events import CustomerProfile
 from producers.master_data import send_master_data
 from stack.scratch import start_worker, stop_worker
-from tests.integration.conftest import Isolated
+from tests.integration.conftest import ON_SINGLE_AND_CLUSTER, Isolated
 from tests.integration.streamkit import send
 
 pytestmark = pytest.mark.integration
@@ -56,6 +56,7 @@ def _file_profiles(folder: Path) -> dict[str, dict[str, str]]:
     return expected
 
 
+@ON_SINGLE_AND_CLUSTER
 def test_profiles_and_catalogue_in_redis_equal_the_files_and_follow_changes(isolated: Isolated,
                                                                             tmp_path: Path) -> None:
     folder = tmp_path / "shop"

@@ -19,7 +19,7 @@ from api.main import create_app
 from batch.publish import current_version, prune, publish
 from stack.scratch import start_worker, stop_worker
 from tests.integration.abkit import KEY, TEST_KEY, bought_first_shown, model_bundle
-from tests.integration.conftest import Isolated
+from tests.integration.conftest import ON_SINGLE_AND_CLUSTER, Isolated
 from tests.integration.streamkit import send
 
 pytestmark = pytest.mark.integration
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 CUSTOMERS = [f"c{i}" for i in range(120)]
 
 
+@ON_SINGLE_AND_CLUSTER
 def test_a_model_against_model_experiment_from_start_to_promotion(isolated: Isolated, tmp_path: Path) -> None:
     settings = isolated.settings.model_copy(update={"api_key": SecretStr(TEST_KEY)})
     client, keys = isolated.redis, isolated.keys
