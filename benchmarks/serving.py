@@ -23,10 +23,14 @@ from stack.system import wait_http
 from stream_app.state import StateWriter
 
 
-def prepare_shop(settings: Settings, work: Path) -> LoadedData:
-    """A published model and live stream state (written directly, not through Kafka) for a synthetic shop."""
-    write(SyntheticSpec(), work / "data")
-    loaded = load_history(work / "data", load_mapping("case_study"))
+def prepare_shop(settings: Settings, work: Path, data: Path | None = None,
+                 preset: str = "case_study") -> LoadedData:
+    """A published model and live stream state (written directly, not through Kafka) for a shop: the history at
+    `data` (read with the `preset` mapping), or the synthetic shop."""
+    if data is None:
+        write(SyntheticSpec(), work / "data")
+        data, preset = work / "data", "case_study"
+    loaded = load_history(data, load_mapping(preset))
     keys = KeyLayout(settings.key_prefix)
     run(loaded, EvaluationOptions(case_study=False), work / "artifacts", sync_client(settings), keys,
         Stages(), progress=lambda _m: None)
