@@ -7,6 +7,8 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api.model_cache import ModelView
 from api.services.recommend import NoModelError
@@ -57,8 +59,35 @@ async def require_api_key(state: State, x_api_key: Annotated[str | None, Header(
 
 
 ApiKeyChecked = Annotated[None, Depends(require_api_key)]
-CustomerIdQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=ID_PATTERN,
-                                       description="Customer id: letters, digits, '_', '.', '-'; 1..64 chars.")]
+CUSTOMER_ID_DOC = "Customer id: letters, digits, '_', '.', '-'; 1..64 chars."
+TOP_K_DOC = "How many products, 1..100."
+CustomerIdQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=ID_PATTERN, description=CUSTOMER_ID_DOC)]
 CustomerIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 ProductIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
-TopK = Annotated[int, Query(ge=1, le=100, description="How many products, 1..100.")]
+TopK = Annotated[int, Query(ge=1, le=100, description=TOP_K_DOC)]
+
+
+class RecommendQuery(BaseModel):
+    """`/recommend`'s query, validated in one step: FastAPI's own resolution of two query parameters was about a
+    tenth of the route's CPU (py-spy, Online Retail, c=32), a pydantic model a few microseconds."""
+
+    customer_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN, description=CUSTOMER_ID_DOC)
+    k: int = Field(default=5, ge=1, le=100, description=TOP_K_DOC)
+
+
+RECOMMEND_QUERY_OPENAPI = {"parameters": [
+    {"name": name, "in": "query", "required": name in RecommendQuery.model_json_schema().get("required", []),
+     "schema": schema, "description": schema.get("description")}
+    for name, schema in RecommendQuery.model_json_schema()["properties"].items()]}
+
+
+def recommend_query(request: Request) -> RecommendQuery:
+    """The query, or a 422 shaped as FastAPI's own (`detail`: a list of errors, each with `loc` and `msg`)."""
+    query = request.query_params
+    try:
+        return RecommendQuery.model_validate({name: query[name] for name in ("customer_id", "k") if name in query},
+                                             strict=False)
+    except ValidationError as exc:
+        raise RequestValidationError([
+            {**error, "loc": ("query", *error["loc"]), **({"input": None} if error["type"] == "missing" else {})}
+            for error in exc.errors(include_url=False)]) from None

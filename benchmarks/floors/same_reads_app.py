@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from api.deps import CustomerIdQuery, TopK, state_of
+from api.deps import recommend_query, state_of
 from api.main import create_app as create_production_app
 from api.services.recommend import read_context
 from benchmarks.floors.bare_app import BODY_FILE_ENV
@@ -56,9 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if COLLECTIONS not in gc.callbacks:
         gc.callbacks.append(COLLECTIONS)
 
-    async def same_reads(request: Request, customer_id: CustomerIdQuery, k: TopK = 5) -> Response:
-        """`/recommend`'s signature (the same parameters validated), its reads, and a constant answer."""
-        await read_context(state_of(request), customer_id)
+    async def same_reads(request: Request) -> Response:
+        """`/recommend`'s query validated the same way, its reads, and a constant answer."""
+        await read_context(state_of(request), recommend_query(request).customer_id)
         return Response(body, media_type="application/json")
 
     async def collection_times() -> dict[int, dict[str, float]]:
