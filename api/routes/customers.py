@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import CustomerIdPath, RequestLanguage, State
 from api.schemas import BuyCycle, CustomerExposures, CustomerView, LiveSegment, Profile, Purchase, ShownProduct
-from api.services.customer_state import read_customer, read_exposures
+from api.services.customer_state import read_customer, read_exposures, shown_products
 from api.services.customers import buy_cycle, live_segment_of, profile_of
 from common.i18n import translations
 from common.segments import words
@@ -64,8 +64,8 @@ async def exposures(state: State, customer_id: CustomerIdPath) -> CustomerExposu
     products = state.models.products()
     rows = []
     for member, shown_at in found.shown:
-        product = member.decode().split("|")[0]
-        after = [ts for ts in purchases.get(product, []) if shown_at <= ts <= shown_at + window]
-        rows.append(ShownProduct(product_id=product, name=products.get(product, {}).get("name"),
-                                 shown_at=shown_at, bought_at=min(after) if after else None))
-    return CustomerExposures(customer_id=customer_id, group=found.group, shown=rows)
+        for product in shown_products(member.decode()):
+            after = [ts for ts in purchases.get(product, []) if shown_at <= ts <= shown_at + window]
+            rows.append(ShownProduct(product_id=product, name=products.get(product, {}).get("name"),
+                                     shown_at=shown_at, bought_at=min(after) if after else None))
+    return CustomerExposures(customer_id=customer_id, group=found.group, shown=rows[:EXPOSURES_SHOWN])

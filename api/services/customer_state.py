@@ -49,7 +49,7 @@ async def read_customer(state: ApiState, customer_id: str, view: ModelView | Non
 @dataclass(frozen=True)
 class Shown:
     bought: Scored  # 'product|event id|cents' -> purchase time
-    shown: Scored  # 'product|request id' -> exposure time, newest first, every experiment together
+    shown: Scored  # an exposure's member (`shown_products`) -> its time, newest first, every experiment together
     group: str | None
 
 
@@ -66,6 +66,14 @@ async def read_exposures(state: ApiState, customer_id: str, shown_n: int) -> Sho
     shown = sorted((row for rows in per_experiment[0::2] for row in rows), key=lambda r: -r[1])[:shown_n]
     group = next((g for g in per_experiment[1::2] if g), None)
     return Shown(bought, shown, group.decode() if group else None)
+
+
+def shown_products(member: str) -> list[str]:
+    """The products of one member of a customer's exposures, as the stream writes them (apply_exposures.lua):
+    '<request id> <product> ...', or 'product|request id' as it wrote them before (they age out)."""
+    if "|" in member:
+        return [member.split("|")[0]]
+    return member.split(" ")[1:]
 
 
 def _text(raw: dict[bytes, bytes]) -> dict[str, str]:

@@ -8,8 +8,10 @@
 -- newest MAX_KEPT request ids within `lateness` of event time behind their newest exposure (the purchases' guard
 -- window), and an exposure older than that is late (counted in the stream stats, not applied: a redelivery could
 -- no longer be told from a new one). Their exposures are kept for `keep` (the attribution window plus the same)
--- behind their newest exposure, at most MAX_KEPT exposed products, and those keys expire after `keep` seconds of
--- wall time without an exposure. Stopping the experiment frees them all, and their state.
+-- behind their newest exposure, at most MAX_KEPT_SHOWN of them, and those keys expire after `keep` seconds of
+-- wall time without an exposure. An exposure is one member, '<request id> <product> <product> ...' (see
+-- shown_products): one member per product made a list of ten a ZADD of ten members, a fifth of this script's
+-- Redis time. Stopping the experiment frees them all, and their state.
 --
 -- An exposure in an arm the experiment does not have is not applied (counted in the stream stats as
 -- `exposures_unknown_arm`): its counters do not exist.
@@ -21,6 +23,7 @@
 -- Returns {applied, duplicates, late, unknown arm, crossed arms, outbox entries (flat: id, JSON, ...)}.
 
 local MAX_KEPT = 1000
+local MAX_KEPT_SHOWN = 100
 local customer, experiment, lateness, attribution = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local keep, pre, arms, batch = tonumber(ARGV[5]), tonumber(ARGV[6]), cjson.decode(ARGV[7]), cjson.decode(ARGV[8])
 local ab = ab_customer(experiment, KEYS[1], KEYS[2], KEYS[4])
@@ -57,16 +60,12 @@ for _, e in ipairs(batch) do
       set_pre(out, ab, group, pre_period_spend(bought, ts, pre))
     end
     if e[X.propensity] > 0 then redis.call('HSETNX', ab.state, 'propensity', e[X.propensity]) end
-    local args, shown = {}, {}
-    for _, product in ipairs(e[X.product_ids]) do
-      args[#args + 1] = ts
-      args[#args + 1] = product .. '|' .. id
-      shown[product] = true
-    end
-    if #args > 0 then
-      redis.call('ZADD', ab.exposed, unpack(args))
+    local shown = {}
+    for _, product in ipairs(e[X.product_ids]) do shown[product] = true end
+    if #e[X.product_ids] > 0 then
+      redis.call('ZADD', ab.exposed, ts, id .. ' ' .. table.concat(e[X.product_ids], ' '))
       redis.call('ZREMRANGEBYSCORE', ab.exposed, '-inf', '(' .. (ts - keep))
-      redis.call('ZREMRANGEBYRANK', ab.exposed, 0, -(MAX_KEPT + 1))
+      redis.call('ZREMRANGEBYRANK', ab.exposed, 0, -(MAX_KEPT_SHOWN + 1))
       redis.call('EXPIRE', ab.exposed, keep)
     end
     attribute_exposure(out, ab, group, shown, ts, bought, attribution, keep)

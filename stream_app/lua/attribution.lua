@@ -55,6 +55,17 @@ local function pre_period_spend(bought, first_ts, pre)
   return total
 end
 
+-- The products of one member of a customer's exposures: '<request id> <product> ...', one member per exposure
+-- (ids never hold a space), or 'product|request id', one per product, as the stream wrote them before (they age
+-- out within `keep`).
+local function shown_products(member)
+  if string.find(member, '|', 1, true) then return {string.match(member, '^(.*)|[^|]*$')} end
+  local products = {}
+  for word in string.gmatch(member, '%S+') do products[#products + 1] = word end
+  table.remove(products, 1)
+  return products
+end
+
 local function convert(out, ab, group, event_id, cents, ts, keep)
   if redis.call('ZADD', ab.converted_ids, 'NX', ts, event_id) == 0 then return end
   redis.call('EXPIRE', ab.converted_ids, keep)
@@ -96,9 +107,10 @@ local function attribute_purchases(out, ab, bought, attribution, keep, pre)
   local shown = redis.call('ZRANGEBYSCORE', ab.exposed, lo - attribution, hi, 'WITHSCORES')
   local shown_at = {}
   for j = 1, #shown, 2 do
-    local product = string.match(shown[j], '^(.*)|[^|]*$')
-    shown_at[product] = shown_at[product] or {}
-    table.insert(shown_at[product], tonumber(shown[j + 1]))
+    for _, product in ipairs(shown_products(shown[j])) do
+      shown_at[product] = shown_at[product] or {}
+      table.insert(shown_at[product], tonumber(shown[j + 1]))
+    end
   end
   for i = 1, #bought do
     local ev = bought[i]

@@ -145,3 +145,23 @@ def test_a_customer_counts_in_the_arm_first_recorded_and_keeps_their_pre_period(
     assert client.hget(keys.ab_customer_state("x", "c1"), "group") == "control"
     assert int(client.hget(keys.stream_stats(), "exposures_crossed_arms") or 0) == 1
     assert int(control["pre_cents"]) == 1250 and int(float(control["pre_sq_cents2"])) == 1250 ** 2
+
+
+def test_exposures_kept_one_member_per_product_as_before_still_convert(isolated: Isolated) -> None:
+    """The stream keeps an exposure as one member, '<request id> <product> ...'; members written before as
+    'product|request id' (one per product) are read too until they age out."""
+    keys, client = isolated.keys, isolated.redis
+    shown_at = (T0 + timedelta(days=1)).timestamp()
+    asyncio.run(_apply(isolated, [("exposures", [ExposureEvent(
+        request_id="r-new", customer_id="c1", experiment="x", group="treatment", strategy="model",
+        model_version="v", product_ids=["p1", "p2"], event_time=T0 + timedelta(days=1))])]))
+    assert client.zrange(keys.ab_customer_exposures("x", "c1"), 0, -1) == ["r-new p1 p2"]
+    client.zadd(keys.ab_customer_exposures("x", "c1"), {"p3|r-old": shown_at})
+
+    def bought(event: str, product: str) -> PurchaseEvent:
+        return PurchaseEvent(event_id=event, order_id="o1", customer_id="c1", product_id=product, category="k",
+                             units=1, amount=10.0, event_time=T0 + timedelta(days=2))
+
+    asyncio.run(_apply(isolated, [("purchases", [bought("e2", "p2"), bought("e3", "p3"), bought("e4", "p4")])]))
+    counters = client.hgetall(keys.ab_group_counters("x", "treatment"))
+    assert (int(counters["converted_items"]), int(counters["revenue_cents"])) == (2, 2000)

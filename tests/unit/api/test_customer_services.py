@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from api.services.customer_state import shown_products
 from api.services.customers import DAY_S, NEW_TO_MODEL, buy_cycle, movement
 
 
@@ -25,3 +26,9 @@ def test_movement_counts_each_pair_most_first() -> None:
     assert moves == [{"from_segment": "loyal", "to_segment": "at_risk", "customers": 2},
                      {"from_segment": "loyal", "to_segment": "loyal", "customers": 1},
                      {"from_segment": NEW_TO_MODEL, "to_segment": "new", "customers": 1}]
+
+
+@pytest.mark.parametrize(("member", "products"), [
+    ("r1 p1 p2 p-3", ["p1", "p2", "p-3"]), ("r1", []), ("p1|r1", ["p1"]), ("p.1|r-9", ["p.1"])])
+def test_an_exposure_member_names_its_products(member: str, products: list[str]) -> None:
+    assert shown_products(member) == products
