@@ -58,6 +58,19 @@ async def send_each(client: AsyncRedis, commands: Sequence[Command]) -> list[Any
     return await _one_round_trip(client, commands)
 
 
+async def send_then_call(client: AsyncRedis, commands: Sequence[Command], script: Any, call: Call) -> Any:
+    """The commands, then one call of the script after them; on a single Redis all in one round trip."""
+    if isinstance(client, aioredis.RedisCluster):
+        await send_each(client, commands)
+        return await script(keys=call[0], args=call[1])
+    evalsha = ("EVALSHA", script.sha, len(call[0]), *call[0], *call[1])
+    try:
+        return (await _one_round_trip(client, [*commands, evalsha]))[-1]
+    except NoScriptError:  # the commands ran; the call did not
+        await client.script_load(script.script)
+        return await script(keys=call[0], args=call[1])
+
+
 async def _one_round_trip(client: aioredis.Redis, commands: Sequence[Command]) -> list[Any]:
     """Every command on one pooled connection; the first error reply is raised once every reply is read (so the
     connection stays in step), any other failure drops the connection."""

@@ -6,10 +6,11 @@ with its start."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from common.events import ExposureEvent
 from common.keys import KeyLayout
@@ -87,9 +88,9 @@ def exposures_call(keys: KeyLayout, experiment: str, customer: str, arms: Sequen
                  keys.ab_customer_purchases(customer), keys.ab_customer_converted(experiment, customer),
                  keys.ab_customer_requests(experiment, customer), keys.ab_customer_experiments(customer),
                  keys.customer_outbox(customer)]
-    payload = json.dumps([exposure_row(e) for e in exposures], separators=(",", ":"))
+    payload = orjson.dumps([exposure_row(e) for e in exposures]).decode()
     return call_keys, [customer, experiment, windows.guard_s, windows.attribution_s, windows.keep_s, windows.pre_s,
-                       json.dumps(list(arms)), payload]
+                       orjson.dumps(list(arms)).decode(), payload]
 
 
 def exposure_row(event: ExposureEvent) -> list[object]:

@@ -11,14 +11,15 @@ apply_shared.lua).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis
-from stream_app.calls import send_each
+from stream_app.calls import send_then_call
 from stream_app.lua import APPLY_SHARED, lua_source
 
 RELEASED_KEEP_S = 120  # how long an entry's record outlives its outbox entry: past a worker that lost its partitions
@@ -57,7 +58,7 @@ def arm_pairs(entries: Iterable[Entry]) -> list[tuple[str, str]]:
     """The (experiment, arm) pairs whose counters or daily series the entries change, in first-seen order."""
     found: dict[tuple[str, str], None] = {}
     for entry in entries:
-        owed = json.loads(entry.owed)
+        owed = orjson.loads(entry.owed)
         for item in [*(owed.get("ab") or []), *(owed.get("daily") or [])]:
             found[(item[0], item[1])] = None
     return list(found)
@@ -70,8 +71,8 @@ def shared_call(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[st
     call_keys = [*shared_keys(keys),
                  *(key for experiment, arm in pairs
                    for key in (keys.ab_group_counters(experiment, arm), keys.ab_daily(experiment, arm)))]
-    args: list[str | int] = [dead_letter_keep_s, latest_n, RELEASED_KEEP_S, json.dumps(pairs),
-                             json.dumps(dict(counts)), len(dead_ids), *dead_ids]
+    args: list[str | int] = [dead_letter_keep_s, latest_n, RELEASED_KEEP_S, orjson.dumps(pairs).decode(),
+                             orjson.dumps(dict(counts)).decode(), len(dead_ids), *dead_ids]
     for entry in entries:
         args += [entry.customer, entry.entry_id, entry.owed]
     return call_keys, args
@@ -106,7 +107,7 @@ class SharedWriter:
         by_customer: dict[str, list[str]] = {}
         for entry in entries:
             by_customer.setdefault(entry.customer, []).append(entry.entry_id)
-        await send_each(self._client, [("HDEL", self._keys.customer_outbox(customer), *ids)
-                                       for customer, ids in by_customer.items()])
-        await self._release_script(keys=[self._keys.stream_shared_applied()],
-                                   args=[f"{entry.customer}|{entry.entry_id}" for entry in entries])
+        await send_then_call(self._client, [("HDEL", self._keys.customer_outbox(customer), *ids)
+                                            for customer, ids in by_customer.items()],
+                             self._release_script, ([self._keys.stream_shared_applied()],
+                                                    [f"{entry.customer}|{entry.entry_id}" for entry in entries]))

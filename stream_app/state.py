@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
+
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis
@@ -100,7 +102,7 @@ def customer_call(keys: KeyLayout, customer: str, rows: Sequence[tuple[str | int
     header: list[str | int] = [customer, recent_n, windows.guard_s, windows.attribution_s, windows.keep_s,
                                windows.pre_s, len(experiments)]
     # Events travel as one JSON argument: packing thousands of separate arguments cost more than the script.
-    return call_keys, [*header, *experiments, json.dumps(rows, separators=(",", ":"), ensure_ascii=False)]
+    return call_keys, [*header, *experiments, orjson.dumps(rows).decode()]
 
 
 def rows_by_customer(events: Sequence[PurchaseEvent], latest_n: int) -> dict[str, list[tuple[str | int, ...]]]:

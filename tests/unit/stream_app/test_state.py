@@ -81,7 +81,8 @@ def test_the_shared_call_names_only_shared_keys_and_every_arm_its_entries_change
     assert call_keys[:SHARED_KEYS] == shared_keys(KEYS)
     assert call_keys[SHARED_KEYS:] == [KEYS.ab_group_counters("x", "control"), KEYS.ab_daily("x", "control"),
                                        KEYS.ab_group_counters("y", "b"), KEYS.ab_daily("y", "b")]
-    assert args[:7] == [30, 7, RELEASED_KEEP_S, '[["x", "control"], ["y", "b"]]', '{"late": 2}', 1, "d1"]
+    assert args[:3] == [30, 7, RELEASED_KEEP_S] and args[5:7] == [1, "d1"]
+    assert (json.loads(str(args[3])), json.loads(str(args[4]))) == ([["x", "control"], ["y", "b"]], {"late": 2})
     assert args[7:] == ["c1", "p:e1", entries[0].owed, "c2", "p:e2", entries[1].owed]
 
 
