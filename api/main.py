@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from api.metrics import Metrics, MetricsMiddleware, ReadKeyMiddleware
 from api.routes import ab, admin, customers, events, health, model, products, recommend, stream
 from api.services.recommend import NoModelError
 from api.state import ApiState, close_state, create_state
+from common.collector import settle
 from common.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.api = state
         await state.exposures.start()
         await state.purchases.start()
-        # What exists now (modules, the app, its clients) lives as long as the process: moved out of the
-        # collector's generations, a full collection no longer walks it, which otherwise showed as ~10-15 ms
-        # pauses in the tail.
-        gc.freeze()
+        settle()  # the modules, the app and its clients leave the collector's generations (common.collector)
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 import faust
 from redis.exceptions import RedisError
 
+from common.collector import settle
 from common.events import DeadLetter, ExposureEvent, PurchaseEvent, Rejected, parse_event
 from common.health import beat
 from common.keys import KeyLayout
@@ -224,4 +225,5 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     from faust.worker import Worker
 
     app = create_app(settings)
+    settle()  # common.collector
     Worker(app, loglevel=loglevel).execute_from_commandline()
