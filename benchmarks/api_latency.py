@@ -292,7 +292,7 @@ def main() -> None:
     local.up()
     runs: dict[str, Any] = {}
     try:
-        print("publishing a model and stream state for the synthetic shop ...", flush=True)
+        print(f"publishing a model and stream state for {args.data or 'the synthetic shop'} ...", flush=True)
         ids = sorted(prepare_shop(settings, work, args.data, args.preset).lines["customer_id"].unique())
         (work / "ids.lua").write_text(WRK_SCRIPT % ",".join(f'"{c}"' for c in ids))
         port = free_port()
