@@ -75,18 +75,18 @@ class RecommendQuery(BaseModel):
     k: int = Field(default=5, ge=1, le=100, description=TOP_K_DOC)
 
 
+_RECOMMEND_QUERY_SCHEMA = RecommendQuery.model_json_schema()
 RECOMMEND_QUERY_OPENAPI = {"parameters": [
-    {"name": name, "in": "query", "required": name in RecommendQuery.model_json_schema().get("required", []),
+    {"name": name, "in": "query", "required": name in _RECOMMEND_QUERY_SCHEMA.get("required", []),
      "schema": schema, "description": schema.get("description")}
-    for name, schema in RecommendQuery.model_json_schema()["properties"].items()]}
+    for name, schema in _RECOMMEND_QUERY_SCHEMA["properties"].items()]}
 
 
 def recommend_query(request: Request) -> RecommendQuery:
     """The query, or a 422 shaped as FastAPI's own (`detail`: a list of errors, each with `loc` and `msg`)."""
     query = request.query_params
     try:
-        return RecommendQuery.model_validate({name: query[name] for name in ("customer_id", "k") if name in query},
-                                             strict=False)
+        return RecommendQuery.model_validate({name: query[name] for name in ("customer_id", "k") if name in query})
     except ValidationError as exc:
         raise RequestValidationError([
             {**error, "loc": ("query", *error["loc"]), **({"input": None} if error["type"] == "missing" else {})}

@@ -37,7 +37,7 @@ async def call_each(client: AsyncRedis, script: Any, calls: Sequence[Call]) -> l
             if isinstance(result, BaseException):
                 raise result
         return results
-    commands = [("EVALSHA", script.sha, len(call_keys), *call_keys, *args) for call_keys, args in calls]
+    commands = [_evalsha(script, call) for call in calls]
     try:
         return await _one_round_trip(client, commands)
     except NoScriptError:  # a Redis that restarted since the script was loaded: none of the calls ran
@@ -63,12 +63,16 @@ async def send_then_call(client: AsyncRedis, commands: Sequence[Command], script
     if isinstance(client, aioredis.RedisCluster):
         await send_each(client, commands)
         return await script(keys=call[0], args=call[1])
-    evalsha = ("EVALSHA", script.sha, len(call[0]), *call[0], *call[1])
     try:
-        return (await _one_round_trip(client, [*commands, evalsha]))[-1]
+        return (await _one_round_trip(client, [*commands, _evalsha(script, call)]))[-1]
     except NoScriptError:  # the commands ran; the call did not
         await client.script_load(script.script)
         return await script(keys=call[0], args=call[1])
+
+
+def _evalsha(script: Any, call: Call) -> Command:
+    call_keys, args = call
+    return ("EVALSHA", script.sha, len(call_keys), *call_keys, *args)
 
 
 async def _one_round_trip(client: aioredis.Redis, commands: Sequence[Command]) -> list[Any]:
