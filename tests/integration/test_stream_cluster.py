@@ -64,8 +64,10 @@ def _dump(client: SyncRedis, prefix: str) -> dict[str, Any]:
         name, kind = key[len(prefix):], client.type(key)
         if kind == "hash":
             out[name] = client.hgetall(key)
+        elif kind == "zset" and name.startswith(":stream:shared_applied"):
+            out[name] = sorted(client.zrange(key, 0, -1))  # ordered by score, wall time: compared as members
         elif kind == "zset":
-            out[name] = client.zrange(key, 0, -1, withscores=not name.startswith(":stream:shared_applied"))
+            out[name] = client.zrange(key, 0, -1, withscores=True)
         elif kind == "set":
             out[name] = client.smembers(key)
         elif kind == "list":
