@@ -19,7 +19,7 @@ from typing import cast
 
 import redis
 
-from common.keys import SHARED_TAG, KeyLayout, customer_tag
+from common.keys import SHARED_TAG, VERSION_PER_CUSTOMER_PARTS, KeyLayout, customer_tag
 
 # The shared keys that are not per experiment, as the parts after the prefix.
 SHARED = frozenset({
@@ -31,7 +31,6 @@ SHARED = frozenset({
 PER_EXPERIMENT = frozenset({"groups", "revenue", "pre", "propensity", "weights"})  # ab:<experiment>:<name>
 PER_ARM = frozenset({"counters", "exposed", "converted", "daily", "first"})  # ab:<experiment>:<arm>:<name>
 PER_CUSTOMER_FIELD = {"groups": "group", "revenue": "revenue", "pre": "pre", "propensity": "propensity"}
-VERSION_PARTS = ("topn", "segments", "cycles")  # a version's per-customer hashes
 RENAMES_AT_ONCE = 500
 WRITES_AT_ONCE = 1000
 
@@ -156,7 +155,7 @@ def _split_versions(client: redis.Redis, keys: KeyLayout) -> int:
     split = 0
     key_of = {"topn": keys.model_topn, "segments": keys.model_segments, "cycles": keys.model_cycles}
     for version in (_text(v) for v in cast(list[bytes], client.zrange(keys.model_versions(), 0, -1))):
-        for part in VERSION_PARTS:
+        for part in VERSION_PER_CUSTOMER_PARTS:
             old = keys.model_key(version, part)
             if not client.exists(old):
                 continue

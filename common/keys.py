@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 SHARED_TAG = "{shared}"
 SLOTS = 16384
+VERSION_PER_CUSTOMER_PARTS = ("topn", "segments", "cycles")  # a version's hashes kept one per slot
 
 
 def customer_tag(customer_id: str) -> str:
@@ -228,6 +229,17 @@ class KeyLayout:
 
     def model_pattern(self, version: str) -> str:
         return self._k("model", version, "*")
+
+    def model_version_keys(self, version: str) -> list[str]:
+        """Every key a version can have, found by name rather than by scanning (whose cost grows with the whole
+        keyspace, the shop's live state included): its own strings and hashes, and its per-customer hashes in
+        every slot, those of slots without customers included (they do not exist)."""
+        own = [self.model_card(version), self.model_popular(version), self.model_rules(version),
+               self.model_category_rules(version), self.model_segment_summary(version),
+               self.model_segment_offers(version), self.model_rfm_cut_points(version), self.model_cohorts(version),
+               self.model_products(version)]
+        return own + [self.model_key(version, part, slot_tag(slot))
+                      for slot in range(SLOTS) for part in VERSION_PER_CUSTOMER_PARTS]
 
     # --- A/B ---
     def ab_experiments(self) -> str:

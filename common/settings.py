@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     batch_keep_versions: int = Field(default=3, ge=2)  # published model versions kept in Redis
     # The publish's write rate into Redis, so serving keeps its latency while a big model goes in (0: unpaced).
     publish_mb_per_s: float = Field(default=8.0, ge=0)
+    publish_busy_share: float = Field(default=0.2, gt=0, le=1)
     # `batch run` evaluates (temporal split, every model, the ranker's windows and settings: most of a big shop's
     # run) when the newest evaluation among the versions in the artifacts is this many days old; the runs between
     # refit every model on all data and the ranker on the latest window with its settings. 1: every run evaluates.

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from api.model_cache import PRODUCTS_PER_CHUNK, RETRY_S, ModelCache
-from batch.publish import ModelBundle, Publishing, publish
+from batch.publish import UNPACED, ModelBundle, publish
 from tests.integration.conftest import Isolated
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def _bundle(version: str, products: int) -> ModelBundle:
 
 
 def test_a_new_version_is_served_once_it_is_whole_and_the_old_one_until_then(isolated: Isolated) -> None:
-    publish(isolated.redis, isolated.keys, _bundle("v1", 10), Publishing(bytes_per_s=0))
+    publish(isolated.redis, isolated.keys, _bundle("v1", 10), UNPACED)
 
     async def scenario() -> None:
         client = aioredis.from_url(isolated.settings.redis_url)
@@ -32,7 +32,7 @@ def test_a_new_version_is_served_once_it_is_whole_and_the_old_one_until_then(iso
         try:
             first = await cache.observe("v1")  # nothing to serve yet: the first load is waited for
             assert first is not None and first.version == "v1" and len(first.products) == 10
-            publish(isolated.redis, isolated.keys, _bundle("v2", PRODUCTS), Publishing(bytes_per_s=0))
+            publish(isolated.redis, isolated.keys, _bundle("v2", PRODUCTS), UNPACED)
             meanwhile = await cache.observe("v2")
             assert meanwhile is first  # answered at once, from the version before
             assert cache.switching is not None
@@ -49,7 +49,7 @@ def test_a_new_version_is_served_once_it_is_whole_and_the_old_one_until_then(iso
 
 def test_a_version_that_cannot_be_read_leaves_the_old_one_serving(isolated: Isolated,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    publish(isolated.redis, isolated.keys, _bundle("v1", 10), Publishing(bytes_per_s=0))
+    publish(isolated.redis, isolated.keys, _bundle("v1", 10), UNPACED)
     isolated.redis.set(isolated.keys.model_products("broken"), "not a hash")  # HSCAN answers WRONGTYPE
 
     async def scenario() -> None:
@@ -75,8 +75,8 @@ def test_a_version_that_cannot_be_read_leaves_the_old_one_serving(isolated: Isol
 
 
 def test_a_version_an_arm_already_serves_becomes_current_at_once(isolated: Isolated) -> None:
-    publish(isolated.redis, isolated.keys, _bundle("v1", 10), Publishing(bytes_per_s=0))
-    publish(isolated.redis, isolated.keys, _bundle("v2", 20), Publishing(bytes_per_s=0))
+    publish(isolated.redis, isolated.keys, _bundle("v1", 10), UNPACED)
+    publish(isolated.redis, isolated.keys, _bundle("v2", 20), UNPACED)
 
     async def scenario() -> None:
         client = aioredis.from_url(isolated.settings.redis_url)
@@ -92,8 +92,8 @@ def test_a_version_an_arm_already_serves_becomes_current_at_once(isolated: Isola
 
 
 def test_requests_share_one_load_and_a_pointer_that_moved_back_keeps_its_version(isolated: Isolated) -> None:
-    publish(isolated.redis, isolated.keys, _bundle("v1", 10), Publishing(bytes_per_s=0))
-    publish(isolated.redis, isolated.keys, _bundle("v2", PRODUCTS), Publishing(bytes_per_s=0))
+    publish(isolated.redis, isolated.keys, _bundle("v1", 10), UNPACED)
+    publish(isolated.redis, isolated.keys, _bundle("v2", PRODUCTS), UNPACED)
 
     async def scenario() -> None:
         client = aioredis.from_url(isolated.settings.redis_url)

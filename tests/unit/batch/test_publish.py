@@ -7,7 +7,15 @@ from typing import Any, cast
 
 import redis
 
-from batch.publish import HASH_FIELDS_PER_COMMAND, ModelBundle, Publishing, _writes, publish, publish_progress
+from batch.publish import (
+    HASH_FIELDS_PER_COMMAND,
+    UNPACED,
+    ModelBundle,
+    Publishing,
+    _writes,
+    publish,
+    publish_progress,
+)
 from common.keys import KeyLayout
 
 
@@ -17,7 +25,7 @@ def test_hash_chunks_hold_every_field_once_and_stay_within_the_bounds() -> None:
     assert writes[0].key == "card" and writes[0].value == json.dumps({"v": 1})
     chunks = [w.value for w in writes[1:]]
     assert all(isinstance(chunk, dict) for chunk in chunks)
-    merged: dict[str, str] = {}
+    merged: dict[str, str | bytes] = {}
     for chunk in chunks:
         assert isinstance(chunk, dict) and len(chunk) <= HASH_FIELDS_PER_COMMAND
         assert not set(chunk) & set(merged)
@@ -33,6 +41,8 @@ class FakeRedis:
     def __init__(self) -> None:
         self.round_trips: list[int] = []  # commands per non-transactional round trip
         self.data: dict[str, Any] = {}
+        self.clock: Clock | None = None  # when set, each round trip takes `trip_s` of it
+        self.trip_s = 0.0
 
     def zscore(self, key: str, member: str) -> None:
         return None
@@ -62,6 +72,8 @@ class FakePipe:
     def execute(self) -> None:
         if not self.transaction:
             self.owner.round_trips.append(self.queued)
+            if self.owner.clock is not None:
+                self.owner.clock.now += self.owner.trip_s
         self.queued = 0
 
 
@@ -123,9 +135,19 @@ def test_after_a_stall_the_publish_catches_up_by_half_a_second_at_most() -> None
         assert written - stalled_bytes <= (at - stalled_at + 0.5) * 1e6 + 50_200
 
 
+def test_the_publish_keeps_busy_at_most_its_share_of_the_time() -> None:
+    client, clock = FakeRedis(), Clock()
+    client.clock, client.trip_s = clock, 0.01  # Redis takes 10 ms a round trip; the bytes' pace asks for less
+    publish(cast(redis.Redis, client), KeyLayout("t"), _bundle(20_000),
+            Publishing(bytes_per_s=1e9, busy_share=0.25, round_trip_bytes=50_000), sleep=clock.sleep, clock=clock)
+    busy = 0.01 * len(client.round_trips)
+    assert len(client.round_trips) > 10
+    assert abs(sum(clock.slept) - 3 * busy) < 1e-6  # a quarter of the time busy: three times as long resting
+
+
 def test_an_unpaced_publish_never_sleeps() -> None:
     client, slept = FakeRedis(), list[float]()
-    publish(cast(redis.Redis, client), KeyLayout("t"), _bundle(2_000), Publishing(bytes_per_s=0), sleep=slept.append)
+    publish(cast(redis.Redis, client), KeyLayout("t"), _bundle(2_000), UNPACED, sleep=slept.append)
     assert slept == [] and _lists(client) == 2_000
 
 
@@ -138,3 +160,16 @@ def test_progress_is_told_every_tenth_and_at_the_end() -> None:
     assert len(lines) == 10
     assert lines[0] == "  published 5,200 of 40,000 entries (13%), 5.2 MB"
     assert lines[-1] == "  published 40,000 of 40,000 entries (100%), 40.0 MB"
+
+
+def test_every_key_a_publish_writes_is_one_pruning_deletes_by_name() -> None:
+    client, keys = FakeRedis(), KeyLayout("t")
+    bundle = ModelBundle(
+        version="v1", card={"version": "v1"}, topn={f"c{i}": "p1:0.5" for i in range(3_000)}, popular=[],
+        rules={"p1": []}, category_rules=[], segments={f"c{i}": {"segment": "a"} for i in range(3_000)},
+        segment_summary=[], products={"p1": {"name": "x"}}, offers={"a": {}}, cut_points={"r": []},
+        cohorts={"k": []}, cycles={f"c{i}": "[]" for i in range(3_000)})
+    publish(cast(redis.Redis, client), keys, bundle, UNPACED)
+    written = {key for key in client.data if key.startswith("t:model:v1:")}
+    assert len(written) > 3 * 2_500  # the per-customer hashes of thousands of slots
+    assert written <= set(keys.model_version_keys("v1"))
