@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from redis.exceptions import RedisError
 
+from api.ranking import RuleBoosts
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis
 from common.segments import CutPoints
@@ -67,7 +68,7 @@ class ModelView:
     cohorts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cohort key -> best-sellers
     # Rules per antecedent product, filled on first use: a version never changes, so a product's rules are
     # read from Redis once per process and `/recommend` stays one round trip once warm.
-    rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rules: dict[str, RuleBoosts] = field(default_factory=dict)
     all_rules: list[dict[str, Any]] | None = None  # every rule as a row, for /rules
     # What the hot path derives from the version and its product names (best-sellers per k as answer items), made
     # once and shared between requests (never modified once stored); emptied when the names change.

@@ -10,6 +10,7 @@ from common.toplist import LazyTopList, TopList
 
 RULE_BOOST = 1.0  # a rule with confidence 1 fired by today's basket weighs as much as the model's best item
 Candidate = tuple[float, int, str, str | None, str]  # score, order, source, antecedent, product (see treatment)
+RuleBoosts = list[tuple[str, float]]  # an antecedent's rules as (consequent product, boost), in the rules' order
 
 
 class Ranked(NamedTuple):  # a tuple: made k times per request, a frozen dataclass cost several times more
@@ -41,10 +42,16 @@ def best_sellers(popular: Sequence[dict[str, Any]], k: int, trend_days: float,
     return [Ranked(p["product_id"], round(p["buyers"] / best, 5), "popular", reason) for p in top]
 
 
+def rule_boosts(rules: Sequence[dict[str, Any]]) -> RuleBoosts:
+    """One antecedent's published rules as the ranking uses them; made once per antecedent and version (tuples:
+    reading the rows' fields on every request cost a third of the rules' share of `/recommend`)."""
+    return [(rule["product_id"], RULE_BOOST * float(rule["confidence"])) for rule in rules]
+
+
 def treatment(
     model_list: TopList | LazyTopList,
     recent: Sequence[tuple[str, float]],
-    rules: Mapping[str, Sequence[dict[str, Any]]],
+    rules: Mapping[str, RuleBoosts],
     model_end_ts: float,
     basket_s: float,
     k: int,
@@ -90,17 +97,16 @@ def treatment(
     return ranked
 
 
-def _rule_boosts(basket: Sequence[str], rules: Mapping[str, Sequence[dict[str, Any]]], bought_since: set[str]
+def _rule_boosts(basket: Sequence[str], rules: Mapping[str, RuleBoosts], bought_since: set[str]
                  ) -> dict[str, list[tuple[str, float]]]:
     """product -> the (antecedent, boost) of each rule that fires it, in firing order; not for products in the
     basket or bought since the model."""
     held = set(basket)
     boosted: dict[str, list[tuple[str, float]]] = {}
     for antecedent in basket:
-        for rule in rules.get(antecedent, ()):
-            product = rule["product_id"]
+        for product, boost in rules.get(antecedent, ()):
             if product not in held and product not in bought_since:
-                boosted.setdefault(product, []).append((antecedent, RULE_BOOST * float(rule["confidence"])))
+                boosted.setdefault(product, []).append((antecedent, boost))
     return boosted
 
 

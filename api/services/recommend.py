@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from api.adapters.exposures import Exposure
 from api.model_cache import ModelView
-from api.ranking import Ranked, best_sellers, treatment
+from api.ranking import Ranked, best_sellers, rule_boosts, treatment
 from api.schemas import GroupPreview, RecommendationPreview, RecommendedItem, Strategy
 from api.services.cohorts import cohort_cold_start
 from api.state import ApiState
@@ -197,7 +197,7 @@ async def _treatment(state: ApiState, view: ModelView, model_list: LazyTopList,
     missing = [p for p in basket if p not in view.rules]
     if missing:
         raw = (await state.redis_mux.execute(("HMGET", state.keys.model_rules(view.version), *missing)))[0]
-        view.rules.update({p: json.loads(r) if r else [] for p, r in zip(missing, raw, strict=True)})
+        view.rules.update({p: rule_boosts(json.loads(r)) if r else [] for p, r in zip(missing, raw, strict=True)})
     rules = {p: view.rules[p] for p in basket}
     ranked = treatment(model_list, recent, rules, view.data_end_ts, basket_s, k, view.trend_days, view.products,
                        gettext)

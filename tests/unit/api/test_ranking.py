@@ -6,12 +6,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.ranking import RULE_BOOST, best_sellers, reason_for, treatment
+from api.ranking import RULE_BOOST, RuleBoosts, best_sellers, reason_for, rule_boosts, treatment
 from common.i18n import translations
 from common.toplist import TopList, decode, decode_lazily, encode
 
 MODEL = TopList(["p1", "p2", "p3"], [1.0, 0.8, 0.5], ["repeat", "ease", "trend"])
 DAY = 86_400.0
+
+
+def _boosts(rules: dict[str, list[dict[str, Any]]]) -> dict[str, RuleBoosts]:
+    """Published rule rows as the API caches them."""
+    return {antecedent: rule_boosts(rows) for antecedent, rows in rules.items()}
 
 
 def test_what_was_bought_after_the_model_is_dropped() -> None:
@@ -29,17 +34,18 @@ def test_purchases_the_model_already_saw_stay() -> None:
 
 
 def test_rules_fired_by_todays_basket_boost_and_explain() -> None:
-    rules = {"b": [{"product_id": "p3", "confidence": 0.6}, {"product_id": "x", "confidence": 0.4}],
-             "old": [{"product_id": "y", "confidence": 0.9}]}
+    rules: dict[str, list[dict[str, Any]]] = {
+        "b": [{"product_id": "p3", "confidence": 0.6}, {"product_id": "x", "confidence": 0.4}],
+        "old": [{"product_id": "y", "confidence": 0.9}]}
     recent = [("b", 10 * DAY), ("old", 7 * DAY)]  # "old" is three days before the latest purchase: not today
-    ranked = treatment(MODEL, recent, rules, model_end_ts=20 * DAY, basket_s=DAY, k=5, trend_days=14,
+    ranked = treatment(MODEL, recent, _boosts(rules), model_end_ts=20 * DAY, basket_s=DAY, k=5, trend_days=14,
                        names={"b": {"name": "Bread"}})
     scores = {r.product_id: r for r in ranked}
     assert scores["p3"].score == 0.5 + 0.6 and scores["p3"].reason == "often bought with Bread you just bought"
     assert scores["x"].score == 0.4 and scores["x"].source == "rules"
     assert "y" not in scores
     assert [r.product_id for r in ranked][:2] == ["p3", "p1"]
-    spanish = treatment(MODEL, recent, rules, model_end_ts=20 * DAY, basket_s=DAY, k=5, trend_days=14,
+    spanish = treatment(MODEL, recent, _boosts(rules), model_end_ts=20 * DAY, basket_s=DAY, k=5, trend_days=14,
                         names={"b": {"name": "Pan"}}, gettext=translations("es").gettext)
     assert {r.product_id: r.reason for r in spanish}["p3"] == "se compra a menudo con Pan, que acaba de comprar"
 
@@ -123,7 +129,7 @@ def test_ranking_equals_scoring_every_candidate(scores: list[float], recent: lis
     ordered = sorted(scores, reverse=True)  # stored best first
     model_list = TopList(PRODUCTS[:len(ordered)], ordered, ["repeat", "ease", "trend"] * 4)
     model_list = TopList(model_list.products, model_list.scores, model_list.sources[:len(ordered)])
-    ranked = treatment(model_list, recent, rules, model_end_ts=5.0, basket_s=1.0, k=k, trend_days=14, names={})
+    ranked = treatment(model_list, recent, _boosts(rules), model_end_ts=5.0, basket_s=1.0, k=k, trend_days=14, names={})
     expected = _reference_treatment(model_list, recent, rules, model_end_ts=5.0, basket_s=1.0, k=k)
     assert [(r.product_id, r.score, r.source) for r in ranked] == [(p, s, src) for p, s, src, _ in expected]
     assert [r.reason for r in ranked] == [reason_for(src, 14, ant, ant) for _, _, src, ant in expected]
