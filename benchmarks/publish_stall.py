@@ -41,7 +41,7 @@ from typing import Any
 import redis
 
 from batch.publish import UNPACED, ModelBundle, Publishing, publish, publish_progress, read_per_customer
-from benchmarks.serving import prepare_shop, start_server, stop_server
+from benchmarks.serving import prepare_shop, process_cpu, start_server, stop_server
 from benchmarks.stats import percentile
 from common.keys import KeyLayout
 from common.redis_clients import SyncRedis, sync_client
@@ -113,19 +113,6 @@ def wait_for_background_writes(nodes: list[redis.Redis]) -> None:
                    for info in infos):
             return
         time.sleep(0.5)
-
-
-def process_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds so far of a process and of each of its live descendants (a Redis node's rewrite child), by pid."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return {}  # it ended between two reads
-    out = {pid: (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")}
-    for child in children:
-        out |= process_cpu(int(child))
-    return out
 
 
 class Sampler:

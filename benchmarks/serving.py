@@ -73,7 +73,18 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time so far of a process and its live children (uvicorn's workers), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return own + sum(cpu_seconds(int(child)) for child in children)
+    return sum(process_cpu(pid).values())
+
+
+def process_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of a process and of each of its live descendants (a Redis node's rewrite child), by pid:
+    deltas by pid stay right when a child ends between two readings."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return {}  # it ended between two reads
+    out = {pid: (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")}
+    for child in children:
+        out |= process_cpu(int(child))
+    return out
