@@ -116,7 +116,7 @@ def publish(client: SyncRedis, keys: KeyLayout, bundle: ModelBundle, options: Pu
     flip.set(keys.model_current(), version)
     flip.zadd(keys.model_versions(), {version: time.time()})
     flip.execute()
-    pruned = prune(client, keys, options.keep, _Busy(options.busy_share, sleep, clock))
+    pruned = prune(client, keys, options.keep, trips.busy)  # paced like the writes
     return PublishResult(version=version, keys=len(strings) + sum(1 for h in hashes.values() if h),
                          round_trips=trips.sent + 2, seconds=time.perf_counter() - started,
                          bytes=trips.written, pruned=pruned)
