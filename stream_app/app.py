@@ -14,7 +14,7 @@ import faust
 from redis.exceptions import RedisError
 
 from common.collector import settle
-from common.events import DeadLetter, ExposureEvent, PurchaseEvent, Rejected, parse_event
+from common.events import DeadLetter, ExposureEvent, PurchaseEvent, Rejected, exposure_payloads, parse_event
 from common.health import beat
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis, async_client
@@ -89,7 +89,7 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
                     event.message.incref()
                 shown = [e for e in batch if e.message.topic == settings.topic_exposures]
                 events = [e for e in batch if e.message.topic != settings.topic_exposures]
-                exposures, _ = await _parse_or_dead_letter(shown, ExposureEvent, dead_letter, settings)
+                exposures = await _parse_exposures(shown, dead_letter, settings)
                 good, dead = await _parse_or_dead_letter(events, PurchaseEvent, dead_letter, settings)
                 if writing is not None:
                     await writing  # one batch in flight, so batches reach Redis in order
@@ -105,15 +105,16 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
     async def write(
         stream: faust.StreamT[bytes], batch: Sequence[faust.types.EventT[Any]], exposures: list[Parsed[ExposureEvent]],
         events: Sequence[faust.types.EventT[Any]], good: list[Parsed[PurchaseEvent]],
-        dead: list[faust.types.EventT[Any]],
+        dead: list[Source],
     ) -> None:
         try:
             # exposures before the purchases they may convert
-            shown = await apply_isolating(exposure_writer.apply, [e for _, e in exposures])
-            applied = await apply_isolating(partial(writer.apply, dead_ids=_ids_of(dead)), [e for _, e in good])
-            refused = _refused(applied, good) + _records_of(shown.refused, exposures)
-            for source, reason in refused:
-                await dead_letter(source, reason)
+            shown = await apply_isolating(exposure_writer.apply, [e for _, _, e in exposures])
+            applied = await apply_isolating(partial(writer.apply, dead_ids=_ids_of(dead)),
+                                            [e for _, _, e in good])
+            refused = _refused(applied, good) + _sources_of(shown.refused, exposures)
+            for (record, raw), reason in refused:
+                await dead_letter(record, reason, raw)
             if refused:
                 await retry_transient(partial(writer.apply, [], _ids_of([source for source, _ in refused])))
         except Exception as exc:
@@ -132,55 +133,82 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
     return app
 
 
-Parsed = tuple[faust.types.EventT[Any], E]  # a record and what it parsed to
+Source = tuple[faust.types.EventT[Any], bytes]  # a record and one event's bytes in it (a record may hold several)
+Parsed = tuple[faust.types.EventT[Any], bytes, E]  # a record, one event's bytes in it, and what they parsed to
 
 
-def _ids_of(records: Sequence[faust.types.EventT[Any]]) -> list[str]:
-    return [dead_letter_id(r.message.partition, r.message.offset, r.value or b"") for r in records]
+def _ids_of(sources: Sequence[Source]) -> list[str]:
+    return [dead_letter_id(record.message.partition, record.message.offset, raw) for record, raw in sources]
 
 
-def _records_of(refused: list[tuple[E, str]], parsed: list[Parsed[E]]) -> list[tuple[faust.types.EventT[Any], str]]:
-    """The records behind events Redis refused, each with its reason."""
-    source = {id(event): record for record, event in parsed}
+def _sources_of(refused: list[tuple[E, str]], parsed: list[Parsed[E]]) -> list[tuple[Source, str]]:
+    """Where the events Redis refused came from, each with its reason."""
+    source = {id(event): (record, raw) for record, raw, event in parsed}
     return [(source[id(event)], reason) for event, reason in refused]
 
 
 def _refused(applied: Isolated[PurchaseEvent, BatchResult],
-             good: list[Parsed[PurchaseEvent]]) -> list[tuple[faust.types.EventT[Any], str]]:
-    """The records of the purchases Redis refused (with its reason) and of those whose customer's stored totals
+             good: list[Parsed[PurchaseEvent]]) -> list[tuple[Source, str]]:
+    """Where the purchases Redis refused came from (with its reason), and those whose customer's stored totals
     would pass the counter limit: each is dead-lettered and counted once."""
-    by_id = {event.event_id: record for record, event in good}
-    out = _records_of(applied.refused, good)
+    by_id = {event.event_id: (record, raw) for record, raw, event in good}
+    out = _sources_of(applied.refused, good)
     over = {event_id for result in applied.results for event_id in result.refused}
     out += [(by_id[event_id], f"units/amount: the customer's stored totals would pass {COUNTER_LIMIT:,} "
                               "(the stream's counter limit)") for event_id in sorted(over)]
     return out
 
 
+DeadLetterer = Callable[[faust.types.EventT[Any], str, bytes | None], Awaitable[None]]
+
+
 async def _parse_or_dead_letter(
-    events: Sequence[faust.types.EventT[Any]], model: type[E],
-    dead_letter: Callable[[faust.types.EventT[Any], str], Awaitable[None]], settings: Settings,
-) -> tuple[list[Parsed[E]], list[faust.types.EventT[Any]]]:
+    events: Sequence[faust.types.EventT[Any]], model: type[E], dead_letter: DeadLetterer, settings: Settings,
+) -> tuple[list[Parsed[E]], list[Source]]:
     """The events that parse (with their records), and the records sent to the dead-letter topic (with the
     reason) instead: malformed, or out of the contract's bounds."""
     parsed: list[Parsed[E]] = []
-    dead: list[faust.types.EventT[Any]] = []
+    dead: list[Source] = []
     bounds, now = settings.event_bounds, datetime.now(UTC)
     for event in events:
-        outcome = parse_event(model, event.value, settings.max_event_bytes, bounds, now)
+        raw = event.value or b""
+        outcome = parse_event(model, raw, settings.max_event_bytes, bounds, now)
         if isinstance(outcome, Rejected):
-            await dead_letter(event, outcome.detail)
-            dead.append(event)
+            await dead_letter(event, outcome.detail, raw)
+            dead.append((event, raw))
         else:
-            parsed.append((event, outcome))
+            parsed.append((event, raw, outcome))
     return parsed, dead
 
 
-async def _dead_letter(
-    dead_letters: faust.types.TopicT, event: faust.types.EventT[Any], reason: str, max_raw: int
-) -> None:
+async def _parse_exposures(records: Sequence[faust.types.EventT[Any]], dead_letter: DeadLetterer,
+                           settings: Settings) -> list[Parsed[ExposureEvent]]:
+    """The exposures that parse, of records holding one or many (`common.events.exposure_payloads`). One that
+    does not is dead-lettered on its own, with its reason, and the rest of its record is applied; a record that
+    cannot be read at all is dead-lettered whole."""
+    parsed: list[Parsed[ExposureEvent]] = []
+    bounds, now = settings.event_bounds, datetime.now(UTC)
+    for record in records:
+        payloads = exposure_payloads(record.value, settings.max_event_bytes)
+        if isinstance(payloads, Rejected):
+            await dead_letter(record, payloads.detail, record.value or b"")
+            continue
+        for raw in payloads:
+            outcome = parse_event(ExposureEvent, raw, settings.max_event_bytes, bounds, now)
+            if isinstance(outcome, Rejected):
+                await dead_letter(record, outcome.detail, raw)
+            else:
+                parsed.append((record, raw, outcome))
+    return parsed
+
+
+async def _dead_letter(dead_letters: faust.types.TopicT, event: faust.types.EventT[Any], reason: str,
+                       raw: bytes | None = None, *, max_raw: int) -> None:
+    """`raw`: the letter's payload, when the record holds more than the one event refused (default: the record's
+    whole value)."""
     m = event.message
-    letter = DeadLetter.of(event.value or b"", reason, m.topic, m.partition, m.offset, max_raw)
+    letter = DeadLetter.of(event.value or b"" if raw is None else raw, reason, m.topic, m.partition, m.offset,
+                           max_raw)
     key = event.key[:max_raw] if isinstance(event.key, bytes) else None  # keys are customer ids; a huge one is junk
     await dead_letters.send(key=key, value=letter.to_bytes())
 

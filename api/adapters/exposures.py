@@ -1,9 +1,9 @@
 """Exposure events go to Kafka without holding up the response: a request only appends a tuple to an in-memory
-queue; one background task lets 20 ms of them gather, encodes them (orjson) and sends them as
-record batches. The task outlives the broker: on any failure it closes its producer, puts back what was not
-delivered (the stream's request-id guard makes a second delivery harmless), backs off and connects again. A broker
-outage loses exposures only once the queue is full; each one lost is counted, and the sender's state is in
-`/ready` and `/metrics`."""
+queue; one background task lets 20 ms of them gather, encodes them (orjson) and sends them as records of many
+exposures each (`common.events.exposure_record`). The task outlives the broker: on any failure it closes its
+producer, puts back what was not delivered (the stream's request-id guard makes a second delivery harmless), backs
+off and connects again. A broker outage loses exposures only once the queue is full; each one lost is counted, and
+the sender's state is in `/ready` and `/metrics`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from api.adapters.kafka_start import start_or_close
-from common.events import ExposureEvent
+from common.events import MAX_EXPOSURES_PER_RECORD, ExposureEvent, exposure_record
 
 log = logging.getLogger(__name__)
 # At most this many exposures are encoded between two awaits, so a queue that grew while the broker was away
@@ -29,6 +29,7 @@ DRAIN_AT_ONCE = 500
 SCHEMA_VERSION = ExposureEvent.model_fields["schema_version"].default
 LINGER_S = 0.02  # how long the sender lets exposures gather before sending a batch, unless asked to flush
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 10.0
+RECORD_BYTES = 16_384  # aiokafka's default batch size: a record of exposures fits in one record batch
 
 
 class Exposure(NamedTuple):
@@ -178,8 +179,9 @@ class ExposurePublisher:
             return producer
 
     async def _send(self, producer: AIOKafkaProducer, partitions: list[int]) -> None:
-        """One record batch per partition for everything queued (up to DRAIN_AT_ONCE), keyed by customer. What the
-        broker did not take is put back at the head of the queue and the failure raised (the sender reconnects)."""
+        """Everything queued (up to DRAIN_AT_ONCE) as records of several exposures each (`records_of`), in record
+        batches per partition; a customer's exposures always go to the same partition. What the broker did not
+        take is put back at the head of the queue and the failure raised (the sender reconnects)."""
         taken = [self._queue.popleft() for _ in range(min(len(self._queue), DRAIN_AT_ONCE))]
         by_partition: dict[int, list[Exposure]] = {}
         for event in taken:
@@ -189,19 +191,15 @@ class ExposurePublisher:
         unsent: list[Exposure] = []
         try:
             for partition, events in by_partition.items():
-                while events:
+                records = records_of(events)
+                while records:
                     batch = producer.create_batch()
-                    n = 0
-                    while n < len(events) and batch.append(key=events[n].customer_id.encode(),
-                                                           value=events[n].to_bytes(), timestamp=None) is not None:
+                    n = 0  # a batch always takes its first record, whatever its size
+                    while n < len(records) and batch.append(key=None, value=records[n][1], timestamp=None) is not None:
                         n += 1
-                    if n == 0:  # larger than a whole batch: cannot be sent
-                        self.lost += 1
-                        events = events[1:]
-                        continue
                     delivery = await producer.send_batch(batch, self.topic, partition=partition)
-                    deliveries.append((events[:n], delivery))
-                    events = events[n:]
+                    deliveries.append(([e for chunk, _ in records[:n] for e in chunk], delivery))
+                    records = records[n:]
         except BaseException:
             handed = {id(e) for chunk, _ in deliveries for e in chunk}
             unsent = [e for e in taken if id(e) not in handed]
@@ -230,3 +228,23 @@ class ExposurePublisher:
         kept = events[:room]
         self.lost += len(events) - len(kept)
         self._queue.extendleft(reversed(kept))
+
+
+def records_of(events: list[Exposure]) -> list[tuple[list[Exposure], bytes]]:
+    """Consecutive exposures (of one partition) gathered into records of at most `MAX_EXPOSURES_PER_RECORD`, and
+    of about `RECORD_BYTES` unless one exposure alone is larger: each record with the exposures it holds."""
+    records: list[tuple[list[Exposure], bytes]] = []
+    chunk: list[Exposure] = []
+    encoded: list[bytes] = []
+    size = 0
+    for event in events:
+        raw = event.to_bytes()
+        if chunk and (len(chunk) == MAX_EXPOSURES_PER_RECORD or size + len(raw) > RECORD_BYTES):
+            records.append((chunk, exposure_record(encoded)))
+            chunk, encoded, size = [], [], 0
+        chunk.append(event)
+        encoded.append(raw)
+        size += len(raw) + 1
+    if chunk:
+        records.append((chunk, exposure_record(encoded)))
+    return records

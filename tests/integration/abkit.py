@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from aiokafka import AIOKafkaConsumer
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from batch.publish import ModelBundle
 from common import toplist
 from common.assignment import group_of
-from common.events import ExposureEvent, PurchaseEvent
+from common.events import ExposureEvent, PurchaseEvent, exposure_payloads
 from common.settings import Settings
 
 
@@ -140,7 +140,8 @@ async def read_exposures(settings: Settings, enough: Callable[[list[ExposureEven
     try:
         for _ in range(polls):
             batches = await consumer.getmany(timeout_ms=200)
-            found += [ExposureEvent.model_validate_json(r.value) for rs in batches.values() for r in rs if r.value]
+            found += [ExposureEvent.model_validate_json(raw) for rs in batches.values() for r in rs
+                      for raw in cast(list[bytes], exposure_payloads(r.value, settings.max_event_bytes))]
             if enough(found):
                 break
     finally:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from common.events import DeadLetter
+from common.events import DeadLetter, ExposureEvent, exposure_record
 from producers.replay import to_events
 from stack.scratch import start_worker, stop_worker
 from tests.integration.conftest import Isolated
@@ -78,3 +80,44 @@ def test_bad_events_are_dead_lettered_with_reason(isolated: Isolated, tmp_path: 
         assert expected_reason.strip() in letter.reason, (expected_reason, letter.reason)
         assert letter.source_topic == settings.topic_purchases and letter.offset >= 0
         assert letter.raw_size == len(raw) and letter.truncated == (len(raw) > settings.dead_letter_max_raw_bytes)
+
+
+def test_a_bad_exposure_is_dead_lettered_alone_and_the_rest_of_its_record_applied(isolated: Isolated,
+                                                                                  tmp_path: Path) -> None:
+    settings, keys = isolated.settings, isolated.keys
+    shown_at = datetime.now(UTC)
+    good = [ExposureEvent(request_id=f"r{i}", customer_id=f"c{i}", experiment="rec-v1", group="control",
+                          strategy="best_sellers", model_version="v1", product_ids=["p1"],
+                          event_time=shown_at).to_bytes() for i in range(3)]
+    bad = json.dumps(json.loads(good[0]) | {"request_id": "r-bad", "group": "a:b"}).encode()
+    unreadable = b'[{"request_id": '
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    producer.send(settings.topic_exposures, value=exposure_record([good[0], bad, good[1]]))  # as the API sends
+    producer.send(settings.topic_exposures, value=unreadable)
+    producer.send(settings.topic_exposures, key=b"c2", value=good[2])  # one exposure per record
+    producer.flush()
+    producer.close()
+
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 120
+        applied: list[object] = []
+        while time.monotonic() < deadline:
+            applied = [isolated.redis.zrange(keys.ab_customer_requests("rec-v1", f"c{i}"), 0, -1) for i in range(3)]
+            if all(applied):
+                break
+            time.sleep(0.25)
+    finally:
+        stop_worker(worker)
+    assert applied == [["r0"], ["r1"], ["r2"]]  # not "r-bad", whose customer is c0
+
+    consumer = KafkaConsumer(settings.topic_dead_letters, bootstrap_servers=settings.bootstrap_servers,
+                             auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+    letters = {DeadLetter.model_validate_json(record.value).raw: DeadLetter.model_validate_json(record.value)
+               for record in consumer}
+    consumer.close()
+    alone = json.dumps(json.loads(bad), separators=(",", ":")).encode()  # its own JSON, not the whole record's
+    assert sorted(letters) == sorted([alone, unreadable])
+    assert letters[alone].reason.startswith("group: String should match pattern")
+    assert letters[unreadable].reason.startswith("not JSON")
+    assert {letter.source_topic for letter in letters.values()} == {settings.topic_exposures}

@@ -1,10 +1,12 @@
 import json
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 from pydantic import ValidationError
 
 from common.events import (
+    MAX_EXPOSURES_PER_RECORD,
     CustomerProfile,
     DeadLetter,
     EventBounds,
@@ -12,6 +14,8 @@ from common.events import (
     PurchaseEvent,
     Rejected,
     describe_validation_error,
+    exposure_payloads,
+    exposure_record,
     parse_event,
     purchase_event_id,
 )
@@ -178,3 +182,28 @@ def test_exposures_are_bounded_in_time_and_their_experiment_follows_the_id_patte
     spaced = exposure | {"experiment": "a:b*", "event_time": "2026-01-01T00:00:00Z"}
     rejected = parse_event(ExposureEvent, json.dumps(spaced).encode(), 4096, EventBounds(), NOW)
     assert isinstance(rejected, Rejected) and rejected.field == "experiment"
+
+
+EXPOSURE = {"request_id": "r1", "customer_id": "c1", "experiment": "rec-v1", "group": "control",
+            "strategy": "best_sellers", "model_version": "v1", "product_ids": ["p1"],
+            "event_time": "2024-01-01T00:00:00Z"}
+
+
+def test_a_record_of_exposures_gives_each_ones_own_json_back() -> None:
+    first, second = json.dumps(EXPOSURE).encode(), json.dumps(EXPOSURE | {"request_id": "r2"}).encode()
+    payloads = exposure_payloads(exposure_record([first, second]), 4096)
+    assert [json.loads(p) for p in cast(list[bytes], payloads)] == [json.loads(first), json.loads(second)]
+    assert exposure_payloads(first, 4096) == [first]  # one exposure per record, as other producers send it
+    assert exposure_payloads(None, 4096) == [b""]  # and parse_event says why that is no exposure
+
+
+@pytest.mark.parametrize(("raw", "code", "detail_starts"), [
+    (b"[{\"request_id\": ", "not_json", "not JSON"),
+    (b" []", "empty", "an empty array of exposures"),
+    (exposure_record([b"{}"] * (MAX_EXPOSURES_PER_RECORD + 1)), "oversized",
+     f"{MAX_EXPOSURES_PER_RECORD + 1} exposures"),
+    (b"[" + b" " * (64 * MAX_EXPOSURES_PER_RECORD) + b"]", "oversized", "oversized record of exposures"),
+])
+def test_an_unreadable_record_of_exposures_is_refused_whole(raw: bytes, code: str, detail_starts: str) -> None:
+    refused = exposure_payloads(raw, 64)
+    assert isinstance(refused, Rejected) and refused.code == code and refused.detail.startswith(detail_starts)

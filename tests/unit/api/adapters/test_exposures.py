@@ -4,9 +4,10 @@ worker parses (with the contract's own parser), field for field."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
-from api.adapters.exposures import Exposure, ExposurePublisher
-from common.events import ExposureEvent, parse_event
+from api.adapters.exposures import RECORD_BYTES, Exposure, ExposurePublisher, records_of
+from common.events import MAX_EXPOSURES_PER_RECORD, ExposureEvent, exposure_payloads, parse_event
 
 
 def test_a_queued_exposure_is_sent_as_the_event_the_stream_parses() -> None:
@@ -25,3 +26,27 @@ def test_beyond_the_queue_limit_exposures_are_dropped_and_counted() -> None:
         publisher.publish(Exposure(f"r{i}", "c", "e", "control", "best_sellers", "v", ["p"],
                                    datetime(2024, 1, 1, tzinfo=UTC)))
     assert (publisher.queued, publisher.lost) == (2, 3)
+
+
+def _exposure(i: int, products: int = 2) -> Exposure:
+    return Exposure(f"r{i}", f"c{i}", "rec-v1", "control", "best_sellers", "v1", [f"p{j}" for j in range(products)],
+                    datetime(2024, 1, 1, tzinfo=UTC))
+
+
+def test_exposures_are_gathered_into_records_the_stream_reads_back_in_order() -> None:
+    exposures = [_exposure(i) for i in range(130)]
+    records = records_of(exposures)
+    assert [len(chunk) for chunk, _ in records] == [70, 60]  # about 230 bytes each, 16 KB a record
+    assert all(len(chunk) <= MAX_EXPOSURES_PER_RECORD and len(value) <= RECORD_BYTES for chunk, value in records)
+    read = [parse_event(ExposureEvent, raw, 4096) for _, value in records
+            for raw in cast(list[bytes], exposure_payloads(value, 4096))]
+    assert [cast(ExposureEvent, e).request_id for e in read] == [e.request_id for e in exposures]
+
+
+def test_a_record_stays_near_a_record_batchs_size_and_takes_one_big_exposure_alone() -> None:
+    big = _exposure(0, products=900)  # about 6 KB of JSON
+    records = records_of([big, big, big, _exposure(1)])
+    assert [len(chunk) for chunk, _ in records] == [2, 2]
+    assert all(len(value) <= RECORD_BYTES for _, value in records)
+    alone = records_of([_exposure(2), _exposure(3, products=3000), _exposure(4)])
+    assert [len(chunk) for chunk, _ in alone] == [1, 1, 1] and len(alone[1][1]) > RECORD_BYTES
