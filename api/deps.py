@@ -4,6 +4,7 @@ dependency would run in the threadpool on every request."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request
@@ -82,11 +83,15 @@ RECOMMEND_QUERY_OPENAPI = {"parameters": [
     for name, schema in _RECOMMEND_QUERY_SCHEMA["properties"].items()]}
 
 
+def recommend_query_of(query: Mapping[str, str]) -> RecommendQuery:
+    """The query's parameters, validated; raises pydantic's ValidationError."""
+    return RecommendQuery.model_validate({name: query[name] for name in ("customer_id", "k") if name in query})
+
+
 def recommend_query(request: Request) -> RecommendQuery:
     """The query, or a 422 shaped as FastAPI's own (`detail`: a list of errors, each with `loc` and `msg`)."""
-    query = request.query_params
     try:
-        return RecommendQuery.model_validate({name: query[name] for name in ("customer_id", "k") if name in query})
+        return recommend_query_of(request.query_params)
     except ValidationError as exc:
         raise RequestValidationError([
             {**error, "loc": ("query", *error["loc"]), **({"input": None} if error["type"] == "missing" else {})}

@@ -10,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
+from api import problems
 from api.metrics import Metrics, MetricsMiddleware, ReadKeyMiddleware
+from api.recommend_lane import RecommendLane
 from api.routes import ab, admin, customers, events, health, model, products, recommend, stream
 from api.services.recommend import NoModelError
 from api.state import ApiState, close_state, create_state
@@ -52,6 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state: ApiState = app.state.api
         return state.metrics
 
+    def current_state() -> ApiState:
+        state: ApiState = app.state.api
+        return state
+
+    # Innermost of the layers, so requests it answers are still guarded and counted.
+    app.add_middleware(RecommendLane, state=current_state, route=recommend.route_of("/recommend"))
     if settings.api_read_key is not None:  # inside the metrics layer, so refused requests are counted too
         keys = tuple(k.get_secret_value().encode() for k in (settings.api_read_key, settings.api_key) if k)
         app.add_middleware(ReadKeyMiddleware, keys=keys)
@@ -59,11 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RedisError)
     async def redis_unavailable(_request: Request, exc: RedisError) -> JSONResponse:
-        log.warning("Redis error: %s", exc)
-        return JSONResponse({"detail": f"Redis unavailable: {type(exc).__name__}"}, status_code=503)
+        return JSONResponse(problems.redis_unavailable(exc), status_code=503)
 
     @app.exception_handler(NoModelError)
     async def no_model(_request: Request, exc: NoModelError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return JSONResponse(problems.no_model(exc), status_code=503)
 
     return app

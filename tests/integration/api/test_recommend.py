@@ -7,6 +7,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from api.main import create_app
+from api.recommend_lane import RecommendLane
 from common import toplist
 from common.assignment import group_of
 from tests.integration.abkit import read_exposures
@@ -111,3 +113,23 @@ def test_every_served_list_is_an_exposure_event(api: TestClient, published: Publ
         assert event.product_ids == [i["product_id"] for i in body["items"]]
         assert event.model_version == published.version
     assert publisher.lost == lost_before
+
+
+def test_the_lane_answers_as_the_route_does(api: TestClient, published: Published) -> None:
+    """`api.recommend_lane` answers `/recommend` before FastAPI routes it; the route itself (what answers where
+    the lane is not installed) must give the same body, headers and status, for every arm and language."""
+    app = create_app(published.settings)
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not RecommendLane]  # type: ignore[comparison-overlap]
+    customers = _customers(published, "treatment")[:3] + _customers(published, "control")[:3] + ["never-seen-2"]
+    with TestClient(app) as routed:
+        for customer in customers:
+            for language in ("es", "en"):
+                query: dict[str, str | int] = {"customer_id": customer, "k": 6}
+                headers = {"Accept-Language": language}
+                by_lane, by_route = api.get("/recommend", params=query, headers=headers), routed.get(
+                    "/recommend", params=query, headers=headers)
+                assert by_lane.status_code == by_route.status_code == 200
+                assert by_lane.headers == by_route.headers
+                lane_body, route_body = by_lane.json(), by_route.json()
+                assert lane_body.pop("request_id") != route_body.pop("request_id")
+                assert lane_body == route_body
