@@ -153,9 +153,7 @@ class ExposurePublisher:
                 self._idle.set()
                 await self._wake.wait()
             self._wake.clear()
-            if not self._hurry.is_set():  # one batch for many requests rather than one each
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._hurry.wait(), LINGER_S)
+            await linger(self._hurry, LINGER_S)  # one batch for many requests rather than one each
             self._hurry.clear()
             while self._queue:
                 await self._send(producer, partitions)
@@ -228,6 +226,17 @@ class ExposurePublisher:
         kept = events[:room]
         self.lost += len(events) - len(kept)
         self._queue.extendleft(reversed(kept))
+
+
+async def linger(hurry: asyncio.Event, seconds: float) -> None:
+    """Until `hurry` is set or `seconds` have passed. Not `asyncio.wait_for`: on Python 3.11 it swallows a cancel
+    that lands as the event is set, and the sender, cancelled by `stop` just as a flush asked it to hurry, then
+    waited for work forever (seen in 2 of ~10 paced runs of 30,000 exposures)."""
+    if hurry.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await hurry.wait()
 
 
 def records_of(events: list[Exposure]) -> list[tuple[list[Exposure], bytes]]:

@@ -3,10 +3,12 @@ worker parses (with the contract's own parser), field for field."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from typing import cast
 
-from api.adapters.exposures import RECORD_BYTES, Exposure, ExposurePublisher, records_of
+from api.adapters.exposures import RECORD_BYTES, Exposure, ExposurePublisher, linger, records_of
 from common.events import MAX_EXPOSURES_PER_RECORD, ExposureEvent, exposure_payloads, parse_event
 
 
@@ -50,3 +52,32 @@ def test_a_record_stays_near_a_record_batchs_size_and_takes_one_big_exposure_alo
     assert all(len(value) <= RECORD_BYTES for _, value in records)
     alone = records_of([_exposure(2), _exposure(3, products=3000), _exposure(4)])
     assert [len(chunk) for chunk, _ in alone] == [1, 1, 1] and len(alone[1][1]) > RECORD_BYTES
+
+
+def test_a_cancel_that_lands_as_the_sender_is_asked_to_hurry_still_cancels_it() -> None:
+    async def cancel_as_hurried() -> bool:
+        hurry = asyncio.Event()
+        lingering = asyncio.create_task(linger(hurry, 5.0))
+        await asyncio.sleep(0)  # it waits for the event
+        hurry.set()
+        lingering.cancel()
+        try:
+            await lingering
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(cancel_as_hurried())
+
+
+def test_lingering_ends_when_asked_to_hurry_or_at_its_time() -> None:
+    async def lingered(hurried: bool) -> float:
+        hurry = asyncio.Event()
+        if hurried:
+            asyncio.get_running_loop().call_later(0.01, hurry.set)
+        started = time.perf_counter()
+        await linger(hurry, 2.0 if hurried else 0.05)
+        return time.perf_counter() - started
+
+    assert asyncio.run(lingered(hurried=True)) < 1.0
+    assert 0.05 <= asyncio.run(lingered(hurried=False)) < 1.0
