@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 import orjson
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from starlette._utils import get_route_path  # the path Starlette routes by (without `--root-path`)
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,7 +31,7 @@ class RecommendLane:
         self.route = route  # the metrics label the request with it, as if routed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/recommend" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or get_route_path(scope) != "/recommend":
             await self.app(scope, receive, send)
             return
         try:

@@ -19,7 +19,7 @@ from common.health import beat
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis, async_client
 from common.settings import Settings
-from stream_app.apply import Isolated, apply_isolating, retry_transient
+from stream_app.apply import Isolated, apply_in_slices, apply_isolating, retry_transient
 from stream_app.exposures import ExposureWriter
 from stream_app.lua import COUNTER_LIMIT
 from stream_app.master_data import MasterDataWriter, WorkerHooks, add_master_data_agents
@@ -32,6 +32,9 @@ HEARTBEAT_S = 10.0  # `recsys health stream` (a container's healthcheck) reads i
 E = TypeVar("E", ExposureEvent, PurchaseEvent)
 
 REDIS_TIMEOUT_S = 30.0
+# A batch is counted in records, and a record of the exposures topic holds up to 100 exposures: applied in slices
+# this size (what a batch of single-exposure records held), the shared step's one script never holds Redis long.
+EXPOSURES_PER_APPLY = 1000
 
 
 def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> faust.App:
@@ -109,7 +112,7 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
     ) -> None:
         try:
             # exposures before the purchases they may convert
-            shown = await apply_isolating(exposure_writer.apply, [e for _, _, e in exposures])
+            shown = await apply_in_slices(exposure_writer.apply, [e for _, _, e in exposures], EXPOSURES_PER_APPLY)
             applied = await apply_isolating(partial(writer.apply, dead_ids=_ids_of(dead)),
                                             [e for _, _, e in good])
             refused = _refused(applied, good) + _sources_of(shown.refused, exposures)

@@ -103,3 +103,15 @@ async def apply_isolating(apply: Callable[[Sequence[T]], Awaitable[R]], items: S
         first = await apply_isolating(apply, items[:half])
         second = await apply_isolating(apply, items[half:])
         return Isolated(first.results + second.results, first.refused + second.refused)
+
+
+async def apply_in_slices(apply: Callable[[Sequence[T]], Awaitable[R]], items: Sequence[T],
+                          size: int) -> Isolated[T, R]:
+    """`apply_isolating` over consecutive slices of at most `size` items, in order: what one call holds (its
+    scripts' round trip, the shared step's one script) stays bounded however many items the batch has."""
+    whole: Isolated[T, R] = Isolated([], [])
+    for start in range(0, len(items), size):
+        part = await apply_isolating(apply, items[start:start + size])
+        whole.results += part.results
+        whole.refused += part.refused
+    return whole

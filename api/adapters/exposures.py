@@ -29,7 +29,7 @@ DRAIN_AT_ONCE = 500
 SCHEMA_VERSION = ExposureEvent.model_fields["schema_version"].default
 LINGER_S = 0.02  # how long the sender lets exposures gather before sending a batch, unless asked to flush
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 10.0
-RECORD_BYTES = 16_384  # aiokafka's default batch size: a record of exposures fits in one record batch
+RECORD_BYTES = 16_384  # aiokafka's default batch size (a batch always takes its first record, whatever its size)
 
 
 class Exposure(NamedTuple):
@@ -231,7 +231,7 @@ class ExposurePublisher:
 async def linger(hurry: asyncio.Event, seconds: float) -> None:
     """Until `hurry` is set or `seconds` have passed. Not `asyncio.wait_for`: on Python 3.11 it swallows a cancel
     that lands as the event is set, and the sender, cancelled by `stop` just as a flush asked it to hurry, then
-    waited for work forever (seen in 2 of ~10 paced runs of 30,000 exposures)."""
+    waited for work forever (in 6 of 15 paced rounds of 30,000 exposures; in none of 14 since)."""
     if hurry.is_set():
         return
     with contextlib.suppress(TimeoutError):
@@ -241,16 +241,16 @@ async def linger(hurry: asyncio.Event, seconds: float) -> None:
 
 def records_of(events: list[Exposure]) -> list[tuple[list[Exposure], bytes]]:
     """Consecutive exposures (of one partition) gathered into records of at most `MAX_EXPOSURES_PER_RECORD`, and
-    of about `RECORD_BYTES` unless one exposure alone is larger: each record with the exposures it holds."""
+    of at most `RECORD_BYTES` unless one exposure alone is larger: each record with the exposures it holds."""
     records: list[tuple[list[Exposure], bytes]] = []
     chunk: list[Exposure] = []
     encoded: list[bytes] = []
-    size = 0
+    size = 1  # a record's bytes: '[', then each exposure and the ',' or ']' after it
     for event in events:
         raw = event.to_bytes()
-        if chunk and (len(chunk) == MAX_EXPOSURES_PER_RECORD or size + len(raw) > RECORD_BYTES):
+        if chunk and (len(chunk) == MAX_EXPOSURES_PER_RECORD or size + len(raw) + 1 > RECORD_BYTES):
             records.append((chunk, exposure_record(encoded)))
-            chunk, encoded, size = [], [], 0
+            chunk, encoded, size = [], [], 1
         chunk.append(event)
         encoded.append(raw)
         size += len(raw) + 1

@@ -20,9 +20,10 @@ async def recommend(request: Request) -> Response:
     state, control gets best-sellers. Every response is logged as an exposure. Each item's reason is in the
     language the request accepts (`Accept-Language`: Spanish or English), ready to show the customer."""
     # In the app, `api.recommend_lane` answers a request whose query validates before it gets here; this answers
-    # the rest (422) and stands alone where the router is mounted without the lane. Like the lane, it takes the
-    # query and the state from the request rather than through FastAPI's parameters and the `State` dependency
-    # (a tenth of the route's CPU; benchmarks/hot_path_parts.py), and returns the body ready-made.
+    # the rest (422) and stands alone where the router is mounted without the lane; a dependency added here would
+    # not run for the requests the lane answers. Like the lane, it takes the query and the state from the request
+    # rather than through FastAPI's parameters and the `State` dependency (a tenth of the route's CPU;
+    # benchmarks/hot_path_parts.py), and returns the body ready-made.
     query = recommend_query(request)
     language = language_of(request.headers.get("accept-language"))
     body = await serve(state_of(request), query.customer_id, query.k, language=language)

@@ -115,18 +115,22 @@ def test_every_served_list_is_an_exposure_event(api: TestClient, published: Publ
     assert publisher.lost == lost_before
 
 
-def test_the_lane_answers_as_the_route_does(api: TestClient, published: Published) -> None:
+def test_the_lane_answers_as_the_route_does(published: Published) -> None:
     """`api.recommend_lane` answers `/recommend` before FastAPI routes it; the route itself (what answers where
-    the lane is not installed) must give the same body, headers and status, for every arm and language."""
-    app = create_app(published.settings)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not RecommendLane]  # type: ignore[comparison-overlap]
+    the lane is not installed) must give the same body, headers and status, for every arm and language. The
+    lane's app has no `/recommend` route, so only the lane can answer there."""
+    lane_app, route_app = create_app(published.settings), create_app(published.settings)
+    lane_app.router.routes = [r for r in lane_app.router.routes if getattr(r, "path", None) != "/recommend"]
+    route_app.user_middleware = [m for m in route_app.user_middleware
+                                 if m.cls is not RecommendLane]  # type: ignore[comparison-overlap]
     customers = _customers(published, "treatment")[:3] + _customers(published, "control")[:3] + ["never-seen-2"]
-    with TestClient(app) as routed:
+    with TestClient(lane_app) as lane, TestClient(route_app) as routed:
+        assert lane.get("/recommend", params={"customer_id": "x", "k": 0}).status_code == 404  # no route behind
         for customer in customers:
             for language in ("es", "en"):
                 query: dict[str, str | int] = {"customer_id": customer, "k": 6}
                 headers = {"Accept-Language": language}
-                by_lane, by_route = api.get("/recommend", params=query, headers=headers), routed.get(
+                by_lane, by_route = lane.get("/recommend", params=query, headers=headers), routed.get(
                     "/recommend", params=query, headers=headers)
                 assert by_lane.status_code == by_route.status_code == 200
                 assert by_lane.headers == by_route.headers

@@ -17,7 +17,7 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from stream_app.apply import apply_isolating, is_transient
+from stream_app.apply import apply_in_slices, apply_isolating, is_transient
 
 
 @pytest.mark.parametrize(("error", "transient"), [
@@ -87,3 +87,19 @@ def test_redis_pys_leaked_transport_errors_are_transient_and_nothing_else_of_the
                                                                                         ) -> None:
     assert is_transient(_raised_in("/venv/site-packages/redis/asyncio/connection.py", error))
     assert not is_transient(_raised_in("/work/stream_app/state.py", error))
+
+
+def test_a_long_batch_is_applied_in_bounded_slices_in_order_with_refusals_kept() -> None:
+    calls: list[list[int]] = []
+
+    async def apply(items: Sequence[int]) -> int:
+        calls.append(list(items))
+        if 7 in items:
+            raise ResponseError("ERR refused")
+        return len(items)
+
+    result = asyncio.run(apply_in_slices(apply, list(range(10)), 4))
+    assert [c for c in calls if 7 not in c][:2] == [[0, 1, 2, 3], [4, 5]]  # the second slice halved around 7
+    assert max(len(c) for c in calls) == 4
+    assert [i for c in calls if 7 not in c for i in c] == [0, 1, 2, 3, 4, 5, 6, 8, 9]
+    assert sum(result.results) == 9 and [item for item, _ in result.refused] == [7]

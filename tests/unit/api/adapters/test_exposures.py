@@ -81,3 +81,13 @@ def test_lingering_ends_when_asked_to_hurry_or_at_its_time() -> None:
 
     assert asyncio.run(lingered(hurried=True)) < 1.0
     assert 0.05 <= asyncio.run(lingered(hurried=False)) < 1.0
+
+
+def test_a_record_of_exactly_record_bytes_is_kept_whole_and_one_byte_more_is_split() -> None:
+    first = _exposure(0, products=1000)
+    rest = RECORD_BYTES - len(first.to_bytes()) - 3  # '[', ',', ']'
+    second = _exposure(1)._replace(request_id="r" * (len("r1") + rest - len(_exposure(1).to_bytes())))
+    exact = records_of([first, second])
+    assert [len(chunk) for chunk, _ in exact] == [2] and len(exact[0][1]) == RECORD_BYTES
+    over = records_of([first, second._replace(request_id=second.request_id + "r")])
+    assert [len(chunk) for chunk, _ in over] == [1, 1]
