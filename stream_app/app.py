@@ -20,7 +20,7 @@ from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis, async_client
 from common.settings import Settings
 from stream_app.apply import Isolated, apply_in_slices, apply_isolating, retry_transient
-from stream_app.exposures import ExposureWriter
+from stream_app.exposures import ExposureResult, ExposureWriter
 from stream_app.lua import COUNTER_LIMIT
 from stream_app.master_data import MasterDataWriter, WorkerHooks, add_master_data_agents
 from stream_app.meter import RateMeter, freshness_summary, lag
@@ -32,8 +32,9 @@ HEARTBEAT_S = 10.0  # `recsys health stream` (a container's healthcheck) reads i
 E = TypeVar("E", ExposureEvent, PurchaseEvent)
 
 REDIS_TIMEOUT_S = 30.0
-# A batch is counted in records, and a record of the exposures topic holds up to 100 exposures: applied in slices
-# this size (what a batch of single-exposure records held), the shared step's one script never holds Redis long.
+# A batch is counted in records, and a record of the exposures topic holds up to 100 exposures: parsed and applied
+# in slices of about this many (what a batch of single-exposure records held), the shared step's one script never
+# holds Redis long and the worker never holds a whole batch's exposures parsed (about 5 KB each).
 EXPOSURES_PER_APPLY = 1000
 
 
@@ -92,11 +93,10 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
                     event.message.incref()
                 shown = [e for e in batch if e.message.topic == settings.topic_exposures]
                 events = [e for e in batch if e.message.topic != settings.topic_exposures]
-                exposures = await _parse_exposures(shown, dead_letter, settings)
                 good, dead = await _parse_or_dead_letter(events, PurchaseEvent, dead_letter, settings)
                 if writing is not None:
                     await writing  # one batch in flight, so batches reach Redis in order
-                writing = asyncio.create_task(write(stream, batch, exposures, events, good, dead))
+                writing = asyncio.create_task(write(stream, batch, shown, events, good, dead))
                 yield None
         except Exception as exc:
             await _stop_worker(app, exc)
@@ -106,16 +106,17 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
                 writing.cancel()  # its events stay unacked: redelivered, and the event-id guard drops repeats
 
     async def write(
-        stream: faust.StreamT[bytes], batch: Sequence[faust.types.EventT[Any]], exposures: list[Parsed[ExposureEvent]],
-        events: Sequence[faust.types.EventT[Any]], good: list[Parsed[PurchaseEvent]],
-        dead: list[Source],
+        stream: faust.StreamT[bytes], batch: Sequence[faust.types.EventT[Any]],
+        exposure_records: Sequence[faust.types.EventT[Any]], events: Sequence[faust.types.EventT[Any]],
+        good: list[Parsed[PurchaseEvent]], dead: list[Source],
     ) -> None:
         try:
             # exposures before the purchases they may convert
-            shown = await apply_in_slices(exposure_writer.apply, [e for _, _, e in exposures], EXPOSURES_PER_APPLY)
+            shown = await apply_in_slices(partial(_apply_exposures, exposure_writer), _exposure_slices(
+                exposure_records, dead_letter, settings, EXPOSURES_PER_APPLY))
             applied = await apply_isolating(partial(writer.apply, dead_ids=_ids_of(dead)),
                                             [e for _, _, e in good])
-            refused = _refused(applied, good) + _sources_of(shown.refused, exposures)
+            refused = _refused(applied, good) + [((record, raw), reason) for (record, raw, _), reason in shown.refused]
             for (record, raw), reason in refused:
                 await dead_letter(record, reason, raw)
             if refused:
@@ -184,12 +185,13 @@ async def _parse_or_dead_letter(
     return parsed, dead
 
 
-async def _parse_exposures(records: Sequence[faust.types.EventT[Any]], dead_letter: DeadLetterer,
-                           settings: Settings) -> list[Parsed[ExposureEvent]]:
-    """The exposures that parse, of records holding one or many (`common.events.exposure_payloads`). One that
-    does not is dead-lettered on its own, with its reason, and the rest of its record is applied; a record that
-    cannot be read at all is dead-lettered whole."""
-    parsed: list[Parsed[ExposureEvent]] = []
+async def _exposure_slices(records: Sequence[faust.types.EventT[Any]], dead_letter: DeadLetterer,
+                           settings: Settings, size: int) -> AsyncIterator[list[Parsed[ExposureEvent]]]:
+    """The exposures that parse, of records holding one or many (`common.events.exposure_payloads`), in slices of
+    whole records holding at least `size` (the last one fewer). One that does not parse is dead-lettered on its
+    own, with its reason, and the rest of its record is applied; a record that cannot be read at all is
+    dead-lettered whole."""
+    part: list[Parsed[ExposureEvent]] = []
     bounds, now = settings.event_bounds, datetime.now(UTC)
     for record in records:
         payloads = exposure_payloads(record.value, settings.max_event_bytes)
@@ -201,8 +203,16 @@ async def _parse_exposures(records: Sequence[faust.types.EventT[Any]], dead_lett
             if isinstance(outcome, Rejected):
                 await dead_letter(record, outcome.detail, raw)
             else:
-                parsed.append((record, raw, outcome))
-    return parsed
+                part.append((record, raw, outcome))
+        if len(part) >= size:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
+async def _apply_exposures(writer: ExposureWriter, parsed: Sequence[Parsed[ExposureEvent]]) -> ExposureResult:
+    return await writer.apply([event for _, _, event in parsed])
 
 
 async def _dead_letter(dead_letters: faust.types.TopicT, event: faust.types.EventT[Any], reason: str,

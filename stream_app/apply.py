@@ -8,7 +8,7 @@ import asyncio
 import logging
 import re
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -105,13 +105,27 @@ async def apply_isolating(apply: Callable[[Sequence[T]], Awaitable[R]], items: S
         return Isolated(first.results + second.results, first.refused + second.refused)
 
 
-async def apply_in_slices(apply: Callable[[Sequence[T]], Awaitable[R]], items: Sequence[T],
-                          size: int) -> Isolated[T, R]:
-    """`apply_isolating` over consecutive slices of at most `size` items, in order: what one call holds (its
-    scripts' round trip, the shared step's one script) stays bounded however many items the batch has."""
+async def apply_in_slices(apply: Callable[[Sequence[T]], Awaitable[R]],
+                          slices: AsyncIterator[Sequence[T]]) -> Isolated[T, R]:
+    """`apply_isolating` over each slice in turn, in order, one slice in Redis at a time: what one call holds (its
+    scripts' round trip, the shared step's one script) and what the worker holds parsed stay bounded however many
+    items a batch has, and the next slice is made (parsed) while Redis applies the one before."""
     whole: Isolated[T, R] = Isolated([], [])
-    for start in range(0, len(items), size):
-        part = await apply_isolating(apply, items[start:start + size])
-        whole.results += part.results
-        whole.refused += part.refused
+    applying: asyncio.Task[Isolated[T, R]] | None = None
+    try:
+        async for part in slices:
+            if applying is not None:
+                _add(whole, await applying)
+            applying = asyncio.ensure_future(apply_isolating(apply, part))
+            await asyncio.sleep(0)  # the slice's calls go out before the next slice is made
+        if applying is not None:
+            _add(whole, await applying)
+    finally:
+        if applying is not None and not applying.done():
+            applying.cancel()  # making a slice failed: the batch fails whole, unacknowledged
     return whole
+
+
+def _add(whole: Isolated[T, R], part: Isolated[T, R]) -> None:
+    whole.results += part.results
+    whole.refused += part.refused

@@ -10,6 +10,11 @@
    only waits while a rebalance suspends the flow or a stream buffer is full). Here the callback first runs inline;
    only when it really blocks does the rest of it become a task raced against suspension as before. Measured in
    ``benchmarks/stream_throughput.py``.
+
+3. Buffer weight. Faust bounds a stream's buffer in records (``stream_buffer_maxsize``), but a record of the
+   exposures topic holds up to 100 exposures (up to 16 KB). Here a record weighs one per started KB of its value,
+   so a buffer of exposure records holds as many bytes as one of single events: measured catching up on a backlog
+   of exposures, see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, ClassVar, cast
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
+from mode.utils.queues import ThrowableQueue
 
 
 class _Blocked:
@@ -97,12 +103,50 @@ class Transport(faust_aiokafka.Transport):
     Consumer: ClassVar[Any] = Consumer
 
 
+RECORD_WEIGHT_BYTES = 1024
+
+
+def weight_of(event: Any) -> int:
+    """A buffered record's share of ``stream_buffer_maxsize``: one per started KB of its value, at least one."""
+    value = getattr(getattr(event, "message", None), "value", None)  # a local channel's item may have no record
+    return max(1, -(-len(value) // RECORD_WEIGHT_BYTES)) if isinstance(value, bytes) else 1
+
+
+class WeighedQueue(ThrowableQueue[Any]):
+    """Faust's stream buffer, its size (what ``full()`` and the fetch's pause and resume read) the sum of its
+    records' weights instead of their number."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.weight = 0
+        super().__init__(*args, **kwargs)
+
+    def qsize(self) -> int:
+        return self.weight
+
+    def _put(self, item: Any) -> None:
+        super()._put(item)
+        self.weight += weight_of(item)
+
+    def _get(self) -> Any:
+        item = super()._get()
+        self.weight -= weight_of(item)
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self.weight = 0
+
+
 class StreamApp(faust.App):
-    """``faust.App`` consuming through :class:`Transport`."""
+    """``faust.App`` consuming through :class:`Transport`, its stream buffers weighed (:class:`WeighedQueue`)."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         super().__init__(*args, **kwargs)
+
+    def FlowControlQueue(self, maxsize: int | None = None, *,  # Faust's name
+                         clear_on_resume: bool = False) -> ThrowableQueue[Any]:
+        return WeighedQueue(maxsize=maxsize, flow_control=self.flow_control, clear_on_resume=clear_on_resume)
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -98,8 +98,55 @@ def test_a_long_batch_is_applied_in_bounded_slices_in_order_with_refusals_kept()
             raise ResponseError("ERR refused")
         return len(items)
 
-    result = asyncio.run(apply_in_slices(apply, list(range(10)), 4))
+    result = asyncio.run(apply_in_slices(apply, _slices(list(range(10)), 4)))
     assert [c for c in calls if 7 not in c][:2] == [[0, 1, 2, 3], [4, 5]]  # the second slice halved around 7
     assert max(len(c) for c in calls) == 4
     assert [i for c in calls if 7 not in c for i in c] == [0, 1, 2, 3, 4, 5, 6, 8, 9]
     assert sum(result.results) == 9 and [item for item, _ in result.refused] == [7]
+
+
+async def _slices(items: list[int], size: int, made: list[tuple[str, int]] | None = None,
+                  ) -> AsyncIterator[list[int]]:
+    for start in range(0, len(items), size):
+        if made is not None:
+            made.append(("made", start))
+        yield items[start:start + size]
+
+
+def test_the_next_slice_is_made_while_redis_applies_the_one_before_and_slices_never_overlap() -> None:
+    log: list[tuple[str, int]] = []
+
+    async def apply(items: Sequence[int]) -> int:
+        log.append(("start", items[0]))
+        await asyncio.sleep(0.01)
+        log.append(("end", items[0]))
+        return len(items)
+
+    result = asyncio.run(apply_in_slices(apply, _slices(list(range(10)), 4, log)))
+    assert log == [("made", 0), ("start", 0), ("made", 4), ("end", 0), ("start", 4), ("made", 8), ("end", 4),
+                   ("start", 8), ("end", 8)]
+    assert result.results == [4, 4, 2]
+
+
+def test_a_slice_that_cannot_be_made_fails_the_batch_and_cancels_the_slice_in_redis() -> None:
+    cancelled: list[int] = []
+
+    async def apply(items: Sequence[int]) -> int:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(items[0])
+            raise
+        return len(items)
+
+    async def slices() -> AsyncIterator[list[int]]:
+        yield [0, 1]
+        raise ValueError("unreadable")
+
+    async def batch() -> list[int]:
+        with pytest.raises(ValueError, match="unreadable"):
+            await apply_in_slices(apply, slices())
+        await asyncio.sleep(0)  # the cancel is delivered; asyncio.run's own clean-up comes later
+        return list(cancelled)
+
+    assert asyncio.run(batch()) == [0]

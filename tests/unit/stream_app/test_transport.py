@@ -6,6 +6,7 @@ import asyncio
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -165,3 +166,35 @@ def test_consumer_delivery_error_propagates_and_the_race_is_cleaned_up() -> None
     with pytest.raises(LookupError, match="no stream"):
         run(scenario())
     gc.collect()  # an unclosed suspend_flow.wait() would warn "never awaited" here, failing the test
+
+
+def _record(size: int) -> Any:
+    return SimpleNamespace(message=SimpleNamespace(value=b"x" * size))
+
+
+def test_the_stream_buffer_weighs_a_record_by_its_bytes_so_records_of_many_exposures_fill_it_sooner() -> None:
+    async def scenario() -> None:
+        app = create_app(Settings(_env_file=None, stream_buffer_maxsize=40))
+        buffer = app.FlowControlQueue(maxsize=40, clear_on_resume=True)
+        pressure: list[str] = []
+        for size in (0, 300, 1024, 1025):  # one purchase-sized record weighs one; a KB and a byte weigh two
+            buffer.put_nowait_enhanced(_record(size), on_pressure_high=lambda: pressure.append("high"),
+                                       on_pressure_drop=lambda: pressure.append("drop"))
+        assert (buffer.qsize(), buffer.full(), pressure) == (5, False, [])
+        for _ in range(2):  # two records of 100 exposures (16 KB each): past 40 / 1.25, Faust pauses the fetch
+            buffer.put_nowait_enhanced(_record(16_384), on_pressure_high=lambda: pressure.append("high"),
+                                       on_pressure_drop=lambda: pressure.append("drop"))
+        assert (buffer.qsize(), buffer.full(), pressure) == (37, False, [])
+        buffer.put_nowait_enhanced(_record(300), on_pressure_high=lambda: pressure.append("high"),
+                                   on_pressure_drop=lambda: pressure.append("drop"))
+        assert pressure == ["high"]
+        assert buffer.full() is False and buffer.qsize() == 38
+        buffer.force_put_nowait(_record(2048))
+        assert buffer.full() is True
+        taken = [len(buffer.get_nowait().message.value) for _ in range(5)]
+        assert taken == [0, 300, 1024, 1025, 16_384]
+        assert buffer.qsize() == 19  # 16 + 1 + 2 left
+        buffer.clear()
+        assert buffer.qsize() == 0 and buffer.empty()
+
+    run(scenario())
