@@ -30,6 +30,7 @@ from stream_app.transport import StreamApp
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0  # `recsys health stream` (a container's healthcheck) reads it
 E = TypeVar("E", ExposureEvent, PurchaseEvent)
+T = TypeVar("T")
 
 REDIS_TIMEOUT_S = 30.0
 # A batch is counted in records, and a record of the exposures topic holds up to 100 exposures: parsed and applied
@@ -94,9 +95,12 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
                 shown = [e for e in batch if e.message.topic == settings.topic_exposures]
                 events = [e for e in batch if e.message.topic != settings.topic_exposures]
                 good, dead = await _parse_or_dead_letter(events, PurchaseEvent, dead_letter, settings)
+                # The first slice is parsed while the batch before is written; the rest while Redis applies it.
+                exposures = _exposure_slices(shown, dead_letter, settings, EXPOSURES_PER_APPLY)
+                first = await anext(exposures, None)
                 if writing is not None:
                     await writing  # one batch in flight, so batches reach Redis in order
-                writing = asyncio.create_task(write(stream, batch, shown, events, good, dead))
+                writing = asyncio.create_task(write(stream, batch, _ahead(first, exposures), events, good, dead))
                 yield None
         except Exception as exc:
             await _stop_worker(app, exc)
@@ -107,13 +111,12 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
 
     async def write(
         stream: faust.StreamT[bytes], batch: Sequence[faust.types.EventT[Any]],
-        exposure_records: Sequence[faust.types.EventT[Any]], events: Sequence[faust.types.EventT[Any]],
+        exposures: AsyncIterator[list[Parsed[ExposureEvent]]], events: Sequence[faust.types.EventT[Any]],
         good: list[Parsed[PurchaseEvent]], dead: list[Source],
     ) -> None:
         try:
             # exposures before the purchases they may convert
-            shown = await apply_in_slices(partial(_apply_exposures, exposure_writer), _exposure_slices(
-                exposure_records, dead_letter, settings, EXPOSURES_PER_APPLY))
+            shown = await apply_in_slices(partial(_apply_exposures, exposure_writer), exposures)
             applied = await apply_isolating(partial(writer.apply, dead_ids=_ids_of(dead)),
                                             [e for _, _, e in good])
             refused = _refused(applied, good) + [((record, raw), reason) for (record, raw, _), reason in shown.refused]
@@ -209,6 +212,15 @@ async def _exposure_slices(records: Sequence[faust.types.EventT[Any]], dead_lett
             part = []
     if part:
         yield part
+
+
+async def _ahead(first: T | None, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`first` (taken from `rest` already, None when `rest` was empty), then the rest."""
+    if first is None:
+        return
+    yield first
+    async for item in rest:
+        yield item
 
 
 async def _apply_exposures(writer: ExposureWriter, parsed: Sequence[Parsed[ExposureEvent]]) -> ExposureResult:
