@@ -19,7 +19,7 @@ import orjson
 
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis
-from stream_app.calls import send_then_call
+from stream_app.calls import call_each, send_then_call
 from stream_app.lua import APPLY_SHARED, lua_source
 
 RELEASED_KEEP_S = 120  # how long an entry's record outlives its outbox entry: past a worker that lost its partitions
@@ -95,7 +95,8 @@ class SharedWriter:
             return SharedResult(0, 0, 0)
         call_keys, args = shared_call(self._keys, entries, dead_ids, counts or {},
                                       dead_letter_keep_s=self._dead_letter_keep_s, latest_n=self._latest_n)
-        fresh, before, dead = await self._script(keys=call_keys, args=args)
+        # packed by hand (`stream_app.calls`): redis-py packs a call of thousands of arguments slowly
+        [(fresh, before, dead)] = await call_each(self._client, self._script, [(call_keys, args)])
         await self._release(entries)
         return SharedResult(int(fresh), int(before), int(dead))
 
