@@ -121,3 +121,46 @@ def test_a_bad_exposure_is_dead_lettered_alone_and_the_rest_of_its_record_applie
     assert letters[alone].reason.startswith("group: String should match pattern")
     assert letters[unreadable].reason.startswith("not JSON")
     assert {letter.source_topic for letter in letters.values()} == {settings.topic_exposures}
+
+
+def test_a_backlog_of_records_of_many_exposures_is_applied_whole_across_slices(isolated: Isolated,
+                                                                             tmp_path: Path) -> None:
+    """2,500 exposures in records of 100, waiting before the worker starts: more than one slice of a batch
+    (`EXPOSURES_PER_APPLY`), with a bad exposure deep in it. Each good one counts once, in its arm."""
+    settings, keys = isolated.settings, isolated.keys
+    shown_at = datetime.now(UTC)
+    arms = ("control", "treatment")
+    good = [ExposureEvent(request_id=f"r{i}", customer_id=f"c{i % 500}", experiment="rec-v1", group=arms[i % 500 % 2],
+                          strategy="best_sellers", model_version="v1", product_ids=["p1", "p2"],
+                          event_time=shown_at).to_bytes() for i in range(2500)]
+    bad = json.dumps(json.loads(good[0]) | {"request_id": "r-bad", "product_ids": "p1"}).encode()
+    payloads = [*good[:1700], bad, *good[1700:]]
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    for start in range(0, len(payloads), 100):
+        producer.send(settings.topic_exposures, value=exposure_record(payloads[start:start + 100]))
+    producer.flush()
+    producer.close()
+
+    def exposures_counted() -> list[int]:
+        return [int(isolated.redis.hget(keys.ab_group_counters("rec-v1", arm), "exposures") or 0) for arm in arms]
+
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and sum(exposures_counted()) < 2500:
+            time.sleep(0.25)
+        time.sleep(1)  # anything counted twice would show by now
+    finally:
+        stop_worker(worker)
+    assert exposures_counted() == [1250, 1250]
+    customers = [int(isolated.redis.hget(keys.ab_group_counters("rec-v1", arm), "exposed_customers") or 0)
+                 for arm in arms]
+    assert customers == [250, 250]
+    assert sorted(isolated.redis.zrange(keys.ab_customer_requests("rec-v1", "c7"), 0, -1)) == sorted(
+        f"r{i}" for i in range(7, 2500, 500))
+
+    consumer = KafkaConsumer(settings.topic_dead_letters, bootstrap_servers=settings.bootstrap_servers,
+                             auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+    letters = [DeadLetter.model_validate_json(record.value) for record in consumer]
+    consumer.close()
+    assert [letter.reason.split(":")[0] for letter in letters] == ["product_ids"]
