@@ -101,6 +101,7 @@ def create_app(settings: Settings, redis_client: AsyncRedis | None = None) -> fa
                 if writing is not None:
                     await writing  # one batch in flight, so batches reach Redis in order
                 writing = asyncio.create_task(write(stream, batch, _ahead(first, exposures), events, good, dead))
+                del first  # the write holds it, until it is applied
                 yield None
         except Exception as exc:
             await _stop_worker(app, exc)
@@ -207,6 +208,7 @@ async def _exposure_slices(records: Sequence[faust.types.EventT[Any]], dead_lett
                 await dead_letter(record, outcome.detail, raw)
             else:
                 part.append((record, raw, outcome))
+        await asyncio.sleep(0)  # a turn for the slice being applied: its calls go out after a first round trip
         if len(part) >= size:
             yield part
             part = []
@@ -219,6 +221,7 @@ async def _ahead(first: T | None, rest: AsyncIterator[T]) -> AsyncIterator[T]:
     if first is None:
         return
     yield first
+    first = None  # not held while the rest is made
     async for item in rest:
         yield item
 

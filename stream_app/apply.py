@@ -11,7 +11,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from redis.exceptions import (
     AuthenticationError,
@@ -109,21 +109,34 @@ async def apply_in_slices(apply: Callable[[Sequence[T]], Awaitable[R]],
                           slices: AsyncIterator[Sequence[T]]) -> Isolated[T, R]:
     """`apply_isolating` over each slice in turn, in order, one slice in Redis at a time: what one call holds (its
     scripts' round trip, the shared step's one script) and what the worker holds parsed stay bounded however many
-    items a batch has, and the next slice is made (parsed) while Redis applies the one before."""
+    items a batch has. The next slice is made (parsed) while Redis applies the one before, as far as the maker
+    gives the event loop a turn now and then (`stream_app.app._exposure_slices` does, after every record)."""
     whole: Isolated[T, R] = Isolated([], [])
     applying: asyncio.Task[Isolated[T, R]] | None = None
     try:
         async for part in slices:
             if applying is not None:
-                _add(whole, await applying)
+                pending, applying = applying, None
+                _add(whole, await pending)
             applying = asyncio.ensure_future(apply_isolating(apply, part))
-            await asyncio.sleep(0)  # the slice's calls go out before the next slice is made
+            await asyncio.sleep(0)  # the slice's task starts before the next slice is made
         if applying is not None:
-            _add(whole, await applying)
+            pending, applying = applying, None
+            _add(whole, await pending)
     finally:
-        if applying is not None and not applying.done():
-            applying.cancel()  # making a slice failed: the batch fails whole, unacknowledged
+        if applying is not None:  # making a slice failed (or this was cancelled): the batch fails whole
+            await _settle_slice(applying)
     return whole
+
+
+async def _settle_slice(applying: asyncio.Task[Any]) -> None:
+    """A slice left in Redis by a batch that failed: its round trip ends (cancelled) before the failure goes on,
+    and an error of its own is logged, not lost."""
+    if not applying.done():
+        applying.cancel()
+        await asyncio.wait({applying})
+    if not applying.cancelled() and applying.exception() is not None:
+        log.error("a slice of the failed batch had failed too: %r", applying.exception())
 
 
 def _add(whole: Isolated[T, R], part: Isolated[T, R]) -> None:

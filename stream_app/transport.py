@@ -13,8 +13,8 @@
 
 3. Buffer weight. Faust bounds a stream's buffer in records (``stream_buffer_maxsize``), but a record of the
    exposures topic holds up to 100 exposures (up to 16 KB). Here a record weighs one per started KB of its value,
-   so a buffer of exposure records holds as many bytes as one of single events: measured catching up on a backlog
-   of exposures, see docs/architecture.md.
+   so the buffer holds at most about ``stream_buffer_maxsize`` KB of records (32 MB at the default) however many
+   exposures each holds: measured catching up on a backlog of exposures, see docs/scaling.md.
 """
 
 from __future__ import annotations

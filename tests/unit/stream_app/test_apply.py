@@ -108,6 +108,7 @@ def test_a_long_batch_is_applied_in_bounded_slices_in_order_with_refusals_kept()
 async def _slices(items: list[int], size: int, made: list[tuple[str, int]] | None = None,
                   ) -> AsyncIterator[list[int]]:
     for start in range(0, len(items), size):
+        await asyncio.sleep(0)  # as the worker's maker gives the loop a turn after every record
         if made is not None:
             made.append(("made", start))
         yield items[start:start + size]
@@ -117,6 +118,7 @@ def test_the_next_slice_is_made_while_redis_applies_the_one_before_and_slices_ne
     log: list[tuple[str, int]] = []
 
     async def apply(items: Sequence[int]) -> int:
+        await asyncio.sleep(0)  # a first round trip before the calls go out (ExposureWriter reads the plans)
         log.append(("start", items[0]))
         await asyncio.sleep(0.01)
         log.append(("end", items[0]))
@@ -150,3 +152,19 @@ def test_a_slice_that_cannot_be_made_fails_the_batch_and_cancels_the_slice_in_re
         return list(cancelled)
 
     assert asyncio.run(batch()) == [0]
+
+
+def test_a_slice_that_failed_while_the_next_could_not_be_made_is_logged_not_lost(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def apply(items: Sequence[int]) -> int:
+        raise ValueError("slice refused")
+
+    async def slices() -> AsyncIterator[list[int]]:
+        yield [0, 1]
+        await asyncio.sleep(0.01)  # the slice fails meanwhile
+        raise KeyError("unreadable")
+
+    with pytest.raises(KeyError, match="unreadable"):
+        asyncio.run(apply_in_slices(apply, slices()))
+    assert [r.getMessage() for r in caplog.records] == [
+        "a slice of the failed batch had failed too: ValueError('slice refused')"]
