@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     stream_batch_size: int = Field(default=1000, ge=1, le=5000)
     stream_batch_within_s: float = Field(default=0.2, gt=0)
     # Faust stops fetching a partition whose stream buffer is nearly full and restarts when it drains; at Faust's
-    # default (4,096) that left the worker idle a third of the time (benchmarks/stream_throughput.py).
+    # default (4,096) that left the worker idle a third of the time (benchmarks/stream_throughput.py). Counted in
+    # records' weights, one per started KB (stream_app.transport.WeighedQueue): a purchase weighs one.
     stream_buffer_maxsize: int = Field(default=32_768, ge=1)
     stream_fetch_max_wait_ms: int = Field(default=100, ge=1)  # see stream_app/transport.py
     recent_products: int = Field(default=20, ge=1)  # per-customer recent list length
