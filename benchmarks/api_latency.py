@@ -2,7 +2,9 @@
 from a separate process by wrk at concurrency 1, 8, 32, 128, then open loop at a fixed rate:
 
 - bare: a FastAPI app with no middleware answering a constant JSON body of the size of a real `/recommend`
-  answer (benchmarks/floors/bare_app.py);
+  answer (benchmarks/floors/bare_app.py), under stock uvicorn (httptools): the targets' yardstick;
+- bare-one-write: the same app under the protocol the API runs (`api.adapters.http_protocol`: an answer's head
+  and body in one socket write), to show what that protocol alone gives;
 - same reads: the production app with one more route, mounted only here, that makes exactly `/recommend`'s Redis
   reads by calling the same function (benchmarks/floors/same_reads_app.py) and answers that constant body;
 - `/recommend` itself, on the same process as the same-reads floor.
@@ -51,11 +53,13 @@ from stack import LocalStack
 from stack.scratch import free_port, stack_settings, start_worker, stop_worker
 
 APP = "benchmarks.floors.same_reads_app:create_app"  # the production app plus the same-reads floor
+BARE_APP = "benchmarks.floors.bare_app:create_app"
 CONCURRENCY = (1, 8, 32, 128)
 WORKERS = (1, 2)
 K = 10
 ENDPOINTS = {
     "bare": "/constant",
+    "bare-one-write": "/constant",
     "same-reads": f"{SAME_READS_PATH}?customer_id=CUSTOMER",
     "recommend": f"/recommend?customer_id=CUSTOMER&k={K}",
 }
@@ -210,12 +214,15 @@ def run_workers(settings: Settings, work: Path, workers: int, args: argparse.Nam
                 log: Callable[[str], None]) -> dict[str, Any]:
     script = work / "ids.lua"
     body_file = work / "body.json"
-    app_port, bare_port = free_port(), free_port()
+    app_port, bare_port, bare_one_write_port = free_port(), free_port(), free_port()
     env = {BODY_FILE_ENV: str(body_file)} | ({NO_GC_FREEZE_ENV: "1"} if args.no_gc_freeze else {})
     app = start_server(APP, settings, app_port, workers, work / f"app-{workers}.log", env)
-    bare = start_server("benchmarks.floors.bare_app:create_app", settings, bare_port, workers,
-                        work / f"bare-{workers}.log", env, ready_path="/constant")
-    servers = {"bare": (bare, bare_port), "same-reads": (app, app_port), "recommend": (app, app_port)}
+    bare = start_server(BARE_APP, settings, bare_port, workers, work / f"bare-{workers}.log", env,
+                        ready_path="/constant", http="httptools")
+    bare_one_write = start_server(BARE_APP, settings, bare_one_write_port, workers,
+                                  work / f"bare-one-write-{workers}.log", env, ready_path="/constant")
+    servers = {"bare": (bare, bare_port), "bare-one-write": (bare_one_write, bare_one_write_port),
+               "same-reads": (app, app_port), "recommend": (app, app_port)}
     cells: list[dict[str, Any]] = []
     result: dict[str, Any] = {"cells": cells, "body_bytes": len(body_file.read_bytes())}
     worker = start_worker(settings, work / f"worker-{workers}.log") if args.with_worker else None
@@ -261,6 +268,7 @@ def run_workers(settings: Settings, work: Path, workers: int, args: argparse.Nam
     finally:
         stop_server(app)
         stop_server(bare)
+        stop_server(bare_one_write)
         if worker is not None:
             stop_worker(worker)
     return result
@@ -331,11 +339,14 @@ def report(runs: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
     targets = TARGETS | (WITH_WORKER_TARGETS if args.with_worker else {})
     bare, floor, rec = cell("bare", 32), cell("same-reads", 32), cell("recommend", 32)
+    bare_one_write = cell("bare-one-write", 32)
     bare128, rec128 = cell("bare", 128), cell("recommend", 128)
     measured_ratios: dict[str, Any] = {
         "rps_vs_bare_c32": rec["rps"] / bare["rps"],
         "p99_vs_bare_c32": rec["p99_ms"] / bare["p99_ms"],
         "rps_vs_same_reads_c32": rec["rps"] / floor["rps"],
+        "rps_vs_bare_one_write_c32": rec["rps"] / bare_one_write["rps"],
+        "p99_vs_bare_one_write_c32": rec["p99_ms"] / bare_one_write["p99_ms"],
         "cpu_us_per_request_c32": {name: cell(name, 32)["cpu_us_per_request"] for name in ENDPOINTS},
         "p99_vs_bare_c128": rec128["p99_ms"] / bare128["p99_ms"],
         "recommend_non_2xx_c128": rec128["non_2xx"],
@@ -344,7 +355,9 @@ def report(runs: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     }
     print(f"\n1 worker, c=32: /recommend {measured_ratios['rps_vs_bare_c32']:.2f}x the bare app's req/s (target >= "
           f"{targets['rps_vs_bare_c32']}), p99 {measured_ratios['p99_vs_bare_c32']:.2f}x (target <= "
-          f"{targets['p99_vs_bare_c32']}); {measured_ratios['rps_vs_same_reads_c32']:.2f}x the same-reads floor")
+          f"{targets['p99_vs_bare_c32']}); {measured_ratios['rps_vs_same_reads_c32']:.2f}x the same-reads floor; "
+          f"{measured_ratios['rps_vs_bare_one_write_c32']:.2f}x the bare app's req/s and "
+          f"{measured_ratios['p99_vs_bare_one_write_c32']:.2f}x its p99 under the API's one-write protocol")
     print("CPU per request at c=32: " + ", ".join(
         f"{name} {us:.0f} us" for name, us in measured_ratios["cpu_us_per_request_c32"].items()))
     print(f"1 worker, c=128: /recommend non-2xx {rec128['non_2xx']} (target 0), p99 "

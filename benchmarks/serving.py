@@ -48,11 +48,14 @@ def prepare_shop(settings: Settings, work: Path, data: Path | None = None,
 
 
 def start_server(target: str, settings: Settings, port: int, workers: int, log: Path,
-                 env: dict[str, str] | None = None, ready_path: str = "/ready") -> subprocess.Popen[bytes]:
-    """`target` (module:factory) under uvicorn with the production options, ready when `ready_path` answers."""
+                 env: dict[str, str] | None = None, ready_path: str = "/ready",
+                 http: str | None = None) -> subprocess.Popen[bytes]:
+    """`target` (module:factory) under uvicorn with the production options (`http`: another HTTP protocol, e.g.
+    stock "httptools"), ready when `ready_path` answers."""
+    options = f"UVICORN_OPTIONS | {{'http': {http!r}}}" if http else "UVICORN_OPTIONS"
     code = ("import uvicorn; from cli.serve_cmd import UVICORN_OPTIONS; "
             f"uvicorn.run({target!r}, factory=True, host='127.0.0.1', port={port}, workers={workers}, "
-            "log_level='warning', **UVICORN_OPTIONS)")
+            f"log_level='warning', **({options}))")
     with log.open("ab") as out:
         server = subprocess.Popen([sys.executable, "-c", code], env=settings_env(settings) | (env or {}),
                                   stdout=out, stderr=subprocess.STDOUT)

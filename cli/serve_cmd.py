@@ -1,4 +1,4 @@
-"""`recsys serve`: the API under uvicorn, as it runs in production (uvloop, httptools)."""
+"""`recsys serve`: the API under uvicorn, as it runs in production (uvloop, httptools writing each answer once)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ class UvicornOptions(TypedDict):
     access_log: bool
 
 
-# How the API runs in production; benchmarks/serving.py starts its floors with the same options.
-UVICORN_OPTIONS = UvicornOptions(loop="uvloop", http="httptools", access_log=False)
+# How the API runs in production; benchmarks/serving.py starts its floors with the same options. The protocol is
+# uvicorn's httptools one writing an answer's head and body in one socket write (`api.adapters.http_protocol`).
+UVICORN_OPTIONS = UvicornOptions(loop="uvloop", http="api.adapters.http_protocol:OneWriteHttpToolsProtocol",
+                                 access_log=False)
 
 
 def serve_command(

@@ -1,0 +1,109 @@
+"""uvicorn's own httptools protocol, driven with raw request bytes over a transport that records its writes: an
+answer sent in one go leaves in one write; a streamed one as it is sent; nothing is lost at a close."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from api.adapters.http_protocol import OneWriteHttpToolsProtocol, OneWriteTransport
+
+BODY = b'{"items": []}'
+REQUEST = b"GET /recommend?customer_id=c1 HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+class RecordedTransport:
+    """The socket's side: what was written, in which calls, and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "written after the close"
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+async def json_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(BODY)).encode()), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+async def streamed_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await asyncio.sleep(0.01)
+    await send({"type": "http.response.body", "body": b"first", "more_body": True})
+    await asyncio.sleep(0.01)
+    await send({"type": "http.response.body", "body": b"second"})
+
+
+def serve(app: Any, protocol_class: type[HttpToolsProtocol], request: bytes = REQUEST) -> RecordedTransport:
+    async def exchange() -> RecordedTransport:
+        config = Config(app, lifespan="off", log_level="warning")
+        protocol = protocol_class(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+        transport = RecordedTransport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(request)
+        await asyncio.sleep(0.1)
+        protocol.connection_lost(None)
+        return transport
+
+    return asyncio.run(exchange())
+
+
+def test_an_answer_sent_in_one_go_leaves_in_one_write() -> None:
+    one_write = serve(json_answer, OneWriteHttpToolsProtocol)
+    assert len(one_write.writes) == 1
+    head, _, body = one_write.writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-length: 13" in head.lower()
+    assert body == BODY
+    # stock uvicorn sends the same bytes in two writes: what this protocol is for
+    stock = serve(json_answer, HttpToolsProtocol)
+    assert len(stock.writes) == 2 and b"".join(stock.writes) == one_write.writes[0]
+
+
+def test_pipelined_requests_answered_in_one_turn_share_a_write_in_order() -> None:
+    transport = serve(json_answer, OneWriteHttpToolsProtocol, REQUEST * 3)
+    assert b"".join(transport.writes).count(b"HTTP/1.1 200 OK") == 3
+    assert b"".join(transport.writes) == b"".join(serve(json_answer, HttpToolsProtocol, REQUEST * 3).writes)
+
+
+def test_a_streamed_answer_leaves_as_it_is_sent() -> None:
+    transport = serve(streamed_answer, OneWriteHttpToolsProtocol)
+    assert len(transport.writes) == 3  # the head, each chunk with its framing (the last with the end)
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK") and b"transfer-encoding: chunked" in transport.writes[0]
+    assert transport.writes[1] == b"5\r\nfirst\r\n"
+    assert transport.writes[2] == b"6\r\nsecond\r\n0\r\n\r\n"
+
+
+def test_what_was_written_before_a_close_still_goes_out_first() -> None:
+    async def written_then_closed() -> RecordedTransport:
+        transport = RecordedTransport()
+        one_write = OneWriteTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        one_write.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        one_write.write(b"bad")
+        one_write.close()
+        await asyncio.sleep(0)  # the turn's flush, scheduled by the first write, finds nothing left
+        return transport
+
+    transport = asyncio.run(written_then_closed())
+    assert transport.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\nbad"] and transport.closed
