@@ -17,8 +17,8 @@ benchmark waits until the worker has applied every exposure the API sent and rec
 Cells run endpoint after endpoint at each concurrency, so the ratios compare neighbours in time; with `--rounds N`
 every cell runs N times, the endpoints taking turns each round, and the ratios are those of the means over rounds
 (each round's are printed too), so a slow spell of this shared machine falls on every endpoint rather than on one.
-Each cell also records the server's CPU time per request (less sensitive to a busy machine than req/s). Prints a table and
-the targets, writes JSON. Needs `wrk` (Debian package `wrk`); `--profile` also needs py-spy (dev extra).
+Each cell also records the server's CPU time per request (less sensitive to a busy machine than req/s). Prints a
+table and the targets, writes JSON. Needs `wrk` (Debian package `wrk`); `--profile` also needs py-spy (dev extra).
 
     .venv/bin/python -m benchmarks.api_latency [--seconds 5] [--rounds 1] [--open-loop-seconds 30] [--profile]
         [--with-worker] [--data ../shared/data/online_retail_uci/online_retail.csv.gz --preset uci]
