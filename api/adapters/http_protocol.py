@@ -2,39 +2,54 @@
 
 Stock uvicorn writes an answer's status line and headers when the app sends `http.response.start`, and its body
 when the app sends `http.response.body`: two socket writes, two packets and two wake-ups of the client for every
-small answer. Under wrk at c=32 those writes were a fifth of the API's samples (py-spy, `benchmarks/api_latency.py
---profile`). Here the writes a connection makes in one turn of the event loop are held and go out together at the
-end of that turn, so an answer sent in one go (every JSON answer of this API) is one write; a streamed answer
-still goes out as the app sends it, one turn at a time.
+small answer. Under wrk at c=32 with the stream worker running, uvicorn's `send` was 23% of the API's samples
+(py-spy, self time, which also covers building the head; `benchmarks/api_latency.py --profile`). Here a write is
+held until the connection's next write, which joins it and goes out at once, or until the event loop's next turn,
+whichever comes first: an answer sent in one go (head, then body, as every JSON answer of this API is) leaves in
+one write as soon as its body is sent, and a streamed answer still leaves as the app sends it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class OneWriteTransport:
-    """A socket transport whose writes of one event-loop turn leave as one. Everything else is the transport's."""
+    """A socket transport that holds one write until the next write or the loop's next turn; the rest is the
+    transport's own. At most one write is held, so the transport's buffer (and its flow control) sees every byte
+    at most a turn late."""
 
     __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: list[bytes] = []
+        self._held: bytes | None = None
 
-    def write(self, data: bytes) -> None:
-        if not self._held:
-            self._loop.call_soon(self.flush)
-        self._held.append(data)
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held + data)
+            return
+        # a copy of anything mutable: the caller may reuse its buffer once write returns
+        self._held = data if type(data) is bytes else bytes(data)
+        self._loop.call_soon(self.flush)
+
+    def writelines(self, lines: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(lines))
 
     def flush(self) -> None:
-        held, self._held = self._held, []
-        if held and not self._transport.is_closing():
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
 
     def close(self) -> None:
         self.flush()  # what was written before the close still goes out, as with the transport itself

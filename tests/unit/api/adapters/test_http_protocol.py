@@ -1,5 +1,6 @@
 """uvicorn's own httptools protocol, driven with raw request bytes over a transport that records its writes: an
-answer sent in one go leaves in one write; a streamed one as it is sent; nothing is lost at a close."""
+answer sent in one go leaves in one write, with stock uvicorn's bytes; a streamed one as it is sent; nothing held
+is lost or reordered at a close or an end of writing."""
 
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ class RecordedTransport:
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
-        self.closed = False
+        self.closed = self.ended = False
 
     def write(self, data: bytes) -> None:
-        assert not self.closed, "written after the close"
+        assert not self.closed and not self.ended, "written after the close or the end"
         self.writes.append(bytes(data))
+
+    def write_eof(self) -> None:
+        self.ended = True
 
     def close(self) -> None:
         self.closed = True
@@ -81,9 +85,9 @@ def test_an_answer_sent_in_one_go_leaves_in_one_write() -> None:
     assert len(stock.writes) == 2 and b"".join(stock.writes) == one_write.writes[0]
 
 
-def test_pipelined_requests_answered_in_one_turn_share_a_write_in_order() -> None:
+def test_pipelined_requests_are_answered_in_order_one_write_each() -> None:
     transport = serve(json_answer, OneWriteHttpToolsProtocol, REQUEST * 3)
-    assert b"".join(transport.writes).count(b"HTTP/1.1 200 OK") == 3
+    assert len(transport.writes) == 3  # uvicorn starts each pipelined request after the one before has answered
     assert b"".join(transport.writes) == b"".join(serve(json_answer, HttpToolsProtocol, REQUEST * 3).writes)
 
 
@@ -93,17 +97,27 @@ def test_a_streamed_answer_leaves_as_it_is_sent() -> None:
     assert transport.writes[0].startswith(b"HTTP/1.1 200 OK") and b"transfer-encoding: chunked" in transport.writes[0]
     assert transport.writes[1] == b"5\r\nfirst\r\n"
     assert transport.writes[2] == b"6\r\nsecond\r\n0\r\n\r\n"
+    assert transport.writes == serve(streamed_answer, HttpToolsProtocol).writes
 
 
-def test_what_was_written_before_a_close_still_goes_out_first() -> None:
-    async def written_then_closed() -> RecordedTransport:
+def held_then(finish: str) -> RecordedTransport:
+    """One write held, a mutable buffer changed after it, then the transport closed or its writing ended."""
+
+    async def run() -> RecordedTransport:
         transport = RecordedTransport()
         one_write = OneWriteTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
-        one_write.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-        one_write.write(b"bad")
-        one_write.close()
-        await asyncio.sleep(0)  # the turn's flush, scheduled by the first write, finds nothing left
+        body = bytearray(b"HTTP/1.1 400 Bad Request\r\n\r\nbad")
+        one_write.write(body)
+        body[:] = b"reused by the caller"
+        getattr(one_write, finish)()
+        await asyncio.sleep(0.01)  # the turn's flush, scheduled by the write, finds nothing left
         return transport
 
-    transport = asyncio.run(written_then_closed())
-    assert transport.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\nbad"] and transport.closed
+    return asyncio.run(run())
+
+
+def test_a_held_write_goes_out_once_before_a_close_or_an_end_as_it_was_written() -> None:
+    for finish in ("close", "write_eof"):
+        transport = held_then(finish)
+        assert transport.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\nbad"]
+        assert transport.closed if finish == "close" else transport.ended
