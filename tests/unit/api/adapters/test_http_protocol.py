@@ -12,7 +12,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from api.adapters.http_protocol import OneWriteHttpToolsProtocol, OneWriteTransport
+from api.adapters.http_protocol import HELD_MAX_BYTES, OneWriteHttpToolsProtocol, OneWriteTransport
 
 BODY = b'{"items": []}'
 REQUEST = b"GET /recommend?customer_id=c1 HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -121,3 +121,19 @@ def test_a_held_write_goes_out_once_before_a_close_or_an_end_as_it_was_written()
         transport = held_then(finish)
         assert transport.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\nbad"]
         assert transport.closed if finish == "close" else transport.ended
+
+
+def test_a_turns_writes_past_the_bound_go_out_at_once_in_order() -> None:
+    async def run() -> tuple[list[bytes], list[bytes]]:
+        transport = RecordedTransport()
+        one_write = OneWriteTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        one_write.write(b"head")
+        one_write.write(b"x" * HELD_MAX_BYTES)
+        within_the_turn = list(transport.writes)
+        one_write.write(b"tail")
+        await asyncio.sleep(0.01)
+        return within_the_turn, transport.writes
+
+    within_the_turn, after = asyncio.run(run())
+    assert within_the_turn == [b"head" + b"x" * HELD_MAX_BYTES]  # the socket's flow control sees them now
+    assert after == [*within_the_turn, b"tail"]
