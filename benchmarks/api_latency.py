@@ -375,10 +375,12 @@ def report(runs: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "socket_errors_total": sum(c["socket_errors"] for r in runs.values() for c in r["cells"]),
     }
     if args.rounds > 1:
+        def in_round(n: int, name: str) -> dict[str, Any]:
+            return next(c for c in one["cells"] if c["round"] == n and c["endpoint"] == name and c["connections"] == 32)
+
         measured_ratios["rounds_c32"] = [
             {"rps_vs_bare": r["rps"] / b["rps"], "p99_vs_bare": r["p99_ms"] / b["p99_ms"]}
-            for r, b in zip(*([c for c in one["cells"] if c["endpoint"] == name and c["connections"] == 32]
-                              for name in ("recommend", "bare")), strict=True)]
+            for r, b in ((in_round(n, "recommend"), in_round(n, "bare")) for n in range(1, args.rounds + 1))]
         print("\n1 worker, c=32, each round: " + ", ".join(
             f"{r['rps_vs_bare']:.2f}x req/s, p99 {r['p99_vs_bare']:.2f}x" for r in measured_ratios["rounds_c32"]))
     print(f"\n1 worker, c=32: /recommend {measured_ratios['rps_vs_bare_c32']:.3f}x the bare app's req/s (target >= "
