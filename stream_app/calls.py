@@ -60,16 +60,18 @@ async def send_each(client: AsyncRedis, commands: Sequence[Command]) -> list[Any
     return await _one_round_trip(client, commands)
 
 
-async def send_then_call(client: AsyncRedis, commands: Sequence[Command], script: Any, call: Call) -> Any:
-    """The commands, then one call of the script after them; on a single Redis all in one round trip."""
+async def send_then_call_each(client: AsyncRedis, commands: Sequence[Command], script: Any,
+                             calls: Sequence[Call]) -> list[Any]:
+    """The commands, then the script's calls after them (their answers, in order); on a single Redis all in one
+    round trip."""
     if isinstance(client, aioredis.RedisCluster):
         await send_each(client, commands)
-        return await script(keys=call[0], args=call[1])
+        return await call_each(client, script, calls)
     try:
-        return (await _one_round_trip(client, [*commands, _evalsha(script, call)]))[-1]
-    except NoScriptError:  # the commands ran; the call did not
+        return (await _one_round_trip(client, [*commands, *(_evalsha(script, call) for call in calls)]))[len(commands):]
+    except NoScriptError:  # the commands ran; none of the calls did
         await client.script_load(script.script)
-        return await script(keys=call[0], args=call[1])
+        return await call_each(client, script, calls)
 
 
 def _evalsha(script: Any, call: Call) -> Command:

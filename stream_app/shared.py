@@ -19,10 +19,16 @@ import orjson
 
 from common.keys import KeyLayout
 from common.redis_clients import AsyncRedis
-from stream_app.calls import call_each, send_then_call
+from stream_app.calls import Call, call_each, send_then_call_each
 from stream_app.lua import APPLY_SHARED, lua_source
 
 RELEASED_KEEP_S = 120  # how long an entry's record outlives its outbox entry: past a worker that lost its partitions
+# A call of the step holds Redis while it runs, and the API's reads wait behind it: a batch's thousand entries in one
+# call held it 3-14 ms (SLOWLOG under /recommend load on Online Retail, the worker running), which set the API's p99.
+# Calls of at most this many entries (and releases of at most RELEASED_PER_CALL records) hold it a fraction of a
+# millisecond each, and still go in one round trip: Redis serves the API between them (docs/scaling.md).
+ENTRIES_PER_CALL = 100
+RELEASED_PER_CALL = 250
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,24 @@ def shared_keys(keys: KeyLayout) -> list[str]:
     return [keys.product_popularity(), keys.product_categories(), keys.stream_stats(), keys.stream_latest(),
             keys.customers_index(), keys.stream_dead_letters(), keys.stream_shared_applied(), keys.ab_experiments(),
             keys.ab_experiments_revision(), keys.ab_ended()]
+
+
+def shared_calls(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[str], counts: Mapping[str, int], *,
+                 dead_letter_keep_s: int, latest_n: int) -> list[Call]:
+    """The step's calls, of at most ENTRIES_PER_CALL entries each; the dead letters and counts go with the last.
+    Split, the entries go in the order of their newest purchase, so the latest purchases, which each call pushes
+    newest last, still read newest first across the calls."""
+    if len(entries) > ENTRIES_PER_CALL:
+        entries = sorted(entries, key=_newest_purchase)
+    parts = [entries[i:i + ENTRIES_PER_CALL] for i in range(0, len(entries), ENTRIES_PER_CALL)] or [[]]
+    return [shared_call(keys, part, dead_ids if last else (), counts if last else {},
+                        dead_letter_keep_s=dead_letter_keep_s, latest_n=latest_n)
+            for part, last in zip(parts, [False] * (len(parts) - 1) + [True], strict=True)]
+
+
+def _newest_purchase(entry: Entry) -> float:
+    latest = orjson.loads(entry.owed).get("latest") or []  # Lua's cjson writes an empty list as {}
+    return max((float(item[0]) for item in latest), default=0.0)
 
 
 def arm_pairs(entries: Iterable[Entry]) -> list[tuple[str, str]]:
@@ -93,12 +117,12 @@ class SharedWriter:
         stream's counters; then let the entries go."""
         if not entries and not dead_ids and not any((counts or {}).values()):
             return SharedResult(0, 0, 0)
-        call_keys, args = shared_call(self._keys, entries, dead_ids, counts or {},
-                                      dead_letter_keep_s=self._dead_letter_keep_s, latest_n=self._latest_n)
+        calls = shared_calls(self._keys, entries, dead_ids, counts or {},
+                             dead_letter_keep_s=self._dead_letter_keep_s, latest_n=self._latest_n)
         # packed by hand (`stream_app.calls`): redis-py packs a call of thousands of arguments slowly
-        [(fresh, before, dead)] = await call_each(self._client, self._script, [(call_keys, args)])
+        answers = await call_each(self._client, self._script, calls)
         await self._release(entries)
-        return SharedResult(int(fresh), int(before), int(dead))
+        return SharedResult(*(sum(int(answer[i]) for answer in answers) for i in range(3)))
 
     async def _release(self, entries: Sequence[Entry]) -> None:
         """Out of the outboxes first, then the records start their clock: a record never ages out while its entry
@@ -108,7 +132,9 @@ class SharedWriter:
         by_customer: dict[str, list[str]] = {}
         for entry in entries:
             by_customer.setdefault(entry.customer, []).append(entry.entry_id)
-        await send_then_call(self._client, [("HDEL", self._keys.customer_outbox(customer), *ids)
-                                            for customer, ids in by_customer.items()],
-                             self._release_script, ([self._keys.stream_shared_applied()],
-                                                    [f"{entry.customer}|{entry.entry_id}" for entry in entries]))
+        records = [f"{entry.customer}|{entry.entry_id}" for entry in entries]
+        await send_then_call_each(self._client, [("HDEL", self._keys.customer_outbox(customer), *ids)
+                                                 for customer, ids in by_customer.items()],
+                                  self._release_script, [([self._keys.stream_shared_applied()],
+                                                          records[i:i + RELEASED_PER_CALL])
+                                                         for i in range(0, len(records), RELEASED_PER_CALL)])

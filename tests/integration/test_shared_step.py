@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
 from stream_app.lua import APPLY_PURCHASES, APPLY_SHARED
-from stream_app.shared import Entry, SharedWriter, entries_of, shared_call
+from stream_app.shared import ENTRIES_PER_CALL, RELEASED_PER_CALL, Entry, SharedWriter, entries_of, shared_call
 from stream_app.state import StateWriter, Windows, customer_call, rows_by_customer
 from tests.integration.conftest import Isolated
 
@@ -125,3 +125,35 @@ def test_a_redis_that_lost_its_scripts_is_given_them_again(isolated: Isolated) -
     asyncio.run(run())
     assert int(isolated.redis.hget(isolated.keys.stream_stats(), "processed") or 0) == len(EVENTS)
     assert int(isolated.redis.hget(isolated.keys.stream_stats(), "duplicates") or 0) == 0
+
+
+def test_a_batch_of_more_entries_than_a_call_takes_is_applied_once_whole(isolated: Isolated) -> None:
+    """The step in calls of ENTRIES_PER_CALL entries and releases of RELEASED_PER_CALL records: every customer's
+    purchase counts once, also redelivered, every outbox is let go, and the latest purchases read newest first.
+    Their times are not in the order of the customers, nor of the batch."""
+    n = 2 * RELEASED_PER_CALL + 1
+    assert n > 2 * ENTRIES_PER_CALL
+    events = [PurchaseEvent(event_id=f"b{i}", order_id=f"o{i}", customer_id=f"k{i}", product_id=f"p{i % 7}",
+                            category="k", units=1, amount=1.0, event_time=T0 + timedelta(minutes=(i * 400) % n))
+              for i in range(n)]
+
+    async def run() -> tuple[int, int]:
+        client = aioredis.from_url(isolated.settings.redis_url, decode_responses=True)
+        try:
+            writer = StateWriter(client, isolated.keys, latest_n=5)
+            first, again = await writer.apply(events), await writer.apply(events)
+            return first.applied, again.duplicates
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == (n, n)
+    keys, redis = isolated.keys, isolated.redis
+    assert int(redis.hget(keys.stream_stats(), "processed") or 0) == n
+    assert int(redis.hget(keys.stream_stats(), "duplicates") or 0) == n
+    popularity = cast(list[tuple[str, float]], redis.zrange(keys.product_popularity(), 0, -1, withscores=True))
+    assert {product: int(score) for product, score in popularity} == Counter(e.product_id for e in events)
+    assert redis.exists(*(keys.customer_outbox(e.customer_id) for e in events)) == 0
+    records = cast(list[tuple[str, float]], redis.zrange(keys.stream_shared_applied(), 0, -1, withscores=True))
+    assert len(records) == n and all(score != float("inf") for _, score in records)
+    latest = [json.loads(row)["event_time"] for row in redis.lrange(keys.stream_latest(), 0, -1)]
+    assert latest == sorted((e.event_time.isoformat() for e in events[-5:]), reverse=True)  # the batch's last five

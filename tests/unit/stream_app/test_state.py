@@ -9,7 +9,15 @@ from common.keys import KeyLayout
 from common.settings import Settings
 from stream_app.exposures import exposure_row, exposures_call
 from stream_app.lua import APPLY_PURCHASES, APPLY_SHARED, EXPOSURE_FIELDS, PURCHASE_FIELDS, lua_source
-from stream_app.shared import RELEASED_KEEP_S, Entry, entries_of, shared_call, shared_keys
+from stream_app.shared import (
+    ENTRIES_PER_CALL,
+    RELEASED_KEEP_S,
+    Entry,
+    entries_of,
+    shared_call,
+    shared_calls,
+    shared_keys,
+)
 from stream_app.state import CUSTOMER_KEYS, HEADER_ARGS, Windows, customer_call, rows_by_customer, to_cents
 from tests.unit.common.test_keys_and_settings import hash_tag
 
@@ -84,6 +92,33 @@ def test_the_shared_call_names_only_shared_keys_and_every_arm_its_entries_change
     assert args[:3] == [30, 7, RELEASED_KEEP_S] and args[5:7] == [1, "d1"]
     assert (json.loads(str(args[3])), json.loads(str(args[4]))) == ([["x", "control"], ["y", "b"]], {"late": 2})
     assert args[7:] == ["c1", "p:e1", entries[0].owed, "c2", "p:e2", entries[1].owed]
+
+
+def _owed_latest(ts: int) -> str:
+    latest: object = [[ts, "{}"], [ts - 5, "{}"]] if ts else {}  # Lua's cjson writes an empty list as {}
+    return json.dumps({"pop": {}, "cat": {}, "n": {}, "latest": latest, "ab": [], "daily": [], "start": []})
+
+
+def test_a_big_step_goes_in_calls_of_bounded_entries_the_newest_purchases_last() -> None:
+    entries = [Entry(f"c{i}", f"p:e{i}", _owed_latest((i * 7919) % 1000 + 10 if i % 3 else 0))
+               for i in range(2 * ENTRIES_PER_CALL + 5)]
+    calls = shared_calls(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7)
+    triples = [args[6 + int(args[5]):] for _, args in calls]  # past the header and the dead-letter ids
+    assert [len(part) // 3 for part in triples] == [ENTRIES_PER_CALL, ENTRIES_PER_CALL, 5]
+    sent = [(str(customer), str(entry_id), str(owed)) for part in triples
+            for customer, entry_id, owed in zip(part[::3], part[1::3], part[2::3], strict=True)]
+    assert sorted(sent) == sorted((e.customer, e.entry_id, e.owed) for e in entries)
+    newest = [max((item[0] for item in json.loads(owed)["latest"] or []), default=0) for _, _, owed in sent]
+    assert newest == sorted(newest)
+    assert [(args[4], args[5:6]) for _, args in calls] == [("{}", [0]), ("{}", [0]), ('{"late":2}', [1])]
+    assert calls[-1][1][6] == "d1"
+
+
+def test_a_small_step_is_one_call() -> None:
+    entries = [Entry(f"c{i}", f"p:e{i}", _owed_latest(10 - i)) for i in range(3)]
+    assert shared_calls(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7) == [
+        shared_call(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7)]
+    assert len(shared_calls(KEYS, [], [], {"late": 1}, dead_letter_keep_s=30, latest_n=7)) == 1
 
 
 def test_the_scripts_read_their_keys_and_arguments_where_python_puts_them() -> None:
