@@ -24,11 +24,11 @@ from stream_app.lua import APPLY_SHARED, lua_source
 
 RELEASED_KEEP_S = 120  # how long an entry's record outlives its outbox entry: past a worker that lost its partitions
 # A call of the step holds Redis while it runs, and the API's reads wait behind it: a batch's thousand entries in one
-# call held it 3-14 ms (SLOWLOG under /recommend load on Online Retail, the worker running), which set the API's p99.
-# Calls of at most this many entries (and releases of at most RELEASED_PER_CALL records) hold it a fraction of a
-# millisecond each, and still go in one round trip: Redis serves the API between them (docs/scaling.md).
-ENTRIES_PER_CALL = 100
-RELEASED_PER_CALL = 250
+# call held it about 5 ms (SLOWLOG p50; up to 14 ms) under /recommend load on Online Retail with the worker running.
+# Calls of at most this many entries (and releases of at most RELEASED_PER_CALL records) hold it about half a
+# millisecond each, and still go in one round trip: Redis serves other clients between them (docs/scaling.md).
+ENTRIES_PER_CALL = 32
+RELEASED_PER_CALL = 128
 
 
 @dataclass(frozen=True)
