@@ -64,7 +64,8 @@ def shared_calls(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[s
                  dead_letter_keep_s: int, latest_n: int) -> list[Call]:
     """The step's calls, of at most ENTRIES_PER_CALL entries each; the dead letters and counts go with the last.
     Split, the entries go in the order of their newest purchase, so the latest purchases, which each call pushes
-    newest last, still read newest first across the calls."""
+    newest last, still read newest first across the calls (on a single Redis, which runs them in order; a cluster
+    client sends them concurrently, and the order then holds within each call)."""
     if len(entries) > ENTRIES_PER_CALL:
         entries = sorted(entries, key=_newest_purchase)
     parts = [entries[i:i + ENTRIES_PER_CALL] for i in range(0, len(entries), ENTRIES_PER_CALL)] or [[]]
