@@ -62,43 +62,43 @@ def shared_keys(keys: KeyLayout) -> list[str]:
 
 def shared_calls(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[str], counts: Mapping[str, int], *,
                  dead_letter_keep_s: int, latest_n: int) -> list[Call]:
-    """The step's calls, of at most ENTRIES_PER_CALL entries each; the dead letters and counts go with the last.
-    Split, the entries go in the order of their newest purchase, so the latest purchases, which each call pushes
-    newest last, still read newest first across the calls (on a single Redis, which runs them in order; a cluster
-    client sends them concurrently, and the order then holds within each call)."""
-    if len(entries) > ENTRIES_PER_CALL:
-        entries = sorted(entries, key=_newest_purchase)
-    parts = [entries[i:i + ENTRIES_PER_CALL] for i in range(0, len(entries), ENTRIES_PER_CALL)] or [[]]
-    return [shared_call(keys, part, dead_ids if last else (), counts if last else {},
-                        dead_letter_keep_s=dead_letter_keep_s, latest_n=latest_n)
+    """KEYS and ARGV of the step's calls (pure: unit-tested without Redis), of at most ENTRIES_PER_CALL entries
+    each; the dead letters and counts go with the last. Split, the entries go in the order of their newest
+    purchase, so the latest purchases, which each call pushes newest last, still read newest first across the
+    calls (on a single Redis, which runs them in order; a cluster client sends them concurrently, and the order
+    then holds within each call)."""
+    parsed = [(entry, orjson.loads(entry.owed)) for entry in entries]  # once: the order and each call's arms
+    if len(parsed) > ENTRIES_PER_CALL:
+        parsed.sort(key=lambda item: _newest_purchase(item[1]))
+    parts = [parsed[i:i + ENTRIES_PER_CALL] for i in range(0, len(parsed), ENTRIES_PER_CALL)] or [[]]
+    return [_call(keys, part, dead_ids if last else (), counts if last else {},
+                  dead_letter_keep_s=dead_letter_keep_s, latest_n=latest_n)
             for part, last in zip(parts, [False] * (len(parts) - 1) + [True], strict=True)]
 
 
-def _newest_purchase(entry: Entry) -> float:
-    latest = orjson.loads(entry.owed).get("latest") or []  # Lua's cjson writes an empty list as {}
+def _newest_purchase(owed: Mapping[str, Any]) -> float:
+    latest = owed.get("latest") or []  # Lua's cjson writes an empty list as {}
     return max((float(item[0]) for item in latest), default=0.0)
 
 
-def arm_pairs(entries: Iterable[Entry]) -> list[tuple[str, str]]:
+def _arm_pairs(owed: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """The (experiment, arm) pairs whose counters or daily series the entries change, in first-seen order."""
     found: dict[tuple[str, str], None] = {}
-    for entry in entries:
-        owed = orjson.loads(entry.owed)
-        for item in [*(owed.get("ab") or []), *(owed.get("daily") or [])]:
+    for one in owed:
+        for item in [*(one.get("ab") or []), *(one.get("daily") or [])]:
             found[(item[0], item[1])] = None
     return list(found)
 
 
-def shared_call(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[str], counts: Mapping[str, int], *,
-                dead_letter_keep_s: int, latest_n: int) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV for one call of the step (pure: unit-tested without Redis)."""
-    pairs = arm_pairs(entries)
+def _call(keys: KeyLayout, entries: Sequence[tuple[Entry, Mapping[str, Any]]], dead_ids: Sequence[str],
+          counts: Mapping[str, int], *, dead_letter_keep_s: int, latest_n: int) -> Call:
+    pairs = _arm_pairs(owed for _, owed in entries)
     call_keys = [*shared_keys(keys),
                  *(key for experiment, arm in pairs
                    for key in (keys.ab_group_counters(experiment, arm), keys.ab_daily(experiment, arm)))]
     args: list[str | int] = [dead_letter_keep_s, latest_n, RELEASED_KEEP_S, orjson.dumps(pairs).decode(),
                              orjson.dumps(dict(counts)).decode(), len(dead_ids), *dead_ids]
-    for entry in entries:
+    for entry, _ in entries:
         args += [entry.customer, entry.entry_id, entry.owed]
     return call_keys, args
 

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from common.events import PurchaseEvent
 from common.keys import KeyLayout
 from stream_app.lua import APPLY_PURCHASES, APPLY_SHARED
-from stream_app.shared import ENTRIES_PER_CALL, RELEASED_PER_CALL, Entry, SharedWriter, entries_of, shared_call
+from stream_app.shared import ENTRIES_PER_CALL, RELEASED_PER_CALL, Entry, SharedWriter, entries_of, shared_calls
 from stream_app.state import StateWriter, Windows, customer_call, rows_by_customer
 from tests.integration.conftest import Isolated
 
@@ -41,7 +41,7 @@ async def _customer_calls(client: aioredis.Redis, keys: KeyLayout) -> list[Entry
 
 async def _shared_only(client: aioredis.Redis, keys: KeyLayout, entries: list[Entry]) -> None:
     """The shared step without letting go, as a worker that stops right after it."""
-    call_keys, args = shared_call(keys, entries, [], {}, dead_letter_keep_s=60, latest_n=100)
+    [(call_keys, args)] = shared_calls(keys, entries, [], {}, dead_letter_keep_s=60, latest_n=100)
     await client.register_script(APPLY_SHARED)(keys=call_keys, args=args)
 
 

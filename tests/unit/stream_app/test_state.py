@@ -14,7 +14,6 @@ from stream_app.shared import (
     RELEASED_KEEP_S,
     Entry,
     entries_of,
-    shared_call,
     shared_calls,
     shared_keys,
 )
@@ -83,7 +82,7 @@ def test_the_shared_call_names_only_shared_keys_and_every_arm_its_entries_change
     owed = {"pop": {}, "cat": {}, "n": {}, "latest": {}, "start": [],
             "ab": [["x", "control", "exposures", "1"]], "daily": [["y", "b", "exposed:1", 1]]}
     entries = [Entry("c1", "p:e1", json.dumps(owed)), Entry("c2", "p:e2", json.dumps(owed | {"ab": []}))]
-    call_keys, args = shared_call(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7)
+    [(call_keys, args)] = shared_calls(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7)
     assert {hash_tag(key) for key in call_keys} == {"shared"}
     assert len(call_keys) == SHARED_KEYS + 2 * 2
     assert call_keys[:SHARED_KEYS] == shared_keys(KEYS)
@@ -114,10 +113,10 @@ def test_a_big_step_goes_in_calls_of_bounded_entries_the_newest_purchases_last()
     assert calls[-1][1][6] == "d1"
 
 
-def test_a_small_step_is_one_call() -> None:
+def test_a_small_step_is_one_call_in_the_entries_order() -> None:
     entries = [Entry(f"c{i}", f"p:e{i}", _owed_latest(10 - i)) for i in range(3)]
-    assert shared_calls(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7) == [
-        shared_call(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7)]
+    [(_, args)] = shared_calls(KEYS, entries, ["d1"], {"late": 2}, dead_letter_keep_s=30, latest_n=7)
+    assert args[5:] == [1, "d1", *(part for e in entries for part in (e.customer, e.entry_id, e.owed))]
     assert len(shared_calls(KEYS, [], [], {"late": 1}, dead_letter_keep_s=30, latest_n=7)) == 1
 
 
