@@ -2,8 +2,8 @@
 -- attribution window before it (event time) converts for the customer's group. Exposures and purchases arrive on
 -- separate topics in no fixed order, so each side looks for the other: the purchases script reads the customer's
 -- exposures, the exposures script the customer's purchases. A per-customer sorted set of converted event ids
--- (score: purchase time) counts each purchase once; the exposures side trims it together with the customer's
--- exposures.
+-- (score: purchase time) counts each purchase once, kept for `keep` behind the newest: as long as the purchase log
+-- keeps a purchase (`keep` behind the customer's newest), so a purchase that can still be found is still there.
 --
 -- What the customer's state adds to their group's counters and daily series (shared keys, another slot) is
 -- collected in `out` (see outbox.lua) and applied by the shared step.
@@ -20,9 +20,9 @@ end
 
 -- A/B daily series: a customer is counted on the day of their earliest exposure / conversion, whatever the order
 -- in which events arrive; an earlier one arriving later moves the count to its day. True when `ts` is the new
--- earliest.
-local function count_first(out, ab, group, kind, ts)
-  local prev = state_number(ab, kind .. '_at')
+-- earliest. `prev`: the customer's earliest so far, when the caller has read it (-1: none).
+local function count_first(out, ab, group, kind, ts, prev)
+  prev = prev or state_number(ab, kind .. '_at')
   if prev < 0 or ts < prev then
     if prev >= 0 then add_daily(out, ab.name, group, kind .. ':' .. math.floor(prev / 86400), -1) end
     redis.call('HSET', ab.state, kind .. '_at', ts)
@@ -68,6 +68,7 @@ end
 
 local function convert(out, ab, group, event_id, cents, ts, keep)
   if redis.call('ZADD', ab.converted_ids, 'NX', ts, event_id) == 0 then return end
+  redis.call('ZREMRANGEBYSCORE', ab.converted_ids, '-inf', '(' .. (ts - keep))
   redis.call('EXPIRE', ab.converted_ids, keep)
   add_counter(out, ab.name, group, 'converted_items', 1)
   add_counter(out, ab.name, group, 'revenue_cents', cents)
