@@ -67,7 +67,7 @@ def shared_calls(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[s
     purchase, so the latest purchases, which each call pushes newest last, still read newest first across the
     calls (on a single Redis, which runs them in order; a cluster client sends them concurrently, and the order
     then holds within each call)."""
-    parsed = [(entry, orjson.loads(entry.owed)) for entry in entries]  # once: the order and each call's arms
+    parsed = [(entry, _owed(entry.owed)) for entry in entries]  # once: the order and each call's arms
     if len(parsed) > ENTRIES_PER_CALL:
         parsed.sort(key=lambda item: _newest_purchase(item[1]))
     parts = [parsed[i:i + ENTRIES_PER_CALL] for i in range(0, len(parsed), ENTRIES_PER_CALL)] or [[]]
@@ -76,17 +76,33 @@ def shared_calls(keys: KeyLayout, entries: Sequence[Entry], dead_ids: Sequence[s
             for part, last in zip(parts, [False] * (len(parts) - 1) + [True], strict=True)]
 
 
+def _owed(text: str) -> Mapping[str, Any]:
+    """An entry's parts as far as this side needs them. One that is not an object of parts is sent as it is, for
+    the script to refuse and count (this side must not stop the batch over it)."""
+    try:
+        owed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return owed if isinstance(owed, dict) else {}
+
+
+def _items(owed: Mapping[str, Any], part: str) -> list[list[Any]]:
+    """A part's rows that are lists (Lua's cjson writes an empty list as {})."""
+    rows = owed.get(part)
+    return [row for row in rows if isinstance(row, list) and len(row) >= 2] if isinstance(rows, list) else []
+
+
 def _newest_purchase(owed: Mapping[str, Any]) -> float:
-    latest = owed.get("latest") or []  # Lua's cjson writes an empty list as {}
-    return max((float(item[0]) for item in latest), default=0.0)
+    return max((item[0] for item in _items(owed, "latest") if isinstance(item[0], int | float)), default=0.0)
 
 
 def _arm_pairs(owed: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """The (experiment, arm) pairs whose counters or daily series the entries change, in first-seen order."""
     found: dict[tuple[str, str], None] = {}
     for one in owed:
-        for item in [*(one.get("ab") or []), *(one.get("daily") or [])]:
-            found[(item[0], item[1])] = None
+        for item in [*_items(one, "ab"), *_items(one, "daily")]:
+            if isinstance(item[0], str) and isinstance(item[1], str):
+                found[(item[0], item[1])] = None
     return list(found)
 
 

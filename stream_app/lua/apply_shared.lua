@@ -50,7 +50,8 @@ end
 local function checked(text)
   local ok, entry = pcall(cjson.decode, text)
   if not ok or type(entry) ~= 'table' then return nil end
-  for _, part in ipairs({'pop', 'cat', 'n', 'latest', 'ab', 'daily', 'start'}) do
+  for _, part in ipairs(ENTRY_PARTS) do
+    entry[part] = entry[part] or {}
     if type(entry[part]) ~= 'table' then return nil end
   end
   if entry.cust ~= nil and not finite(entry.cust) then return nil end

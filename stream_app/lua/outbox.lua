@@ -6,11 +6,13 @@
 --
 -- An entry: {pop = {product: units}, cat = {product: category}, n = {stream counter: count}, cust = the
 -- customer's newest purchase time, latest = {{ts, JSON}, ...}, ab = {{experiment, arm, counter, value}, ...},
--- daily = {{experiment, arm, 'kind:day', count}, ...}, start = {{experiment, earliest exposure}, ...}}. Values of
--- the A/B counters travel as strings: JSON numbers would keep 14 digits of sums of squared cents.
+-- daily = {{experiment, arm, 'kind:day', count}, ...}, start = {{experiment, earliest exposure}, ...}}, the empty
+-- parts left out (most exposures' entries are one counter). Values of the A/B counters travel as strings: JSON
+-- numbers would keep 14 digits of sums of squared cents.
 
 local FLOAT_COUNTERS = {pre_sq_cents2 = true, pre_rev_cents2 = true, revenue_sq_cents2 = true,
                         ipw_revenue_cents = true, ipw_converted = true}
+local ENTRY_PARTS = {'pop', 'cat', 'n', 'latest', 'ab', 'daily', 'start'}
 
 local function new_out()
   return {pop = {}, cat = {}, n = {}, latest = {}, ab = {}, daily = {}, start = {}, sums = {}, changed = false}
@@ -42,6 +44,9 @@ local function keep_outbox(outbox, id, out)
       table.insert(out.ab, {experiment, arm, counter, text})
     end
     out.sums, out.changed = nil, nil
+    for _, part in ipairs(ENTRY_PARTS) do
+      if next(out[part]) == nil then out[part] = nil end
+    end
     redis.call('HSET', outbox, id, cjson.encode(out))
   end
   return redis.call('HGETALL', outbox)

@@ -157,3 +157,28 @@ def test_a_batch_of_more_entries_than_a_call_takes_is_applied_once_whole(isolate
     assert len(records) == n and all(score != float("inf") for _, score in records)
     latest = [json.loads(row)["event_time"] for row in redis.lrange(keys.stream_latest(), 0, -1)]
     assert latest == sorted((e.event_time.isoformat() for e in events[-5:]), reverse=True)  # the batch's last five
+
+
+def test_an_entry_that_fails_the_check_is_counted_and_never_applied(isolated: Isolated) -> None:
+    """Entries name their parts or leave the empty ones out; one that does not decode, has a part that is not a
+    table, or a number that is not finite is recorded and counted (`shared_refused`), and changes nothing, also
+    sent again."""
+    entries = [Entry("c1", "x:exp:r1", '{"ab": [["exp", "control", "exposures", "1"]]}'),
+               Entry("c2", "x:exp:r2", "not JSON"),
+               Entry("c3", "p:e3", '{"pop": null, "n": {"processed": 1}}'),
+               Entry("c4", "p:e4", '{"pop": {"p1": 1e999}, "n": {"processed": 1}}')]
+
+    async def run() -> list[tuple[int, int]]:
+        client = aioredis.from_url(isolated.settings.redis_url, decode_responses=True)
+        try:
+            writer = SharedWriter(client, isolated.keys, dead_letter_keep_s=60, latest_n=100)
+            return [((r := await writer.apply(entries)).fresh, r.before) for _ in range(2)]
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == [(1, 0), (0, 4)]
+    keys, redis = isolated.keys, isolated.redis
+    assert redis.hgetall(keys.ab_group_counters("exp", "control")) == {"exposures": "1"}
+    stats = redis.hgetall(keys.stream_stats())
+    assert (stats.get("shared_refused"), stats.get("processed")) == ("3", None)
+    assert redis.zcard(keys.product_popularity()) == 0
