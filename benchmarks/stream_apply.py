@@ -3,8 +3,9 @@
 Retail when ../shared/data has it, on single Redis or (--cluster) a local Redis Cluster of three nodes. The
 exposures are what the API's load logs: random customers of the history, each in the arm the API would give them,
 ten random products of the catalogue each. Reports events/s, Redis CPU per event (INFO cpu of every redis-server,
-so every call the writers make counts), script calls per event and Redis commands per event (those the scripts
-run included). Prints a table and writes JSON.
+so every call the writers make counts), the writer's own CPU per event (this process's: what the worker spends on
+a batch beyond reading it), script calls per event and Redis commands per event (those the scripts run
+included). Prints a table and writes JSON.
 
     .venv/bin/python -m benchmarks.stream_apply [--cluster] [--batch 1000] [--max-events 200000]
         [--exposures 100000] [--out ...]
@@ -92,14 +93,15 @@ async def apply_all(settings: Settings, prefix: str, kind: str, events: Sequence
 
 def measure(settings: Settings, nodes: list[redis.Redis], name: str, kind: str, events: Sequence[Any], batch: int
             ) -> dict[str, Any]:
-    cpu, (scripts, commands) = redis_cpu_s(nodes), calls_made(nodes)
+    cpu, (scripts, commands), own = redis_cpu_s(nodes), calls_made(nodes), time.process_time()
     wall = asyncio.run(apply_all(settings, f"bench{name}", kind, events, batch))
-    cpu = redis_cpu_s(nodes) - cpu
+    cpu, own = redis_cpu_s(nodes) - cpu, time.process_time() - own
     scripts_after, commands_after = calls_made(nodes)
     customers = len({e.customer_id for e in events})
     return {"data": name, "kind": kind, "redis": "cluster" if settings.redis_cluster else "single",
             "events": len(events), "customers": customers, "batch": batch,
             "events_per_s": round(len(events) / wall), "redis_cpu_us_per_event": round(cpu / len(events) * 1e6, 1),
+            "writer_cpu_us_per_event": round(own / len(events) * 1e6, 1),
             "script_calls_per_event": round((scripts_after - scripts) / len(events), 3),
             "commands_per_event": round((commands_after - commands) / len(events), 2), "seconds": round(wall, 1)}
 
@@ -142,10 +144,11 @@ def main() -> None:
         finally:
             local.down()
     print(f"\n{'data':<14}{'events':<10}{'redis':>8}{'count':>9}{'customers':>10}{'per s':>9}"
-          f"{'Redis CPU µs/event':>20}{'script calls/event':>20}{'commands/event':>16}")
+          f"{'Redis CPU µs/event':>20}{'writer CPU µs/event':>21}{'script calls/event':>20}{'commands/event':>16}")
     for run in runs:
         print(f"{run['data']:<14}{run['kind']:<10}{run['redis']:>8}{run['events']:>9,}{run['customers']:>10,}"
-              f"{run['events_per_s']:>9,}{run['redis_cpu_us_per_event']:>20}{run['script_calls_per_event']:>20}"
+              f"{run['events_per_s']:>9,}{run['redis_cpu_us_per_event']:>20}{run['writer_cpu_us_per_event']:>21}"
+              f"{run['script_calls_per_event']:>20}"
               f"{run['commands_per_event']:>16}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": runs, "nproc": os.cpu_count()}, indent=2))
