@@ -6,7 +6,7 @@
 -- redelivered batch sends them again and they are skipped.
 --
 -- Every entry is checked before anything is written (it decodes, names only the arms the caller gave keys for,
--- and every number is finite), because Redis does not undo a script's writes when a later one fails: an entry
+-- every number is finite, and a counter's that Redis adds as an integer is one), because Redis does not undo a script's writes when a later one fails: an entry
 -- that fails the check is recorded and counted (`shared_refused` in the stream stats), never applied, so it
 -- cannot block the customer's later batches. An entry's record is written after its effects.
 --
@@ -46,6 +46,10 @@ local function finite(x)
   return n ~= nil and n == n and n ~= math.huge and n ~= -math.huge
 end
 
+local function integral(x)
+  return finite(x) and math.floor(tonumber(x)) == tonumber(x)
+end
+
 -- An entry as it can be applied, or nil when it cannot.
 local function checked(text)
   local ok, entry = pcall(cjson.decode, text)
@@ -56,12 +60,17 @@ local function checked(text)
   end
   if entry.cust ~= nil and not finite(entry.cust) then return nil end
   for _, units in pairs(entry.pop) do if not finite(units) then return nil end end
-  for _, n in pairs(entry.n) do if not finite(n) then return nil end end
+  for _, n in pairs(entry.n) do if not integral(n) then return nil end end
   for _, c in ipairs(entry.ab) do
-    if not (pair_keys[tostring(c[1]) .. '|' .. tostring(c[2])] and finite(c[4])) then return nil end
+    local valid = FLOAT_COUNTERS[c[3]] and finite or integral
+    if not (pair_keys[tostring(c[1]) .. '|' .. tostring(c[2])] and type(c[3]) == 'string' and valid(c[4])) then
+      return nil
+    end
   end
   for _, d in ipairs(entry.daily) do
-    if not (pair_keys[tostring(d[1]) .. '|' .. tostring(d[2])] and finite(d[4])) then return nil end
+    if not (pair_keys[tostring(d[1]) .. '|' .. tostring(d[2])] and type(d[3]) == 'string' and integral(d[4])) then
+      return nil
+    end
   end
   for _, st in ipairs(entry.start) do if not finite(st[2]) then return nil end end
   return entry
@@ -69,6 +78,14 @@ end
 
 local pop_incr, categories, latest_vals, max_ts, fresh, before, refused = {}, {}, {}, 0, 0, 0, 0
 local records = {}
+-- Integer counters summed over the call's entries and written once each (an exposure's entry is one counter);
+-- the float ones are written as they came, their values kept as the strings the entries hold.
+local sums, summed = {}, {}
+local function add_int(key, field, value)
+  local at = key .. '\0' .. field
+  if not sums[at] then summed[#summed + 1] = {key, field, at} end
+  sums[at] = (sums[at] or 0) + tonumber(value)
+end
 for t = HEADER + n_dead + 1, #ARGV, 3 do
   local customer, entry_id = ARGV[t], ARGV[t + 1]
   local member = customer .. '|' .. entry_id
@@ -91,18 +108,19 @@ for t = HEADER + n_dead + 1, #ARGV, 3 do
     for _, item in ipairs(entry.latest) do latest_vals[#latest_vals + 1] = item end
     for _, c in ipairs(entry.ab) do
       if running(c[1]) then
-        local cmd = FLOAT_COUNTERS[c[3]] and 'HINCRBYFLOAT' or 'HINCRBY'
-        redis.call(cmd, pair_keys[c[1] .. '|' .. c[2]].counters, c[3], c[4])
+        local key = pair_keys[c[1] .. '|' .. c[2]].counters
+        if FLOAT_COUNTERS[c[3]] then redis.call('HINCRBYFLOAT', key, c[3], c[4]) else add_int(key, c[3], c[4]) end
       end
     end
     for _, d in ipairs(entry.daily) do
-      if running(d[1]) then redis.call('HINCRBY', pair_keys[d[1] .. '|' .. d[2]].daily, d[3], d[4]) end
+      if running(d[1]) then add_int(pair_keys[d[1] .. '|' .. d[2]].daily, d[3], d[4]) end
     end
     for _, st in ipairs(entry.start) do
       if running(st[1]) and redis.call('ZADD', registry, 'LT', st[2], st[1]) == 1 then redis.call('INCR', revision) end
     end
   end
 end
+for _, s in ipairs(summed) do redis.call('HINCRBY', s[1], s[2], string.format('%.0f', sums[s[3]])) end
 redis.call('ZREMRANGEBYSCORE', applied_key, '-inf', '(' .. (now - released_keep))
 
 local cat_args = {}

@@ -160,13 +160,18 @@ def test_a_batch_of_more_entries_than_a_call_takes_is_applied_once_whole(isolate
 
 
 def test_an_entry_that_fails_the_check_is_counted_and_never_applied(isolated: Isolated) -> None:
-    """Entries name their parts or leave the empty ones out; one that does not decode, has a part that is not a
-    table, or a number that is not finite is recorded and counted (`shared_refused`), and changes nothing, also
-    sent again."""
+    """Entries name their parts or leave the empty ones out, and the integer counters of a call's entries are
+    added up; one that does not decode, has a part that is not a table, a number that is not finite, or a
+    fraction for a counter Redis keeps as an integer is recorded and counted (`shared_refused`), and changes
+    nothing, also sent again."""
     entries = [Entry("c1", "x:exp:r1", '{"ab": [["exp", "control", "exposures", "1"]]}'),
                Entry("c2", "x:exp:r2", "not JSON"),
                Entry("c3", "p:e3", '{"pop": null, "n": {"processed": 1}}'),
-               Entry("c4", "p:e4", '{"pop": {"p1": 1e999}, "n": {"processed": 1}}')]
+               Entry("c4", "p:e4", '{"pop": {"p1": 1e999}, "n": {"processed": 1}}'),
+               Entry("c5", "x:exp:r5", '{"ab": [["exp", "control", "exposures", "1.5"]]}'),
+               Entry("c6", "x:exp:r6", '{"ab": [["exp", "control", "exposures", "2"], '
+                                       '["exp", "control", "revenue_sq_cents2", "0.5"]], '
+                                       '"daily": [["exp", "control", "exposed:20000", 1]]}')]
 
     async def run() -> list[tuple[int, int]]:
         client = aioredis.from_url(isolated.settings.redis_url, decode_responses=True)
@@ -176,9 +181,10 @@ def test_an_entry_that_fails_the_check_is_counted_and_never_applied(isolated: Is
         finally:
             await client.aclose()
 
-    assert asyncio.run(run()) == [(1, 0), (0, 4)]
+    assert asyncio.run(run()) == [(2, 0), (0, 6)]
     keys, redis = isolated.keys, isolated.redis
-    assert redis.hgetall(keys.ab_group_counters("exp", "control")) == {"exposures": "1"}
+    assert redis.hgetall(keys.ab_group_counters("exp", "control")) == {"exposures": "3", "revenue_sq_cents2": "0.5"}
+    assert redis.hgetall(keys.ab_daily("exp", "control")) == {"exposed:20000": "1"}
     stats = redis.hgetall(keys.stream_stats())
-    assert (stats.get("shared_refused"), stats.get("processed")) == ("3", None)
+    assert (stats.get("shared_refused"), stats.get("processed")) == ("4", None)
     assert redis.zcard(keys.product_popularity()) == 0
