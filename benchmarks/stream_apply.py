@@ -63,8 +63,9 @@ def calls_made(nodes: list[redis.Redis]) -> tuple[int, int]:
 
 
 def exposures_of(events: Sequence[PurchaseEvent], n: int, seed: int = 7) -> list[ExposureEvent]:
-    """n exposures after the history's end, one a millisecond: random customers of it, each in the arm a stable
-    hash of their id gives (as the API assigns them), ten random products of its catalogue."""
+    """n exposures after the history's end, one a millisecond: random customers of it, each always in the same
+    arm (a hash of their id, as the API keeps a customer in one arm; not the API's own hash), ten random products
+    of its catalogue."""
     rng = random.Random(seed)
     customers = sorted({e.customer_id for e in events})
     products = sorted({e.product_id for e in events})

@@ -5,10 +5,11 @@
 -- stopped). A worker that stopped between this step and letting go leaves its entries in the outbox and here: the
 -- redelivered batch sends them again and they are skipped.
 --
--- Every entry is checked before anything is written (it decodes, names only the arms the caller gave keys for,
--- every number is finite, and a counter's that Redis adds as an integer is one), because Redis does not undo a script's writes when a later one fails: an entry
--- that fails the check is recorded and counted (`shared_refused` in the stream stats), never applied, so it
--- cannot block the customer's later batches. An entry's record is written after its effects.
+-- Every entry is checked before any of its effects is written (it decodes to an object, names only the arms the
+-- caller gave keys for, and every row and value is of the type Redis takes where it goes: numbers finite, a
+-- counter Redis adds as an integer an integer below 2^53), because Redis does not undo a script's writes when a
+-- later one fails: an entry that fails the check is recorded and counted (`shared_refused` in the stream stats),
+-- never applied, so it cannot block the call's other entries or the customer's later batches. An entry's record is written after its effects.
 --
 -- Counts that are not state (duplicates, late events, exposures of unknown arms) and dead letters come straight
 -- from the caller. An ended experiment's entries change nothing of it: its summary was taken when it ended.
@@ -46,34 +47,57 @@ local function finite(x)
   return n ~= nil and n == n and n ~= math.huge and n ~= -math.huge
 end
 
-local function integral(x)
-  return finite(x) and math.floor(tonumber(x)) == tonumber(x)
+local function number(x)
+  return type(x) == 'number' and finite(x)
 end
 
--- An entry as it can be applied, or nil when it cannot.
+-- What Redis's HINCRBY takes, and Lua adds up exactly.
+local function integral(x)
+  local n = tonumber(x)
+  return finite(x) and math.floor(n) == n and math.abs(n) < 2 ^ 53
+end
+
+local function strings(row, n)
+  if type(row) ~= 'table' then return false end
+  for i = 1, n do if type(row[i]) ~= 'string' then return false end end
+  return true
+end
+
+local function all(items, valid)
+  for _, item in ipairs(items) do if not valid(item) then return false end end
+  return true
+end
+
+local function each(map, valid)
+  for _, value in pairs(map) do if not valid(value) then return false end end
+  return true
+end
+
+local function counter_row(c)
+  if not (strings(c, 3) and pair_keys[c[1] .. '|' .. c[2]]) then return false end
+  return (FLOAT_COUNTERS[c[3]] and finite or integral)(c[4])
+end
+
+local function daily_row(d)
+  return strings(d, 3) and pair_keys[d[1] .. '|' .. d[2]] ~= nil and integral(d[4])
+end
+
+-- An entry as it can be applied, or nil when it cannot: an object whose parts (each may be left out) are tables
+-- of what the apply below writes, every row and value of the type Redis takes there.
 local function checked(text)
   local ok, entry = pcall(cjson.decode, text)
-  if not ok or type(entry) ~= 'table' then return nil end
+  if not ok or type(entry) ~= 'table' or #entry > 0 then return nil end
   for _, part in ipairs(ENTRY_PARTS) do
-    entry[part] = entry[part] or {}
+    if entry[part] == nil then entry[part] = {} end
     if type(entry[part]) ~= 'table' then return nil end
   end
-  if entry.cust ~= nil and not finite(entry.cust) then return nil end
-  for _, units in pairs(entry.pop) do if not finite(units) then return nil end end
-  for _, n in pairs(entry.n) do if not integral(n) then return nil end end
-  for _, c in ipairs(entry.ab) do
-    local valid = FLOAT_COUNTERS[c[3]] and finite or integral
-    if not (pair_keys[tostring(c[1]) .. '|' .. tostring(c[2])] and type(c[3]) == 'string' and valid(c[4])) then
-      return nil
-    end
-  end
-  for _, d in ipairs(entry.daily) do
-    if not (pair_keys[tostring(d[1]) .. '|' .. tostring(d[2])] and type(d[3]) == 'string' and integral(d[4])) then
-      return nil
-    end
-  end
-  for _, st in ipairs(entry.start) do if not finite(st[2]) then return nil end end
-  return entry
+  local valid = (entry.cust == nil or number(entry.cust))
+    and each(entry.pop, number) and each(entry.cat, function(c) return type(c) == 'string' end)
+    and each(entry.n, integral) and all(entry.ab, counter_row) and all(entry.daily, daily_row)
+    and all(entry.start, function(st) return strings(st, 1) and number(st[2]) end)
+    and all(entry.latest, function(item) return type(item) == 'table' and number(item[1])
+                                                and type(item[2]) == 'string' end)
+  return valid and entry or nil
 end
 
 local pop_incr, categories, latest_vals, max_ts, fresh, before, refused = {}, {}, {}, 0, 0, 0, 0
@@ -126,8 +150,10 @@ redis.call('ZREMRANGEBYSCORE', applied_key, '-inf', '(' .. (now - released_keep)
 local cat_args = {}
 for product, units in pairs(pop_incr) do
   redis.call('ZINCRBY', pop, units, product)
-  cat_args[#cat_args + 1] = product
-  cat_args[#cat_args + 1] = categories[product]
+  if categories[product] then
+    cat_args[#cat_args + 1] = product
+    cat_args[#cat_args + 1] = categories[product]
+  end
 end
 if #cat_args > 0 then chunked('HSET', prodcat, cat_args) end
 if #latest_vals > 0 then

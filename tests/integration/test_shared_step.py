@@ -159,19 +159,25 @@ def test_a_batch_of_more_entries_than_a_call_takes_is_applied_once_whole(isolate
     assert latest == sorted((e.event_time.isoformat() for e in events[-5:]), reverse=True)  # the batch's last five
 
 
+REFUSED = ["not JSON", "[1, 2]", '{"pop": null, "n": {"processed": 1}}',
+           '{"pop": {"p1": 1e999}, "n": {"processed": 1}}',
+           '{"ab": [["exp", "control", "exposures", "1.5"]]}', '{"ab": [["exp", "control", "exposures", "1e30"]]}',
+           '{"ab": [5]}', '{"daily": [true]}', '{"start": [[null, 5]]}', '{"cust": "5"}', '{"latest": [[1, null]]}',
+           '{"n": {"processed": 0.5}}', '{"pop": false}']
+
+
 def test_an_entry_that_fails_the_check_is_counted_and_never_applied(isolated: Isolated) -> None:
     """Entries name their parts or leave the empty ones out, and the integer counters of a call's entries are
-    added up; one that does not decode, has a part that is not a table, a number that is not finite, or a
-    fraction for a counter Redis keeps as an integer is recorded and counted (`shared_refused`), and changes
-    nothing, also sent again."""
+    added up; one that is not an object of parts of the types Redis takes where they go (not JSON, an array, a
+    part or row of the wrong type, a number that is not finite, a fraction or a number past 2^53 for a counter
+    Redis keeps as an integer) is recorded and counted (`shared_refused`), and changes nothing, also sent again,
+    while the call's other entries are applied."""
     entries = [Entry("c1", "x:exp:r1", '{"ab": [["exp", "control", "exposures", "1"]]}'),
-               Entry("c2", "x:exp:r2", "not JSON"),
-               Entry("c3", "p:e3", '{"pop": null, "n": {"processed": 1}}'),
-               Entry("c4", "p:e4", '{"pop": {"p1": 1e999}, "n": {"processed": 1}}'),
-               Entry("c5", "x:exp:r5", '{"ab": [["exp", "control", "exposures", "1.5"]]}'),
                Entry("c6", "x:exp:r6", '{"ab": [["exp", "control", "exposures", "2"], '
                                        '["exp", "control", "revenue_sq_cents2", "0.5"]], '
-                                       '"daily": [["exp", "control", "exposed:20000", 1]]}')]
+                                       '"daily": [["exp", "control", "exposed:20000", 1]]}'),
+               Entry("c7", "p:e7", '{"pop": {"p2": 3}}'),  # no categories: popularity alone
+               *(Entry(f"r{i}", f"p:r{i}", text) for i, text in enumerate(REFUSED))]
 
     async def run() -> list[tuple[int, int]]:
         client = aioredis.from_url(isolated.settings.redis_url, decode_responses=True)
@@ -181,10 +187,11 @@ def test_an_entry_that_fails_the_check_is_counted_and_never_applied(isolated: Is
         finally:
             await client.aclose()
 
-    assert asyncio.run(run()) == [(2, 0), (0, 6)]
+    assert asyncio.run(run()) == [(3, 0), (0, len(entries))]
     keys, redis = isolated.keys, isolated.redis
     assert redis.hgetall(keys.ab_group_counters("exp", "control")) == {"exposures": "3", "revenue_sq_cents2": "0.5"}
     assert redis.hgetall(keys.ab_daily("exp", "control")) == {"exposed:20000": "1"}
     stats = redis.hgetall(keys.stream_stats())
-    assert (stats.get("shared_refused"), stats.get("processed")) == ("4", None)
-    assert redis.zcard(keys.product_popularity()) == 0
+    assert (stats.get("shared_refused"), stats.get("processed")) == (str(len(REFUSED)), None)
+    assert redis.zrange(keys.product_popularity(), 0, -1, withscores=True) == [("p2", 3.0)]
+    assert redis.exists(keys.stream_latest(), keys.ab_experiments(), keys.customers_index()) == 0
