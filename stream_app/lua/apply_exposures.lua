@@ -9,9 +9,9 @@
 -- window), and an exposure older than that is late (counted in the stream stats, not applied: a redelivery could
 -- no longer be told from a new one). Their exposures are kept for `keep` (the attribution window plus the same)
 -- behind their newest exposure, at most MAX_KEPT_SHOWN of them, and those keys expire after `keep` seconds of
--- wall time without an exposure (63/64 of it at the least: see keep_alive). An exposure is one member, '<request id> <product> <product> ...' (see
--- shown_products): one member per product made a list of ten a ZADD of ten members, a fifth of this script's
--- Redis time. Stopping the experiment frees them all, and their state.
+-- wall time without an exposure (63/64 of it at the least: see keep_alive). An exposure is one member,
+-- '<request id> <product> <product> ...' (see shown_products): one member per product made a list of ten a ZADD
+-- of ten members, a fifth of this script's Redis time. Stopping the experiment frees them all, and their state.
 --
 -- An exposure in an arm the experiment does not have is not applied (counted in the stream stats as
 -- `exposures_unknown_arm`): its counters do not exist.
@@ -39,7 +39,8 @@ end
 local out = new_out()
 local state = redis.call('HMGET', ab.state, 'group', 'exposed_at', 'propensity')
 local assigned, exposed_at, has_propensity = state[1], tonumber(state[2] or '-1'), state[3]
-local newest = tonumber(redis.call('ZRANGE', requests, -1, -1, 'WITHSCORES')[2] or nil) or -math.huge
+local newest_at = redis.call('ZRANGE', requests, -1, -1, 'WITHSCORES')[2]
+local newest = newest_at and tonumber(newest_at) or -math.huge
 local new, duplicates, late, unknown, crossed, first_id, start_ts, shown_any = 0, 0, 0, 0, 0, '', math.huge, false
 for _, e in ipairs(batch) do
   local id, group, ts = e[X.request_id], e[X.group], e[X.ts]

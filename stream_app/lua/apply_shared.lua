@@ -9,7 +9,8 @@
 -- caller gave keys for, and every row and value is of the type Redis takes where it goes: numbers finite, a
 -- counter Redis adds as an integer an integer below 2^53), because Redis does not undo a script's writes when a
 -- later one fails: an entry that fails the check is recorded and counted (`shared_refused` in the stream stats),
--- never applied, so it cannot block the call's other entries or the customer's later batches. An entry's record is written after its effects.
+-- never applied, so it cannot block the call's other entries or the customer's later batches. An entry's record
+-- is written after its effects.
 --
 -- Counts that are not state (duplicates, late events, exposures of unknown arms) and dead letters come straight
 -- from the caller. An ended experiment's entries change nothing of it: its summary was taken when it ended.
