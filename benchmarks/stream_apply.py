@@ -149,8 +149,7 @@ def main() -> None:
     for run in runs:
         print(f"{run['data']:<14}{run['kind']:<10}{run['redis']:>8}{run['events']:>9,}{run['customers']:>10,}"
               f"{run['events_per_s']:>9,}{run['redis_cpu_us_per_event']:>20}{run['writer_cpu_us_per_event']:>21}"
-              f"{run['script_calls_per_event']:>20}"
-              f"{run['commands_per_event']:>16}")
+              f"{run['script_calls_per_event']:>20}{run['commands_per_event']:>16}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": runs, "nproc": os.cpu_count()}, indent=2))
     print(f"JSON: {args.out}")

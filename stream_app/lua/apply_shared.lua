@@ -103,8 +103,9 @@ end
 
 local pop_incr, categories, latest_vals, max_ts, fresh, before, refused = {}, {}, {}, 0, 0, 0, 0
 local records = {}
--- Integer counters summed over the call's entries and written once each (an exposure's entry is one counter);
--- the float ones are written as they came, their values kept as the strings the entries hold.
+-- Integer counters (the arms', their daily series', the stream's) summed over the call's entries and written once
+-- each (an exposure's entry is one counter); the float ones are written as they came, their values kept as the
+-- strings the entries hold.
 local sums, summed = {}, {}
 local function add_int(key, field, value)
   local at = key .. '\0' .. field
@@ -125,7 +126,7 @@ for t = HEADER + n_dead + 1, #ARGV, 3 do
   if entry ~= nil then
     for product, units in pairs(entry.pop) do pop_incr[product] = (pop_incr[product] or 0) + units end
     for product, category in pairs(entry.cat) do categories[product] = category end
-    for counter, n in pairs(entry.n) do counts[counter] = (counts[counter] or 0) + n end
+    for counter, n in pairs(entry.n) do add_int(stats, counter, n) end
     if entry.cust then
       redis.call('ZADD', customers, 'GT', entry.cust, customer)
       if entry.cust > max_ts then max_ts = entry.cust end
@@ -145,7 +146,6 @@ for t = HEADER + n_dead + 1, #ARGV, 3 do
     end
   end
 end
-for _, s in ipairs(summed) do redis.call('HINCRBY', s[1], s[2], string.format('%.0f', sums[s[3]])) end
 redis.call('ZREMRANGEBYSCORE', applied_key, '-inf', '(' .. (now - released_keep))
 
 local cat_args = {}
@@ -166,7 +166,8 @@ if #latest_vals > 0 then
 end
 counts.dead_lettered = (counts.dead_lettered or 0) + dead_new
 if refused > 0 then counts.shared_refused = refused end
-for counter, n in pairs(counts) do redis.call('HINCRBY', stats, counter, n) end
+for counter, n in pairs(counts) do add_int(stats, counter, n) end
+for _, s in ipairs(summed) do redis.call('HINCRBY', s[1], s[2], string.format('%.0f', sums[s[3]])) end
 local prev = tonumber(redis.call('HGET', stats, 'last_event_ts') or '0')
 if max_ts > prev then redis.call('HSET', stats, 'last_event_ts', max_ts) end
 -- The records last: every effect above is written by now.
