@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -145,11 +146,11 @@ async def replay(
             wait = pacer.delay(event.event_time.timestamp())
             if wait > 0:
                 await _flush(pending)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):  # not `wait_for`, which on 3.11 can swallow a cancel
+                        await stop.wait()
+                if stop.is_set():
                     break
-                except TimeoutError:
-                    pass
             pending.append(await producer.send(
                 settings.topic_purchases, value=event.to_bytes(), key=event.customer_id.encode()
             ))

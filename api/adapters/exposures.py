@@ -101,11 +101,8 @@ class ExposurePublisher:
         return self._runner is not None and not self._runner.done()
 
     async def connected(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+        await linger(self._connected, timeout_s)
+        return self._connected.is_set()
 
     async def flush(self) -> None:
         """Wait until everything published so far is delivered or counted as lost."""
@@ -115,7 +112,8 @@ class ExposurePublisher:
     async def stop(self) -> None:
         if self._connected.is_set() and self._queue:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.flush(), 5)
+                async with asyncio.timeout(5):  # not `wait_for`: see `linger`
+                    await self.flush()
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -215,9 +213,9 @@ class ExposurePublisher:
             try:
                 await delivery
                 self.sent += len(events)
-            except (KafkaError, OSError) as exc:
+            except Exception as exc:  # not only KafkaError: whatever the client raises, they go back, not astray
                 failed += events
-                log.warning("exposures not acknowledged: %d (%s)", len(events), exc)
+                log.warning("exposures not acknowledged: %d (%s: %s)", len(events), type(exc).__name__, exc)
         return failed
 
     def _put_back(self, events: list[Exposure]) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
+
+from aiokafka.errors import KafkaError
 
 from api.adapters.exposures import RECORD_BYTES, Exposure, ExposurePublisher, linger, records_of
 from common.events import MAX_EXPOSURES_PER_RECORD, ExposureEvent, exposure_payloads, parse_event
@@ -91,3 +93,53 @@ def test_a_record_of_exactly_record_bytes_is_kept_whole_and_one_byte_more_is_spl
     assert [len(chunk) for chunk, _ in exact] == [2] and len(exact[0][1]) == RECORD_BYTES
     over = records_of([first, second._replace(request_id=second.request_id + "r")])
     assert [len(chunk) for chunk, _ in over] == [1, 1]
+
+
+class _OneRecordBatch:
+    """A record batch that takes one record, as aiokafka's does when the first already fills it."""
+
+    def __init__(self) -> None:
+        self.records = 0
+
+    def append(self, key: bytes | None, value: bytes, timestamp: int | None) -> object | None:
+        self.records += 1
+        return object() if self.records == 1 else None
+
+
+class _Producer:
+    """Hands out deliveries that end as told, one per record batch, in order."""
+
+    def __init__(self, outcomes: list[BaseException | None]) -> None:
+        self.outcomes = outcomes
+
+    def create_batch(self) -> _OneRecordBatch:
+        return _OneRecordBatch()
+
+    async def send_batch(self, batch: _OneRecordBatch, topic: str, partition: int) -> asyncio.Future[object]:
+        delivery: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        outcome = self.outcomes.pop(0)
+        if outcome is None:
+            delivery.set_result(object())
+        else:
+            delivery.set_exception(outcome)
+        return delivery
+
+
+def test_a_delivery_failing_with_any_error_puts_its_exposures_back_and_counts_the_rest_sent() -> None:
+    big = [_exposure(i, products=900) for i in range(3)]  # about 6 KB each: two records, two record batches
+
+    async def send() -> tuple[ExposurePublisher, Exception]:
+        publisher = ExposurePublisher("127.0.0.1:1", "exposures", max_queued=10)
+        for exposure in big:
+            publisher.publish(exposure)
+        producer = _Producer([None, RuntimeError("the client failed in its own way")])
+        try:
+            await publisher._send(cast(Any, producer), [0])
+        except Exception as exc:
+            return publisher, exc
+        raise AssertionError("a failed delivery must be raised")
+
+    publisher, raised = asyncio.run(send())
+    assert isinstance(raised, KafkaError) and "1 exposures" in str(raised)
+    assert (publisher.sent, publisher.queued, publisher.lost) == (2, 1, 0)
+    assert publisher._queue[0] is big[2]  # put back at the head, to go first when the sender reconnects
