@@ -67,3 +67,8 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
         super().connection_made(cast(asyncio.Transport, OneWriteTransport(transport, self.loop)))
+
+    def eof_received(self) -> None:
+        """The peer ended its side: asyncio closes the socket's transport as this returns, and a write held for the
+        next turn would then be dropped. It goes out now, as it would have without holding."""
+        cast(OneWriteTransport, self.transport).flush()

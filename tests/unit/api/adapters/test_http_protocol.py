@@ -1,6 +1,6 @@
 """uvicorn's own httptools protocol, driven with raw request bytes over a transport that records its writes: an
 answer sent in one go leaves in one write, with stock uvicorn's bytes; a streamed one as it is sent; nothing held
-is lost or reordered at a close or an end of writing."""
+is lost or reordered at a close, an end of writing or the peer's end."""
 
 from __future__ import annotations
 
@@ -137,3 +137,23 @@ def test_a_turns_writes_past_the_bound_go_out_at_once_in_order() -> None:
     within_the_turn, after = asyncio.run(run())
     assert within_the_turn == [b"head" + b"x" * HELD_MAX_BYTES]  # the socket's flow control sees them now
     assert after == [*within_the_turn, b"tail"]
+
+
+def test_an_answer_held_when_the_peer_ends_its_side_still_goes_out() -> None:
+    async def exchange() -> RecordedTransport:
+        config = Config(json_answer, lifespan="off", log_level="warning")
+        protocol = OneWriteHttpToolsProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+        transport = RecordedTransport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(REQUEST)
+        await asyncio.sleep(0)  # the app answers; its one write is held for the loop's next turn
+        assert transport.writes == []
+        # the peer's FIN in the same turn: asyncio calls eof_received, then closes the transport (it returned None)
+        protocol.eof_received()
+        transport.close()
+        await asyncio.sleep(0.01)
+        protocol.connection_lost(None)
+        return transport
+
+    transport = asyncio.run(exchange())
+    assert transport.writes == serve(json_answer, OneWriteHttpToolsProtocol).writes
