@@ -37,8 +37,9 @@ def test_replayed_experiment_counts_what_a_direct_computation_gives(isolated: Is
     split = loaded.lines["event_time"].max() - pd.Timedelta(days=45)
     before = loaded.lines[loaded.lines["event_time"] < split]
     after = loaded.lines[loaded.lines["event_time"] >= split]
-    run(LoadedData(before, loaded.customers, loaded.report), EvaluationOptions(case_study=False), tmp_path / "art",
-        redis.Redis.from_url(settings.redis_url), isolated.keys, Stages(), progress=lambda _m: None)
+    with redis.Redis.from_url(settings.redis_url) as client:  # the job uses the client it is given, and leaves it open
+        run(LoadedData(before, loaded.customers, loaded.report), EvaluationOptions(case_study=False),
+            tmp_path / "art", client, isolated.keys, Stages(), progress=lambda _m: None)
 
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
