@@ -60,12 +60,18 @@ async def streamed_answer(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"second"})
 
 
+def connect(app: Any, protocol_class: type[HttpToolsProtocol]) -> tuple[HttpToolsProtocol, RecordedTransport]:
+    """The protocol serving `app` over a recording transport; inside a running event loop."""
+    config = Config(app, lifespan="off", log_level="warning")
+    protocol = protocol_class(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+    transport = RecordedTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport
+
+
 def serve(app: Any, protocol_class: type[HttpToolsProtocol], request: bytes = REQUEST) -> RecordedTransport:
     async def exchange() -> RecordedTransport:
-        config = Config(app, lifespan="off", log_level="warning")
-        protocol = protocol_class(config, ServerState(), {}, _loop=asyncio.get_running_loop())
-        transport = RecordedTransport()
-        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol, transport = connect(app, protocol_class)
         protocol.data_received(request)
         await asyncio.sleep(0.1)
         protocol.connection_lost(None)
@@ -141,10 +147,7 @@ def test_a_turns_writes_past_the_bound_go_out_at_once_in_order() -> None:
 
 def test_an_answer_held_when_the_peer_ends_its_side_still_goes_out() -> None:
     async def exchange() -> RecordedTransport:
-        config = Config(json_answer, lifespan="off", log_level="warning")
-        protocol = OneWriteHttpToolsProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
-        transport = RecordedTransport()
-        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol, transport = connect(json_answer, OneWriteHttpToolsProtocol)
         protocol.data_received(REQUEST)
         await asyncio.sleep(0)  # the app answers; its one write is held for the loop's next turn
         assert transport.writes == []
